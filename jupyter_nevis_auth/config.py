@@ -1,0 +1,286 @@
+"""The `NevisAuth` configurable: every option, its help, its env var, its checks."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from .errors import ConfigurationError
+
+ENV_PREFIX = "NEVIS_AUTH_"
+
+#: Signature algorithms accepted on ID tokens; `none` and shared-secret HMAC never are.
+SAFE_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+
+
+def env_name(option: str) -> str:
+    """The environment variable that sets `option`, e.g. NEVIS_AUTH_CLIENT_ID."""
+    return ENV_PREFIX + option.upper()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(value: str, option: str) -> str | None:
+    """A sentence saying why `value` is not a usable provider URL, or None."""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        return f"{option} must be an https:// URL, not {value!r}."
+    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+        return f"{option} must use https:// (plain http is only allowed on loopback addresses)."
+    if parsed.query or parsed.fragment:
+        return f"{option} must not contain a query string or fragment."
+    return None
+
+
+class NevisAuth(LoggingConfigurable):
+    """Settings of jupyter-nevis-auth; each one can also come from its NEVIS_AUTH_* env var."""
+
+    issuer = Unicode(
+        "",
+        config=True,
+        help="""Issuer URL of the OpenID provider, for example
+        https://<instance>.id.nevis.cloud. Discovery is read from
+        <issuer>/.well-known/openid-configuration. Default: $NEVIS_AUTH_ISSUER""",
+    )
+    client_id = Unicode(
+        "",
+        config=True,
+        help="Client id of the application registered at the provider. Default: $NEVIS_AUTH_CLIENT_ID",
+    )
+    client_secret = Unicode(
+        "",
+        config=True,
+        help="""Client secret of the application. Prefer client_secret_file for secrets
+        mounted from a secret store. Default: $NEVIS_AUTH_CLIENT_SECRET""",
+    )
+    client_secret_file = Unicode(
+        "",
+        config=True,
+        help="""Path of a file holding the client secret (surrounding whitespace is ignored);
+        read each time the secret is needed, so a rotated secret is picked up.
+        Default: $NEVIS_AUTH_CLIENT_SECRET_FILE""",
+    )
+    scopes = List(
+        Unicode(),
+        default_value=["openid", "offline_access"],
+        config=True,
+        help="""Scopes to request. `openid` gives the ID token, `offline_access` the refresh
+        token. Default: $NEVIS_AUTH_SCOPES (space separated), else "openid offline_access".""",
+    )
+    redirect_uri = Unicode(
+        "",
+        config=True,
+        help="""Redirect URI registered at the provider. Empty: derived from the request as
+        <origin><base_url>nevis/callback (honouring X-Forwarded-* when the server trusts them).
+        Under JupyterHub set it to https://<hub>/hub/user-redirect/nevis/callback.
+        Default: $NEVIS_AUTH_REDIRECT_URI""",
+    )
+    authorize_url = Unicode(
+        "",
+        config=True,
+        help="Authorization endpoint; overrides discovery. Default: $NEVIS_AUTH_AUTHORIZE_URL",
+    )
+    token_url = Unicode(
+        "", config=True, help="Token endpoint; overrides discovery. Default: $NEVIS_AUTH_TOKEN_URL"
+    )
+    jwks_url = Unicode(
+        "", config=True, help="JWKS endpoint; overrides discovery. Default: $NEVIS_AUTH_JWKS_URL"
+    )
+    userinfo_url = Unicode(
+        "",
+        config=True,
+        help="Userinfo endpoint; overrides discovery. Default: $NEVIS_AUTH_USERINFO_URL",
+    )
+    revocation_url = Unicode(
+        "",
+        config=True,
+        help="Revocation endpoint (RFC 7009); overrides discovery. Default: $NEVIS_AUTH_REVOCATION_URL",
+    )
+    logout_url = Unicode(
+        "",
+        config=True,
+        help="""Provider logout URL, used when logout_at_provider is on; overrides the discovered
+        end_session_endpoint. For Nevis Identity Cloud: https://<instance>.id.nevis.cloud/sso/logout
+        (the return_to URL must be in the application's allowed list).
+        Default: $NEVIS_AUTH_LOGOUT_URL""",
+    )
+    token_endpoint_auth_method = Enum(
+        ["", "client_secret_basic", "client_secret_post", "none"],
+        default_value="",
+        config=True,
+        help="""How the client authenticates at the token endpoint. Empty: client_secret_basic
+        when the provider advertises it, else client_secret_post.
+        Default: $NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD""",
+    )
+    extra_authorize_params = Dict(
+        config=True,
+        help="""Extra parameters for the authorization request, such as prompt, acr_values or
+        login_hint. Default: $NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS (a JSON object)""",
+    )
+    id_token_signing_algs = List(
+        Unicode(),
+        default_value=list(SAFE_ALGORITHMS),
+        config=True,
+        help="""Signature algorithms accepted on ID tokens (asymmetric only; `none` and HS*
+        are always refused). Default: $NEVIS_AUTH_ID_TOKEN_SIGNING_ALGS (space separated)""",
+    )
+    http_timeout = Float(
+        10.0,
+        config=True,
+        help="Seconds to wait for any provider call. Default: $NEVIS_AUTH_HTTP_TIMEOUT",
+    )
+    validate_cert = Bool(
+        True,
+        config=True,
+        help="Verify the provider's TLS certificate. Default: $NEVIS_AUTH_VALIDATE_CERT",
+    )
+    ca_bundle = Unicode(
+        "",
+        config=True,
+        help="CA bundle file for the provider's TLS certificate. Default: $NEVIS_AUTH_CA_BUNDLE",
+    )
+    clock_skew = Int(
+        60,
+        config=True,
+        help="Seconds of clock difference tolerated on token times. Default: $NEVIS_AUTH_CLOCK_SKEW",
+    )
+    state_ttl = Int(
+        600,
+        config=True,
+        help="Seconds a started sign-in may take before it expires. Default: $NEVIS_AUTH_STATE_TTL",
+    )
+    refresh_leeway = Int(
+        60,
+        config=True,
+        help="""Refresh the access token when it has fewer seconds than this left.
+        Default: $NEVIS_AUTH_REFRESH_LEEWAY""",
+    )
+    logout_at_provider = Bool(
+        False,
+        config=True,
+        help="""On nevis/logout also end the session at the provider (end_session_endpoint or
+        logout_url). Default: $NEVIS_AUTH_LOGOUT_AT_PROVIDER""",
+    )
+    token_store_class = Type(
+        default_value="jupyter_nevis_auth.tokens.MemoryTokenStore",
+        klass="jupyter_nevis_auth.tokens.TokenStore",
+        config=True,
+        help="""Where tokens are kept: jupyter_nevis_auth.tokens.MemoryTokenStore (default) or
+        jupyter_nevis_auth.filestore.EncryptedFileTokenStore (survives restarts).
+        Default: $NEVIS_AUTH_TOKEN_STORE_CLASS""",
+    )
+    store_key = Unicode(
+        "",
+        config=True,
+        help="""Fernet key encrypting the token file of EncryptedFileTokenStore (make one with
+        `python -m jupyter_nevis_auth.filestore`). Default: $NEVIS_AUTH_STORE_KEY""",
+    )
+    login_timeout = Float(
+        300.0,
+        config=True,
+        help="""Seconds a notebook cell waits for the user to sign in before it raises
+        LoginRequiredError. Default: $NEVIS_AUTH_LOGIN_TIMEOUT""",
+    )
+
+    @default("scopes")
+    def _default_scopes(self) -> list[str]:
+        return os.environ.get(env_name("scopes"), "openid offline_access").split()
+
+    @default("id_token_signing_algs")
+    def _default_algs(self) -> list[str]:
+        value = os.environ.get(env_name("id_token_signing_algs"))
+        return value.split() if value else list(SAFE_ALGORITHMS)
+
+    @default("extra_authorize_params")
+    def _default_extra_params(self) -> dict[str, Any]:
+        value = os.environ.get(env_name("extra_authorize_params"), "")
+        try:
+            params = json.loads(value) if value else {}
+        except ValueError:
+            params = None
+        if not isinstance(params, dict):
+            self.log.error(
+                "%s must be a JSON object; ignoring it.", env_name("extra_authorize_params")
+            )
+            return {}
+        return params
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        explicit = set(self.config.get("NevisAuth", {})) | set(kwargs)
+        for name, trait in self.traits(config=True).items():
+            value = os.environ.get(env_name(name))
+            if name in explicit or value is None or isinstance(trait, (List, Dict)):
+                continue
+            try:
+                self.set_trait(name, trait.from_string(value))
+            except Exception:
+                # One clear line instead of a crash: the server must still start.
+                self.log.error("Ignoring %s: %r is not a valid value.", env_name(name), value)
+
+    def get_client_secret(self) -> str:
+        """The client secret, from client_secret_file when set, else client_secret."""
+        if self.client_secret_file:
+            try:
+                return Path(self.client_secret_file).read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ConfigurationError(
+                    f"The client secret file {self.client_secret_file} cannot be read "
+                    f"({e.strerror}); fix NevisAuth.client_secret_file "
+                    f"(${env_name('client_secret_file')})."
+                ) from e
+        return self.client_secret
+
+    def problems(self) -> list[str]:
+        """Sentences naming each missing or wrong setting and how to set it."""
+        found: list[str] = []
+        for name in ("issuer", "client_id"):
+            if not getattr(self, name):
+                found.append(f"Set NevisAuth.{name} (or ${env_name(name)}).")
+        if self.issuer:
+            problem = check_url(self.issuer, "NevisAuth.issuer")
+            if problem:
+                found.append(problem)
+        for name in ("authorize_url", "token_url", "jwks_url", "userinfo_url", "revocation_url",
+                     "logout_url", "redirect_uri"):  # fmt: skip
+            value = getattr(self, name)
+            problem = value and check_url(value, f"NevisAuth.{name}")
+            if problem and not (name == "redirect_uri" and urlparse(value).scheme == "http"):
+                found.append(problem)
+        if self.token_endpoint_auth_method != "none":
+            if self.client_secret_file and not os.path.isfile(self.client_secret_file):
+                found.append(
+                    f"The client secret file {self.client_secret_file} does not exist; fix "
+                    f"NevisAuth.client_secret_file (${env_name('client_secret_file')})."
+                )
+            elif not self.client_secret_file and not self.client_secret:
+                found.append(
+                    f"Set NevisAuth.client_secret (or ${env_name('client_secret')}, or "
+                    f"${env_name('client_secret_file')} for a mounted secret file)."
+                )
+        if "openid" not in self.scopes:
+            found.append("NevisAuth.scopes must include openid.")
+        unsafe = sorted(set(self.id_token_signing_algs) - set(SAFE_ALGORITHMS))
+        if unsafe or not self.id_token_signing_algs:
+            found.append(
+                "NevisAuth.id_token_signing_algs may only list " + ", ".join(SAFE_ALGORITHMS) + "."
+            )
+        if self.http_timeout <= 0:
+            found.append("NevisAuth.http_timeout must be a positive number of seconds.")
+        return found

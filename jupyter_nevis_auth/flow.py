@@ -1,0 +1,84 @@
+"""Sign-ins in progress: state, nonce and PKCE verifier, single use and short-lived."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+#: Sign-ins kept at once; the oldest is dropped first so a flood cannot grow memory.
+MAX_PENDING = 64
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 code challenge of a PKCE verifier (RFC 7636 4.2)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def cookie_name(state: str) -> str:
+    """The name of the cookie binding one sign-in to the browser that started it."""
+    return "nevis_auth_state_" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, repr=False)
+class PendingLogin:
+    """One sign-in between the redirect to the provider and the callback."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    browser_key: str
+    redirect_uri: str
+    next_url: str
+    created: float
+
+    def __repr__(self) -> str:
+        return f"PendingLogin(next_url={self.next_url!r}, created={self.created!r})"
+
+
+class PendingLogins:
+    """Sign-ins in progress, kept server-side and found by their state."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
+
+    def start(self, redirect_uri: str, next_url: str) -> PendingLogin:
+        """A new sign-in with fresh random state, nonce, verifier and browser key."""
+        self._prune()
+        while len(self._pending) >= MAX_PENDING:
+            self._pending.popitem(last=False)
+        login = PendingLogin(
+            state=secrets.token_urlsafe(32),
+            nonce=secrets.token_urlsafe(32),
+            code_verifier=secrets.token_urlsafe(64),
+            browser_key=secrets.token_urlsafe(32),
+            redirect_uri=redirect_uri,
+            next_url=next_url,
+            created=time.monotonic(),
+        )
+        self._pending[login.state] = login
+        return login
+
+    def peek(self, state: str) -> PendingLogin | None:
+        """The live sign-in for `state`, left in place."""
+        self._prune()
+        return self._pending.get(state)
+
+    def pop(self, state: str) -> PendingLogin | None:
+        """The live sign-in for `state`, removed so it can be used once only."""
+        self._prune()
+        return self._pending.pop(state, None)
+
+    def __len__(self) -> int:
+        self._prune()
+        return len(self._pending)
+
+    def _prune(self) -> None:
+        limit = time.monotonic() - self.ttl
+        for state in [s for s, p in self._pending.items() if p.created < limit]:
+            del self._pending[state]

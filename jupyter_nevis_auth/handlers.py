@@ -1,0 +1,165 @@
+"""Tornado handlers: thin, parse the request, call the AuthService, answer."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from tornado import web
+
+from .errors import NevisAuthError
+from .flow import cookie_name
+from .service import AuthService, safe_next
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;
+line-height:1.5}}</style></head>
+<body><h1>{title}</h1><p>{message}</p>{extra}</body></html>
+"""
+
+
+class NevisHandlerMixin:
+    """Shared access to the extension's service, and its page and error rendering."""
+
+    settings: dict[str, Any]
+    base_url: str
+    current_user: Any
+
+    @property
+    def nevis(self) -> AuthService:
+        """The extension's AuthService."""
+        return self.settings["nevis_auth"]  # type: ignore[no-any-return]
+
+    def user_key(self) -> str:
+        """The name the server's tokens are kept under: the server owner's."""
+        owner = self.settings["nevis_auth_owner"]
+        hub_user = os.environ.get("JUPYTERHUB_USER")
+        name = getattr(self.current_user, "username", None)
+        # Under JupyterHub an admin may reach another user's server: their sign-in
+        # would hand that user's kernels the admin's tokens.
+        if hub_user and name != hub_user:
+            raise web.HTTPError(403, "Only the owner of this server can use its sign-in.")
+        return owner  # type: ignore[no-any-return]
+
+    def login_url(self, next_url: str | None = None) -> str:
+        """Where a person starts a sign-in."""
+        url = self.base_url + "nevis/login"
+        return url + ("?" + web.urlencode({"next": next_url}) if next_url else "")
+
+
+class NevisPageHandler(NevisHandlerMixin, JupyterHandler):
+    """Base of the browser-facing pages: errors are one sentence, never a traceback."""
+
+    def page(self, title: str, message: str, extra: str = "", status: int = 200) -> None:
+        """Answer with a small HTML page."""
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(
+            PAGE.format(title=html.escape(title), message=html.escape(message), extra=extra)
+        )
+
+    def fail(self, error: NevisAuthError) -> None:
+        """Answer a failed sign-in with its sentence and a link to try again."""
+        link = f'<p><a href="{html.escape(self.login_url())}">Sign in again</a></p>'
+        self.page("Sign-in failed", str(error), link, status=error.status_code)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Any other error: a sentence for a person, no traceback."""
+        reason = self._reason
+        exc = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            reason = exc.log_message % exc.args if exc.args else exc.log_message
+        self.page("Error", reason or "Something went wrong.", status=status_code)
+
+
+class LoginHandler(NevisPageHandler):
+    """nevis/login: starts the Authorization Code flow."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Redirect to the provider with fresh state, nonce and PKCE challenge."""
+        self.set_header("Cache-Control", "no-store")
+        user = self.user_key()
+        next_url = safe_next(self.get_argument("next", None), self.base_url)
+        redirect_uri = self.nevis.config.redirect_uri or (
+            f"{self.request.protocol}://{self.request.host}{self.base_url}nevis/callback"
+        )
+        try:
+            login, url = await self.nevis.start_login(redirect_uri, next_url)
+        except NevisAuthError as e:
+            self.log.warning("Sign-in for %s not started: %s", user, e)
+            self.page("Sign-in is not available", str(e), status=e.status_code)
+            return
+        self.set_secure_cookie(
+            cookie_name(login.state),
+            login.browser_key,
+            expires_days=None,
+            max_age=int(self.nevis.config.state_ttl),
+            path=self.base_url + "nevis/",
+            httponly=True,
+            secure=self.request.protocol == "https",
+            samesite="Lax",
+        )
+        self.redirect(url)
+
+
+class CallbackHandler(NevisPageHandler):
+    """nevis/callback: the redirect URI; finishes the flow."""
+
+    def prepare(self) -> Any:
+        """Keep the code out of caches and out of the Referer of the next page."""
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Referrer-Policy", "no-referrer")
+        return super().prepare()
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Check the response, trade the code, store the tokens, go to `next`."""
+        user = self.user_key()
+        params = {k: self.get_argument(k) for k in ("state", "code", "iss", "error")
+                  if self.get_argument(k, None) is not None}  # fmt: skip
+        state = params.get("state", "")
+        key = None
+        if state:
+            name = cookie_name(state)
+            raw = self.get_secure_cookie(name, max_age_days=1)
+            key = raw.decode() if raw else None
+            self.clear_cookie(name, path=self.base_url + "nevis/")
+        try:
+            login = await self.nevis.finish_login(user, params, key)
+        except NevisAuthError as e:
+            self.log.warning("Sign-in for %s failed: %s", user, e)
+            self.fail(e)
+            return
+        self.redirect(login.next_url)
+
+
+class StatusHandler(NevisHandlerMixin, APIHandler):
+    """nevis/api/status: who is signed in, until when; never a raw token."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Answer the status JSON, refreshing first when the token is about to expire."""
+        self.set_header("Cache-Control", "no-store")
+        user = self.user_key()
+        try:
+            await self.nevis.tokens.current(user)
+        except NevisAuthError as e:
+            self.log.debug("Status for %s: %s", user, e)
+        status = await self.nevis.tokens.status(user)
+        status["login_url"] = self.login_url()
+        self.finish(json.dumps(status))
+
+
+default_handlers = [
+    (r"/nevis/login", LoginHandler),
+    (r"/nevis/callback", CallbackHandler),
+    (r"/nevis/api/status", StatusHandler),
+]

@@ -1,0 +1,454 @@
+"""Async OpenID Connect client: discovery, JWKS, authorize URL, token calls, ID-token checks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode, urlparse, urlunparse
+
+import jwt
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+
+from .config import SAFE_ALGORITHMS, NevisAuth
+from .errors import (
+    ConfigurationError,
+    InvalidTokenError,
+    OAuthError,
+    ProviderError,
+    ProviderTimeoutError,
+)
+
+#: Seconds discovery metadata is reused before it is read again.
+METADATA_TTL = 3600.0
+#: Seconds a key set is trusted before it is fetched again on the next validation.
+JWKS_TTL = 3600.0
+#: A key set is not refetched for an unknown kid more often than this.
+JWKS_MIN_REFETCH_INTERVAL = 30.0
+
+#: Nevis Identity Cloud's documented paths, used when an instance serves no discovery.
+NEVIS_PATHS = {
+    "authorization_endpoint": "/auth/oauth2/authorize",
+    "token_endpoint": "/auth/oauth2/token",
+    "revocation_endpoint": "/auth/oauth2/revoke",
+    "jwks_uri": "/.well-known/jwks.json",
+    "end_session_endpoint": "/sso/logout",
+}
+
+#: Configuration option overriding each discovered endpoint.
+OVERRIDES = {
+    "authorization_endpoint": "authorize_url",
+    "token_endpoint": "token_url",
+    "jwks_uri": "jwks_url",
+    "userinfo_endpoint": "userinfo_url",
+    "revocation_endpoint": "revocation_url",
+    "end_session_endpoint": "logout_url",
+}
+
+
+def strip_query(url: str) -> str:
+    """The URL without query string and fragment, safe to log."""
+    return urlunparse(urlparse(url)._replace(query="", fragment=""))
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    """The endpoints and capabilities of the provider that the flow uses."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str = ""
+    revocation_endpoint: str = ""
+    end_session_endpoint: str = ""
+    token_endpoint_auth_methods_supported: tuple[str, ...] = ("client_secret_basic",)
+    authorization_response_iss_parameter_supported: bool = False
+    id_token_signing_alg_values_supported: tuple[str, ...] = ("RS256",)
+
+
+@dataclass
+class _Cached:
+    value: Any = None
+    fetched_at: float = field(default=-1e12)
+
+    def fresh(self, ttl: float) -> bool:
+        return self.value is not None and time.monotonic() - self.fetched_at < ttl
+
+
+class OIDCClient:
+    """Talks to one OpenID provider on behalf of one confidential client."""
+
+    def __init__(
+        self,
+        config: NevisAuth,
+        http_client: AsyncHTTPClient | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.config = config
+        self.http_client = http_client or AsyncHTTPClient()
+        self.log = log or logging.getLogger(__name__)
+        self._metadata = _Cached()
+        self._jwks = _Cached()
+        self._metadata_lock = asyncio.Lock()
+        self._jwks_lock = asyncio.Lock()
+
+    # -- HTTP ---------------------------------------------------------------
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        body: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        what: str = "the provider",
+    ) -> HTTPResponse:
+        """One provider call with the configured timeout; failures become ProviderError."""
+        request = HTTPRequest(
+            url,
+            method=method,
+            body=urlencode(body) if body is not None else None,
+            headers={"Accept": "application/json", **(headers or {})},
+            connect_timeout=self.config.http_timeout,
+            request_timeout=self.config.http_timeout,
+            validate_cert=self.config.validate_cert,
+            ca_certs=self.config.ca_bundle or None,
+            follow_redirects=False,
+        )
+        if body is not None:
+            request.headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            return await self.http_client.fetch(request, raise_error=False)
+        except (HTTPClientError, OSError, asyncio.TimeoutError) as e:
+            timed_out = isinstance(e, asyncio.TimeoutError) or (
+                isinstance(e, HTTPClientError) and e.code == 599 and "Timeout" in str(e)
+            )
+            self.log.warning("%s %s failed: %s", method, strip_query(url), type(e).__name__)
+            if timed_out:
+                raise ProviderTimeoutError(
+                    f"{what.capitalize()} did not answer within {self.config.http_timeout:g} "
+                    "seconds; try again later."
+                ) from e
+            raise ProviderError(
+                f"{what.capitalize()} could not be reached; try again later."
+            ) from e
+
+    async def fetch_json(self, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
+        """A provider call that must answer 200 with a JSON object."""
+        response = await self.fetch(url, what=what, **kwargs)
+        if response.code != 200:
+            self.log.warning(
+                "%s %s answered HTTP %s",
+                kwargs.get("method", "GET"), strip_query(url), response.code,
+            )  # fmt: skip
+            raise ProviderError(
+                f"{what.capitalize()} answered with HTTP status {response.code}; try again later."
+            )
+        return self._json_object(response, url, what)
+
+    def _json_object(self, response: HTTPResponse, url: str, what: str) -> dict[str, Any]:
+        try:
+            data = json.loads(response.body or b"")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            self.log.warning("%s answered with something that is not JSON", strip_query(url))
+            raise ProviderError(f"{what.capitalize()} answered with something that is not JSON.")
+        return data
+
+    # -- discovery ----------------------------------------------------------
+
+    async def metadata(self) -> ProviderMetadata:
+        """The provider's endpoints: discovery, cached, with the configured overrides on top."""
+        if self._metadata.fresh(METADATA_TTL):
+            return self._metadata.value  # type: ignore[no-any-return]
+        async with self._metadata_lock:
+            if not self._metadata.fresh(METADATA_TTL):
+                self._metadata.value = self._build_metadata(await self._discover())
+                self._metadata.fetched_at = time.monotonic()
+        return self._metadata.value  # type: ignore[no-any-return]
+
+    def discovery_url(self) -> str:
+        """Where the provider publishes its OpenID configuration."""
+        return self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    async def _discover(self) -> dict[str, Any]:
+        if all(getattr(self.config, OVERRIDES[k]) for k in
+               ("authorization_endpoint", "token_endpoint", "jwks_uri")):  # fmt: skip
+            return {}
+        url = self.discovery_url()
+        response = await self.fetch(url, what="the provider's discovery document")
+        if response.code == 404 and self._is_nevis():
+            return {k: self.config.issuer.rstrip("/") + v for k, v in NEVIS_PATHS.items()}
+        if response.code != 200:
+            self.log.warning("GET %s answered HTTP %s", url, response.code)
+            raise ProviderError(
+                f"The provider's discovery document at {url} answered with HTTP status "
+                f"{response.code}; check NevisAuth.issuer."
+            )
+        data = self._json_object(response, url, "the provider's discovery document")
+        if data.get("issuer") != self.config.issuer:
+            self.log.error(
+                "Discovery issuer %r does not equal the configured issuer %r",
+                data.get("issuer"), self.config.issuer,
+            )  # fmt: skip
+            raise ProviderError(
+                "The provider's discovery document names another issuer than NevisAuth.issuer; "
+                "set the issuer exactly as the provider spells it."
+            )
+        return data
+
+    def _is_nevis(self) -> bool:
+        return (urlparse(self.config.issuer).hostname or "").endswith(".id.nevis.cloud")
+
+    def _build_metadata(self, data: dict[str, Any]) -> ProviderMetadata:
+        values: dict[str, Any] = {"issuer": self.config.issuer}
+        for key, option in OVERRIDES.items():
+            found = getattr(self.config, option) or data.get(key) or ""
+            if not isinstance(found, str):
+                raise ProviderError(f"The provider's discovery document has an invalid {key}.")
+            values[key] = found
+        for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            if not values[key]:
+                raise ConfigurationError(
+                    f"The provider publishes no {key}; set NevisAuth.{OVERRIDES[key]}."
+                )
+        for key in (
+            "token_endpoint_auth_methods_supported",
+            "id_token_signing_alg_values_supported",
+        ):
+            found = data.get(key)
+            if isinstance(found, list) and all(isinstance(v, str) for v in found):
+                values[key] = tuple(found)
+        values["authorization_response_iss_parameter_supported"] = (
+            data.get("authorization_response_iss_parameter_supported") is True
+        )
+        return ProviderMetadata(**values)
+
+    # -- authorization request ----------------------------------------------
+
+    def authorize_url(
+        self,
+        metadata: ProviderMetadata,
+        *,
+        state: str,
+        nonce: str,
+        code_challenge: str,
+        redirect_uri: str,
+    ) -> str:
+        """The URL that sends the browser to the provider's sign-in."""
+        params: dict[str, str] = {
+            str(k): str(v) for k, v in self.config.extra_authorize_params.items()
+        }
+        params.update(
+            response_type="code",
+            client_id=self.config.client_id,
+            redirect_uri=redirect_uri,
+            scope=" ".join(self.config.scopes),
+            state=state,
+            nonce=nonce,
+            code_challenge=code_challenge,
+            code_challenge_method="S256",
+        )
+        separator = "&" if urlparse(metadata.authorization_endpoint).query else "?"
+        return metadata.authorization_endpoint + separator + urlencode(params, quote_via=quote)
+
+    # -- token endpoint -----------------------------------------------------
+
+    def auth_method(self, metadata: ProviderMetadata) -> str:
+        """The client authentication method used at the token and revocation endpoints."""
+        if self.config.token_endpoint_auth_method:
+            return self.config.token_endpoint_auth_method
+        if "client_secret_basic" in metadata.token_endpoint_auth_methods_supported:
+            return "client_secret_basic"
+        return "client_secret_post"
+
+    def client_auth(
+        self, metadata: ProviderMetadata, body: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Body and headers with the client's credentials added, per the auth method."""
+        method = self.auth_method(metadata)
+        body = dict(body)
+        headers: dict[str, str] = {}
+        if method == "client_secret_basic":
+            # RFC 6749 2.3.1: both parts are form-urlencoded before the Basic encoding.
+            pair = f"{quote(self.config.client_id, safe='')}:{quote(self.config.get_client_secret(), safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        else:
+            body["client_id"] = self.config.client_id
+            if method == "client_secret_post":
+                body["client_secret"] = self.config.get_client_secret()
+        return body, headers
+
+    async def token_request(self, params: dict[str, str], *, what: str) -> dict[str, Any]:
+        """POST to the token endpoint; an OAuth error answer raises OAuthError."""
+        metadata = await self.metadata()
+        body, headers = self.client_auth(metadata, params)
+        url = metadata.token_endpoint
+        response = await self.fetch(url, method="POST", body=body, headers=headers, what=what)
+        if response.code == 200:
+            data = self._json_object(response, url, what)
+            if not isinstance(data.get("access_token"), str) or not data["access_token"]:
+                raise ProviderError(f"{what.capitalize()} answered without an access token.")
+            if str(data.get("token_type", "")).lower() not in ("bearer", "dpop"):
+                raise ProviderError(f"{what.capitalize()} answered with an unknown token type.")
+            return data
+        error = ""
+        if 400 <= response.code < 500:
+            try:
+                error = str(json.loads(response.body or b"").get("error", ""))
+            except (ValueError, AttributeError):
+                error = ""
+        self.log.warning("POST %s answered HTTP %s %s", strip_query(url), response.code, error[:40])
+        if error:
+            raise OAuthError(f"The provider refused the request ({error[:40]}).", error=error[:40])
+        raise ProviderError(
+            f"{what.capitalize()} answered with HTTP status {response.code}; try again later."
+        )
+
+    async def exchange_code(
+        self, code: str, code_verifier: str, redirect_uri: str
+    ) -> dict[str, Any]:
+        """Trade an authorization code for tokens (never retried)."""
+        return await self.token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "code_verifier": code_verifier,
+                "redirect_uri": redirect_uri,
+            },
+            what="the provider's token endpoint",
+        )
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """Use a refresh token for a new access token."""
+        return await self.token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token},
+            what="the provider's token endpoint",
+        )
+
+    async def revoke(self, token: str, hint: str) -> None:
+        """Revoke a token at the provider (RFC 7009); no revocation endpoint means nothing to do."""
+        metadata = await self.metadata()
+        if not metadata.revocation_endpoint:
+            return
+        body, headers = self.client_auth(metadata, {"token": token, "token_type_hint": hint})
+        response = await self.fetch(
+            metadata.revocation_endpoint,
+            method="POST",
+            body=body,
+            headers=headers,
+            what="the provider's revocation endpoint",
+        )
+        if response.code != 200:
+            self.log.warning(
+                "POST %s answered HTTP %s", strip_query(metadata.revocation_endpoint), response.code
+            )
+            raise ProviderError(
+                f"The provider's revocation endpoint answered with HTTP status {response.code}."
+            )
+
+    # -- ID token -----------------------------------------------------------
+
+    async def _key_set(self, *, force: bool = False) -> jwt.PyJWKSet:
+        async with self._jwks_lock:
+            if force or not self._jwks.fresh(JWKS_TTL):
+                metadata = await self.metadata()
+                data = await self.fetch_json(metadata.jwks_uri, what="the provider's key set")
+                try:
+                    self._jwks.value = jwt.PyJWKSet.from_dict(data)
+                except jwt.PyJWTError as e:
+                    raise ProviderError("The provider's key set holds no usable key.") from e
+                self._jwks.fetched_at = time.monotonic()
+            return self._jwks.value  # type: ignore[no-any-return]
+
+    async def signing_key(self, kid: str | None) -> jwt.PyJWK:
+        """The provider key for `kid`, refetching the key set once when the kid is new."""
+        keys = await self._key_set()
+        key = self._find_key(keys, kid)
+        if key is None and time.monotonic() - self._jwks.fetched_at > JWKS_MIN_REFETCH_INTERVAL:
+            key = self._find_key(await self._key_set(force=True), kid)
+        if key is None:
+            raise InvalidTokenError(
+                "The ID token is signed with a key the provider does not publish; sign in again."
+            )
+        return key
+
+    @staticmethod
+    def _find_key(keys: jwt.PyJWKSet, kid: str | None) -> jwt.PyJWK | None:
+        usable = [k for k in keys.keys if k.public_key_use in (None, "sig")]
+        if kid is None:
+            return usable[0] if len(usable) == 1 else None
+        return next((k for k in usable if k.key_id == kid), None)
+
+    def allowed_algorithms(self) -> list[str]:
+        """The configured algorithms that are safe; what the provider advertises is not trusted."""
+        return [a for a in self.config.id_token_signing_algs if a in SAFE_ALGORITHMS]
+
+    async def validate_id_token(
+        self,
+        id_token: str,
+        *,
+        nonce: str | None,
+        expected_sub: str | None = None,
+    ) -> dict[str, Any]:
+        """Claims of `id_token` after every OIDC Core 3.1.3.7 check; raises InvalidTokenError."""
+        metadata = await self.metadata()
+        try:
+            header = jwt.get_unverified_header(id_token)
+        except jwt.PyJWTError as e:
+            raise InvalidTokenError("The provider sent an ID token that is not a JWT.") from e
+        algorithms = self.allowed_algorithms()
+        if header.get("alg") not in algorithms:
+            self.log.warning("Refused an ID token signed with alg %r", header.get("alg"))
+            raise InvalidTokenError(
+                "The provider signed the ID token with an algorithm that is not allowed."
+            )
+        key = await self.signing_key(header.get("kid"))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                id_token,
+                key=key,
+                algorithms=algorithms,
+                audience=self.config.client_id,
+                issuer=metadata.issuer,
+                leeway=self.config.clock_skew,
+                options={"require": ["iss", "sub", "aud", "exp", "iat"], "strict_aud": False},
+            )
+        except jwt.PyJWTError as e:
+            self.log.warning("Refused an ID token: %s", type(e).__name__)
+            raise InvalidTokenError(f"The provider sent an invalid ID token ({_reason(e)}).") from e
+        if (
+            not isinstance(claims["iat"], (int, float))
+            or claims["iat"] > time.time() + self.config.clock_skew
+        ):
+            raise InvalidTokenError("The provider sent an invalid ID token (issued in the future).")
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != self.config.client_id:
+            raise InvalidTokenError("The provider sent an invalid ID token (wrong azp).")
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise InvalidTokenError("The provider sent an invalid ID token (nonce mismatch).")
+        if expected_sub is not None and claims.get("sub") != expected_sub:
+            raise InvalidTokenError("The provider sent an ID token for another user.")
+        return claims
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    reasons = {
+        jwt.InvalidSignatureError: "bad signature",
+        jwt.ExpiredSignatureError: "expired",
+        jwt.InvalidAudienceError: "wrong audience",
+        jwt.InvalidIssuerError: "wrong issuer",
+        jwt.ImmatureSignatureError: "not yet valid",
+        jwt.MissingRequiredClaimError: "a required claim is missing",
+        jwt.InvalidAlgorithmError: "algorithm not allowed",
+    }
+    for kind, text in reasons.items():
+        if isinstance(error, kind):
+            return text
+    return "malformed"

@@ -1,0 +1,163 @@
+"""The sign-in service behind the handlers: starts and finishes the code flow, refreshes."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+from urllib.parse import urlparse
+
+from .config import NevisAuth
+from .errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    InvalidTokenError,
+    LoginError,
+    OAuthError,
+    ProviderError,
+)
+from .flow import PendingLogin, PendingLogins, pkce_challenge
+from .provider import OIDCClient
+from .tokens import TokenManager, TokenSet, TokenStore
+
+#: Provider error codes meaning the user (or the provider's policy) said no.
+REFUSALS = {
+    "access_denied", "login_required", "consent_required", "interaction_required",
+    "account_selection_required", "unauthorized_client",
+}  # fmt: skip
+
+
+def safe_next(next_url: str | None, base_url: str) -> str:
+    """`next_url` when it is a path on this server, else `base_url` (no open redirect)."""
+    if not next_url or any(c in next_url for c in "\\\r\n\t"):
+        return base_url
+    parsed = urlparse(next_url)
+    if parsed.scheme or parsed.netloc or next_url.startswith("//"):
+        return base_url
+    if not (parsed.path + "/").startswith(base_url) or "/../" in parsed.path + "/":
+        return base_url
+    return next_url
+
+
+class AuthService:
+    """Runs the Authorization Code flow for the server's user and hands out tokens."""
+
+    def __init__(
+        self,
+        config: NevisAuth,
+        store: TokenStore,
+        client: OIDCClient | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.config = config
+        self.log = log or logging.getLogger(__name__)
+        self.client = client or OIDCClient(config, log=self.log)
+        self.pending = PendingLogins(ttl=config.state_ttl)
+        self.tokens = TokenManager(
+            store,
+            self.refresh,
+            leeway=config.refresh_leeway,
+            timeout=config.http_timeout,
+            log=self.log,
+            parent=config,
+        )
+
+    def check_configured(self) -> None:
+        """Raise ConfigurationError naming what is missing, if anything is."""
+        problems = self.config.problems()
+        if problems:
+            raise ConfigurationError(
+                "jupyter-nevis-auth is not configured yet. " + " ".join(problems)
+            )
+
+    async def start_login(self, redirect_uri: str, next_url: str) -> tuple[PendingLogin, str]:
+        """A new pending sign-in and the provider URL to send the browser to."""
+        self.check_configured()
+        metadata = await self.client.metadata()
+        login = self.pending.start(redirect_uri, next_url)
+        url = self.client.authorize_url(
+            metadata,
+            state=login.state,
+            nonce=login.nonce,
+            code_challenge=pkce_challenge(login.code_verifier),
+            redirect_uri=redirect_uri,
+        )
+        return login, url
+
+    def _claim_pending(self, state: str | None, browser_key: str | None) -> PendingLogin:
+        if not state:
+            raise LoginError("The sign-in response carries no state; start the sign-in again.")
+        login = self.pending.peek(state)
+        if login is None:
+            raise LoginError(
+                "This sign-in has expired or was already used; start the sign-in again."
+            )
+        if not browser_key or not hmac.compare_digest(browser_key, login.browser_key):
+            raise AccessDeniedError(
+                "This sign-in was started in another browser; start the sign-in again here."
+            )
+        self.pending.pop(state)
+        return login
+
+    async def finish_login(
+        self, user: str, params: dict[str, str], browser_key: str | None
+    ) -> PendingLogin:
+        """Check the callback's parameters, trade the code, validate and store the tokens."""
+        self.check_configured()
+        error = params.get("error")
+        if error:
+            if params.get("state"):
+                self.pending.pop(params["state"])
+            self.log.info("The provider answered the sign-in with error %s", error[:40])
+            if error in REFUSALS:
+                raise AccessDeniedError(
+                    "The sign-in was refused or cancelled at the provider; try again."
+                )
+            raise ProviderError("The provider could not complete the sign-in; try again later.")
+        login = self._claim_pending(params.get("state"), browser_key)
+        metadata = await self.client.metadata()
+        iss = params.get("iss")
+        if iss is not None and iss != metadata.issuer:
+            raise LoginError(
+                "The sign-in response comes from another issuer than the configured one; "
+                "start the sign-in again."
+            )
+        if iss is None and metadata.authorization_response_iss_parameter_supported:
+            raise LoginError(
+                "The sign-in response lacks the issuer the provider promised; start the sign-in again."
+            )
+        code = params.get("code")
+        if not code:
+            raise LoginError("The sign-in response carries no code; start the sign-in again.")
+        try:
+            data = await self.client.exchange_code(code, login.code_verifier, login.redirect_uri)
+        except OAuthError as e:
+            if e.error == "invalid_grant":
+                raise LoginError(
+                    "The provider did not accept the sign-in code (expired or already used); "
+                    "sign in again."
+                ) from e
+            raise ProviderError(
+                f"The provider refused to issue tokens ({e.error}); ask your administrator "
+                "to check the client id, secret and redirect URI."
+            ) from e
+        id_token = data.get("id_token")
+        if not isinstance(id_token, str):
+            raise InvalidTokenError("The provider answered without an ID token; sign in again.")
+        claims = await self.client.validate_id_token(id_token, nonce=login.nonce)
+        tokens = TokenSet.from_response(data, claims, requested_scope=self.config.scopes)
+        await self.tokens.save(user, tokens)
+        self.log.info("Signed in %s as provider subject %s", user, claims.get("sub"))
+        return login
+
+    async def refresh(self, tokens: TokenSet) -> TokenSet:
+        """One refresh-token grant; a new ID token must be valid and for the same subject."""
+        assert tokens.refresh_token  # TokenManager only refreshes sets that have one
+        data = await self.client.refresh(tokens.refresh_token)
+        claims: dict[str, Any] = tokens.claims
+        id_token = data.get("id_token")
+        if isinstance(id_token, str):
+            claims = await self.client.validate_id_token(
+                id_token, nonce=None, expected_sub=tokens.claims.get("sub")
+            )
+        return TokenSet.from_response(data, claims, previous=tokens)

@@ -1,0 +1,254 @@
+"""Token sets, where they are kept, and the single-flight refresher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from traitlets import Float
+from traitlets.config import LoggingConfigurable
+
+from .errors import LoginRequiredError, OAuthError, ProviderError
+
+SIGNED_OUT_AT_PROVIDER = "Your session at the provider has ended; sign in again."
+
+
+@dataclass(frozen=True, repr=False)
+class TokenSet:
+    """The tokens of one signed-in user; its repr never shows a token."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_at: float | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+    scope: tuple[str, ...] = ()
+    claims: dict[str, Any] = field(default_factory=dict)
+    obtained_at: float = 0.0
+
+    @classmethod
+    def from_response(
+        cls,
+        data: dict[str, Any],
+        claims: dict[str, Any],
+        *,
+        requested_scope: list[str] | tuple[str, ...] = (),
+        previous: TokenSet | None = None,
+        now: float | None = None,
+    ) -> TokenSet:
+        """A token set from a token-endpoint answer; keeps what a refresh answer leaves out."""
+        now = time.time() if now is None else now
+        expires_in = data.get("expires_in")
+        expires_at = None
+        if isinstance(expires_in, (int, float)) or (
+            isinstance(expires_in, str) and expires_in.isdigit()
+        ):
+            expires_at = now + float(expires_in)
+        scope = data.get("scope")
+        if isinstance(scope, str):
+            scopes = tuple(scope.split())
+        else:
+            scopes = previous.scope if previous else tuple(requested_scope)
+        return cls(
+            access_token=data["access_token"],
+            token_type=str(data.get("token_type", "Bearer")),
+            expires_at=expires_at,
+            refresh_token=data.get("refresh_token")
+            or (previous.refresh_token if previous else None),
+            id_token=data.get("id_token") or (previous.id_token if previous else None),
+            scope=scopes,
+            claims=claims,
+            obtained_at=now,
+        )
+
+    def expires_in(self, now: float | None = None) -> float | None:
+        """Seconds the access token has left, None when the provider did not say."""
+        if self.expires_at is None:
+            return None
+        return self.expires_at - (time.time() if now is None else now)
+
+    def is_expiring(self, leeway: float, now: float | None = None) -> bool:
+        """True when fewer than `leeway` seconds are left."""
+        left = self.expires_in(now)
+        return left is not None and left < leeway
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for a store to serialise."""
+        data = asdict(self)
+        data["scope"] = list(self.scope)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenSet:
+        """The inverse of to_dict."""
+        return cls(**{**data, "scope": tuple(data.get("scope", ()))})
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenSet(sub={self.claims.get('sub')!r}, scope={' '.join(self.scope)!r}, "
+            f"expires_at={self.expires_at!r}, access_token=<redacted>, "
+            f"refresh_token={'<redacted>' if self.refresh_token else None})"
+        )
+
+
+class TokenStore(LoggingConfigurable):
+    """Where each Jupyter user's token set is kept."""
+
+    async def get(self, user: str) -> TokenSet | None:
+        """The user's tokens, or None when signed out."""
+        raise NotImplementedError
+
+    async def set(self, user: str, tokens: TokenSet) -> None:
+        """Keep the user's tokens, replacing older ones."""
+        raise NotImplementedError
+
+    async def delete(self, user: str) -> None:
+        """Forget the user's tokens."""
+        raise NotImplementedError
+
+
+class MemoryTokenStore(TokenStore):
+    """Keeps tokens in the server's memory: a restart signs everybody out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tokens: dict[str, TokenSet] = {}
+
+    async def get(self, user: str) -> TokenSet | None:
+        """The user's tokens, or None when signed out."""
+        return self._tokens.get(user)
+
+    async def set(self, user: str, tokens: TokenSet) -> None:
+        """Keep the user's tokens, replacing older ones."""
+        self._tokens[user] = tokens
+
+    async def delete(self, user: str) -> None:
+        """Forget the user's tokens."""
+        self._tokens.pop(user, None)
+
+
+RefreshFunction = Callable[[TokenSet], Awaitable[TokenSet]]
+
+
+class TokenManager(LoggingConfigurable):
+    """Hands out current tokens: refreshes before expiry, one refresh per user at a time."""
+
+    retry_backoff = Float(
+        0.5,
+        config=True,
+        help="Seconds before the first retry of a failed refresh; doubles each time.",
+    )
+
+    def __init__(
+        self,
+        store: TokenStore,
+        refresh: RefreshFunction,
+        *,
+        leeway: float,
+        timeout: float,
+        log: logging.Logger | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if log is not None:
+            self.log = log
+        self.store = store
+        self._refresh = refresh
+        self.leeway = leeway
+        self.timeout = timeout
+        self._inflight: dict[str, asyncio.Task[TokenSet]] = {}
+        self.signed_out_reason: dict[str, str] = {}
+        self.last_refresh_error: dict[str, str] = {}
+
+    async def save(self, user: str, tokens: TokenSet) -> None:
+        """Store a fresh sign-in."""
+        await self.store.set(user, tokens)
+        self.signed_out_reason.pop(user, None)
+        self.last_refresh_error.pop(user, None)
+
+    async def sign_out(self, user: str, reason: str) -> TokenSet | None:
+        """Drop the user's tokens, remembering why; returns what was dropped."""
+        tokens = await self.store.get(user)
+        await self.store.delete(user)
+        self.signed_out_reason[user] = reason
+        self.last_refresh_error.pop(user, None)
+        return tokens
+
+    async def current(
+        self, user: str, min_ttl: float | None = None, *, force: bool = False
+    ) -> TokenSet:
+        """Tokens with at least `min_ttl` seconds left, refreshed first when needed."""
+        leeway = self.leeway if min_ttl is None else max(min_ttl, 0.0)
+        tokens = await self.store.get(user)
+        if tokens is None:
+            raise LoginRequiredError(
+                self.signed_out_reason.get(user, "You are not signed in; sign in first.")
+            )
+        if not force and not tokens.is_expiring(leeway):
+            return tokens
+        if not tokens.refresh_token:
+            if tokens.is_expiring(0):
+                raise LoginRequiredError(
+                    "Your access token has expired and cannot be refreshed; sign in again."
+                )
+            return tokens
+        task = self._inflight.get(user)
+        if task is None:
+            task = asyncio.ensure_future(self._refresh_with_retries(user, tokens))
+            self._inflight[user] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(user, None))
+        try:
+            return await asyncio.shield(task)
+        except ProviderError:
+            if tokens.is_expiring(0) or force:
+                raise
+            return tokens
+
+    async def _refresh_with_retries(self, user: str, tokens: TokenSet) -> TokenSet:
+        deadline = time.monotonic() + self.timeout
+        delay = self.retry_backoff
+        while True:
+            try:
+                fresh = await self._refresh(tokens)
+            except OAuthError as e:
+                if e.error == "invalid_grant":
+                    self.log.info("Refresh refused (invalid_grant); signing %s out.", user)
+                    await self.sign_out(user, SIGNED_OUT_AT_PROVIDER)
+                    raise LoginRequiredError(SIGNED_OUT_AT_PROVIDER) from e
+                self.last_refresh_error[user] = str(e)
+                raise
+            except ProviderError as e:
+                self.last_refresh_error[user] = str(e)
+                if time.monotonic() + delay >= deadline:
+                    raise
+                self.log.info("Refresh failed (%s); retrying in %.1fs.", type(e).__name__, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            await self.store.set(user, fresh)
+            self.last_refresh_error.pop(user, None)
+            return fresh
+
+    async def status(self, user: str) -> dict[str, Any]:
+        """What the widget and frontend may see: never a raw token."""
+        tokens = await self.store.get(user)
+        status: dict[str, Any] = {
+            "logged_in": tokens is not None,
+            "signed_out_reason": None if tokens else self.signed_out_reason.get(user),
+            "last_refresh_error": self.last_refresh_error.get(user),
+        }
+        if tokens is None:
+            return status
+        claims = {k: v for k, v in tokens.claims.items() if k not in ("nonce", "at_hash", "c_hash")}
+        status.update(
+            claims=claims,
+            scopes=list(tokens.scope),
+            expires_at=tokens.expires_at,
+            expires_in=tokens.expires_in(),
+            refresh_possible=bool(tokens.refresh_token),
+        )
+        return status
