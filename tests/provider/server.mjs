@@ -1,0 +1,496 @@
+// OpenID Connect test provider for the jupyter-nevis-auth test suite.
+//
+// Runs oidc-provider (OpenID Certified) with the endpoint paths of Nevis
+// Identity Cloud, plus test-only admin endpoints under /__test__/ to register
+// clients and read request counters.
+//
+// Usage: node server.mjs [PORT] [--port PORT] [--state FILE]
+//   PORT 0 (the default) picks a free port. Env fallbacks: OIDC_PROVIDER_PORT,
+//   OIDC_PROVIDER_STATE. With --state, keys, clients, tokens, sessions and
+//   counters are written to FILE on SIGTERM/SIGINT and read back on start, so a
+//   restart on the same port looks like a provider outage, not a new provider.
+// Prints "READY <issuer>" on stdout once listening.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { parseArgs } from 'node:util';
+
+import Provider, { errors } from 'oidc-provider';
+
+const API_RESOURCE = 'https://api.test';
+const API_SCOPE = 'api';
+const HOST = '127.0.0.1';
+const DAY = 24 * 60 * 60;
+
+const { values: args, positionals } = parseArgs({
+  options: { port: { type: 'string' }, state: { type: 'string' } },
+  allowPositionals: true,
+});
+const requestedPort = Number(args.port ?? positionals[0] ?? process.env.OIDC_PROVIDER_PORT ?? 0);
+const stateFile = args.state ?? process.env.OIDC_PROVIDER_STATE;
+if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
+  console.error(`invalid port: ${requestedPort}`);
+  process.exit(2);
+}
+
+const saved = stateFile && fs.existsSync(stateFile)
+  ? JSON.parse(fs.readFileSync(stateFile, 'utf8'))
+  : undefined;
+
+// ---------------------------------------------------------------- storage
+
+// A plain Map instead of oidc-provider's bundled LRU adapter: that one holds
+// 1000 entries, so a long test session could silently evict its clients.
+const store = new Map(saved?.store ?? []); // key -> { payload, expiresAt }
+const grantIndex = new Map(); // grantId -> Set of keys
+const uidIndex = new Map(); // session uid -> key
+const userCodeIndex = new Map(); // user code -> key
+const grantable = new Set([
+  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
+  'BackchannelAuthenticationRequest', 'PreAuthorizedCode',
+]);
+
+function indexEntry(key, payload) {
+  if (payload.grantId && grantable.has(key.slice(0, key.indexOf(':')))) {
+    if (!grantIndex.has(payload.grantId)) grantIndex.set(payload.grantId, new Set());
+    grantIndex.get(payload.grantId).add(key);
+  }
+  if (key.startsWith('Session:') && payload.uid) uidIndex.set(payload.uid, key);
+  if (payload.userCode) userCodeIndex.set(payload.userCode, key);
+}
+
+function unindexEntry(key, payload) {
+  if (payload.grantId) grantIndex.get(payload.grantId)?.delete(key);
+  if (payload.uid && uidIndex.get(payload.uid) === key) uidIndex.delete(payload.uid);
+  if (payload.userCode && userCodeIndex.get(payload.userCode) === key) {
+    userCodeIndex.delete(payload.userCode);
+  }
+}
+
+function readEntry(key) {
+  const entry = store.get(key);
+  if (!entry) return undefined;
+  if (entry.expiresAt !== null && entry.expiresAt <= Date.now()) {
+    store.delete(key);
+    unindexEntry(key, entry.payload);
+    return undefined;
+  }
+  return entry.payload;
+}
+
+function deleteEntry(key) {
+  const entry = store.get(key);
+  if (entry) {
+    store.delete(key);
+    unindexEntry(key, entry.payload);
+  }
+}
+
+for (const [key, { payload }] of store) indexEntry(key, payload);
+
+class MapAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    deleteEntry(key);
+    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null;
+    store.set(key, { payload, expiresAt });
+    indexEntry(key, payload);
+  }
+
+  async find(id) {
+    return readEntry(this.key(id));
+  }
+
+  async findByUid(uid) {
+    const key = uidIndex.get(uid);
+    return key ? readEntry(key) : undefined;
+  }
+
+  async findByUserCode(userCode) {
+    const key = userCodeIndex.get(userCode);
+    return key ? readEntry(key) : undefined;
+  }
+
+  async consume(id) {
+    const payload = readEntry(this.key(id));
+    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) {
+    deleteEntry(this.key(id));
+  }
+
+  async revokeByGrantId(grantId) {
+    for (const key of [...grantIndex.get(grantId) ?? []]) deleteEntry(key);
+    grantIndex.delete(grantId);
+  }
+}
+
+// ---------------------------------------------------------------- per-client knobs and counters
+
+const KNOBS = ['access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'rotate_refresh_token',
+  'echo_refresh_token', 'jwt_access_token'];
+const knobs = new Map(saved?.knobs ?? []); // client_id -> { knob: value }
+const stats = new Map(saved?.stats ?? []); // client_id -> counters
+
+function knob(client, name) {
+  return client ? knobs.get(client.clientId)?.[name] : undefined;
+}
+
+function emptyCounter() {
+  return { ok: 0, error: 0, total: 0 };
+}
+
+function emptyStats() {
+  return {
+    token: {},
+    revocation: emptyCounter(),
+    userinfo: emptyCounter(),
+    end_session: emptyCounter(),
+    client_auth: {},
+  };
+}
+
+function count(clientId, endpoint, ok, grantType, authMethod) {
+  if (!stats.has(clientId)) stats.set(clientId, emptyStats());
+  const entry = stats.get(clientId);
+  if (authMethod) entry.client_auth[authMethod] = (entry.client_auth[authMethod] ?? 0) + 1;
+  let counter = entry[endpoint];
+  if (endpoint === 'token') {
+    entry.token[grantType] ??= emptyCounter();
+    counter = entry.token[grantType];
+  }
+  counter.total += 1;
+  counter[ok ? 'ok' : 'error'] += 1;
+}
+
+function sumStats(entries) {
+  const total = emptyStats();
+  for (const entry of entries) {
+    for (const [grantType, counter] of Object.entries(entry.token)) {
+      total.token[grantType] ??= emptyCounter();
+      for (const field of Object.keys(counter)) total.token[grantType][field] += counter[field];
+    }
+    for (const [method, n] of Object.entries(entry.client_auth)) {
+      total.client_auth[method] = (total.client_auth[method] ?? 0) + n;
+    }
+    for (const endpoint of ['revocation', 'userinfo', 'end_session']) {
+      for (const field of Object.keys(entry[endpoint])) {
+        total[endpoint][field] += entry[endpoint][field];
+      }
+    }
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------- accounts
+
+function displayName(sub) {
+  return `${sub.charAt(0).toUpperCase()}${sub.slice(1)} Example`;
+}
+
+async function findAccount(_ctx, sub) {
+  return {
+    accountId: sub,
+    async claims() {
+      return {
+        sub,
+        name: displayName(sub),
+        preferred_username: sub,
+        email: `${sub}@example.test`,
+        email_verified: true,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- provider
+
+function htmlEscape(value) {
+  return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(title, body) {
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${title}</title></head>`
+    + `<body><h1>${title}</h1>${body}</body></html>`;
+}
+
+function signingKeys() {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { keys: [{ ...jwk, kid: `test-${crypto.randomBytes(6).toString('hex')}`, alg: 'RS256', use: 'sig' }] };
+}
+
+const jwks = saved?.jwks ?? signingKeys();
+const cookieKeys = saved?.cookieKeys ?? [crypto.randomBytes(32).toString('base64url')];
+
+function configuration() {
+  return {
+    adapter: MapAdapter,
+    jwks,
+    cookies: { keys: cookieKeys },
+    findAccount,
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username'],
+      email: ['email', 'email_verified'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', API_SCOPE],
+    // Nevis puts the profile claims in the ID token; the OIDC default would
+    // move them to userinfo, which rejects the JWT access tokens issued here.
+    conformIdTokenClaims: false,
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    responseTypes: ['code'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    pkce: { required: () => true },
+    routes: {
+      authorization: '/auth/oauth2/authorize',
+      token: '/auth/oauth2/token',
+      jwks: '/.well-known/jwks.json',
+      revocation: '/auth/oauth2/revoke',
+      end_session: '/sso/logout',
+      userinfo: '/auth/oauth2/userinfo',
+    },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      // Off because Nevis does not advertise them and a client must not need them.
+      dPoP: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.body = page('Sign out', `${form}`
+            + '<button type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button>'
+            + '<button type="submit" form="op.logoutForm">No, stay signed in</button>');
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.body = page('Signed out', '<p>You are signed out.</p>');
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, client, oneOf) => {
+          if (oneOf) return oneOf;
+          return knob(client, 'jwt_access_token') === false ? undefined : API_RESOURCE;
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resourceIndicator, client) => {
+          if (resourceIndicator !== API_RESOURCE) throw new errors.InvalidTarget();
+          return {
+            scope: API_SCOPE,
+            audience: API_RESOURCE,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: knob(client, 'access_token_ttl') ?? 3600,
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+    clientBasedCORS: () => false,
+    rotateRefreshToken: (ctx) => knob(ctx.oidc.client, 'rotate_refresh_token') === true,
+    ttl: {
+      AccessToken: (_ctx, token, client) => knob(client, 'access_token_ttl')
+        ?? token.resourceServer?.accessTokenTTL ?? 3600,
+      AuthorizationCode: 60,
+      ClientCredentials: 600,
+      DeviceCode: 600,
+      BackchannelAuthenticationRequest: 600,
+      PreAuthorizedCode: 600,
+      IdToken: (_ctx, _token, client) => knob(client, 'id_token_ttl') ?? 3600,
+      RefreshToken: (_ctx, _token, client) => knob(client, 'refresh_token_ttl') ?? 14 * DAY,
+      Interaction: 3600,
+      Session: 14 * DAY,
+      Grant: 14 * DAY,
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = page('Error', Object.entries(out)
+        .map(([key, value]) => `<pre class="error">${htmlEscape(key)}: ${htmlEscape(value)}</pre>`)
+        .join(''));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- admin endpoints and counters
+
+async function readJson(ctx) {
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? JSON.parse(text) : {};
+}
+
+function sendJson(ctx, status, body) {
+  ctx.status = status;
+  ctx.type = 'application/json';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = JSON.stringify(body);
+}
+
+async function registerClient(provider, ctx) {
+  let body;
+  try {
+    body = await readJson(ctx);
+  } catch (err) {
+    sendJson(ctx, 400, { error: 'invalid_request', error_description: `body is not JSON: ${err.message}` });
+    return;
+  }
+  const metadata = { ...body };
+  const clientKnobs = {};
+  for (const name of KNOBS) {
+    if (metadata[name] !== undefined && metadata[name] !== null) clientKnobs[name] = metadata[name];
+    delete metadata[name];
+  }
+  metadata.client_secret ??= crypto.randomBytes(24).toString('base64url');
+  try {
+    // Validates the metadata exactly as a static client configuration would be.
+    const client = new provider.Client(metadata);
+    await provider.Client.adapter.upsert(client.clientId, client.metadata());
+    knobs.set(client.clientId, clientKnobs);
+    sendJson(ctx, 201, { ...client.metadata(), ...clientKnobs });
+  } catch (err) {
+    sendJson(ctx, 400, { error: err.error ?? 'invalid_client_metadata', error_description: err.error_description ?? err.message });
+  }
+}
+
+function admin(provider) {
+  return async (ctx, next) => {
+    if (!ctx.path.startsWith('/__test__/')) {
+      await next();
+      return;
+    }
+    if (ctx.method === 'POST' && ctx.path === '/__test__/clients') {
+      await registerClient(provider, ctx);
+    } else if (ctx.method === 'GET' && ctx.path === '/__test__/stats') {
+      const clientId = ctx.query.client_id;
+      const body = clientId === undefined
+        ? sumStats(stats.values())
+        : (stats.get(clientId) ?? emptyStats());
+      sendJson(ctx, 200, body);
+    } else if (ctx.method === 'POST' && ctx.path === '/__test__/stats/reset') {
+      stats.clear();
+      sendJson(ctx, 200, {});
+    } else {
+      sendJson(ctx, 404, { error: 'not_found' });
+    }
+  };
+}
+
+function formDecode(value) {
+  return decodeURIComponent(value.replace(/\+/g, '%20'));
+}
+
+// Who sent the request, even when it failed before oidc-provider found the client.
+function requestClientId(ctx) {
+  const { oidc } = ctx;
+  const known = oidc.client?.clientId ?? oidc.entities?.AccessToken?.clientId;
+  if (known) return known;
+  const [scheme, credentials] = (ctx.get('authorization') || '').split(' ');
+  try {
+    if (scheme?.toLowerCase() === 'basic' && credentials) {
+      const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+      return formDecode(decoded.slice(0, Math.max(decoded.indexOf(':'), 0)));
+    }
+    if (scheme?.toLowerCase() === 'bearer' && credentials?.split('.').length === 3) {
+      return JSON.parse(Buffer.from(credentials.split('.')[1], 'base64url').toString('utf8')).client_id ?? '';
+    }
+  } catch {
+    return '';
+  }
+  return oidc.params?.client_id ?? oidc.body?.client_id ?? '';
+}
+
+// oidc-provider accepts either secret method from any client_secret_* client,
+// so tests read from here which one a client really used.
+function clientAuthMethod(ctx) {
+  if (/^basic /i.test(ctx.get('authorization'))) return 'client_secret_basic';
+  if (ctx.oidc.body?.client_secret !== undefined) return 'client_secret_post';
+  return 'none';
+}
+
+function counters() {
+  return async (ctx, next) => {
+    await next();
+    const route = ctx.oidc?.route;
+    if (!['token', 'revocation', 'userinfo', 'end_session'].includes(route)) return;
+    const ok = ctx.status < 400;
+    const clientId = requestClientId(ctx);
+    if (route === 'token') {
+      const grantType = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type ?? 'unknown';
+      count(clientId, 'token', ok, grantType, clientAuthMethod(ctx));
+    } else {
+      count(clientId, route, ok, undefined, route === 'revocation' ? clientAuthMethod(ctx) : undefined);
+    }
+  };
+}
+
+// Nevis may answer a refresh without a refresh token, meaning "keep the old
+// one"; a client registered with echo_refresh_token=false gets that behaviour.
+function refreshEcho() {
+  return async (ctx, next) => {
+    await next();
+    if (
+      ctx.oidc?.route === 'token'
+      && ctx.status === 200
+      && ctx.oidc.params?.grant_type === 'refresh_token'
+      && knob(ctx.oidc.client, 'echo_refresh_token') === false
+      && ctx.body?.refresh_token === ctx.oidc.params.refresh_token
+    ) {
+      delete ctx.body.refresh_token;
+    }
+  };
+}
+
+// ---------------------------------------------------------------- start
+
+const server = http.createServer();
+server.listen(requestedPort, HOST, () => {
+  const { port } = server.address();
+  const issuer = `http://${HOST}:${port}`;
+  const provider = new Provider(issuer, configuration());
+  provider.use(admin(provider));
+  provider.use(counters());
+  provider.use(refreshEcho());
+  server.on('request', provider.callback());
+  console.log(`READY ${issuer}`);
+});
+server.on('error', (err) => {
+  console.error(`cannot listen on ${HOST}:${requestedPort}: ${err.message}`);
+  process.exit(1);
+});
+
+function shutdown() {
+  if (stateFile) {
+    fs.writeFileSync(stateFile, JSON.stringify({
+      jwks,
+      cookieKeys,
+      store: [...store],
+      knobs: [...knobs],
+      stats: [...stats],
+    }));
+  }
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+}
+
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

@@ -1,0 +1,26 @@
+"""Pytest fixtures for the OIDC test provider and the protected test API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.provider import OIDCTestProvider
+from tests.support.resource_server import ResourceServer
+
+__all__ = ["oidc_provider", "resource_server"]
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OIDCTestProvider]:
+    """One oidc-provider for the whole test session; register clients with add_client()."""
+    with OIDCTestProvider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def resource_server(oidc_provider: OIDCTestProvider) -> Iterator[ResourceServer]:
+    """The protected API (`GET /api/hello`) trusting the session's provider."""
+    with ResourceServer(oidc_provider.issuer) as server:
+        yield server

@@ -1,0 +1,161 @@
+"""A protected REST API for tests: accepts the test provider's JWT access tokens."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+
+API_AUDIENCE = "https://api.test"
+
+
+class ResourceServer:
+    """`GET /api/hello` behind RS256 JWT bearer tokens, served from a background thread."""
+
+    def __init__(
+        self, issuer: str, *, audience: str = API_AUDIENCE, jwks_uri: str | None = None
+    ) -> None:
+        """Trust tokens of `issuer` for `audience`, keys from `jwks_uri` (Nevis path by default)."""
+        self.issuer = issuer
+        self.audience = audience
+        self.jwks_client = jwt.PyJWKClient(
+            jwks_uri or f"{issuer}/.well-known/jwks.json", timeout=10
+        )
+        self.requests = 0
+        self.unauthorized = 0
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> ResourceServer:
+        """Start serving."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop serving."""
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:PORT (no trailing slash)."""
+        if self._httpd is None:
+            raise RuntimeError("the resource server is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def hello_url(self) -> str:
+        """URL of the protected endpoint."""
+        return f"{self.url}/api/hello"
+
+    def start(self) -> None:
+        """Listen on a free loopback port and serve in a daemon thread."""
+        if self._httpd is not None:
+            return
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="resource-server", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._httpd = None
+        self._thread = None
+
+    def reset(self) -> None:
+        """Zero the request counters."""
+        with self._lock:
+            self.requests = 0
+            self.unauthorized = 0
+
+    def stats(self) -> dict[str, int]:
+        """Counts of requests and of 401 answers."""
+        with self._lock:
+            return {"requests": self.requests, "unauthorized": self.unauthorized}
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Claims of a valid access token; raises jwt.PyJWTError otherwise."""
+        if jwt.get_unverified_header(token).get("typ", "").lower() not in (
+            "at+jwt",
+            "application/at+jwt",
+        ):
+            # RFC 9068: an ID token (also an RS256 JWT from this issuer) is no access token.
+            raise jwt.InvalidTokenError("not an access token (typ is not at+jwt)")
+        key = self.jwks_client.get_signing_key_from_jwt(token)
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            audience=self.audience,
+            issuer=self.issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+        return claims
+
+    def _count(self, *, unauthorized: bool) -> None:
+        """Record one request."""
+        with self._lock:
+            self.requests += 1
+            self.unauthorized += int(unauthorized)
+
+
+def _make_handler(server: ResourceServer) -> type[BaseHTTPRequestHandler]:
+    """Request handler class bound to `server`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            """Answer /api/hello for a valid bearer token."""
+            if self.path.split("?", 1)[0] != "/api/hello":
+                self._send(404, {"error": "not_found"})
+                return
+            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                server._count(unauthorized=True)
+                self._send(401, {"error": "invalid_token"}, 'Bearer error="invalid_token"')
+                return
+            try:
+                claims = server.verify(token.strip())
+            except (jwt.PyJWTError, ValueError) as err:
+                server._count(unauthorized=True)
+                description = str(err).replace('"', "'")
+                header = f'Bearer error="invalid_token", error_description="{description}"'
+                self._send(401, {"error": "invalid_token", "error_description": str(err)}, header)
+                return
+            server._count(unauthorized=False)
+            body = {
+                "sub": claims["sub"],
+                "scope": claims.get("scope", ""),
+                "client_id": claims.get("client_id"),
+            }
+            self._send(200, body)
+
+        def _send(
+            self, status: int, body: dict[str, Any], www_authenticate: str | None = None
+        ) -> None:
+            """Write a JSON response."""
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Cache-Control", "no-store")
+            if www_authenticate is not None:
+                self.send_header("WWW-Authenticate", www_authenticate)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Stay quiet: test output is for failures."""
+
+    return Handler

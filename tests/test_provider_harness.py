@@ -1,0 +1,303 @@
+"""The test harness itself: a real OIDC provider with Nevis paths, and the protected test API."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
+
+import jwt
+import pytest
+import requests
+
+from tests.support.provider import (
+    DEFAULT_SCOPES,
+    OIDCTestProvider,
+    RegisteredClient,
+    provider_login,
+    provider_logout,
+)
+from tests.support.resource_server import ResourceServer
+
+# Works with or without a conftest that loads the same plugin.
+pytest_plugins = ["tests.support.fixtures"]
+
+REDIRECT_URI = "http://127.0.0.1:8888/nevis/callback"
+TRICKY_SECRET = "s3:cr+et%41 /&=~"  # RFC 6749 2.3.1: form-encode before Basic
+
+
+def basic_auth(client: RegisteredClient) -> str:
+    """Authorization header value for client_secret_basic, encoded per RFC 6749 2.3.1."""
+    credentials = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
+    return "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
+def authorize(
+    provider: OIDCTestProvider,
+    client: RegisteredClient,
+    username: str = "alice",
+    *,
+    prompt: str | None = "consent",
+    scope: str = DEFAULT_SCOPES,
+    session: requests.Session | None = None,
+) -> dict[str, Any]:
+    """Run the code flow up to the token response; return it with the callback parameters."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": scope,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    if prompt is not None:
+        params["prompt"] = prompt
+    callback = provider_login(
+        f"{provider.authorization_endpoint}?{urlencode(params)}",
+        username,
+        redirect_prefix=REDIRECT_URI,
+        session=session,
+    )
+    query = {key: values[0] for key, values in parse_qs(urlsplit(callback).query).items()}
+    assert query["state"] == state
+    assert query["iss"] == provider.issuer
+    with requests.post(
+        provider.token_endpoint,
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+        headers={"Authorization": basic_auth(client)},
+        timeout=10,
+    ) as resp:
+        assert resp.status_code == 200, resp.text
+        tokens: dict[str, Any] = resp.json()
+    tokens["nonce"] = nonce
+    return tokens
+
+
+def refresh(
+    provider: OIDCTestProvider, client: RegisteredClient, refresh_token: str
+) -> requests.Response:
+    """Call the token endpoint with a refresh token."""
+    with requests.post(
+        provider.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        headers={"Authorization": basic_auth(client)},
+        timeout=10,
+    ) as resp:
+        return resp
+
+
+def call_api(server: ResourceServer, token: str) -> requests.Response:
+    """GET the protected endpoint with a bearer token."""
+    with requests.get(
+        server.hello_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as resp:
+        return resp
+
+
+def test_discovery_has_nevis_paths_and_iss_support(oidc_provider: OIDCTestProvider) -> None:
+    with requests.get(oidc_provider.discovery_url, timeout=10) as resp:
+        config = resp.json()
+    issuer = oidc_provider.issuer
+    assert config["issuer"] == issuer
+    assert config["authorization_endpoint"] == f"{issuer}/auth/oauth2/authorize"
+    assert config["token_endpoint"] == f"{issuer}/auth/oauth2/token"
+    assert config["revocation_endpoint"] == f"{issuer}/auth/oauth2/revoke"
+    assert config["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
+    assert config["end_session_endpoint"] == f"{issuer}/sso/logout"
+    assert config["userinfo_endpoint"] == f"{issuer}/auth/oauth2/userinfo"
+    assert config["authorization_response_iss_parameter_supported"] is True
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    with requests.get(oidc_provider.jwks_uri, timeout=10) as resp:
+        (key,) = resp.json()["keys"]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["kid"]
+
+
+def test_code_flow_gives_jwt_access_token_for_the_api(
+    oidc_provider: OIDCTestProvider, resource_server: ResourceServer
+) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI, client_secret=TRICKY_SECRET)
+    tokens = authorize(oidc_provider, client)
+
+    signing_key = jwt.PyJWKClient(oidc_provider.jwks_uri).get_signing_key_from_jwt(
+        tokens["id_token"]
+    )
+    id_claims = jwt.decode(
+        tokens["id_token"],
+        signing_key.key,
+        algorithms=["RS256"],
+        audience=client.client_id,
+        issuer=oidc_provider.issuer,
+    )
+    assert id_claims["sub"] == "alice"
+    assert id_claims["nonce"] == tokens["nonce"]
+    assert id_claims["name"] == "Alice Example"
+    assert id_claims["email"] == "alice@example.test"
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 3600
+
+    resource_server.reset()
+    ok = call_api(resource_server, tokens["access_token"])
+    assert ok.status_code == 200
+    assert ok.json()["sub"] == "alice" and ok.json()["scope"] == "api"
+
+    header, _payload, signature = tokens["access_token"].split(".")
+    forged = base64.urlsafe_b64encode(b'{"sub":"mallory"}').rstrip(b"=").decode()
+    for bad in (f"{header}.{forged}.{signature}", tokens["id_token"], "not-a-jwt"):
+        denied = call_api(resource_server, bad)
+        assert denied.status_code == 401
+        assert denied.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert resource_server.stats() == {"requests": 4, "unauthorized": 3}
+
+    stats = oidc_provider.stats(client.client_id)
+    assert stats["token"] == {"authorization_code": {"ok": 1, "error": 0, "total": 1}}
+    assert stats["client_auth"] == {"client_secret_basic": 1}
+
+
+def test_secret_must_be_form_encoded_in_basic_auth(oidc_provider: OIDCTestProvider) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI, client_secret=TRICKY_SECRET)
+    raw = base64.b64encode(f"{client.client_id}:{client.client_secret}".encode()).decode()
+    with requests.post(
+        oidc_provider.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": "x"},
+        headers={"Authorization": f"Basic {raw}"},
+        timeout=10,
+    ) as resp:
+        assert resp.status_code in (400, 401)
+        assert resp.json()["error"] in ("invalid_request", "invalid_client")
+    assert oidc_provider.stats(client.client_id)["token"]["refresh_token"]["error"] == 1
+
+
+def test_refresh_token_needs_offline_access_and_prompt_consent(
+    oidc_provider: OIDCTestProvider,
+) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI)
+    with requests.Session() as browser:
+        assert "refresh_token" in authorize(oidc_provider, client, session=browser)
+        # Signed in already and no prompt=consent: no pages, and offline_access is dropped.
+        assert "refresh_token" not in authorize(oidc_provider, client, prompt=None, session=browser)
+
+
+def test_refresh_token_rotation_and_reuse_detection(oidc_provider: OIDCTestProvider) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI, rotate_refresh_token=True, access_token_ttl=5)
+    tokens = authorize(oidc_provider, client, "bob")
+    assert tokens["expires_in"] == 5
+
+    first = refresh(oidc_provider, client, tokens["refresh_token"])
+    assert first.status_code == 200
+    rotated = first.json()
+    assert rotated["refresh_token"] != tokens["refresh_token"]
+    assert jwt.decode(rotated["id_token"], options={"verify_signature": False})["sub"] == "bob"
+
+    # Reusing a rotated refresh token revokes the whole grant (RFC 9700 4.14.2).
+    replay = refresh(oidc_provider, client, tokens["refresh_token"])
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert (
+        refresh(oidc_provider, client, rotated["refresh_token"]).json()["error"] == "invalid_grant"
+    )
+
+    counts = oidc_provider.stats(client.client_id)["token"]
+    assert counts["refresh_token"] == {"ok": 1, "error": 2, "total": 3}
+    assert oidc_provider.token_calls(client.client_id) == 4
+
+
+def test_refresh_without_rotation_can_omit_the_refresh_token(
+    oidc_provider: OIDCTestProvider,
+) -> None:
+    echoing = oidc_provider.add_client(REDIRECT_URI)
+    tokens = authorize(oidc_provider, echoing)
+    assert (
+        refresh(oidc_provider, echoing, tokens["refresh_token"]).json()["refresh_token"]
+        == tokens["refresh_token"]
+    )
+
+    silent = oidc_provider.add_client(REDIRECT_URI, echo_refresh_token=False)
+    tokens = authorize(oidc_provider, silent)
+    answer = refresh(oidc_provider, silent, tokens["refresh_token"]).json()
+    assert "refresh_token" not in answer and answer["access_token"]
+
+
+def test_revoked_refresh_token_is_invalid_grant(oidc_provider: OIDCTestProvider) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI, client_secret=TRICKY_SECRET)
+    tokens = authorize(oidc_provider, client)
+    with requests.post(
+        oidc_provider.revocation_endpoint,
+        data={"token": tokens["refresh_token"]},
+        headers={"Authorization": basic_auth(client)},
+        timeout=10,
+    ) as resp:
+        assert resp.status_code == 200
+    answer = refresh(oidc_provider, client, tokens["refresh_token"])
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    stats = oidc_provider.stats(client.client_id)
+    assert stats["revocation"] == {"ok": 1, "error": 0, "total": 1}
+    assert stats["token"]["refresh_token"]["error"] == 1
+
+
+def test_denied_consent_redirects_with_access_denied(oidc_provider: OIDCTestProvider) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI)
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": "s1",
+        "code_challenge": "A" * 43,
+        "code_challenge_method": "S256",
+    }
+    url = provider_login(
+        f"{oidc_provider.authorization_endpoint}?{urlencode(params)}",
+        "carol",
+        redirect_prefix=REDIRECT_URI,
+        deny=True,
+    )
+    query = parse_qs(urlsplit(url).query)
+    assert query["error"] == ["access_denied"] and query["state"] == ["s1"]
+    assert query["iss"] == [oidc_provider.issuer]
+
+
+def test_opaque_access_token_works_at_userinfo_and_logout(oidc_provider: OIDCTestProvider) -> None:
+    bye = "http://127.0.0.1:8888/nevis/logged-out"
+    client = oidc_provider.add_client(
+        REDIRECT_URI, jwt_access_token=False, post_logout_redirect_uris=[bye]
+    )
+    with requests.Session() as browser:
+        tokens = authorize(oidc_provider, client, "dave", session=browser)
+        assert tokens["access_token"].count(".") == 0
+        with requests.get(
+            oidc_provider.userinfo_endpoint,
+            headers={"Authorization": f"Bearer {tokens['access_token']}"},
+            timeout=10,
+        ) as resp:
+            assert resp.json()["preferred_username"] == "dave"
+        logout = f"{oidc_provider.end_session_endpoint}?" + urlencode(
+            {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": bye, "state": "s2"}
+        )
+        assert provider_logout(logout, session=browser) == f"{bye}?state=s2"
+    stats = oidc_provider.stats(client.client_id)
+    assert stats["userinfo"]["ok"] == 1 and stats["end_session"]["ok"] == 1
+
+
+def test_restart_on_same_port_keeps_clients_and_tokens() -> None:
+    with OIDCTestProvider() as provider:
+        client = provider.add_client(REDIRECT_URI)
+        tokens = authorize(provider, client)
+        issuer = provider.issuer
+        provider.stop()
+        with pytest.raises(requests.ConnectionError):
+            refresh(provider, client, tokens["refresh_token"])
+        provider.start()
+        assert provider.issuer == issuer
+        assert refresh(provider, client, tokens["refresh_token"]).status_code == 200
