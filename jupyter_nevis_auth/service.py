@@ -13,6 +13,7 @@ from .errors import (
     ConfigurationError,
     InvalidTokenError,
     LoginError,
+    NevisAuthError,
     OAuthError,
     ProviderError,
 )
@@ -149,6 +150,25 @@ class AuthService:
         await self.tokens.save(user, tokens)
         self.log.info("Signed in %s as provider subject %s", user, claims.get("sub"))
         return login
+
+    async def logout(self, user: str, reason: str = "You signed out.") -> TokenSet | None:
+        """Drop the user's tokens, then revoke them at the provider; returns what was dropped."""
+        tokens = await self.tokens.sign_out(user, reason)
+        if tokens is None:
+            return None
+        for token, hint in (
+            (tokens.refresh_token, "refresh_token"),
+            (tokens.access_token, "access_token"),
+        ):
+            if not token:
+                continue
+            try:
+                await self.client.revoke(token, hint)
+            except NevisAuthError as e:
+                # Signed out locally all the same: the user asked for it.
+                self.log.warning("Could not revoke the %s of %s: %s", hint, user, e)
+        self.log.info("Signed out %s", user)
+        return tokens
 
     async def refresh(self, tokens: TokenSet) -> TokenSet:
         """One refresh-token grant; a new ID token must be valid and for the same subject."""
