@@ -21,6 +21,7 @@ class NevisAuthApp(ExtensionApp):
     """Signs the server's user in to an OpenID provider and serves tokens to kernels."""
 
     name = "jupyter_nevis_auth"
+    description = "Jupyter Server with jupyter-nevis-auth; `--help-all` lists every NevisAuth option."
     load_other_extensions = True
     classes = [NevisAuth]
 
@@ -36,3 +37,9 @@ class NevisAuthApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         """Register nevis/login, nevis/callback and the API handlers."""
         self.handlers.extend(default_handlers)
+
+
+main = launch_new_instance = NevisAuthApp.launch_instance
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Configuration: env fallbacks, the not-configured page, documented options."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from jupyter_nevis_auth.config import NevisAuth, env_name
+
+ENV = {
+    "NEVIS_AUTH_ISSUER": "https://example.id.nevis.cloud",
+    "NEVIS_AUTH_CLIENT_ID": "a2091050cfdd15be",
+    "NEVIS_AUTH_CLIENT_SECRET": "c091a151f0ce9635",
+    "NEVIS_AUTH_SCOPES": "openid offline_access api:read",
+    "NEVIS_AUTH_HTTP_TIMEOUT": "2.5",
+    "NEVIS_AUTH_VALIDATE_CERT": "false",
+    "NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS": '{"prompt": "login", "acr_values": "mfa"}',
+    "NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD": "client_secret_post",
+}
+
+
+def test_every_option_falls_back_to_its_env_var(monkeypatch):
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    config = NevisAuth()
+    assert config.issuer == "https://example.id.nevis.cloud"
+    assert config.client_id == "a2091050cfdd15be"
+    assert config.get_client_secret() == "c091a151f0ce9635"
+    assert config.scopes == ["openid", "offline_access", "api:read"]
+    assert config.http_timeout == 2.5
+    assert config.validate_cert is False
+    assert config.extra_authorize_params == {"prompt": "login", "acr_values": "mfa"}
+    assert config.token_endpoint_auth_method == "client_secret_post"
+    assert config.problems() == []
+
+
+def test_config_file_wins_over_env(monkeypatch):
+    from traitlets.config import Config
+
+    monkeypatch.setenv("NEVIS_AUTH_CLIENT_ID", "from-env")
+    config = NevisAuth(config=Config({"NevisAuth": {"client_id": "from-config"}}))
+    assert config.client_id == "from-config"
+
+
+def test_help_names_each_env_var():
+    for name, trait in NevisAuth.class_traits(config=True).items():
+        assert env_name(name) in trait.help, name
+
+
+def test_secret_file_is_read_each_time(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("first\n")
+    config = NevisAuth(client_secret_file=str(secret))
+    assert config.get_client_secret() == "first"
+    secret.write_text("rotated")
+    assert config.get_client_secret() == "rotated"
+
+
+@pytest.mark.parametrize(
+    "settings, phrase",
+    [
+        ({}, "Set NevisAuth.issuer (or $NEVIS_AUTH_ISSUER)."),
+        (
+            {"issuer": "https://x.id.nevis.cloud"},
+            "Set NevisAuth.client_id (or $NEVIS_AUTH_CLIENT_ID).",
+        ),
+        ({"issuer": "http://idp.example.com"}, "must use https://"),
+        ({"issuer": "ftp://idp"}, "must be an https:// URL"),
+        ({"issuer": "https://idp/?x=1"}, "query string"),
+        ({"client_id": "c", "issuer": "https://i"}, "$NEVIS_AUTH_CLIENT_SECRET"),
+        ({"client_secret_file": "/nonexistent/secret"}, "does not exist"),
+        ({"scopes": ["profile"]}, "must include openid"),
+        ({"id_token_signing_algs": ["none"]}, "id_token_signing_algs may only list"),
+        ({"id_token_signing_algs": ["HS256"]}, "id_token_signing_algs may only list"),
+        ({"http_timeout": 0.0}, "http_timeout must be a positive"),
+    ],
+)
+def test_problems_name_the_option(settings, phrase, monkeypatch):
+    for key in ENV:
+        monkeypatch.delenv(key, raising=False)
+    assert any(phrase in p for p in NevisAuth(**settings).problems())
+
+
+def test_bad_env_value_is_logged_not_fatal(monkeypatch, caplog):
+    monkeypatch.setenv("NEVIS_AUTH_HTTP_TIMEOUT", "soon")
+    with caplog.at_level(logging.ERROR):
+        config = NevisAuth()
+    assert config.http_timeout == 10.0
+    assert "Ignoring NEVIS_AUTH_HTTP_TIMEOUT" in caplog.text
+
+
+def test_help_all_documents_the_options():
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyter_nevis_auth.app", "--help-all"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert "--NevisAuth.client_id" in out
+    assert "$NEVIS_AUTH_CLIENT_ID" in out
+
+
+class TestNotConfigured:
+    @pytest.fixture
+    def nevis_config(self, monkeypatch) -> dict[str, Any]:
+        for key in ENV:
+            monkeypatch.delenv(key, raising=False)
+        return {}
+
+    async def test_server_starts_and_login_says_what_to_set(self, jp_fetch, caplog):
+        response = await jp_fetch("nevis", "login", follow_redirects=False, raise_error=False)
+        body = response.body.decode()
+        assert response.code == 503
+        assert "Set NevisAuth.issuer (or $NEVIS_AUTH_ISSUER)." in body
+        assert "Set NevisAuth.client_id (or $NEVIS_AUTH_CLIENT_ID)." in body
+        assert "Traceback" not in body
+        assert "Set NevisAuth.issuer (or $NEVIS_AUTH_ISSUER)." in caplog.text
+
+    async def test_status_still_answers(self, jp_fetch):
+        response = await jp_fetch("nevis", "api", "status")
+        assert response.code == 200
+
+
+class TestConfiguredByEnv:
+    @pytest.fixture
+    def nevis_config(self, monkeypatch, oidc_provider, oidc_client) -> dict[str, Any]:
+        monkeypatch.setenv("NEVIS_AUTH_ISSUER", oidc_provider.issuer)
+        monkeypatch.setenv("NEVIS_AUTH_CLIENT_ID", oidc_client.client_id)
+        monkeypatch.setenv("NEVIS_AUTH_CLIENT_SECRET", oidc_client.client_secret)
+        monkeypatch.setenv("NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS", '{"prompt": "consent"}')
+        return {}
+
+    async def test_sign_in_with_three_env_vars(self, browser, redirect_uri, username, jp_fetch):
+        response = await browser.sign_in(username, redirect_uri=redirect_uri)
+        assert response.code == 302
+        status = await browser.get("nevis", "api", "status")
+        assert b'"logged_in": true' in status.body
