@@ -1,0 +1,38 @@
+# Set-up and test commands; each target installs what it needs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install provider browser demo test lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,hub]"
+
+provider:
+	npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error
+
+# Debian's Chromium for the browser tests; Playwright never downloads a browser here.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Install Chromium (Debian package 'chromium') for the browser tests."; fi; }
+
+demo: install provider
+	$(BIN)/python demo/run_demo.py
+
+test: install provider browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/python -m pip install --quiet ruff mypy
+	$(BIN)/ruff check jupyter_nevis_auth tests benchmarks demo
+	$(BIN)/mypy
+
+bench: install provider
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
