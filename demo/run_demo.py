@@ -62,6 +62,8 @@ def main() -> int:
             f"--ServerApp.root_dir={ROOT / 'notebooks'}",
             f"--IdentityProvider.token={token}",
         ]  # fmt: skip
+        if os.geteuid() == 0:
+            command.append("--allow-root")
         try:
             return subprocess.call(command, env=env)
         except KeyboardInterrupt:
