@@ -27,7 +27,7 @@ from .errors import (
 METADATA_TTL = 3600.0
 #: Seconds a key set is trusted before it is fetched again on the next validation.
 JWKS_TTL = 3600.0
-#: A key set is not refetched for an unknown kid more often than this.
+#: Seconds between two refetches of the key set forced by an unknown kid.
 JWKS_MIN_REFETCH_INTERVAL = 30.0
 
 #: Nevis Identity Cloud's documented paths, used when an instance serves no discovery.
@@ -94,6 +94,7 @@ class OIDCClient:
         self.log = log or logging.getLogger(__name__)
         self._metadata = _Cached()
         self._jwks = _Cached()
+        self._jwks_refetched_at = -1e12
         self._metadata_lock = asyncio.Lock()
         self._jwks_lock = asyncio.Lock()
 
@@ -369,9 +370,17 @@ class OIDCClient:
 
     async def signing_key(self, kid: str | None) -> jwt.PyJWK:
         """The provider key for `kid`, refetching the key set once when the kid is new."""
-        keys = await self._key_set()
-        key = self._find_key(keys, kid)
-        if key is None and time.monotonic() - self._jwks.fetched_at > JWKS_MIN_REFETCH_INTERVAL:
+        cached_at = self._jwks.fetched_at
+        key = self._find_key(await self._key_set(), kid)
+        # Only refetches forced by unknown kids are rate-limited: a key rotated right after
+        # the set was cached must be found at once, and a set fetched just now is current.
+        now = time.monotonic()
+        if (
+            key is None
+            and self._jwks.fetched_at == cached_at
+            and now - self._jwks_refetched_at > JWKS_MIN_REFETCH_INTERVAL
+        ):
+            self._jwks_refetched_at = now
             key = self._find_key(await self._key_set(force=True), kid)
         if key is None:
             raise InvalidTokenError(
