@@ -9,12 +9,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode, urlparse, urlunparse
+from urllib.parse import quote, urlencode, urlparse, urlsplit, urlunparse
 
 import jwt
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
-from .config import SAFE_ALGORITHMS, NevisAuth
+from .config import SAFE_ALGORITHMS, NevisAuth, check_url
 from .errors import (
     ConfigurationError,
     InvalidTokenError,
@@ -211,7 +211,7 @@ class OIDCClient:
         values: dict[str, Any] = {"issuer": self.config.issuer}
         for key, option in OVERRIDES.items():
             found = getattr(self.config, option) or data.get(key) or ""
-            if not isinstance(found, str):
+            if not isinstance(found, str) or (found and not _is_endpoint(found)):
                 raise ProviderError(f"The provider's discovery document has an invalid {key}.")
             values[key] = found
         for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
@@ -361,8 +361,12 @@ class OIDCClient:
             if force or not self._jwks.fresh(JWKS_TTL):
                 metadata = await self.metadata()
                 data = await self.fetch_json(metadata.jwks_uri, what="the provider's key set")
+                keys = data.get("keys")
                 try:
-                    self._jwks.value = jwt.PyJWKSet.from_dict(data)
+                    # RFC 7517 5: keys that cannot be used are skipped, not fatal.
+                    self._jwks.value = jwt.PyJWKSet(
+                        [k for k in keys if _usable_jwk(k)] if isinstance(keys, list) else []
+                    )
                 except jwt.PyJWTError as e:
                     raise ProviderError("The provider's key set holds no usable key.") from e
                 self._jwks.fetched_at = time.monotonic()
@@ -445,6 +449,28 @@ class OIDCClient:
         if expected_sub is not None and claims.get("sub") != expected_sub:
             raise InvalidTokenError("The provider sent an ID token for another user.")
         return claims
+
+
+def _is_endpoint(url: str) -> bool:
+    """Whether `url` is an https URL (http only on loopback), as every endpoint must be."""
+    try:
+        parsed = urlsplit(url)
+        parsed.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError:
+        return False
+    # An authorization endpoint may carry a query of its own (OIDC Discovery 3).
+    return check_url(parsed._replace(query="").geturl(), "endpoint") is None
+
+
+def _usable_jwk(jwk: Any) -> bool:
+    """Whether pyjwt can load `jwk`; on some malformed keys it raises more than PyJWTError."""
+    if not isinstance(jwk, dict):
+        return False
+    try:
+        jwt.PyJWK(jwk)
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _reason(error: jwt.PyJWTError) -> str:

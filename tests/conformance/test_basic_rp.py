@@ -137,6 +137,9 @@ async def test_rp_ignores_unparseable_key_in_jwks(browser, op: FakeOP, jp_server
     op.jwks_extra = [
         {"kty": "AKP", "alg": "ML-DSA-99", "kid": "pq-1", "pub": "AAAA", "use": "sig"},
         {"kty": "made-up", "kid": "odd-1", "use": "sig"},
+        # pyjwt raises KeyError and TypeError, not its own errors, on these two.
+        {"kty": "oct", "kid": "sym-1", "use": "sig"},
+        {**op.signing_key.public_jwk(), "kid": "odd-2", "alg": ["RS256"]},
     ]
     response = await sign_in(browser, op)
     assert response.code == 302, response.body
