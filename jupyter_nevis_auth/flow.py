@@ -12,11 +12,29 @@ from dataclasses import dataclass
 #: Sign-ins kept at once; the oldest is dropped first so a flood cannot grow memory.
 MAX_PENDING = 64
 
+#: Ends a named JupyterHub server's name at the start of its states; never in the random part.
+STATE_SEPARATOR = "."
+
 
 def pkce_challenge(verifier: str) -> str:
     """The S256 code challenge of a PKCE verifier (RFC 7636 4.2)."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def new_state(server_name: str = "") -> str:
+    """Fresh unguessable state; a named JupyterHub server puts its name in front of it.
+
+    JupyterHub's user-redirect knows the user, not the server: the name lets the hub's
+    `user_redirect_hook` send the callback to the server holding this sign-in.
+    """
+    random_part = secrets.token_urlsafe(32)
+    return f"{server_name}{STATE_SEPARATOR}{random_part}" if server_name else random_part
+
+
+def state_server_name(state: str) -> str:
+    """The name of the JupyterHub server that made `state`; empty for the default server."""
+    return state.rpartition(STATE_SEPARATOR)[0]
 
 
 def cookie_name(state: str) -> str:
@@ -43,8 +61,9 @@ class PendingLogin:
 class PendingLogins:
     """Sign-ins in progress, kept server-side and found by their state."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, server_name: str = "") -> None:
         self.ttl = ttl
+        self.server_name = server_name
         self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
 
     def start(self, redirect_uri: str, next_url: str) -> PendingLogin:
@@ -53,7 +72,7 @@ class PendingLogins:
         while len(self._pending) >= MAX_PENDING:
             self._pending.popitem(last=False)
         login = PendingLogin(
-            state=secrets.token_urlsafe(32),
+            state=new_state(self.server_name),
             nonce=secrets.token_urlsafe(32),
             code_verifier=secrets.token_urlsafe(64),
             browser_key=secrets.token_urlsafe(32),
