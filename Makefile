@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install provider browser demo test lint bench
+.PHONY: install provider hub browser demo test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(BIN)/python
 provider:
 	npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error
 
+# configurable-http-proxy for the JupyterHub tests.
+hub:
+	npm ci --prefix tests/hub --no-audit --no-fund --loglevel=error
+
 # Debian's Chromium for the browser tests; Playwright never downloads a browser here.
 browser:
 	@command -v chromium >/dev/null || { \
@@ -26,7 +30,7 @@ browser:
 demo: install provider
 	$(BIN)/python demo/run_demo.py
 
-test: install provider browser
+test: install provider hub browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
