@@ -12,13 +12,42 @@ from .errors import (
     TokenServiceError,
 )
 
+#: The kernel API, imported on first use so that loading the server extension stays light.
+_KERNEL_API = (
+    "BearerAuth",
+    "HTTPXBearerAuth",
+    "Token",
+    "get_access_token",
+    "get_id_token",
+    "has_interactive_frontend",
+    "session",
+    "whoami",
+)
+
 __all__ = [
+    "BearerAuth",
     "LoginRequiredError",
     "NevisAuthError",
     "NotConfiguredError",
+    "Token",
     "TokenServiceError",
     "__version__",
+    "get_access_token",
+    "get_id_token",
+    "has_interactive_frontend",
+    "session",
+    "whoami",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _KERNEL_API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import kernel
+
+    value = getattr(kernel, name)
+    globals()[name] = value
+    return value
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -71,3 +71,15 @@ class NotConfiguredError(NevisAuthError):
 
 class TokenServiceError(NevisAuthError):
     """The kernel helper could not get a token from the Jupyter server."""
+
+
+class TokenServiceUnreachableError(TokenServiceError):
+    """The kernel helper cannot connect to the Jupyter server."""
+
+
+class KernelSecretRejectedError(TokenServiceError):
+    """The Jupyter server did not accept the kernel's secret."""
+
+
+class TokenServiceTimeoutError(TokenServiceError):
+    """The Jupyter server (or the provider behind it) did not answer in time."""

@@ -1,0 +1,319 @@
+"""nevis/api/token: kernel secret only; tokens, sign-out reasons, provider errors; kernel env."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from http.cookies import SimpleCookie
+from typing import Any
+
+import pytest
+from jupyter_server.serverapp import ServerApp
+
+from jupyter_nevis_auth.kernel import (
+    ENV_CA,
+    ENV_ERROR,
+    ENV_LOGIN_URL,
+    ENV_SECRET,
+    ENV_URL,
+    SECRET_HEADER,
+)
+from jupyter_nevis_auth.kernel_handlers import KernelEnvironment, kernel_environment, loopback_host
+from tests.conftest import Browser
+from tests.support.provider import OIDCTestProvider, RegisteredClient
+
+
+def secret_of(jp_serverapp: Any) -> str:
+    return jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]  # type: ignore[no-any-return]
+
+
+async def stored(jp_serverapp: Any) -> Any:
+    settings = jp_serverapp.web_app.settings
+    return await settings["nevis_auth"].tokens.store.get(settings["nevis_auth_owner"])
+
+
+async def kernel_call(
+    jp_fetch: Any,
+    *parts: str,
+    secret: str | None,
+    method: str = "GET",
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any], Any]:
+    """Call a kernel endpoint the way a kernel does: the secret header, no Jupyter credentials."""
+    sent = {"Authorization": "", **(headers or {})}
+    if secret is not None:
+        sent[SECRET_HEADER] = secret
+    response = await jp_fetch(
+        "nevis", "api", "token", *parts, method=method, params=params, headers=sent,
+        raise_error=False, allow_nonstandard_methods=True,
+    )  # fmt: skip
+    return response.code, json.loads(response.body or b"{}"), response
+
+
+async def test_serves_the_signed_in_users_tokens(
+    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp
+):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    tokens = await stored(jp_serverapp)
+
+    code, body, response = await kernel_call(jp_fetch, secret=secret_of(jp_serverapp))
+
+    assert code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert body["access_token"] == tokens.access_token
+    assert body["id_token"] == tokens.id_token
+    assert body["token_type"] == "Bearer"
+    assert body["expires_at"] == tokens.expires_at
+    assert 250 < body["expires_in"] <= 300
+    assert body["scope"] == "api"
+    assert body["claims"]["sub"] == username
+    assert "nonce" not in body["claims"]
+    assert "refresh_token" not in body and tokens.refresh_token not in response.body.decode()
+
+
+def jupyter_cookie(response: Any) -> str:
+    jar: SimpleCookie = SimpleCookie()
+    for header in response.headers.get_list("Set-Cookie"):
+        jar.load(header)
+    return "; ".join(f"{k}={m.value}" for k, m in jar.items())
+
+
+async def test_a_jupyter_cookie_or_token_is_not_enough(
+    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp, jp_auth_header
+):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    tokens = await stored(jp_serverapp)
+    # A token in the URL makes Jupyter set its login cookie, as when a person opens the server.
+    token = jp_auth_header["Authorization"].split()[1]
+    opened = await jp_fetch("api", "me", params={"token": token}, headers={"Authorization": ""})
+    cookie = jupyter_cookie(opened)
+    assert (
+        await jp_fetch("api", "me", headers={"Authorization": "", "Cookie": cookie})
+    ).code == 200
+
+    attempts: list[dict[str, Any]] = [
+        {"secret": None, "headers": {"Cookie": cookie}},
+        {"secret": None, "headers": jp_auth_header},
+        {"secret": "", "headers": jp_auth_header},
+        {"secret": "wrong", "headers": {"Cookie": cookie}},
+        {"secret": secret_of(jp_serverapp)[:-1]},
+        {"secret": secret_of(jp_serverapp) + "x"},
+    ]
+    for attempt in attempts:
+        for parts in ((), ("status",)):
+            code, body, response = await kernel_call(jp_fetch, *parts, **attempt)
+            assert code == 403, attempt
+            assert body["message"] == "This endpoint is only for kernels of this server."
+            assert tokens.access_token not in response.body.decode()
+        code, _, _ = await kernel_call(jp_fetch, method="DELETE", **attempt)
+        assert code == 403
+    assert await stored(jp_serverapp) is tokens
+
+
+async def test_signed_out_answers_401_with_the_reason_and_login_url(
+    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp, jp_base_url
+):
+    secret = secret_of(jp_serverapp)
+    code, body, response = await kernel_call(jp_fetch, secret=secret)
+    assert code == 401
+    assert response.headers["Cache-Control"] == "no-store"
+    assert body == {
+        "error": "login_required",
+        "message": "You are not signed in; sign in first.",
+        "login_url": jp_base_url + "nevis/login",
+    }
+
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    assert (await kernel_call(jp_fetch, secret=secret))[0] == 200
+    code, body, _ = await kernel_call(jp_fetch, method="DELETE", secret=secret)
+    assert code == 200
+    assert body["logged_in"] is False
+    assert await stored(jp_serverapp) is None
+
+    code, body, _ = await kernel_call(jp_fetch, secret=secret)
+    assert (code, body["message"]) == (401, "You signed out.")
+
+
+@pytest.fixture
+def client_options() -> dict[str, Any]:
+    return {"access_token_ttl": 300}
+
+
+async def test_min_ttl_and_force_refresh_refresh_first(
+    browser: Browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    oidc_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    secret = secret_of(jp_serverapp)
+    # As if the 300 s token had been issued 200 s ago.
+    settings = jp_serverapp.web_app.settings
+    tokens = await stored(jp_serverapp)
+    now = time.time()
+    aged = dataclasses.replace(tokens, obtained_at=now - 200, expires_at=now + 100)
+    await settings["nevis_auth"].tokens.store.set(settings["nevis_auth_owner"], aged)
+
+    def refreshes() -> int:
+        return oidc_provider.token_calls(oidc_client.client_id, "refresh_token")
+
+    first = (await kernel_call(jp_fetch, secret=secret, params={"min_ttl": "60"}))[1]
+    assert refreshes() == 0
+    assert first["access_token"] == tokens.access_token
+    second = (await kernel_call(jp_fetch, secret=secret, params={"min_ttl": "120"}))[1]
+    assert refreshes() == 1
+    assert second["access_token"] != first["access_token"]
+    assert second["expires_in"] > 290
+    third = (await kernel_call(jp_fetch, secret=secret, params={"force_refresh": "1"}))[1]
+    assert refreshes() == 2
+    assert third["access_token"] not in (first["access_token"], second["access_token"])
+
+
+@pytest.mark.parametrize("min_ttl", ["soon", "-1", "inf", "nan", ""])
+async def test_bad_min_ttl_is_refused(jp_fetch, jp_serverapp, min_ttl):
+    code, body, _ = await kernel_call(
+        jp_fetch, secret=secret_of(jp_serverapp), params={"min_ttl": min_ttl}
+    )
+    assert (code, body["error"]) == (400, "invalid_request")
+
+
+async def test_a_provider_refusal_is_a_502_with_a_sentence(
+    browser: Browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    oidc_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    tokens = await stored(jp_serverapp)
+    # The application's secret was rotated at the provider: refreshes are refused.
+    oidc_provider.add_client(
+        oidc_client.redirect_uris, client_id=oidc_client.client_id, client_secret="rotated"
+    )
+
+    code, body, response = await kernel_call(
+        jp_fetch, secret=secret_of(jp_serverapp), params={"force_refresh": "1"}
+    )
+
+    assert code == 502
+    assert body["error"] == "provider_error"
+    assert body["message"].endswith(".") and " " in body["message"]
+    assert tokens.access_token not in response.body.decode()
+    assert tokens.refresh_token not in response.body.decode()
+
+
+async def test_status_is_the_browsers_status(
+    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp
+):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    tokens = await stored(jp_serverapp)
+
+    code, body, response = await kernel_call(jp_fetch, "status", secret=secret_of(jp_serverapp))
+
+    assert code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    from_browser = json.loads((await browser.get("nevis", "api", "status")).body)
+    assert body.keys() == from_browser.keys()
+    assert body["claims"] == from_browser["claims"]
+    assert body["logged_in"] is True
+    assert tokens.access_token not in response.body.decode()
+
+
+class TestNoUnauthenticatedAccess:
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config: dict[str, Any]) -> dict[str, Any]:
+        jp_server_config["ServerApp"]["allow_unauthenticated_access"] = False
+        return jp_server_config
+
+    async def test_the_secret_alone_still_works(self, jp_fetch, jp_serverapp):
+        assert (await kernel_call(jp_fetch, secret=secret_of(jp_serverapp)))[0] == 401
+        assert (await kernel_call(jp_fetch, "status", secret=secret_of(jp_serverapp)))[0] == 200
+        assert (await kernel_call(jp_fetch, secret=None))[0] == 403
+
+
+async def test_the_server_exports_the_kernel_environment(jp_serverapp, jp_http_port, jp_base_url):
+    assert os.environ[ENV_URL] == f"http://127.0.0.1:{jp_http_port}{jp_base_url}nevis/api/token"
+    assert os.environ[ENV_SECRET] == secret_of(jp_serverapp)
+    assert len(os.environ[ENV_SECRET]) >= 43
+    assert os.environ[ENV_LOGIN_URL] == jp_base_url + "nevis/login"
+    assert ENV_ERROR not in os.environ and ENV_CA not in os.environ
+
+    # Started for real, the server knows its port only once it listens: the hook exports again.
+    extension = jp_serverapp.extension_manager.extension_apps["jupyter_nevis_auth"]
+    (app,) = extension
+    jp_serverapp.port = 45678
+    await app._start_jupyter_server_extension(jp_serverapp)
+    assert os.environ[ENV_URL] == f"http://127.0.0.1:45678{jp_base_url}nevis/api/token"
+
+
+def server(**traits: Any) -> ServerApp:
+    return ServerApp(base_url="/user/ada/", port=8899, **traits)
+
+
+@pytest.mark.parametrize(
+    ("traits", "url"),
+    [
+        ({}, "http://127.0.0.1:8899/user/ada/nevis/api/token"),
+        ({"ip": "0.0.0.0"}, "http://127.0.0.1:8899/user/ada/nevis/api/token"),  # noqa: S104
+        ({"ip": "::"}, "http://[::1]:8899/user/ada/nevis/api/token"),
+        ({"ip": "10.1.2.3"}, "http://10.1.2.3:8899/user/ada/nevis/api/token"),
+        ({"ip": "jupyter-ada"}, "http://jupyter-ada:8899/user/ada/nevis/api/token"),
+        ({"certfile": "server.pem"}, "https://127.0.0.1:8899/user/ada/nevis/api/token"),
+    ],
+)
+def test_kernel_environment(traits: dict[str, Any], url: str):
+    env = kernel_environment(server(**traits), "s3cret")
+    assert env[ENV_URL] == url
+    assert env[ENV_SECRET] == "s3cret"
+    assert env[ENV_LOGIN_URL] == "/user/ada/nevis/login"
+    assert env.get(ENV_CA) == (os.path.abspath("server.pem") if "certfile" in traits else None)
+    assert ENV_ERROR not in env
+
+
+@pytest.mark.parametrize(
+    ("traits", "phrase"),
+    [
+        ({"sock": "/run/jupyter.sock"}, "listens only on the unix socket /run/jupyter.sock"),
+        ({"certfile": "s.pem", "client_ca": "ca.pem"}, "requires TLS client certificates"),
+    ],
+)
+def test_kernel_environment_when_kernels_cannot_reach_the_server(
+    traits: dict[str, Any], phrase: str
+):
+    env = kernel_environment(server(**traits), "s3cret")
+    assert phrase in env[ENV_ERROR]
+    assert env[ENV_ERROR].endswith("to use jupyter_nevis_auth in notebooks.")
+    assert ENV_URL not in env and ENV_SECRET not in env
+
+
+@pytest.mark.parametrize(
+    ("ip", "host"),
+    [("", "127.0.0.1"), ("localhost", "127.0.0.1"), ("::1", "[::1]"), ("fd00::5", "[fd00::5]")],
+)
+def test_loopback_host(ip: str, host: str):
+    assert loopback_host(ip) == host
+
+
+def test_export_then_restore(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(ENV_URL, "http://elsewhere/nevis/api/token")
+    monkeypatch.setenv(ENV_CA, "/old.pem")
+    monkeypatch.delenv(ENV_SECRET, raising=False)
+    env = KernelEnvironment("s3cret")
+
+    assert env.export(server(sock="/run/j.sock")) is not None
+    assert ENV_URL not in os.environ and ENV_CA not in os.environ
+    assert env.export(server()) is None
+    assert os.environ[ENV_SECRET] == "s3cret"
+
+    env.restore()
+    assert os.environ[ENV_URL] == "http://elsewhere/nevis/api/token"
+    assert os.environ[ENV_CA] == "/old.pem"
+    assert ENV_SECRET not in os.environ and ENV_ERROR not in os.environ
