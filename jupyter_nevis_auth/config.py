@@ -120,6 +120,14 @@ class NevisAuth(LoggingConfigurable):
         (the return_to URL must be in the application's allowed list).
         Default: $NEVIS_AUTH_LOGOUT_URL""",
     )
+    post_logout_redirect_uri = Unicode(
+        "",
+        config=True,
+        help="""Where the provider sends the browser back after its logout; register it at the
+        provider (Nevis: an allowed return URL; OIDC: a post_logout_redirect_uri). Empty: derived
+        from the request as <origin><base_url>nevis/logout, which shows "signed out".
+        Default: $NEVIS_AUTH_POST_LOGOUT_REDIRECT_URI""",
+    )
     token_endpoint_auth_method = Enum(
         ["", "client_secret_basic", "client_secret_post", "none"],
         default_value="",
@@ -189,7 +197,9 @@ class NevisAuth(LoggingConfigurable):
         "",
         config=True,
         help="""Fernet key encrypting the token file of EncryptedFileTokenStore (make one with
-        `python -m jupyter_nevis_auth.filestore`). Default: $NEVIS_AUTH_STORE_KEY""",
+        `python -m jupyter_nevis_auth.filestore`). To change keys, list the new key first and the
+        old one after it, separated by a comma, until the file has been written again.
+        Default: $NEVIS_AUTH_STORE_KEY""",
     )
     login_timeout = Float(
         300.0,
@@ -258,10 +268,11 @@ class NevisAuth(LoggingConfigurable):
             if problem:
                 found.append(problem)
         for name in ("authorize_url", "token_url", "jwks_url", "userinfo_url", "revocation_url",
-                     "logout_url", "redirect_uri"):  # fmt: skip
+                     "logout_url", "redirect_uri", "post_logout_redirect_uri"):  # fmt: skip
             value = getattr(self, name)
             problem = value and check_url(value, f"NevisAuth.{name}")
-            if problem and not (name == "redirect_uri" and urlparse(value).scheme == "http"):
+            ours = name in ("redirect_uri", "post_logout_redirect_uri")
+            if problem and not (ours and urlparse(value).scheme == "http"):
                 found.append(problem)
         if self.token_endpoint_auth_method != "none":
             if self.client_secret_file and not os.path.isfile(self.client_secret_file):
