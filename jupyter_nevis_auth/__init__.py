@@ -23,10 +23,13 @@ _KERNEL_API = (
     "session",
     "whoami",
 )
+#: The sign-in widget, imported on first use too: it needs ipywidgets.
+_WIDGET_API = ("LoginWidget", "login")
 
 __all__ = [
     "BearerAuth",
     "LoginRequiredError",
+    "LoginWidget",
     "NevisAuthError",
     "NotConfiguredError",
     "Token",
@@ -35,17 +38,23 @@ __all__ = [
     "get_access_token",
     "get_id_token",
     "has_interactive_frontend",
+    "login",
     "session",
     "whoami",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _KERNEL_API:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import kernel
+    if name in _KERNEL_API:
+        from . import kernel
 
-    value = getattr(kernel, name)
+        value = getattr(kernel, name)
+    elif name in _WIDGET_API:
+        from . import widget
+
+        value = getattr(widget, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
     return value
 

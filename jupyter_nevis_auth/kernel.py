@@ -353,7 +353,10 @@ def has_interactive_frontend() -> bool:
 
 def _wait_for_login(error: LoginRequiredError, timeout: float) -> None:
     """Show the login widget and return once the user has signed in, else raise `error`."""
-    raise error
+    # Imported here: ipywidgets is only needed once someone has to sign in.
+    from .widget import wait_for_login
+
+    wait_for_login(error, timeout)
 
 
 def _current(min_ttl: float, *, rejected: str | None = None) -> _Answer:

@@ -1,0 +1,404 @@
+"""The login widget and the in-cell wait, in a real kernel started by a real server.
+
+The tests read the kernel's IOPub messages the way a frontend does: widget state
+arrives as comm_open and comm_msg "update" messages, and what a person would see
+is rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from jupyter_server.serverapp import ServerApp
+
+from jupyter_nevis_auth import kernel as kernel_module
+from jupyter_nevis_auth.widget import LoginWidget, format_duration, sign_in_href
+from tests.conftest import Browser
+
+TEXT_TIMEOUT = 20.0
+
+
+class KernelView:
+    """A kernel of the test server, seen through its messages like a frontend sees it."""
+
+    def __init__(self, client: Any, kernel_id: str) -> None:
+        self.client = client
+        self.kernel_id = kernel_id
+        self.messages: list[dict[str, Any]] = []
+        self.models: dict[str, dict[str, Any]] = {}
+        self._idle: set[str] = set()
+        self._pump: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect and read IOPub in the background."""
+        self.client.start_channels()
+        await self.client.wait_for_ready(timeout=60)
+        self._pump = asyncio.create_task(self._read_iopub())
+
+    async def stop(self) -> None:
+        """Stop reading and disconnect."""
+        if self._pump is not None:
+            self._pump.cancel()
+        self.client.stop_channels()
+
+    async def _read_iopub(self) -> None:
+        while True:
+            msg = await self.client.get_iopub_msg()
+            self.messages.append(msg)
+            content, kind = msg["content"], msg["msg_type"]
+            if kind == "comm_open":
+                self.models[content["comm_id"]] = dict(content["data"].get("state", {}))
+            elif kind == "comm_msg" and content["data"].get("method") == "update":
+                self.models.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+            elif kind == "status" and content["execution_state"] == "idle":
+                self._idle.add(msg["parent_header"].get("msg_id", ""))
+
+    async def until(self, check: Callable[[], Any], timeout: float = TEXT_TIMEOUT) -> Any:
+        """Wait until `check()` is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        while not (result := check()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; widgets show {self.screen()!r}")
+            await asyncio.sleep(0.05)
+        return result
+
+    async def execute(
+        self, code: str, *, interactive: bool = True, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Run `code` as a cell (from a person's frontend when `interactive`); its reply."""
+        msg_id = self.client.execute(code, allow_stdin=interactive, stop_on_error=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = await self.client.get_shell_msg(timeout=max(deadline - time.monotonic(), 0))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        await self.until(lambda: msg_id in self._idle)
+        return {**reply["content"], "output": self.output(msg_id)}
+
+    def start_execute(self, code: str) -> asyncio.Task[dict[str, Any]]:
+        """Run `code` as a person's cell in the background."""
+        return asyncio.create_task(self.execute(code))
+
+    def output(self, msg_id: str) -> str:
+        """The text a cell printed or displayed."""
+        parts = []
+        for msg in self.messages:
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            content = msg["content"]
+            if msg["msg_type"] == "stream":
+                parts.append(content["text"])
+            elif msg["msg_type"] in ("execute_result", "display_data"):
+                parts.append(content["data"].get("text/plain", ""))
+        return "".join(parts)
+
+    def click(self, model_id: str) -> None:
+        """Click a Button as the frontend does."""
+        data = {"method": "custom", "content": {"event": "click"}}
+        msg = self.client.session.msg("comm_msg", {"comm_id": model_id, "data": data})
+        self.client.shell_channel.send(msg)
+
+    def login_widgets(self) -> list[str]:
+        """Model ids of the login widgets shown so far, oldest first."""
+        return [
+            model_id
+            for model_id, state in self.models.items()
+            if "nevis-login" in state.get("_dom_classes", ())
+        ]
+
+    def _ref(self, value: str) -> dict[str, Any]:
+        return self.models[value.removeprefix("IPY_MODEL_")]
+
+    def visible(self, state: dict[str, Any]) -> bool:
+        """Whether the frontend would show this widget."""
+        layout = state.get("layout")
+        return not layout or self._ref(layout).get("display") != "none"
+
+    def parts(self, model_id: str) -> list[dict[str, Any]]:
+        """The visible leaf widgets inside a widget, in order."""
+        state = self.models[model_id]
+        if not self.visible(state):
+            return []
+        if "children" in state:
+            found = []
+            for child in state["children"]:
+                found.extend(self.parts(child.removeprefix("IPY_MODEL_")))
+            return found
+        return [{**state, "model_id": model_id}]
+
+    def text(self, model_id: str) -> str:
+        """What a person reads in a widget."""
+        words = []
+        for part in self.parts(model_id):
+            words.append(part.get("value") or part.get("description") or "")
+        return html.unescape(re.sub(r"<[^>]+>", "", " ".join(words)))
+
+    def screen(self) -> list[str]:
+        """The text of every login widget."""
+        return [self.text(model_id) for model_id in self.login_widgets()]
+
+    def sign_in_link(self, model_id: str) -> str | None:
+        """The href of the widget's visible sign-in link, if there is one."""
+        for part in self.parts(model_id):
+            match = re.search(r'href="([^"]+)"', part.get("value") or "")
+            if match:
+                return html.unescape(match.group(1))
+        return None
+
+    def button(self, model_id: str, description: str) -> str:
+        """Model id of the visible button labelled `description`."""
+        return next(
+            p["model_id"] for p in self.parts(model_id) if p.get("description") == description
+        )
+
+    def transcript(self) -> str:
+        """Every message the kernel sent, as JSON."""
+        return json.dumps([m["content"] for m in self.messages], default=str)
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    """NevisAuth settings a test changes."""
+    return {}
+
+
+@pytest.fixture
+def nevis_config(nevis_config: dict[str, Any], config_overrides: dict[str, Any]) -> dict[str, Any]:
+    """The test server's NevisAuth settings, with the test's overrides."""
+    return {**nevis_config, **config_overrides}
+
+
+@pytest.fixture
+def kernel(
+    jp_serverapp: ServerApp, http_server_client: Any, jp_asyncio_loop: asyncio.AbstractEventLoop
+) -> Iterator[KernelView]:
+    """A kernel started by the test server (listening, so the kernel can reach it)."""
+    manager = jp_serverapp.kernel_manager
+    run = jp_asyncio_loop.run_until_complete
+    kernel_id = run(manager.start_kernel())
+    view = KernelView(manager.get_kernel(kernel_id).client(), kernel_id)
+    run(view.start())
+    run(view.execute("import jupyter_nevis_auth"))
+    yield view
+    run(view.stop())
+    run(manager.shutdown_kernel(kernel_id, now=True))
+
+
+async def stored_tokens(serverapp: ServerApp) -> list[str]:
+    """The raw tokens the server holds for its user."""
+    settings = serverapp.web_app.settings
+    tokens = await settings["nevis_auth"].tokens.store.get(settings["nevis_auth_owner"])
+    assert tokens is not None
+    return [t for t in (tokens.access_token, tokens.refresh_token, tokens.id_token) if t]
+
+
+async def test_signed_out_widget_offers_sign_in_ending_on_done_page(kernel, jp_base_url):
+    await kernel.execute("jupyter_nevis_auth.login()")
+
+    (widget,) = kernel.login_widgets()
+    assert "Signed out" in kernel.text(widget)
+    link = urlparse(kernel.sign_in_link(widget))
+    assert link.path == f"{jp_base_url}nevis/login"
+    assert parse_qs(link.query) == {"next": [f"{jp_base_url}nevis/done"]}
+    assert "Sign out" not in kernel.text(widget)
+    link_html = next(p["value"] for p in kernel.parts(widget) if "href" in (p.get("value") or ""))
+    assert 'target="_blank"' in link_html
+
+
+async def test_widget_follows_sign_in_and_sign_out_elsewhere(
+    kernel, browser: Browser, redirect_uri, username, jp_serverapp
+):
+    await kernel.execute("jupyter_nevis_auth.login()")
+    (widget,) = kernel.login_widgets()
+
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    name = username.capitalize() + " Example"
+    text = await kernel.until(lambda: "Sign out" in kernel.text(widget) and kernel.text(widget))
+    assert f"Signed in as {name}" in text
+    assert re.search(r"expires in (59|60) min, renewed automatically", text), text
+    assert "Scopes: api" in text
+    assert kernel.sign_in_link(widget) is None
+    tokens = await stored_tokens(jp_serverapp)
+
+    settings = jp_serverapp.web_app.settings
+    await settings["nevis_auth"].logout(settings["nevis_auth_owner"])
+    await kernel.until(
+        lambda: kernel.sign_in_link(widget) and "Sign out" not in kernel.text(widget)
+    )
+    assert "Signed out — You signed out." in kernel.text(widget)
+
+    transcript = kernel.transcript()
+    assert not any(token in transcript for token in tokens)
+
+
+@pytest.mark.parametrize("client_options", [{"access_token_ttl": 12}])
+@pytest.mark.parametrize("config_overrides", [{"refresh_leeway": 8}])
+async def test_countdown_runs_and_jumps_back_after_refresh(
+    kernel, browser: Browser, redirect_uri, username, oidc_provider, oidc_client
+):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    await kernel.execute("jupyter_nevis_auth.login()")
+    (widget,) = kernel.login_widgets()
+
+    def seconds_left() -> int:
+        match = re.search(r"expires in 0:(\d\d)", kernel.text(widget))
+        return int(match.group(1)) if match else -1
+
+    seen = [await kernel.until(seconds_left)]
+    # The countdown ticks down, and a refresh (below 8 s left) puts it back up.
+    await kernel.until(lambda: seen.append(seconds_left()) or seen[-1] > min(seen))
+    assert min(seen) < seen[0]
+    assert oidc_provider.token_calls(oidc_client.client_id, "refresh_token") >= 1
+
+
+async def test_sign_out_button_signs_out_and_next_call_needs_sign_in(
+    kernel, browser: Browser, redirect_uri, username, jp_serverapp
+):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    reply = await kernel.execute("len(jupyter_nevis_auth.get_access_token())")
+    assert reply["status"] == "ok"
+    await kernel.execute("jupyter_nevis_auth.login()")
+    (widget,) = kernel.login_widgets()
+    await kernel.until(lambda: "Signed in" in kernel.text(widget))
+
+    kernel.click(kernel.button(widget, "Sign out"))
+
+    await kernel.until(lambda: "Signed out" in kernel.text(widget))
+    settings = jp_serverapp.web_app.settings
+    assert await settings["nevis_auth"].tokens.store.get(settings["nevis_auth_owner"]) is None
+    # Right after the sign-out, not a token the kernel still remembered.
+    reply = await kernel.execute("jupyter_nevis_auth.get_access_token()", interactive=False)
+    assert reply["ename"] == "LoginRequiredError"
+
+
+async def test_cell_waits_for_sign_in_and_carries_on(
+    kernel, browser: Browser, redirect_uri, username, jp_serverapp
+):
+    started = time.monotonic()
+    cell = kernel.start_execute(
+        "token = jupyter_nevis_auth.get_access_token()\nprint('got', repr(token))"
+    )
+
+    widget = await kernel.until(lambda: kernel.login_widgets() and kernel.login_widgets()[0])
+    wait_text = await kernel.until(
+        lambda: "waits for you to sign in" in kernel.text(widget) and kernel.text(widget)
+    )
+    assert re.search(r"[45]:\d\d left", wait_text), wait_text
+    assert kernel.sign_in_link(widget)
+    assert not cell.done()
+
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    reply = await asyncio.wait_for(cell, 30)
+
+    assert reply["status"] == "ok", reply
+    assert re.search(r"got <access token, expires in \d+ s>", reply["output"])
+    assert time.monotonic() - started < 30
+    assert "Signed in as" in kernel.text(widget)
+    assert "waits for you" not in kernel.text(widget)
+    transcript = kernel.transcript()
+    assert not any(token in transcript for token in await stored_tokens(jp_serverapp))
+
+
+@pytest.mark.parametrize("config_overrides", [{"login_timeout": 2}])
+async def test_wait_ends_with_login_required_after_login_timeout(kernel):
+    started = time.monotonic()
+    reply = await kernel.execute(
+        "import requests\n"
+        "requests.get('http://127.0.0.1:9/', auth=jupyter_nevis_auth.BearerAuth(), timeout=5)"
+    )
+
+    assert reply["ename"] == "LoginRequiredError"
+    assert "Nobody signed in within 2 seconds" in reply["evalue"]
+    assert 2 <= time.monotonic() - started < 15
+    (widget,) = kernel.login_widgets()
+    assert "waits for you" not in kernel.text(widget)
+
+
+async def test_interrupt_stops_the_wait(kernel, jp_serverapp):
+    cell = kernel.start_execute("jupyter_nevis_auth.session().get('http://127.0.0.1:9/')")
+    widget = await kernel.until(lambda: kernel.login_widgets() and kernel.login_widgets()[0])
+    await kernel.until(lambda: "waits for you to sign in" in kernel.text(widget))
+
+    await jp_serverapp.kernel_manager.interrupt_kernel(kernel.kernel_id)
+    reply = await asyncio.wait_for(cell, 20)
+
+    assert reply["ename"] == "KeyboardInterrupt"
+    assert "waits for you" not in kernel.text(widget)
+    assert (await kernel.execute("1 + 1"))["status"] == "ok"
+
+
+async def test_no_frontend_raises_at_once_without_widget(kernel):
+    started = time.monotonic()
+    reply = await kernel.execute("jupyter_nevis_auth.get_access_token()", interactive=False)
+
+    assert reply["ename"] == "LoginRequiredError"
+    assert time.monotonic() - started < 5
+    assert kernel.login_widgets() == []
+
+
+async def test_done_page_names_the_user_and_closes_itself(browser: Browser, redirect_uri, username):
+    before = await browser.get("nevis", "done")
+    assert before.code == 200
+    assert b"Not signed in" in before.body
+
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    response = await browser.get("nevis", "done")
+
+    assert response.code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.body.decode()
+    assert f"Signed in as {username.capitalize()} Example. You can close this window." in body
+    assert "window.close()" in body
+    assert "eyJ" not in body
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (7200, "2 h 0 min"),
+        (3599, "59 min"),
+        (120, "2 min"),
+        (119, "1:59"),
+        (5, "0:05"),
+        (-3, "0:00"),
+    ],
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("login_url", "href"),
+    [
+        ("/nevis/login", "/nevis/login?next=/nevis/done"),
+        ("/user/alice/nevis/login", "/user/alice/nevis/login?next=/user/alice/nevis/done"),
+        ("/a%40b/nevis/login", "/a%40b/nevis/login?next=/a%2540b/nevis/done"),
+        ("/elsewhere", "/elsewhere"),
+    ],
+)
+def test_sign_in_href(login_url, href):
+    assert sign_in_href(login_url) == href
+
+
+def test_widget_outside_a_jupyter_server_says_why(monkeypatch):
+    for name in kernel_module.SERVER_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+    widget = LoginWidget()
+    try:
+        assert "not started by a Jupyter server running jupyter-nevis-auth" in (
+            widget.status_line.value
+        )
+        assert widget.sign_in_link.layout.display == "none"
+        assert widget.sign_out_button.layout.display == "none"
+        assert repr(widget).startswith("LoginWidget: This Python process")
+    finally:
+        widget.close()
