@@ -278,7 +278,8 @@ class OIDCClient:
         headers: dict[str, str] = {}
         if method == "client_secret_basic":
             # RFC 6749 2.3.1: both parts are form-urlencoded before the Basic encoding.
-            pair = f"{quote(self.config.client_id, safe='')}:{quote(self.config.get_client_secret(), safe='')}"
+            secret = self.config.get_client_secret()
+            pair = f"{quote(self.config.client_id, safe='')}:{quote(secret, safe='')}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         else:
             body["client_id"] = self.config.client_id

@@ -26,7 +26,7 @@ class TokenSet:
     """The tokens of one signed-in user; its repr never shows a token."""
 
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 (a token type, not a secret)
     expires_at: float | None = None
     refresh_token: str | None = None
     id_token: str | None = None

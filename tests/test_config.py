@@ -71,6 +71,8 @@ def test_secret_file_is_read_each_time(tmp_path):
         ({"issuer": "http://idp.example.com"}, "must use https://"),
         ({"issuer": "ftp://idp"}, "must be an https:// URL"),
         ({"issuer": "https://idp/?x=1"}, "query string"),
+        ({"issuer": "http://[::1"}, "is not a valid URL"),
+        ({"issuer": "https://idp:99999"}, "is not a valid URL"),
         ({"client_id": "c", "issuer": "https://i"}, "$NEVIS_AUTH_CLIENT_SECRET"),
         ({"client_secret_file": "/nonexistent/secret"}, "does not exist"),
         ({"scopes": ["profile"]}, "must include openid"),
