@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import getpass
 import os
+import secrets
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
+from jupyter_server.services.config.manager import ConfigManager
+from traitlets.config import Config
 
-from .config import NevisAuth
+from .config import NevisAuth, env_name
 from .handlers import default_handlers
+from .kernel_handlers import KernelEnvironment, kernel_handlers
 from .service import AuthService
+
+#: Options whose env vars are removed once read, so kernels never inherit them.
+SECRET_OPTIONS = ("client_secret", "store_key")
 
 
 def server_owner() -> str:
@@ -21,9 +30,20 @@ class NevisAuthApp(ExtensionApp):
     """Signs the server's user in to an OpenID provider and serves tokens to kernels."""
 
     name = "jupyter_nevis_auth"
-    description = "Jupyter Server with jupyter-nevis-auth; `--help-all` lists every NevisAuth option."
+    description = "Jupyter Server with jupyter-nevis-auth; --help-all lists the NevisAuth options."
     load_other_extensions = True
-    classes = [NevisAuth]
+    classes = [NevisAuth]  # noqa: RUF012 (traitlets' own class attribute)
+
+    def load_config_file(self, *args: Any, **kwargs: Any) -> None:
+        """Also read NevisAuth from jupyter_server_config.d/*.json files, as images ship them."""
+        super().load_config_file(*args, **kwargs)
+        # Jupyter Server takes only jpserver_extensions from the .d directories.
+        files = ConfigManager(read_config_path=self.config_file_paths)
+        section = files.get("jupyter_server_config").get("NevisAuth")
+        if section:
+            config = Config({"NevisAuth": section})
+            config.merge(self.config)  # regular config files and the command line win
+            self.update_config(config)
 
     def initialize_settings(self) -> None:
         """Build the service from the configuration; a bad configuration is logged, not fatal."""
@@ -31,12 +51,35 @@ class NevisAuthApp(ExtensionApp):
         for problem in config.problems():
             self.log.error("jupyter-nevis-auth: %s", problem)
         store = config.token_store_class(parent=config)
-        service = AuthService(config, store, log=self.log)
+        # Kernels and terminals inherit the server's environment, where `!env` would print it.
+        for name in SECRET_OPTIONS:
+            os.environ.pop(env_name(name), None)
+        # A named JupyterHub server's states carry its name, for the hub's user_redirect_hook.
+        server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
+        service = AuthService(config, store, log=self.log, server_name=server_name)
         self.settings.update(nevis_auth=service, nevis_auth_owner=server_owner())
+        self.kernel_env = KernelEnvironment(secrets.token_urlsafe(32), config.login_timeout)
+        self.settings["nevis_auth_kernel_secret"] = self.kernel_env.secret
+        self._export_kernel_env()
 
     def initialize_handlers(self) -> None:
         """Register nevis/login, nevis/callback and the API handlers."""
         self.handlers.extend(default_handlers)
+        self.handlers.extend(kernel_handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
+        """Export the kernel environment again: the server's port is final only now."""
+        self._export_kernel_env()
+
+    async def stop_extension(self) -> None:
+        """Give the server process its environment back."""
+        self.kernel_env.restore()
+
+    def _export_kernel_env(self) -> None:
+        assert self.serverapp is not None
+        problem = self.kernel_env.export(self.serverapp)
+        if problem:
+            self.log.warning("jupyter-nevis-auth: %s", problem)
 
 
 main = launch_new_instance = NevisAuthApp.launch_instance

@@ -113,11 +113,11 @@ class LoginHandler(NevisPageHandler):
 class CallbackHandler(NevisPageHandler):
     """nevis/callback: the redirect URI; finishes the flow."""
 
-    def prepare(self) -> Any:
+    def set_default_headers(self) -> None:
         """Keep the code out of caches and out of the Referer of the next page."""
+        super().set_default_headers()
         self.set_header("Cache-Control", "no-store")
         self.set_header("Referrer-Policy", "no-referrer")
-        return super().prepare()
 
     @web.authenticated
     async def get(self) -> None:
@@ -141,6 +141,93 @@ class CallbackHandler(NevisPageHandler):
         self.redirect(login.next_url)
 
 
+class LogoutHandler(NevisPageHandler):
+    """nevis/logout: drops and revokes the tokens, optionally ends the provider session too."""
+
+    def set_default_headers(self) -> None:
+        """Never cached: the page says who is signed in."""
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")
+
+    def signed_out_page(self, message: str, status: int = 200) -> None:
+        """The page saying the user is signed out, with the ways on."""
+        links = (
+            f'<p><a href="{html.escape(self.login_url())}">Sign in again</a> or '
+            f'<a href="{html.escape(self.base_url)}">go back to Jupyter</a>.</p>'
+        )
+        self.page("Signed out", message, links, status=status)
+
+    @web.authenticated
+    async def get(self) -> None:
+        """A form to confirm signing out (POST, with the xsrf token), or the signed-out page."""
+        status = await self.nevis.tokens.status(self.user_key())
+        if not status["logged_in"]:
+            self.signed_out_page(status["signed_out_reason"] or "You are signed out.")
+            return
+        claims = status["claims"]
+        who = claims.get("preferred_username") or claims.get("name") or claims.get("sub")
+        next_url = safe_next(self.get_argument("next", None), self.base_url)
+        form = (
+            f'<form method="post" action="{html.escape(self.base_url)}nevis/logout">'
+            f"{self.xsrf_form_html()}"
+            f'<input type="hidden" name="next" value="{html.escape(next_url)}">'
+            '<button type="submit">Sign out</button></form>'
+        )
+        self.page(
+            "Sign out",
+            f"You are signed in as {who}. After signing out, notebooks on this server can no "
+            "longer call APIs on your behalf.",
+            form,
+        )
+
+    @web.authenticated
+    async def post(self) -> None:
+        """Sign out, then go to the provider's logout, or to `next`, or the signed-out page."""
+        user = self.user_key()
+        tokens = await self.nevis.logout(user)
+        config = self.nevis.config
+        if config.logout_at_provider:
+            return_url = config.post_logout_redirect_uri or (
+                f"{self.request.protocol}://{self.request.host}{self.base_url}nevis/logout"
+            )
+            try:
+                url = await self.nevis.provider_logout_url(tokens, return_url)
+            except NevisAuthError as e:
+                self.log.warning("Provider logout for %s not started: %s", user, e)
+                self.signed_out_page(
+                    f"You are signed out here, but not at the provider: {e}", e.status_code
+                )
+                return
+            if url:
+                self.redirect(url)
+                return
+        next_url = self.get_argument("next", None)
+        self.redirect(safe_next(next_url, self.base_url) if next_url else self.request.path)
+
+
+class DoneHandler(NevisPageHandler):
+    """nevis/done: where a sign-in started from the notebook widget ends."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Say who is signed in, and close the window where the browser allows it."""
+        self.set_header("Cache-Control", "no-store")
+        status = await self.nevis.tokens.status(self.user_key())
+        if not status["logged_in"]:
+            link = f'<p><a href="{html.escape(self.login_url())}">Sign in</a></p>'
+            reason = status.get("signed_out_reason") or "You are not signed in."
+            self.page("Not signed in", reason, link)
+            return
+        claims = status.get("claims", {})
+        name = claims.get("name") or claims.get("preferred_username") or claims.get("sub")
+        # Browsers only let a script close a window that a page opened; elsewhere it stays.
+        self.page(
+            "Signed in",
+            f"Signed in as {name}. You can close this window.",
+            "<script>window.close()</script>",
+        )
+
+
 class StatusHandler(NevisHandlerMixin, APIHandler):
     """nevis/api/status: who is signed in, until when; never a raw token."""
 
@@ -161,5 +248,7 @@ class StatusHandler(NevisHandlerMixin, APIHandler):
 default_handlers = [
     (r"/nevis/login", LoginHandler),
     (r"/nevis/callback", CallbackHandler),
+    (r"/nevis/done", DoneHandler),
+    (r"/nevis/logout", LogoutHandler),
     (r"/nevis/api/status", StatusHandler),
 ]

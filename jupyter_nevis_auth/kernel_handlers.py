@@ -21,6 +21,7 @@ from .kernel import (
     DEFAULT_MIN_TTL,
     ENV_CA,
     ENV_ERROR,
+    ENV_LOGIN_TIMEOUT,
     ENV_LOGIN_URL,
     ENV_SECRET,
     ENV_URL,
@@ -45,10 +46,15 @@ def loopback_host(ip: str) -> str:
     return f"[{address}]" if address.version == 6 else str(address)
 
 
-def kernel_environment(serverapp: ServerApp, secret: str) -> dict[str, str]:
+def kernel_environment(
+    serverapp: ServerApp, secret: str, login_timeout: float
+) -> dict[str, str]:
     """The NEVIS_AUTH_* variables leading the server's kernels to its token endpoint."""
     base_url = serverapp.base_url
-    env = {ENV_LOGIN_URL: url_path_join(base_url, "nevis/login")}
+    env = {
+        ENV_LOGIN_URL: url_path_join(base_url, "nevis/login"),
+        ENV_LOGIN_TIMEOUT: f"{login_timeout:g}",
+    }
     if serverapp.sock:
         env[ENV_ERROR] = (
             f"This Jupyter server listens only on the unix socket {serverapp.sock}, which "
@@ -180,14 +186,15 @@ kernel_handlers = [
 class KernelEnvironment:
     """The server process's NEVIS_AUTH_* kernel variables: kernels inherit them when they start."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, login_timeout: float) -> None:
         """Manage the variables for a server whose kernels authenticate with `secret`."""
         self.secret = secret
+        self.login_timeout = login_timeout
         self._saved: dict[str, str | None] = {}
 
     def export(self, serverapp: ServerApp) -> str | None:
         """Set the variables for `serverapp`; returns why its kernels cannot get tokens, if so."""
-        env = kernel_environment(serverapp, self.secret)
+        env = kernel_environment(serverapp, self.secret, self.login_timeout)
         for name in SERVER_ENV:
             self._saved.setdefault(name, os.environ.get(name))
             if name in env:

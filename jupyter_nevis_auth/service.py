@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse, urlsplit
 
 from .config import NevisAuth
 from .errors import (
@@ -30,9 +30,14 @@ REFUSALS = {
 
 def safe_next(next_url: str | None, base_url: str) -> str:
     """`next_url` when it is a path on this server, else `base_url` (no open redirect)."""
-    if not next_url or any(c in next_url for c in "\\\r\n\t"):
+    # Control characters cannot go into the Location header (tornado raises on them).
+    if not next_url or any(c == "\\" or c < " " or c == "\x7f" for c in next_url):
         return base_url
-    parsed = urlparse(next_url)
+    try:
+        # urlsplit, not urlparse: urlparse moves ";..." out of the path, out of the checks below.
+        parsed = urlsplit(next_url)
+    except ValueError:  # e.g. "//" and a fullwidth slash: a netloc invalid after NFKC
+        return base_url
     if parsed.scheme or parsed.netloc or next_url.startswith("//"):
         return base_url
     if not (parsed.path + "/").startswith(base_url) or "/../" in parsed.path + "/":
@@ -49,11 +54,12 @@ class AuthService:
         store: TokenStore,
         client: OIDCClient | None = None,
         log: logging.Logger | None = None,
+        server_name: str = "",
     ) -> None:
         self.config = config
         self.log = log or logging.getLogger(__name__)
         self.client = client or OIDCClient(config, log=self.log)
-        self.pending = PendingLogins(ttl=config.state_ttl)
+        self.pending = PendingLogins(ttl=config.state_ttl, server_name=server_name)
         self.tokens = TokenManager(
             store,
             self.refresh,
@@ -125,7 +131,8 @@ class AuthService:
             )
         if iss is None and metadata.authorization_response_iss_parameter_supported:
             raise LoginError(
-                "The sign-in response lacks the issuer the provider promised; start the sign-in again."
+                "The sign-in response lacks the issuer the provider promised; "
+                "start the sign-in again."
             )
         code = params.get("code")
         if not code:
@@ -156,19 +163,39 @@ class AuthService:
         tokens = await self.tokens.sign_out(user, reason)
         if tokens is None:
             return None
-        for token, hint in (
-            (tokens.refresh_token, "refresh_token"),
-            (tokens.access_token, "access_token"),
-        ):
-            if not token:
-                continue
-            try:
-                await self.client.revoke(token, hint)
-            except NevisAuthError as e:
-                # Signed out locally all the same: the user asked for it.
-                self.log.warning("Could not revoke the %s of %s: %s", hint, user, e)
         self.log.info("Signed out %s", user)
+        # Signed out locally whatever the provider answers: the user asked for it.
+        if tokens.refresh_token:
+            try:
+                await self.client.revoke(tokens.refresh_token, "refresh_token")
+            except NevisAuthError as e:
+                self.log.warning(
+                    "Could not revoke the tokens of %s (%s); they stay valid at the provider "
+                    "until they expire.", user, e,
+                )  # fmt: skip
+                return tokens
+        try:
+            await self.client.revoke(tokens.access_token, "access_token")
+        except NevisAuthError as e:
+            # Many providers cannot revoke self-contained (JWT) access tokens; revoking
+            # the refresh token already ended the grant.
+            log = self.log.info if tokens.refresh_token else self.log.warning
+            log("The provider did not revoke the access token of %s (%s).", user, e)
         return tokens
+
+    async def provider_logout_url(self, tokens: TokenSet | None, return_url: str) -> str | None:
+        """Where the browser ends its session at the provider, then comes back to `return_url`."""
+        metadata = await self.client.metadata()
+        endpoint = metadata.end_session_endpoint
+        if not endpoint:
+            return None
+        params = {"client_id": self.config.client_id, "post_logout_redirect_uri": return_url}
+        if tokens is not None and tokens.id_token:
+            params["id_token_hint"] = tokens.id_token
+        if urlparse(endpoint).path.rstrip("/").endswith("/sso/logout"):
+            # Nevis's own logout takes the way back as return_to.
+            params["return_to"] = return_url
+        return endpoint + ("&" if urlparse(endpoint).query else "?") + urlencode(params)
 
     async def refresh(self, tokens: TokenSet) -> TokenSet:
         """One refresh-token grant; a new ID token must be valid and for the same subject."""
@@ -180,4 +207,6 @@ class AuthService:
             claims = await self.client.validate_id_token(
                 id_token, nonce=None, expected_sub=tokens.claims.get("sub")
             )
+            if claims.get("iss") != tokens.claims.get("iss"):
+                raise InvalidTokenError("The provider sent an ID token from another issuer.")
         return TokenSet.from_response(data, claims, previous=tokens)

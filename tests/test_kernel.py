@@ -685,3 +685,20 @@ async def test_a_unix_socket_server_tells_its_kernels_why_they_get_no_token(
         "which kernels cannot ask for tokens; start it on a TCP port (--port) to use "
         "jupyter_nevis_auth in notebooks."
     )
+
+
+class TestSecretsStayOutOfKernels:
+    @pytest.fixture
+    def nevis_config(self, nevis_config, monkeypatch):
+        monkeypatch.setenv("NEVIS_AUTH_CLIENT_SECRET", nevis_config.pop("client_secret"))
+        return nevis_config
+
+    async def test_the_client_secret_env_var_is_not_inherited(
+        self, kernel: Kernel, browser: Browser, redirect_uri, username, oidc_client
+    ):
+        # The secret from the environment still works for the server...
+        assert (await browser.sign_in(username, redirect_uri=redirect_uri)).code == 302
+        # ...but a kernel's `!env` cannot show it.
+        env = await kernel.run("import os; print(sorted(os.environ.items()))")
+        assert oidc_client.client_secret not in env.stdout
+        assert "NEVIS_AUTH_KERNEL_URL" in env.stdout

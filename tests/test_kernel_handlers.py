@@ -15,6 +15,7 @@ from jupyter_server.serverapp import ServerApp
 from jupyter_nevis_auth.kernel import (
     ENV_CA,
     ENV_ERROR,
+    ENV_LOGIN_TIMEOUT,
     ENV_LOGIN_URL,
     ENV_SECRET,
     ENV_URL,
@@ -270,8 +271,9 @@ def server(**traits: Any) -> ServerApp:
     ],
 )
 def test_kernel_environment(traits: dict[str, Any], url: str):
-    env = kernel_environment(server(**traits), "s3cret")
+    env = kernel_environment(server(**traits), "s3cret", 42.0)
     assert env[ENV_URL] == url
+    assert env[ENV_LOGIN_TIMEOUT] == "42"
     assert env[ENV_SECRET] == "s3cret"
     assert env[ENV_LOGIN_URL] == "/user/ada/nevis/login"
     assert env.get(ENV_CA) == (os.path.abspath("server.pem") if "certfile" in traits else None)
@@ -288,7 +290,7 @@ def test_kernel_environment(traits: dict[str, Any], url: str):
 def test_kernel_environment_when_kernels_cannot_reach_the_server(
     traits: dict[str, Any], phrase: str
 ):
-    env = kernel_environment(server(**traits), "s3cret")
+    env = kernel_environment(server(**traits), "s3cret", 300.0)
     assert phrase in env[ENV_ERROR]
     assert env[ENV_ERROR].endswith("to use jupyter_nevis_auth in notebooks.")
     assert ENV_URL not in env and ENV_SECRET not in env
@@ -306,7 +308,7 @@ def test_export_then_restore(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(ENV_URL, "http://elsewhere/nevis/api/token")
     monkeypatch.setenv(ENV_CA, "/old.pem")
     monkeypatch.delenv(ENV_SECRET, raising=False)
-    env = KernelEnvironment("s3cret")
+    env = KernelEnvironment("s3cret", 300.0)
 
     assert env.export(server(sock="/run/j.sock")) is not None
     assert ENV_URL not in os.environ and ENV_CA not in os.environ
