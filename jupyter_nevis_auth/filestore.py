@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -33,7 +34,8 @@ class EncryptedFileTokenStore(TokenStore):
         "",
         config=True,
         help="""File the tokens are kept in, encrypted with NevisAuth.store_key. Empty:
-        nevis_auth/tokens.fernet in the Jupyter data directory (`jupyter --data-dir`).
+        nevis_auth/tokens.fernet in the Jupyter data directory (`jupyter --data-dir`);
+        tokens-<name>.fernet for a named JupyterHub server.
         Default: $NEVIS_AUTH_STORE_PATH""",
     )
 
@@ -43,10 +45,13 @@ class EncryptedFileTokenStore(TokenStore):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # Named JupyterHub servers share the home directory but keep their own sign-ins.
+        server = re.sub(r"[^A-Za-z0-9_.-]", "_", os.environ.get("JUPYTERHUB_SERVER_NAME", ""))
+        name = f"tokens-{server}.fernet" if server else "tokens.fernet"
         self.file = (
             Path(self.path).expanduser()
             if self.path
-            else Path(jupyter_data_dir()) / "nevis_auth" / "tokens.fernet"
+            else Path(jupyter_data_dir()) / "nevis_auth" / name
         )
         self._fernet = self._make_fernet()
         self._tokens: dict[str, TokenSet] = {}
@@ -94,8 +99,15 @@ class EncryptedFileTokenStore(TokenStore):
         """Forget the user's tokens and write the file."""
         async with self._lock:
             await self._load()
-            if self._tokens.pop(user, None) is not None:
-                await self._save()
+            if self._tokens.pop(user, None) is not None and not await self._save():
+                # A sign-out must not come back with the next restart.
+                try:
+                    await asyncio.to_thread(self.file.unlink, True)
+                except OSError as e:
+                    self.log.error(
+                        "Could not remove the token file %s (%s); delete it by hand to make "
+                        "the sign-out last.", self.file, e.strerror or type(e).__name__,
+                    )  # fmt: skip
 
     async def _load(self) -> None:
         if self._loaded:
@@ -132,9 +144,9 @@ class EncryptedFileTokenStore(TokenStore):
             raise ValueError("unknown version")
         return {str(user): TokenSet.from_dict(t) for user, t in content["users"].items()}
 
-    async def _save(self) -> None:
+    async def _save(self) -> bool:
         if self._fernet is None:
-            return
+            return True
         payload = json.dumps(
             {"version": FILE_VERSION, "users": {u: t.to_dict() for u, t in self._tokens.items()}}
         ).encode()
@@ -145,6 +157,8 @@ class EncryptedFileTokenStore(TokenStore):
                 "Could not write the token file %s (%s); sign-ins are kept in memory and end "
                 "when the server stops.", self.file, e.strerror or type(e).__name__,
             )  # fmt: skip
+            return False
+        return True
 
     def _aside_name(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,8 @@ from .errors import InvalidTokenError, LoginRequiredError, OAuthError, ProviderE
 SIGNED_OUT_AT_PROVIDER = "Your session at the provider has ended; sign in again."
 INVALID_REFRESH = "The provider's answer to a token refresh failed validation; sign in again."
 NOT_SIGNED_IN = "You are not signed in; sign in first."
+#: Seconds between two refreshes forced by callers (after a 401 from an API).
+FORCED_REFRESH_INTERVAL = 10.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -48,8 +51,14 @@ class TokenSet:
         now = time.time() if now is None else now
         expires_in = data.get("expires_in")
         expires_at = None
-        if isinstance(expires_in, (int, float)) or (
-            isinstance(expires_in, str) and expires_in.isdigit()
+        if isinstance(expires_in, str) and expires_in.isdigit():
+            expires_in = int(expires_in)
+        # bool is an int to Python, and NaN would never count as expiring.
+        if (
+            isinstance(expires_in, (int, float))
+            and not isinstance(expires_in, bool)
+            and math.isfinite(expires_in)
+            and expires_in >= 0
         ):
             expires_at = now + float(expires_in)
         scope = data.get("scope")
@@ -181,6 +190,7 @@ class TokenManager(LoggingConfigurable):
         # never races a refresh that would store new tokens after it.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._quiet_until: dict[str, float] = {}
+        self._last_forced: dict[str, float] = {}
         self.signed_out_reason: dict[str, str] = {}
         self.last_refresh_error: dict[str, str] = {}
 
@@ -221,6 +231,14 @@ class TokenManager(LoggingConfigurable):
         tokens = await self.store.get(user)
         if tokens is None:
             raise LoginRequiredError(self.signed_out_reason.get(user, NOT_SIGNED_IN))
+        if force:
+            # An API that keeps answering 401 must not turn every request into a refresh.
+            now = time.monotonic()
+            force = now - self._last_forced.get(user, -FORCED_REFRESH_INTERVAL) >= (
+                FORCED_REFRESH_INTERVAL
+            )
+            if force:
+                self._last_forced[user] = now
         if not force and not tokens.is_expiring(self.effective_leeway(tokens, min_ttl)):
             return tokens
         if not tokens.refresh_token:

@@ -142,6 +142,29 @@ def test_default_path_is_in_the_jupyter_data_dir(tmp_path, monkeypatch):
     assert store_without_path().file == tmp_path / "elsewhere.fernet"
 
 
+def test_named_hub_servers_get_their_own_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("NEVIS_AUTH_STORE_PATH", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_SERVER_NAME", "gpu/1")
+    assert store_without_path().file == tmp_path / "data" / "nevis_auth" / "tokens-gpu_1.fernet"
+
+
+async def test_a_sign_out_that_cannot_be_written_removes_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "tokens.fernet"
+    first = store(path)
+    await first.set("ada", token_set())
+    assert path.exists()
+
+    def fail(payload: bytes) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(first, "_write", fail)
+    await first.delete("ada")
+    # A restart must not sign the user back in.
+    assert await store(path).get("ada") is None
+    assert not path.exists()
+
+
 def store_without_path() -> EncryptedFileTokenStore:
     return EncryptedFileTokenStore(parent=NevisAuth(store_key=KEY))
 
