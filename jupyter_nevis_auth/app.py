@@ -50,6 +50,11 @@ class NevisAuthApp(ExtensionApp):
         config = NevisAuth(parent=self)
         for problem in config.problems():
             self.log.error("jupyter-nevis-auth: %s", problem)
+        if not config.validate_cert:
+            self.log.warning(
+                "jupyter-nevis-auth: NevisAuth.validate_cert is off: the provider's TLS "
+                "certificate is not checked; use a CA bundle (ca_bundle) instead outside tests."
+            )
         store = config.token_store_class(parent=config)
         # Kernels and terminals inherit the server's environment, where `!env` would print it.
         for name in SECRET_OPTIONS:

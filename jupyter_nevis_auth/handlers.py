@@ -10,7 +10,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from tornado import web
 
-from .errors import NevisAuthError
+from .errors import LoginError, NevisAuthError
 from .flow import cookie_name
 from .service import AuthService, safe_next
 
@@ -123,8 +123,14 @@ class CallbackHandler(NevisPageHandler):
     async def get(self) -> None:
         """Check the response, trade the code, store the tokens, go to `next`."""
         user = self.user_key()
-        params = {k: self.get_argument(k) for k in ("state", "code", "iss", "error")
-                  if self.get_argument(k, None) is not None}  # fmt: skip
+        params: dict[str, str] = {}
+        for name in ("state", "code", "iss", "error"):
+            values = self.get_query_arguments(name, strip=False)
+            if len(values) > 1:  # RFC 6749 3.1: parameters must not repeat
+                self.fail(LoginError(f"The sign-in response repeats {name}; sign in again."))
+                return
+            if values:
+                params[name] = values[0]
         state = params.get("state", "")
         key = None
         if state:

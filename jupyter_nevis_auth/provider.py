@@ -297,7 +297,8 @@ class OIDCClient:
             data = self._json_object(response, url, what)
             if not isinstance(data.get("access_token"), str) or not data["access_token"]:
                 raise ProviderError(f"{what.capitalize()} answered without an access token.")
-            if str(data.get("token_type", "")).lower() not in ("bearer", "dpop"):
+            # Only Bearer: this client never binds tokens with DPoP.
+            if str(data.get("token_type", "")).lower() != "bearer":
                 raise ProviderError(f"{what.capitalize()} answered with an unknown token type.")
             return data
         error = ""

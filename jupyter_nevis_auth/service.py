@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import Any
-from urllib.parse import urlencode, urlparse, urlsplit
+from urllib.parse import unquote, urlencode, urlparse, urlsplit
 
 from .config import NevisAuth
 from .errors import (
@@ -40,7 +40,9 @@ def safe_next(next_url: str | None, base_url: str) -> str:
         return base_url
     if parsed.scheme or parsed.netloc or next_url.startswith("//"):
         return base_url
-    if not (parsed.path + "/").startswith(base_url) or "/../" in parsed.path + "/":
+    # Browsers resolve %2e%2e as "..": check the path as they will see it.
+    path = unquote(parsed.path)
+    if not (parsed.path + "/").startswith(base_url) or "/../" in path + "/" or "/./" in path:
         return base_url
     return next_url
 
@@ -115,7 +117,7 @@ class AuthService:
         if error:
             if params.get("state"):
                 self.pending.pop(params["state"])
-            self.log.info("The provider answered the sign-in with error %s", error[:40])
+            self.log.info("The provider answered the sign-in with error %r", error[:40])
             if error in REFUSALS:
                 raise AccessDeniedError(
                     "The sign-in was refused or cancelled at the provider; try again."

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse
 
 import pytest
 
@@ -91,6 +91,15 @@ async def test_bad_callbacks_are_refused_and_store_nothing(
     assert await stored(jp_serverapp) is None
 
 
+@pytest.mark.parametrize("name", ["state", "code", "iss"])
+async def test_repeated_parameters_are_refused(browser, redirect_uri, username, jp_serverapp, name):
+    callback = await provider_redirect(browser, redirect_uri, username)
+    query = parse_qsl(urlparse(callback).query)
+    response = await browser.get("nevis", "callback", params=[*query, (name, dict(query)[name])])
+    assert_error_page(response, 400, f"repeats {name}")
+    assert await stored(jp_serverapp) is None
+
+
 async def test_access_denied_at_the_provider(browser, redirect_uri, username, jp_serverapp):
     callback = await provider_redirect(browser, redirect_uri, username, deny=True)
     assert "error=access_denied" in callback
@@ -164,6 +173,8 @@ async def test_pkce_verifier_is_required_by_the_flow(browser, redirect_uri, user
         "/elsewhere/not-under-base",
         "http:evil.example",
         "/a%40b/../../evil",
+        "/a%40b/%2e%2e/%2E%2E/evil",
+        "/a%40b/%2e/%2e%2e/evil",
     ],
 )
 async def test_no_open_redirect_through_next(
