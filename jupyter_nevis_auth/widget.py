@@ -25,6 +25,19 @@ TICK = 1.0
 POLL_INTERVAL = 5.0
 #: Seconds between two status polls while a cell waits for the sign-in.
 WAIT_POLL = 1.0
+#: Seconds without a cell run after which widgets stop updating: every update is kernel
+#: activity, and a kernel nobody uses must still look idle to the server's culler.
+IDLE_PAUSE = 1800.0
+
+
+def _execution_count() -> int:
+    """How many cells the kernel has run; 0 outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return 0
+    shell = get_ipython()
+    return int(getattr(shell, "execution_count", 0) or 0)
 
 _DOT = '<span style="color:{color};font-size:1.1em" aria-hidden="true">&#9679;</span> '
 _ON = _DOT.format(color="var(--jp-success-color1, #388e3c)")
@@ -290,6 +303,7 @@ class _Monitor:
 
     def _run(self) -> None:
         next_poll = time.monotonic() + POLL_INTERVAL
+        last_count, last_active = _execution_count(), time.monotonic()
         while True:
             time.sleep(TICK)
             with self._lock:
@@ -297,6 +311,11 @@ class _Monitor:
                 if not live:
                     self._thread = None
                     return
+            count = _execution_count()
+            if count != last_count:
+                last_count, last_active = count, time.monotonic()
+            if time.monotonic() - last_active > IDLE_PAUSE:
+                continue
             if time.monotonic() < next_poll:
                 for widget in live:
                     widget.tick()

@@ -405,3 +405,26 @@ def test_widget_outside_a_jupyter_server_says_why(monkeypatch):
         assert repr(widget).startswith("LoginWidget: This Python process")
     finally:
         widget.close()
+
+
+@pytest.mark.parametrize("client_options", [{"access_token_ttl": 30}])
+async def test_an_idle_kernel_stops_sending_updates(
+    kernel, browser: Browser, redirect_uri, username
+):
+    """Updates are kernel activity: without cell runs they pause, so idle culling still works."""
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    await kernel.execute(
+        "import jupyter_nevis_auth.widget\njupyter_nevis_auth.widget.IDLE_PAUSE = 2"
+    )
+    await kernel.execute("jupyter_nevis_auth.login()")
+    (widget,) = kernel.login_widgets()
+    await kernel.until(lambda: "expires in 0:" in kernel.text(widget))
+
+    await asyncio.sleep(3)  # past IDLE_PAUSE without a cell run
+    before = len(kernel.messages)
+    await asyncio.sleep(3)  # the countdown would have sent ~3 updates
+    assert len(kernel.messages) == before
+
+    await kernel.execute("1 + 1")  # a cell run wakes the countdown up
+    shown = kernel.text(widget)
+    await kernel.until(lambda: kernel.text(widget) != shown)
