@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from typing import Any
@@ -139,3 +140,13 @@ class TestConfiguredByEnv:
         assert response.code == 302
         status = await browser.get("nevis", "api", "status")
         assert b'"logged_in": true' in status.body
+
+
+def test_installing_the_package_enables_the_extension():
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyter_server.extension.serverextension", "list"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
+    assert re.search(r"jupyter_nevis_auth enabled", listing), listing
+    assert re.search(r"jupyter_nevis_auth [0-9.]+ OK", listing), listing
