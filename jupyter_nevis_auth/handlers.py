@@ -48,6 +48,16 @@ class NevisHandlerMixin:
             raise web.HTTPError(403, "Only the owner of this server can use its sign-in.")
         return owner  # type: ignore[no-any-return]
 
+    async def current_status(self, user: str) -> dict[str, Any]:
+        """The status JSON, after a refresh when the token is about to expire."""
+        try:
+            await self.nevis.tokens.current(user)
+        except NevisAuthError as e:
+            self.log.debug("Status for %s: %s", user, e)  # type: ignore[attr-defined]
+        status = await self.nevis.tokens.status(user)
+        status["login_url"] = self.login_url()
+        return status
+
     def login_url(self, next_url: str | None = None) -> str:
         """Where a person starts a sign-in."""
         url = self.base_url + "nevis/login"
@@ -241,14 +251,7 @@ class StatusHandler(NevisHandlerMixin, APIHandler):
     async def get(self) -> None:
         """Answer the status JSON, refreshing first when the token is about to expire."""
         self.set_header("Cache-Control", "no-store")
-        user = self.user_key()
-        try:
-            await self.nevis.tokens.current(user)
-        except NevisAuthError as e:
-            self.log.debug("Status for %s: %s", user, e)
-        status = await self.nevis.tokens.status(user)
-        status["login_url"] = self.login_url()
-        self.finish(json.dumps(status))
+        self.finish(json.dumps(await self.current_status(self.user_key())))
 
 
 default_handlers = [

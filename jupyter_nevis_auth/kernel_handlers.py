@@ -28,9 +28,7 @@ from .kernel import (
     SECRET_HEADER,
     SERVER_ENV,
 )
-
-#: ID-token claims that say nothing about the user.
-HIDDEN_CLAIMS = ("nonce", "at_hash", "c_hash")
+from .tokens import public_claims
 
 
 def loopback_host(ip: str) -> str:
@@ -46,9 +44,7 @@ def loopback_host(ip: str) -> str:
     return f"[{address}]" if address.version == 6 else str(address)
 
 
-def kernel_environment(
-    serverapp: ServerApp, secret: str, login_timeout: float
-) -> dict[str, str]:
+def kernel_environment(serverapp: ServerApp, secret: str, login_timeout: float) -> dict[str, str]:
     """The NEVIS_AUTH_* variables leading the server's kernels to its token endpoint."""
     base_url = serverapp.base_url
     env = {
@@ -139,7 +135,7 @@ class KernelTokenHandler(KernelAPIHandler):
             error = "provider_timeout" if isinstance(e, ProviderTimeoutError) else "provider_error"
             self.answer(e.status_code, {"error": error, "message": str(e)})
             return
-        claims = {k: v for k, v in tokens.claims.items() if k not in HIDDEN_CLAIMS}
+        claims = public_claims(tokens.claims)
         self.answer(
             200,
             {
@@ -168,13 +164,7 @@ class KernelStatusHandler(KernelAPIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         """The status JSON, refreshing first when the token is about to expire."""
-        try:
-            await self.nevis.tokens.current(self.owner)
-        except NevisAuthError as e:
-            self.log.debug("Status for %s: %s", self.owner, e)
-        status = await self.nevis.tokens.status(self.owner)
-        status["login_url"] = self.login_url()
-        self.answer(200, status)
+        self.answer(200, await self.current_status(self.owner))
 
 
 kernel_handlers = [

@@ -20,6 +20,8 @@ from .errors import InvalidTokenError, LoginRequiredError, OAuthError, ProviderE
 SIGNED_OUT_AT_PROVIDER = "Your session at the provider has ended; sign in again."
 INVALID_REFRESH = "The provider's answer to a token refresh failed validation; sign in again."
 NOT_SIGNED_IN = "You are not signed in; sign in first."
+#: ID-token claims that say nothing about the user and are not shown.
+HIDDEN_CLAIMS = ("nonce", "at_hash", "c_hash")
 #: Seconds between two refreshes forced by callers (after a 401 from an API).
 FORCED_REFRESH_INTERVAL = 10.0
 
@@ -332,7 +334,7 @@ class TokenManager(LoggingConfigurable):
         }
         if tokens is None:
             return status
-        claims = {k: v for k, v in tokens.claims.items() if k not in ("nonce", "at_hash", "c_hash")}
+        claims = public_claims(tokens.claims)
         status.update(
             claims=claims,
             scopes=list(tokens.scope),
@@ -341,3 +343,8 @@ class TokenManager(LoggingConfigurable):
             refresh_possible=bool(tokens.refresh_token),
         )
         return status
+
+
+def public_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The ID-token claims worth showing: who the user is, not how the token was bound."""
+    return {k: v for k, v in claims.items() if k not in HIDDEN_CLAIMS}

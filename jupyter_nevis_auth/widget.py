@@ -39,6 +39,7 @@ def _execution_count() -> int:
     shell = get_ipython()
     return int(getattr(shell, "execution_count", 0) or 0)
 
+
 _DOT = '<span style="color:{color};font-size:1.1em" aria-hidden="true">&#9679;</span> '
 _ON = _DOT.format(color="var(--jp-success-color1, #388e3c)")
 _OFF = _DOT.format(color="var(--jp-ui-font-color3, #8a8a8a)")
