@@ -269,28 +269,31 @@ class OIDCClient:
             return "client_secret_basic"
         return "client_secret_post"
 
-    def client_auth(
+    async def client_auth(
         self, metadata: ProviderMetadata, body: dict[str, str]
     ) -> tuple[dict[str, str], dict[str, str]]:
         """Body and headers with the client's credentials added, per the auth method."""
         method = self.auth_method(metadata)
         body = dict(body)
         headers: dict[str, str] = {}
+        if method == "none":
+            body["client_id"] = self.config.client_id
+            return body, headers
+        # A secret file may sit on a slow network mount: never read it on the event loop.
+        secret = await asyncio.to_thread(self.config.get_client_secret)
         if method == "client_secret_basic":
             # RFC 6749 2.3.1: both parts are form-urlencoded before the Basic encoding.
-            secret = self.config.get_client_secret()
             pair = f"{quote(self.config.client_id, safe='')}:{quote(secret, safe='')}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         else:
             body["client_id"] = self.config.client_id
-            if method == "client_secret_post":
-                body["client_secret"] = self.config.get_client_secret()
+            body["client_secret"] = secret
         return body, headers
 
     async def token_request(self, params: dict[str, str], *, what: str) -> dict[str, Any]:
         """POST to the token endpoint; an OAuth error answer raises OAuthError."""
         metadata = await self.metadata()
-        body, headers = self.client_auth(metadata, params)
+        body, headers = await self.client_auth(metadata, params)
         url = metadata.token_endpoint
         response = await self.fetch(url, method="POST", body=body, headers=headers, what=what)
         if response.code == 200:
@@ -340,7 +343,7 @@ class OIDCClient:
         metadata = await self.metadata()
         if not metadata.revocation_endpoint:
             return
-        body, headers = self.client_auth(metadata, {"token": token, "token_type_hint": hint})
+        body, headers = await self.client_auth(metadata, {"token": token, "token_type_hint": hint})
         response = await self.fetch(
             metadata.revocation_endpoint,
             method="POST",
