@@ -183,13 +183,7 @@ def main(seconds: float) -> None:
     """Start everything, measure, print the figures and their targets."""
     with OIDCTestProvider() as provider, tempfile.TemporaryDirectory() as workdir:
         client = provider.add_client(["http://127.0.0.1/placeholder"])
-        nevis = {
-            "issuer": provider.issuer,
-            "client_id": client.client_id,
-            "client_secret": client.client_secret,
-            "scopes": ["openid", "offline_access", "api"],
-            "extra_authorize_params": {"prompt": "consent"},
-        }
+        nevis = client.nevis_settings(provider.issuer)
         config = {
             "NevisAuth": nevis,
             "ServerApp": {

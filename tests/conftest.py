@@ -41,15 +41,7 @@ def oidc_client(
 @pytest.fixture
 def nevis_config(oidc_provider: OIDCTestProvider, oidc_client: RegisteredClient) -> dict[str, Any]:
     """The NevisAuth section of the test server's configuration."""
-    return {
-        "issuer": oidc_provider.issuer,
-        "client_id": oidc_client.client_id,
-        "client_secret": oidc_client.client_secret,
-        "scopes": ["openid", "offline_access", "profile", "api"],
-        # oidc-provider issues refresh tokens for offline_access only with prompt=consent.
-        "extra_authorize_params": {"prompt": "consent"},
-        "http_timeout": 5.0,
-    }
+    return oidc_client.nevis_settings(oidc_provider.issuer, http_timeout=5.0)
 
 
 @pytest.fixture

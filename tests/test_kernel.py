@@ -609,13 +609,7 @@ def test_a_real_server_with_tls_a_random_port_and_a_base_url(
 ):
     certfile, keyfile = self_signed(tmp_path)
     client = oidc_provider.add_client(["https://127.0.0.1/placeholder"])
-    nevis = {
-        "issuer": oidc_provider.issuer,
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "scopes": ["openid", "offline_access", "api"],
-        "extra_authorize_params": {"prompt": "consent"},
-    }
+    nevis = client.nevis_settings(oidc_provider.issuer)
     server = JupyterServerProcess(
         tmp_path, {"NevisAuth": nevis}, base_url="/user/ada/", certfile=certfile, keyfile=keyfile
     )

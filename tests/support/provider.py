@@ -45,6 +45,18 @@ class RegisteredClient:
     redirect_uris: list[str]
     metadata: dict[str, Any] = field(repr=False)
 
+    def nevis_settings(self, issuer: str, **extra: Any) -> dict[str, Any]:
+        """The NevisAuth configuration of a Jupyter server using this client."""
+        return {
+            "issuer": issuer,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "scopes": ["openid", "offline_access", "profile", "api"],
+            # oidc-provider issues refresh tokens for offline_access only with prompt=consent.
+            "extra_authorize_params": {"prompt": "consent"},
+            **extra,
+        }
+
 
 class OIDCTestProvider:
     """A real oidc-provider running as a node subprocess on a loopback port."""
