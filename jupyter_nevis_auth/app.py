@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import secrets
@@ -73,8 +74,10 @@ class NevisAuthApp(ExtensionApp):
         self.handlers.extend(kernel_handlers)
 
     async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
-        """Export the kernel environment again: the server's port is final only now."""
+        """Export the kernel environment again (the port is final only now); check the provider."""
         self._export_kernel_env()
+        # In the background: a slow provider must not hold up the server's start.
+        self._provider_check = asyncio.ensure_future(self.settings["nevis_auth"].check_provider())
 
     async def stop_extension(self) -> None:
         """Give the server process its environment back."""

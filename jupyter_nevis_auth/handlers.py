@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
+import traceback
+from http.client import responses
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from tornado import web
+from tornado.httputil import HTTPServerRequest
 
 from .errors import LoginError, NevisAuthError
 from .flow import cookie_name
+from .kernel import SECRET_HEADER
 from .service import AuthService, safe_next
 
 PAGE = """<!DOCTYPE html>
@@ -25,12 +30,45 @@ line-height:1.5}}</style></head>
 """
 
 
+#: What a person reads when something unforeseen went wrong.
+UNEXPECTED = (
+    "Something unexpected went wrong in jupyter-nevis-auth; try again, and if it happens "
+    "again, ask your administrator to look at the server's log."
+)
+
+
 class NevisHandlerMixin:
     """Shared access to the extension's service, and its page and error rendering."""
 
     settings: dict[str, Any]
     base_url: str
     current_user: Any
+    request: HTTPServerRequest
+    log: logging.Logger
+
+    def log_exception(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: Any
+    ) -> None:
+        """Log a failure with the path only: the query of nevis/callback holds code and state."""
+        where = f"{self.request.method} {self.request.path}"
+        if isinstance(value, web.HTTPError):
+            if value.log_message:
+                message = value.log_message % value.args if value.args else value.log_message
+                self.log.warning("%d %s: %s", value.status_code, where, message)
+            return
+        text = "".join(traceback.format_exception(typ, value, tb))
+        self.log.error("Unexpected error in %s:\n%s", where, self._redact(text))
+
+    def _redact(self, text: str) -> str:
+        """`text` without any value the request carried: query, body, cookies, credentials."""
+        request = self.request
+        values = [v.decode("utf-8", "replace") for vs in request.arguments.values() for v in vs]
+        values += [m.value for m in request.cookies.values()]
+        values += [request.headers.get(h, "") for h in ("Authorization", SECRET_HEADER)]
+        for value in sorted(set(values), key=len, reverse=True):
+            if len(value) >= 4:
+                text = text.replace(value, "[redacted]")
+        return text
 
     @property
     def nevis(self) -> AuthService:
@@ -82,11 +120,28 @@ class NevisPageHandler(NevisHandlerMixin, JupyterHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Any other error: a sentence for a person, no traceback."""
-        reason = self._reason
-        exc = kwargs.get("exc_info", (None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            reason = exc.log_message % exc.args if exc.args else exc.log_message
-        self.page("Error", reason or "Something went wrong.", status=status_code)
+        self.page("Error", error_sentence(status_code, kwargs), status=status_code)
+
+
+class NevisAPIHandler(NevisHandlerMixin, APIHandler):
+    """Base of the JSON endpoints: errors are one sentence in JSON, never a traceback."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Answer any error as {"error", "message"} JSON."""
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        error = "internal_error" if status_code >= 500 else "request_refused"
+        self.finish(json.dumps({"error": error, "message": error_sentence(status_code, kwargs)}))
+
+
+def error_sentence(status_code: int, kwargs: dict[str, Any]) -> str:
+    """The sentence for an error answer: an HTTPError's own, else UNEXPECTED."""
+    exc = kwargs.get("exc_info", (None, None))[1]
+    if isinstance(exc, web.HTTPError) and exc.log_message:
+        return exc.log_message % exc.args if exc.args else exc.log_message
+    if exc is None and status_code < 500:
+        return responses.get(status_code, "The request was refused") + "."
+    return UNEXPECTED
 
 
 class LoginHandler(NevisPageHandler):
@@ -134,7 +189,7 @@ class CallbackHandler(NevisPageHandler):
         """Check the response, trade the code, store the tokens, go to `next`."""
         user = self.user_key()
         params: dict[str, str] = {}
-        for name in ("state", "code", "iss", "error"):
+        for name in ("state", "code", "iss", "error", "error_description"):
             values = self.get_query_arguments(name, strip=False)
             if len(values) > 1:  # RFC 6749 3.1: parameters must not repeat
                 self.fail(LoginError(f"The sign-in response repeats {name}; sign in again."))
@@ -182,11 +237,15 @@ class LogoutHandler(NevisPageHandler):
             return
         claims = status["claims"]
         who = claims.get("preferred_username") or claims.get("name") or claims.get("sub")
-        next_url = safe_next(self.get_argument("next", None), self.base_url)
+        next_url = self.get_argument("next", None)
+        # Without a next, the form lands on the signed-out page.
+        next_field = ""
+        if next_url:
+            next_url = html.escape(safe_next(next_url, self.base_url))
+            next_field = f'<input type="hidden" name="next" value="{next_url}">'
         form = (
             f'<form method="post" action="{html.escape(self.base_url)}nevis/logout">'
-            f"{self.xsrf_form_html()}"
-            f'<input type="hidden" name="next" value="{html.escape(next_url)}">'
+            f"{self.xsrf_form_html()}{next_field}"
             '<button type="submit">Sign out</button></form>'
         )
         self.page(
@@ -236,15 +295,17 @@ class DoneHandler(NevisPageHandler):
             return
         claims = status.get("claims", {})
         name = claims.get("name") or claims.get("preferred_username") or claims.get("sub")
-        # Browsers only let a script close a window that a page opened; elsewhere it stays.
+        warnings = "".join(f"<p>{html.escape(w)}</p>" for w in status.get("warnings", []))
+        # Browsers only let a script close a window that a page opened; elsewhere it stays,
+        # and so does a page with a warning to read.
         self.page(
             "Signed in",
             f"Signed in as {name}. You can close this window.",
-            "<script>window.close()</script>",
+            warnings or "<script>window.close()</script>",
         )
 
 
-class StatusHandler(NevisHandlerMixin, APIHandler):
+class StatusHandler(NevisAPIHandler):
     """nevis/api/status: who is signed in, until when; never a raw token."""
 
     @web.authenticated

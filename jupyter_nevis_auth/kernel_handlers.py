@@ -10,13 +10,12 @@ import os
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
-from jupyter_server.base.handlers import APIHandler
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError
-from .handlers import NevisHandlerMixin
+from .handlers import NevisAPIHandler
 from .kernel import (
     DEFAULT_MIN_TTL,
     ENV_CA,
@@ -75,7 +74,7 @@ def kernel_environment(serverapp: ServerApp, secret: str, login_timeout: float) 
     return env
 
 
-class KernelAPIHandler(NevisHandlerMixin, APIHandler):
+class KernelAPIHandler(NevisAPIHandler):
     """Base of the kernel endpoints: the kernel secret is the only credential they take."""
 
     # A kernel asking for tokens is not a person using the server.

@@ -6,13 +6,16 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlparse, urlsplit, urlunparse
 
 import jwt
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httputil import HTTPHeaders
 
 from .config import SAFE_ALGORITHMS, NevisAuth, check_url
 from .errors import (
@@ -29,6 +32,15 @@ METADATA_TTL = 3600.0
 JWKS_TTL = 3600.0
 #: Seconds between two refetches of the key set forced by an unknown kid.
 JWKS_MIN_REFETCH_INTERVAL = 30.0
+
+#: Bytes of a provider answer read at most; a longer answer is refused unread.
+MAX_ANSWER_BYTES = 1024 * 1024
+#: RFC 7518 3.3 and 3.5: RSA keys for RS*/PS* signatures have at least this many bits.
+MIN_RSA_BITS = 2048
+#: RFC 7518 3.4: the curve each ECDSA algorithm is defined on.
+EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+#: RFC 6749 5.2: the characters an OAuth error code may contain.
+ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
 
 #: Nevis Identity Cloud's documented paths, used when an instance serves no discovery.
 NEVIS_PATHS = {
@@ -55,6 +67,33 @@ def strip_query(url: str) -> str:
     return urlunparse(urlparse(url)._replace(query="", fragment=""))
 
 
+def parse_json(body: bytes) -> Any:
+    """`body` as JSON, or None when it is not: hostile input never raises here."""
+    try:
+        return json.loads(body)
+    except Exception:  # ValueError, but also RecursionError on deep nesting and more
+        return None
+
+
+def oauth_error_code(data: Any) -> str:
+    """The `error` of an OAuth error answer, or "" when there is no well-formed one."""
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) and ERROR_CODE.fullmatch(error) else ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer of the provider, read in full (and at most MAX_ANSWER_BYTES)."""
+
+    code: int
+    headers: HTTPHeaders
+    body: bytes
+
+
+class _AnswerTooLarge(Exception):
+    """Raised while reading an answer longer than MAX_ANSWER_BYTES."""
+
+
 @dataclass(frozen=True)
 class ProviderMetadata:
     """The endpoints and capabilities of the provider that the flow uses."""
@@ -69,6 +108,8 @@ class ProviderMetadata:
     token_endpoint_auth_methods_supported: tuple[str, ...] = ("client_secret_basic",)
     authorization_response_iss_parameter_supported: bool = False
     id_token_signing_alg_values_supported: tuple[str, ...] = ("RS256",)
+    #: Empty when the provider does not say which scopes it offers.
+    scopes_supported: tuple[str, ...] = ()
 
 
 @dataclass
@@ -93,6 +134,9 @@ class OIDCClient:
         self.http_client = http_client or AsyncHTTPClient()
         self.log = log or logging.getLogger(__name__)
         self._metadata = _Cached()
+        # Set by a failed call: the next sign-in checks discovery before sending a browser
+        # to a provider that may be down.
+        self._failed = False
         self._jwks = _Cached()
         self._jwks_refetched_at = -1e12
         self._metadata_lock = asyncio.Lock()
@@ -108,8 +152,18 @@ class OIDCClient:
         body: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         what: str = "the provider",
-    ) -> HTTPResponse:
-        """One provider call with the configured timeout; failures become ProviderError."""
+    ) -> Answer:
+        """One provider call with the configured timeout; any failure becomes ProviderError."""
+        chunks: list[bytes] = []
+        size = 0
+
+        def collect(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise _AnswerTooLarge
+            chunks.append(chunk)
+
         request = HTTPRequest(
             url,
             method=method,
@@ -120,12 +174,14 @@ class OIDCClient:
             validate_cert=self.config.validate_cert,
             ca_certs=self.config.ca_bundle or None,
             follow_redirects=False,
+            streaming_callback=collect,
         )
         if body is not None:
             request.headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            return await self.http_client.fetch(request, raise_error=False)
-        except (HTTPClientError, OSError, asyncio.TimeoutError) as e:
+            response = await self.http_client.fetch(request, raise_error=False)
+        except Exception as e:  # a malformed status line or header raises what it likes
+            self._failed = True
             timed_out = isinstance(e, asyncio.TimeoutError) or (
                 isinstance(e, HTTPClientError) and e.code == 599 and "Timeout" in str(e)
             )
@@ -135,9 +191,17 @@ class OIDCClient:
                     f"{what.capitalize()} did not answer within {self.config.http_timeout:g} "
                     "seconds; try again later."
                 ) from e
+            if isinstance(e, _AnswerTooLarge):
+                raise ProviderError(
+                    f"{what.capitalize()} sent an answer larger than "
+                    f"{MAX_ANSWER_BYTES // 1024} KiB, which was refused; try again later."
+                ) from e
             raise ProviderError(
                 f"{what.capitalize()} could not be reached; try again later."
             ) from e
+        if response.code >= 500:
+            self._failed = True
+        return Answer(response.code, response.headers, b"".join(chunks))
 
     async def fetch_json(self, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
         """A provider call that must answer 200 with a JSON object."""
@@ -152,11 +216,8 @@ class OIDCClient:
             )
         return self._json_object(response, url, what)
 
-    def _json_object(self, response: HTTPResponse, url: str, what: str) -> dict[str, Any]:
-        try:
-            data = json.loads(response.body or b"")
-        except ValueError:
-            data = None
+    def _json_object(self, response: Answer, url: str, what: str) -> dict[str, Any]:
+        data = parse_json(response.body)
         if not isinstance(data, dict):
             self.log.warning("%s answered with something that is not JSON", strip_query(url))
             raise ProviderError(f"{what.capitalize()} answered with something that is not JSON.")
@@ -164,12 +225,17 @@ class OIDCClient:
 
     # -- discovery ----------------------------------------------------------
 
-    async def metadata(self) -> ProviderMetadata:
-        """The provider's endpoints: discovery, cached, with the configured overrides on top."""
-        if self._metadata.fresh(METADATA_TTL):
+    async def metadata(self, *, recheck_after_failure: bool = False) -> ProviderMetadata:
+        """The provider's endpoints: discovery, cached, with the configured overrides on top.
+
+        With `recheck_after_failure`, discovery is read again if a call failed since.
+        """
+        recheck = recheck_after_failure and self._failed
+        if self._metadata.fresh(METADATA_TTL) and not recheck:
             return self._metadata.value  # type: ignore[no-any-return]
         async with self._metadata_lock:
-            if not self._metadata.fresh(METADATA_TTL):
+            if recheck or not self._metadata.fresh(METADATA_TTL):
+                self._failed = False
                 self._metadata.value = self._build_metadata(await self._discover())
                 self._metadata.fetched_at = time.monotonic()
         return self._metadata.value  # type: ignore[no-any-return]
@@ -196,13 +262,42 @@ class OIDCClient:
         if data.get("issuer") != self.config.issuer:
             self.log.error(
                 "Discovery issuer %r does not equal the configured issuer %r",
-                data.get("issuer"), self.config.issuer,
+                str(data.get("issuer"))[:200], self.config.issuer,
             )  # fmt: skip
             raise ProviderError(
                 "The provider's discovery document names another issuer than NevisAuth.issuer; "
                 "set the issuer exactly as the provider spells it."
             )
+        if not data.get("revocation_endpoint") and not self.config.revocation_url:
+            revocation = await self._revocation_from_oauth_metadata()
+            if revocation:
+                data = {**data, "revocation_endpoint": revocation}
         return data
+
+    def oauth_metadata_urls(self) -> list[str]:
+        """Where RFC 8414 metadata may be: the standard form, then the common one."""
+        parts = urlsplit(self.config.issuer)
+        path = parts.path.rstrip("/")
+        standard = f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{path}"
+        common = self.config.issuer.rstrip("/") + "/.well-known/oauth-authorization-server"
+        return [standard] if standard == common else [standard, common]
+
+    async def _revocation_from_oauth_metadata(self) -> str:
+        """The revocation endpoint of the OAuth 2.0 server metadata, "" when none says one."""
+        for url in self.oauth_metadata_urls():
+            try:
+                response = await self.fetch(url, what="the provider's OAuth metadata")
+            except ProviderError:
+                continue
+            data = parse_json(response.body) if response.code == 200 else None
+            if not isinstance(data, dict):
+                continue
+            endpoint = data.get("revocation_endpoint")
+            # RFC 8414 3.3: metadata for another issuer must not be used.
+            if data.get("issuer") == self.config.issuer and isinstance(endpoint, str):
+                if _is_endpoint(endpoint):
+                    return endpoint
+        return ""
 
     def _is_nevis(self) -> bool:
         return (urlparse(self.config.issuer).hostname or "").endswith(".id.nevis.cloud")
@@ -222,6 +317,7 @@ class OIDCClient:
         for key in (
             "token_endpoint_auth_methods_supported",
             "id_token_signing_alg_values_supported",
+            "scopes_supported",
         ):
             found = data.get(key)
             if isinstance(found, list) and all(isinstance(v, str) for v in found):
@@ -250,7 +346,7 @@ class OIDCClient:
             response_type="code",
             client_id=self.config.client_id,
             redirect_uri=redirect_uri,
-            scope=" ".join(self.config.scopes),
+            scope=" ".join(self.requested_scopes(metadata)),
             state=state,
             nonce=nonce,
             code_challenge=code_challenge,
@@ -258,6 +354,24 @@ class OIDCClient:
         )
         separator = "&" if urlparse(metadata.authorization_endpoint).query else "?"
         return metadata.authorization_endpoint + separator + urlencode(params, quote_via=quote)
+
+    def requested_scopes(self, metadata: ProviderMetadata) -> list[str]:
+        """The configured scopes, less offline_access where the provider does not offer it.
+
+        Providers that issue refresh tokens without offline_access (and do not list it)
+        often refuse the whole request for it with invalid_scope.
+        """
+        scopes = list(self.config.scopes)
+        if metadata.scopes_supported and "offline_access" not in metadata.scopes_supported:
+            scopes = [s for s in scopes if s != "offline_access"]
+        return scopes
+
+    @staticmethod
+    def unoffered_scopes(metadata: ProviderMetadata, scopes: list[str]) -> list[str]:
+        """Those of `scopes` the provider does not list in scopes_supported (when it lists any)."""
+        if not metadata.scopes_supported:
+            return []
+        return [s for s in scopes if s not in metadata.scopes_supported]
 
     # -- token endpoint -----------------------------------------------------
 
@@ -298,21 +412,12 @@ class OIDCClient:
         response = await self.fetch(url, method="POST", body=body, headers=headers, what=what)
         if response.code == 200:
             data = self._json_object(response, url, what)
-            if not isinstance(data.get("access_token"), str) or not data["access_token"]:
-                raise ProviderError(f"{what.capitalize()} answered without an access token.")
-            # Only Bearer: this client never binds tokens with DPoP.
-            if str(data.get("token_type", "")).lower() != "bearer":
-                raise ProviderError(f"{what.capitalize()} answered with an unknown token type.")
+            _check_token_answer(data, what)
             return data
-        error = ""
-        if 400 <= response.code < 500:
-            try:
-                error = str(json.loads(response.body or b"").get("error", ""))
-            except (ValueError, AttributeError):
-                error = ""
-        self.log.warning("POST %s answered HTTP %s %s", strip_query(url), response.code, error[:40])
+        error = oauth_error_code(parse_json(response.body)) if 400 <= response.code < 500 else ""
+        self.log.warning("POST %s answered HTTP %s %s", strip_query(url), response.code, error)
         if error:
-            raise OAuthError(f"The provider refused the request ({error[:40]}).", error=error[:40])
+            raise OAuthError(f"The provider refused the request ({error}).", error=error)
         raise ProviderError(
             f"{what.capitalize()} answered with HTTP status {response.code}; try again later."
         )
@@ -338,11 +443,11 @@ class OIDCClient:
             what="the provider's token endpoint",
         )
 
-    async def revoke(self, token: str, hint: str) -> None:
-        """Revoke a token at the provider (RFC 7009); no revocation endpoint means nothing to do."""
+    async def revoke(self, token: str, hint: str) -> bool:
+        """Revoke a token at the provider (RFC 7009); False when it has no revocation endpoint."""
         metadata = await self.metadata()
         if not metadata.revocation_endpoint:
-            return
+            return False
         body, headers = await self.client_auth(metadata, {"token": token, "token_type_hint": hint})
         response = await self.fetch(
             metadata.revocation_endpoint,
@@ -358,6 +463,7 @@ class OIDCClient:
             raise ProviderError(
                 f"The provider's revocation endpoint answered with HTTP status {response.code}."
             )
+        return True
 
     # -- ID token -----------------------------------------------------------
 
@@ -397,6 +503,16 @@ class OIDCClient:
             )
         return key
 
+    def check_key(self, key: jwt.PyJWK, alg: str) -> None:
+        """Refuse a key that does not fit `alg` or is too weak to trust (RFC 7518, RFC 8037)."""
+        problem = key_problem(key.key, alg)
+        if problem:
+            self.log.warning("Refused an ID token signed with %s: %s", alg, problem)
+            raise InvalidTokenError(
+                f"The provider signed the ID token with {problem}, which is not trusted; ask "
+                "the provider's administrator to use a stronger signing key."
+            )
+
     @staticmethod
     def _find_key(keys: jwt.PyJWKSet, kid: str | None) -> jwt.PyJWK | None:
         usable = [k for k in keys.keys if k.public_key_use in (None, "sig")]
@@ -416,23 +532,39 @@ class OIDCClient:
         expected_sub: str | None = None,
     ) -> dict[str, Any]:
         """Claims of `id_token` after every OIDC Core 3.1.3.7 check; raises InvalidTokenError."""
+        try:
+            return await self._validate_id_token(id_token, nonce, expected_sub)
+        except (InvalidTokenError, ProviderError, ConfigurationError):
+            raise
+        except Exception as e:  # hostile content can break parsers in any way
+            self.log.warning("Refused an ID token: %s", type(e).__name__)
+            raise InvalidTokenError("The provider sent an invalid ID token (malformed).") from e
+
+    async def _validate_id_token(
+        self, id_token: str, nonce: str | None, expected_sub: str | None
+    ) -> dict[str, Any]:
         metadata = await self.metadata()
         try:
             header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError as e:
             raise InvalidTokenError("The provider sent an ID token that is not a JWT.") from e
         algorithms = self.allowed_algorithms()
-        if header.get("alg") not in algorithms:
-            self.log.warning("Refused an ID token signed with alg %r", header.get("alg"))
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in algorithms:
+            self.log.warning("Refused an ID token signed with alg %r", str(alg)[:20])
             raise InvalidTokenError(
                 "The provider signed the ID token with an algorithm that is not allowed."
             )
-        key = await self.signing_key(header.get("kid"))
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidTokenError("The provider sent an invalid ID token (malformed kid).")
+        key = await self.signing_key(kid)
+        self.check_key(key, alg)
         try:
             claims: dict[str, Any] = jwt.decode(
                 id_token,
                 key=key,
-                algorithms=algorithms,
+                algorithms=[alg],
                 audience=self.config.client_id,
                 issuer=metadata.issuer,
                 leeway=self.config.clock_skew,
@@ -465,6 +597,37 @@ def _is_endpoint(url: str) -> bool:
         return False
     # An authorization endpoint may carry a query of its own (OIDC Discovery 3).
     return check_url(parsed._replace(query="").geturl(), "endpoint") is None
+
+
+def key_problem(key: Any, alg: str) -> str | None:
+    """Why `key` must not verify `alg` signatures, or None when it may."""
+    if alg[:2] in ("RS", "PS"):
+        if not isinstance(key, rsa.RSAPublicKey):
+            return "a key that is not an RSA key"
+        if key.key_size < MIN_RSA_BITS:
+            return f"an RSA key of {key.key_size} bits (at least {MIN_RSA_BITS} are required)"
+    elif alg in EC_CURVES:
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != EC_CURVES[alg]:
+            return f"a key that is not on the curve {alg} requires"
+    elif alg == "EdDSA":
+        if not isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            return "a key that is not an Ed25519 or Ed448 (OKP) key"
+    else:
+        return f"the algorithm {alg}"
+    return None
+
+
+def _check_token_answer(data: dict[str, Any], what: str) -> None:
+    """Refuse a token answer whose fields have the wrong types, before any part is kept."""
+    if not isinstance(data.get("access_token"), str) or not data["access_token"]:
+        raise ProviderError(f"{what.capitalize()} answered without an access token.")
+    # Only Bearer: this client never binds tokens with DPoP.
+    token_type = data.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise ProviderError(f"{what.capitalize()} answered with an unknown token type.")
+    for name in ("refresh_token", "id_token", "scope"):
+        if name in data and data[name] is not None and not isinstance(data[name], str):
+            raise ProviderError(f"{what.capitalize()} answered with a malformed {name}.")
 
 
 def _usable_jwk(jwk: Any) -> bool:

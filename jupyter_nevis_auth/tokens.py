@@ -20,6 +20,9 @@ from .errors import InvalidTokenError, LoginRequiredError, OAuthError, ProviderE
 SIGNED_OUT_AT_PROVIDER = "Your session at the provider has ended; sign in again."
 INVALID_REFRESH = "The provider's answer to a token refresh failed validation; sign in again."
 NOT_SIGNED_IN = "You are not signed in; sign in first."
+NO_REFRESH_TOKEN = (
+    "The provider issued no refresh token: this sign-in ends when the access token expires."  # noqa: S105
+)
 #: ID-token claims that say nothing about the user and are not shown.
 HIDDEN_CLAIMS = ("nonce", "at_hash", "c_hash")
 #: Seconds between two refreshes forced by callers (after a 401 from an API).
@@ -341,6 +344,7 @@ class TokenManager(LoggingConfigurable):
             expires_at=tokens.expires_at,
             expires_in=tokens.expires_in(),
             refresh_possible=bool(tokens.refresh_token),
+            warnings=[] if tokens.refresh_token else [NO_REFRESH_TOKEN],
         )
         return status
 

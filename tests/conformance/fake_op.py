@@ -196,6 +196,8 @@ class FakeOP:
         self.canned: dict[str, Canned] = {}
         #: knob: seconds an endpoint waits before answering.
         self.delays: dict[str, float] = {}
+        #: knob: RFC 8414 metadata served at the "standard" and the "common" well-known URL.
+        self.oauth_metadata: dict[str, dict[str, Any]] = {}
         #: knob: the sub the userinfo endpoint reports.
         self.userinfo_sub: str | None = None
         self.received: list[Received] = []
@@ -225,6 +227,12 @@ class FakeOP:
                 ("/revoke", RevokeHandler),
             )
         ]
+        routes += [
+            ("/.well-known/oauth-authorization-server" + self.path, OAuthMetadataHandler,
+             {"op": self, "form": "standard"}),
+            (self.path + "/.well-known/oauth-authorization-server", OAuthMetadataHandler,
+             {"op": self, "form": "common"}),
+        ]  # fmt: skip
         # Quiet: its access log would show state and challenges next to the product's lines.
         app = web.Application(routes, log_function=lambda _handler: None)
         self._server = HTTPServer(app)
@@ -527,3 +535,22 @@ class RevokeHandler(ProviderHandler):
             self.json({"error": "invalid_client"}, status=401)
             return
         self.json({})
+
+
+class OAuthMetadataHandler(ProviderHandler):
+    """GET /.well-known/oauth-authorization-server (RFC 8414), in one of its two forms."""
+
+    endpoint = "oauth-metadata"
+
+    def initialize(self, op: FakeOP, form: str = "standard") -> None:  # type: ignore[override]
+        """Bind the handler to its provider and URL form."""
+        super().initialize(op)
+        self.form = form
+
+    def get(self) -> None:
+        """Answer the metadata of this form, or 404 when the test set none."""
+        document = self.op.oauth_metadata.get(self.form)
+        if document is None:
+            self.json({"error": "not_found"}, status=404)
+            return
+        self.json(document)
