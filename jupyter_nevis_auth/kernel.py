@@ -33,6 +33,20 @@ from .errors import (
     TokenServiceTimeoutError,
     TokenServiceUnreachableError,
 )
+from .protocol import (
+    DEFAULT_MIN_TTL,
+    ENV_CA,
+    ENV_ERROR,
+    ENV_LOGIN_TIMEOUT,
+    ENV_LOGIN_URL,
+    ENV_SECRET,
+    ENV_TIMEOUT,
+    ENV_URL,
+    SECRET_HEADER,
+)
+from .protocol import (
+    SERVER_ENV as SERVER_ENV,
+)
 
 try:
     import anyio.to_thread
@@ -42,18 +56,6 @@ except ImportError:  # httpx is optional
 else:
     _HAS_HTTPX = True
 
-ENV_URL = "NEVIS_AUTH_KERNEL_URL"
-ENV_SECRET = "NEVIS_AUTH_KERNEL_SECRET"  # noqa: S105 (a variable name)
-ENV_CA = "NEVIS_AUTH_KERNEL_CA"
-ENV_LOGIN_URL = "NEVIS_AUTH_LOGIN_URL"
-ENV_ERROR = "NEVIS_AUTH_KERNEL_ERROR"
-ENV_TIMEOUT = "NEVIS_AUTH_KERNEL_TIMEOUT"
-ENV_LOGIN_TIMEOUT = "NEVIS_AUTH_LOGIN_TIMEOUT"
-#: Every variable the server sets for its kernels.
-SERVER_ENV = (ENV_URL, ENV_SECRET, ENV_CA, ENV_LOGIN_URL, ENV_ERROR, ENV_LOGIN_TIMEOUT)
-
-SECRET_HEADER = "X-Nevis-Kernel-Secret"  # noqa: S105 (a header name)
-DEFAULT_MIN_TTL = 60.0
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_LOGIN_TIMEOUT = 300.0
 #: The server is on this host (or its network): a connection that takes longer is not coming.

@@ -16,7 +16,7 @@ from tornado import web
 
 from .errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError
 from .handlers import NevisAPIHandler
-from .kernel import (
+from .protocol import (
     DEFAULT_MIN_TTL,
     ENV_CA,
     ENV_ERROR,
