@@ -343,9 +343,9 @@ async def test_signed_out_raises_at_once_with_the_login_url(
 
 async def test_an_interactive_frontend_gets_to_wait_for_the_login(kernel: Kernel):
     cell = """
-        import jupyter_nevis_auth.kernel as helper
+        import jupyter_nevis_auth.kernel.frontend as frontend
         waits = []
-        helper._wait_for_login = lambda error, timeout: waits.append(timeout)
+        frontend.wait_for_login = lambda error, timeout: waits.append(timeout)
         try:
             get_access_token()
         except LoginRequiredError:

@@ -414,7 +414,7 @@ async def test_an_idle_kernel_stops_sending_updates(
     """Updates are kernel activity: without cell runs they pause, so idle culling still works."""
     await browser.sign_in(username, redirect_uri=redirect_uri)
     await kernel.execute(
-        "import jupyter_nevis_auth.widget\njupyter_nevis_auth.widget.IDLE_PAUSE = 2"
+        "import jupyter_nevis_auth.kernel.monitor\njupyter_nevis_auth.kernel.monitor.IDLE_PAUSE = 2"
     )
     await kernel.execute("jupyter_nevis_auth.login()")
     (widget,) = kernel.login_widgets()
