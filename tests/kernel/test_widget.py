@@ -20,8 +20,12 @@ import pytest
 from jupyter_server.serverapp import ServerApp
 
 from jupyter_nevis_auth import kernel as kernel_module
-from jupyter_nevis_auth.widget import LoginWidget, format_duration, sign_in_href
+from jupyter_nevis_auth.errors import KernelSecretRejectedError
+from jupyter_nevis_auth.kernel import client
+from jupyter_nevis_auth.kernel.widget import LoginWidget, format_duration, sign_in_href
+from jupyter_nevis_auth.protocol import Status
 from tests.conftest import Browser
+from tests.kernel.conftest import CannedServer
 
 TEXT_TIMEOUT = 20.0
 
@@ -428,3 +432,68 @@ async def test_an_idle_kernel_stops_sending_updates(
     await kernel.execute("1 + 1")  # a cell run wakes the countdown up
     shown = kernel.text(widget)
     await kernel.until(lambda: kernel.text(widget) != shown)
+
+
+NO_REFRESH = (
+    "The provider issued no refresh token: this sign-in ends when the access token expires."
+)
+SIGNED_IN: Status = {
+    "logged_in": True,
+    "claims": {"name": "Ada"},
+    "scopes": ["openid", "api"],
+    "expires_at": time.time() + 3600,
+    "refresh_possible": False,
+    "warnings": [NO_REFRESH, "Scopes <b>granted</b> & more."],
+}
+
+
+@pytest.fixture
+def offline_widget(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoginWidget]:
+    """A LoginWidget outside any kernel, whose status polls say: signed in."""
+    monkeypatch.setattr(client, "token_status", lambda: SIGNED_IN)
+    widget = LoginWidget()
+    yield widget
+    widget.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "lines"),
+    [
+        (SIGNED_IN, [NO_REFRESH, "Scopes &lt;b&gt;granted&lt;/b&gt; &amp; more."]),
+        ({**SIGNED_IN, "warnings": []}, []),
+        ({k: v for k, v in SIGNED_IN.items() if k != "warnings"}, []),  # an older server
+        ({"logged_in": False, "warnings": [NO_REFRESH]}, []),
+    ],
+)
+def test_warnings_show_escaped_with_the_warn_dot_while_signed_in(
+    status: Status, lines: list[str], offline_widget: LoginWidget
+):
+    offline_widget.show(status)
+
+    value = offline_widget.warning_lines.value
+    shown = value.split("<br>") if value else []
+    dot = '<span style="color:var(--jp-warn-color1, #f57c00);font-size:1.1em" aria-hidden="true">'
+    assert shown == [f"{dot}&#9679;</span> {line}" for line in lines]
+    assert offline_widget.warning_lines.layout.display == ("" if lines else "none")
+
+
+def test_refresh_still_works_and_says_update_status(offline_widget: LoginWidget):
+    offline_widget.show({})
+
+    with pytest.warns(DeprecationWarning, match=r"use update_status\(\)"):
+        status = offline_widget.refresh()
+
+    assert status == SIGNED_IN
+    assert offline_widget.signed_in
+
+
+def test_the_widget_reports_a_refusal_as_the_kernel_api_does(canned_server: CannedServer):
+    canned_server.answer(403, {"message": "This endpoint is only for kernels of this server."})
+
+    widget = LoginWidget()
+    try:
+        assert "refused this kernel&#x27;s secret" in widget.status_line.value
+        with pytest.raises(KernelSecretRejectedError):
+            widget.update_status()
+    finally:
+        widget.close()
