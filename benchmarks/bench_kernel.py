@@ -44,7 +44,8 @@ UNCACHED_ROUNDS = 2000
 #: Runs in the kernel; prints one JSON line. SECONDS and ROUNDS are filled in.
 IN_KERNEL = """
 import json, os, tempfile, time
-from jupyter_nevis_auth import get_access_token, kernel as helper
+from jupyter_nevis_auth import get_access_token
+from jupyter_nevis_auth.kernel.client import default_client
 
 def rate(call, seconds):
     count, started = 0, time.perf_counter()
@@ -66,7 +67,7 @@ cached = rate(get_access_token, SECONDS)
 file_read = rate(read_file, SECONDS)
 os.unlink(f.name)
 
-client = helper._default_client()
+client = default_client()
 times = []
 for _ in range(ROUNDS):
     client.clear()

@@ -21,9 +21,9 @@ from tornado.httpclient import AsyncHTTPClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.provider import OIDCClient
+from jupyter_nevis_auth.oidc import OIDCClient
 from jupyter_nevis_auth.service import AuthService
-from jupyter_nevis_auth.tokens import MemoryTokenStore
+from jupyter_nevis_auth.stores import MemoryTokenStore
 from tests.support.provider import OIDCTestProvider, provider_login
 
 REDIRECT = "http://127.0.0.1:9/nevis/callback"

@@ -2,7 +2,7 @@
 
 Starts the test provider (tests/provider, oidc-provider with refresh-token rotation),
 signs a user in through the real AuthService, then for each N lets the access token
-expire and has N concurrent `TokenManager.current()` calls ask for it. Prints the
+expire and has N concurrent `TokenManager.fresh()` calls ask for it. Prints the
 refresh requests the provider saw per storm (target: 1), the errors (target: 0), and
 the waiting callers' p50/p99 latency against bare refresh requests (one before each
 storm, so measured under the same conditions). The target compares like with like:
@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
 from jupyter_nevis_auth.service import AuthService  # noqa: E402
-from jupyter_nevis_auth.tokens import MemoryTokenStore, TokenSet  # noqa: E402
+from jupyter_nevis_auth.stores import MemoryTokenStore  # noqa: E402
+from jupyter_nevis_auth.tokens import TokenSet  # noqa: E402
 from tests.support.provider import OIDCTestProvider, provider_login  # noqa: E402
 
 USER = "bench"
@@ -72,7 +73,7 @@ async def storm(service: AuthService, n: int) -> tuple[list[float], int, bool]:
     async def caller() -> tuple[float, TokenSet | None]:
         started = time.perf_counter()
         try:
-            result: TokenSet | None = await service.tokens.current(USER)
+            result: TokenSet | None = await service.tokens.fresh(USER)
         except Exception:
             result = None
         return time.perf_counter() - started, result

@@ -6,34 +6,34 @@ import asyncio
 import getpass
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
-from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.services.config.manager import ConfigManager
 from traitlets.config import Config
 
-from .config import NevisAuth, env_name
+from .config import NevisAuth
+from .filestore import EncryptedFileTokenStore
 from .handlers import default_handlers
-from .kernel_handlers import KernelEnvironment, kernel_handlers
+from .kernel_env import KernelEnvironment
+from .refresh import TokenManager
 from .service import AuthService
 
 #: Options whose env vars are removed once read, so kernels never inherit them.
 SECRET_OPTIONS = ("client_secret", "store_key")
+TEMPLATES = str(Path(__file__).parent / "templates")
 
 
-def server_owner() -> str:
-    """The person this server belongs to: the JupyterHub user, else the OS user."""
-    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
-
-
-class NevisAuthApp(ExtensionApp):
+class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
     """Signs the server's user in to an OpenID provider and serves tokens to kernels."""
 
     name = "jupyter_nevis_auth"
     description = "Jupyter Server with jupyter-nevis-auth; --help-all lists the NevisAuth options."
     load_other_extensions = True
-    classes = [NevisAuth]  # noqa: RUF012 (traitlets' own class attribute)
+    classes = [NevisAuth, TokenManager, EncryptedFileTokenStore]  # noqa: RUF012 (traitlets')
+    template_paths = [TEMPLATES]  # noqa: RUF012 (traitlets' own class attribute)
 
     def load_config_file(self, *args: Any, **kwargs: Any) -> None:
         """Also read NevisAuth from jupyter_server_config.d/*.json files, as images ship them."""
@@ -56,22 +56,30 @@ class NevisAuthApp(ExtensionApp):
                 "jupyter-nevis-auth: NevisAuth.validate_cert is off: the provider's TLS "
                 "certificate is not checked; use a CA bundle (ca_bundle) instead outside tests."
             )
-        store = config.token_store_class(parent=config)
+        # The owner and the server are read once: under JupyterHub, from the spawner's env.
+        hub_user = os.environ.get("JUPYTERHUB_USER", "")
+        server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
+        store_options = {"server_name": server_name} if issubclass(
+            config.token_store_class, EncryptedFileTokenStore
+        ) else {}  # fmt: skip
+        store = config.token_store_class(parent=config, **store_options)
         # Kernels and terminals inherit the server's environment, where `!env` would print it.
         for name in SECRET_OPTIONS:
-            os.environ.pop(env_name(name), None)
+            os.environ.pop(NevisAuth.env_var(name), None)
         # A named JupyterHub server's states carry its name, for the hub's user_redirect_hook.
-        server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
         service = AuthService(config, store, log=self.log, server_name=server_name)
-        self.settings.update(nevis_auth=service, nevis_auth_owner=server_owner())
         self.kernel_env = KernelEnvironment(secrets.token_urlsafe(32), config.login_timeout)
-        self.settings["nevis_auth_kernel_secret"] = self.kernel_env.secret
+        self.settings.update(
+            nevis_auth=service,
+            nevis_auth_owner=hub_user or getpass.getuser(),
+            nevis_auth_hub_user=hub_user,
+            nevis_auth_kernel_secret=self.kernel_env.secret,
+        )
         self._export_kernel_env()
 
     def initialize_handlers(self) -> None:
-        """Register nevis/login, nevis/callback and the API handlers."""
+        """Register the sign-in pages, the status API and the kernel endpoints."""
         self.handlers.extend(default_handlers)
-        self.handlers.extend(kernel_handlers)
 
     async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Export the kernel environment again (the port is final only now); check the provider."""

@@ -1,18 +1,18 @@
-"""The `NevisAuth` configurable: every option, its help, its env var, its checks."""
+"""Options: the `NevisAuth` configurable, and the one way every option reads its env var."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
-from traitlets.config import LoggingConfigurable
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitType, Type, Unicode
+from traitlets.config import Configurable, LoggingConfigurable
 
-from .errors import ConfigurationError
+from .errors import SettingsError
+from .urls import check_url
 
 ENV_PREFIX = "NEVIS_AUTH_"
 
@@ -27,32 +27,54 @@ def env_name(option: str) -> str:
     return ENV_PREFIX + option.upper()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def parse_env(trait: TraitType[Any, Any], value: str) -> Any:
+    """The value of `trait` written as `value` in an env var; raises ValueError if it is none."""
+    if isinstance(trait, List):
+        # Space separated, or a JSON list for items with spaces.
+        items = json.loads(value) if value.lstrip().startswith("[") else value.split()
+        if not isinstance(items, list):
+            raise ValueError("not a list")
+        return items
+    if isinstance(trait, Dict):
+        data = json.loads(value)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return data
+    return trait.from_string(value)
 
 
-def check_url(value: str, option: str) -> str | None:
-    """A sentence saying why `value` is not a usable provider URL, or None."""
-    try:
-        parsed = urlparse(value)
-        parsed.port  # noqa: B018 (raises on a malformed port)
-    except ValueError:
-        return f"{option} is not a valid URL: {value!r}."
-    if parsed.scheme not in ("https", "http") or not parsed.hostname:
-        return f"{option} must be an https:// URL, not {value!r}."
-    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
-        return f"{option} must use https:// (plain http is only allowed on loopback addresses)."
-    if parsed.query or parsed.fragment:
-        return f"{option} must not contain a query string or fragment."
-    return None
+class EnvConfigurable(LoggingConfigurable):
+    """A configurable whose options fall back to NEVIS_AUTH_<OPTION> env vars.
+
+    A value from a config file or the command line wins over the env var.
+    """
+
+    #: Options whose env var is not NEVIS_AUTH_<OPTION>.
+    env_names: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def env_var(cls, option: str) -> str:
+        """The env var of `option`."""
+        return cls.env_names.get(option) or env_name(option)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        sections = [c.__name__ for c in type(self).mro() if issubclass(c, Configurable)]
+        explicit = set(kwargs).union(*(self.config.get(name, {}) for name in sections))
+        for name, trait in self.traits(config=True).items():
+            value = os.environ.get(self.env_var(name))
+            if name in explicit or value is None:
+                continue
+            try:
+                self.set_trait(name, parse_env(trait, value))
+            except Exception:  # any malformed value: one clear line, and the server starts
+                # The value is not logged: it may be a secret.
+                self.log.error(
+                    "Ignoring %s: it is not a valid %s.", self.env_var(name), trait.info()
+                )
 
 
-class NevisAuth(LoggingConfigurable):
+class NevisAuth(EnvConfigurable):
     """Settings of jupyter-nevis-auth; each one can also come from its NEVIS_AUTH_* env var."""
 
     issuer = Unicode(
@@ -106,11 +128,6 @@ class NevisAuth(LoggingConfigurable):
     )
     jwks_url = Unicode(
         "", config=True, help="JWKS endpoint; overrides discovery. Default: $NEVIS_AUTH_JWKS_URL"
-    )
-    userinfo_url = Unicode(
-        "",
-        config=True,
-        help="Userinfo endpoint; overrides discovery. Default: $NEVIS_AUTH_USERINFO_URL",
     )
     revocation_url = Unicode(
         "",
@@ -193,12 +210,19 @@ class NevisAuth(LoggingConfigurable):
         logout_url). Default: $NEVIS_AUTH_LOGOUT_AT_PROVIDER""",
     )
     token_store_class = Type(
-        default_value="jupyter_nevis_auth.tokens.MemoryTokenStore",
-        klass="jupyter_nevis_auth.tokens.TokenStore",
+        default_value="jupyter_nevis_auth.stores.MemoryTokenStore",
+        klass="jupyter_nevis_auth.stores.TokenStore",
         config=True,
-        help="""Where tokens are kept: jupyter_nevis_auth.tokens.MemoryTokenStore (default) or
+        help="""Where tokens are kept: jupyter_nevis_auth.stores.MemoryTokenStore (default) or
         jupyter_nevis_auth.filestore.EncryptedFileTokenStore (survives restarts).
         Default: $NEVIS_AUTH_TOKEN_STORE_CLASS""",
+    )
+    store_path = Unicode(
+        "",
+        config=True,
+        help="""File EncryptedFileTokenStore keeps the tokens in, encrypted with store_key.
+        Empty: nevis_auth/tokens.fernet in the Jupyter data directory (`jupyter --data-dir`);
+        tokens-<name>.fernet for a named JupyterHub server. Default: $NEVIS_AUTH_STORE_PATH""",
     )
     store_key = Unicode(
         "",
@@ -215,49 +239,13 @@ class NevisAuth(LoggingConfigurable):
         LoginRequiredError. Default: $NEVIS_AUTH_LOGIN_TIMEOUT""",
     )
 
-    @default("scopes")
-    def _default_scopes(self) -> list[str]:
-        return os.environ.get(env_name("scopes"), "openid offline_access").split()
-
-    @default("id_token_signing_algs")
-    def _default_algs(self) -> list[str]:
-        value = os.environ.get(env_name("id_token_signing_algs"))
-        return value.split() if value else list(SAFE_ALGORITHMS)
-
-    @default("extra_authorize_params")
-    def _default_extra_params(self) -> dict[str, Any]:
-        value = os.environ.get(env_name("extra_authorize_params"), "")
-        try:
-            params = json.loads(value) if value else {}
-        except ValueError:
-            params = None
-        if not isinstance(params, dict):
-            self.log.error(
-                "%s must be a JSON object; ignoring it.", env_name("extra_authorize_params")
-            )
-            return {}
-        return params
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        explicit = set(self.config.get("NevisAuth", {})) | set(kwargs)
-        for name, trait in self.traits(config=True).items():
-            value = os.environ.get(env_name(name))
-            if name in explicit or value is None or isinstance(trait, (List, Dict)):
-                continue
-            try:
-                self.set_trait(name, trait.from_string(value))
-            except Exception:
-                # One clear line instead of a crash: the server must still start.
-                self.log.error("Ignoring %s: %r is not a valid value.", env_name(name), value)
-
     def get_client_secret(self) -> str:
         """The client secret, from client_secret_file when set, else client_secret."""
         if self.client_secret_file:
             try:
                 return Path(self.client_secret_file).read_text(encoding="utf-8").strip()
             except OSError as e:
-                raise ConfigurationError(
+                raise SettingsError(
                     f"The client secret file {self.client_secret_file} cannot be read "
                     f"({e.strerror}); fix NevisAuth.client_secret_file "
                     f"(${env_name('client_secret_file')})."
@@ -274,8 +262,8 @@ class NevisAuth(LoggingConfigurable):
             problem = check_url(self.issuer, "NevisAuth.issuer")
             if problem:
                 found.append(problem)
-        for name in ("authorize_url", "token_url", "jwks_url", "userinfo_url", "revocation_url",
-                     "logout_url", "redirect_uri", "post_logout_redirect_uri"):  # fmt: skip
+        for name in ("authorize_url", "token_url", "jwks_url", "revocation_url", "logout_url",
+                     "redirect_uri", "post_logout_redirect_uri"):  # fmt: skip
             value = getattr(self, name)
             problem = value and check_url(value, f"NevisAuth.{name}")
             ours = name in ("redirect_uri", "post_logout_redirect_uri")

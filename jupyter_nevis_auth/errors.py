@@ -13,19 +13,19 @@ class NevisAuthError(Exception):
     status_code = 500
 
 
-class ConfigurationError(NevisAuthError):
-    """The extension is missing a setting or has a wrong one."""
+class SettingsError(NevisAuthError):
+    """A NevisAuth setting is missing or wrong, or does not match the provider's registration."""
 
     status_code = 503
 
 
-class LoginError(NevisAuthError):
-    """The sign-in request itself is wrong (state missing, expired, reused...)."""
+class CallbackError(NevisAuthError):
+    """The provider's redirect back is unusable (state missing, expired, reused, no code...)."""
 
     status_code = 400
 
 
-class AccessDeniedError(LoginError):
+class AccessDeniedError(CallbackError):
     """The provider reported that the user or the provider refused the sign-in."""
 
     status_code = 403

@@ -18,40 +18,42 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Unicode, default
+from traitlets import Unicode
 
 from .config import NevisAuth, env_name
-from .tokens import TokenSet, TokenStore
+from .stores import TokenStore
+from .tokens import TokenSet
 
 #: Format of the decrypted file; a file of another version is treated as unreadable.
 FILE_VERSION = 1
 
 
 class EncryptedFileTokenStore(TokenStore):
-    """Keeps tokens in a Fernet-encrypted file (mode 0600) that survives server restarts."""
+    """Keeps tokens in a Fernet-encrypted file (mode 0600) that survives server restarts.
+
+    Its file and key are NevisAuth.store_path and NevisAuth.store_key.
+    """
 
     path = Unicode(
         "",
         config=True,
-        help="""File the tokens are kept in, encrypted with NevisAuth.store_key. Empty:
-        nevis_auth/tokens.fernet in the Jupyter data directory (`jupyter --data-dir`);
-        tokens-<name>.fernet for a named JupyterHub server.
-        Default: $NEVIS_AUTH_STORE_PATH""",
+        help="Deprecated: set NevisAuth.store_path ($NEVIS_AUTH_STORE_PATH) instead.",
     )
 
-    @default("path")
-    def _default_path(self) -> str:
-        return os.environ.get(env_name("store_path"), "")
-
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, server_name: str = "", **kwargs: Any) -> None:
+        """A store for one Jupyter server; a named JupyterHub server passes its name."""
         super().__init__(**kwargs)
+        self.settings = self.parent if isinstance(self.parent, NevisAuth) else NevisAuth()
+        if self.path:
+            self.log.warning(
+                "EncryptedFileTokenStore.path is deprecated; set NevisAuth.store_path instead."
+            )
         # Named JupyterHub servers share the home directory but keep their own sign-ins.
-        server = re.sub(r"[^A-Za-z0-9_.-]", "_", os.environ.get("JUPYTERHUB_SERVER_NAME", ""))
+        server = re.sub(r"[^A-Za-z0-9_.-]", "_", server_name)
         name = f"tokens-{server}.fernet" if server else "tokens.fernet"
+        path = self.settings.store_path or self.path
         self.file = (
-            Path(self.path).expanduser()
-            if self.path
-            else Path(jupyter_data_dir()) / "nevis_auth" / name
+            Path(path).expanduser() if path else Path(jupyter_data_dir()) / "nevis_auth" / name
         )
         self._fernet = self._make_fernet()
         self._tokens: dict[str, TokenSet] = {}
@@ -61,8 +63,7 @@ class EncryptedFileTokenStore(TokenStore):
         self._lock = asyncio.Lock()
 
     def _make_fernet(self) -> MultiFernet | None:
-        settings = self.parent if isinstance(self.parent, NevisAuth) else NevisAuth()
-        keys = [k.strip() for k in settings.store_key.split(",") if k.strip()]
+        keys = [k.strip() for k in self.settings.store_key.split(",") if k.strip()]
         if not keys:
             self.log.warning(
                 "No key for the token file %s: set NevisAuth.store_key (or $%s; "

@@ -5,65 +5,32 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import Any
-from urllib.parse import unquote, urlencode, urlparse, urlsplit
+from urllib.parse import urlparse
 
-from .config import NevisAuth, env_name
+from . import urls
+from .claims import display_name, public_claims
+from .config import NevisAuth
 from .errors import (
     AccessDeniedError,
-    ConfigurationError,
+    CallbackError,
     InvalidTokenError,
-    LoginError,
     NevisAuthError,
     OAuthError,
-    ProviderError,
+    SettingsError,
 )
 from .flow import PendingLogin, PendingLogins, pkce_challenge
-from .provider import OIDCClient, ProviderMetadata, oauth_error_code
-from .tokens import NO_REFRESH_TOKEN, TokenManager, TokenSet, TokenStore
+from .oidc import OIDCClient, ProviderMetadata, refusals
+from .refresh import TokenManager
+from .stores import TokenStore
+from .tokens import TokenSet
 
-#: Provider error codes meaning the user (or the provider's policy) said no.
-REFUSALS = {
-    "access_denied", "login_required", "consent_required", "interaction_required",
-    "account_selection_required",
-}  # fmt: skip
-#: Provider error codes that only a later try can fix.
-TRANSIENT = {"server_error", "temporarily_unavailable"}
-#: Characters of an error_description shown at most.
-MAX_DESCRIPTION = 200
-
+NO_REFRESH_TOKEN = (
+    "The provider issued no refresh token: this sign-in ends when the access token expires."  # noqa: S105
+)
 NO_REVOCATION = (
     "The provider offers no way to revoke tokens, so they stay valid at the provider "
     "until they expire."
 )
-
-
-def _described(description: str | None) -> str:
-    """The provider's error_description as a shortened, printable sentence ("" when none)."""
-    if not description:
-        return ""
-    text = "".join(c if c.isprintable() else " " for c in description).strip()
-    if len(text) > MAX_DESCRIPTION:
-        text = text[: MAX_DESCRIPTION - 1] + "…"
-    return f" The provider said: “{text}”." if text else ""
-
-
-def safe_next(next_url: str | None, base_url: str) -> str:
-    """`next_url` when it is a path on this server, else `base_url` (no open redirect)."""
-    # Control characters cannot go into the Location header (tornado raises on them).
-    if not next_url or any(c == "\\" or c < " " or c == "\x7f" for c in next_url):
-        return base_url
-    try:
-        # urlsplit, not urlparse: urlparse moves ";..." out of the path, out of the checks below.
-        parsed = urlsplit(next_url)
-    except ValueError:  # e.g. "//" and a fullwidth slash: a netloc invalid after NFKC
-        return base_url
-    if parsed.scheme or parsed.netloc or next_url.startswith("//"):
-        return base_url
-    # Browsers resolve %2e%2e as "..": check the path as they will see it.
-    path = unquote(parsed.path)
-    if not (parsed.path + "/").startswith(base_url) or "/../" in path + "/" or "/./" in path:
-        return base_url
-    return next_url
 
 
 class AuthService:
@@ -85,91 +52,24 @@ class AuthService:
             store,
             self.refresh,
             leeway=config.refresh_leeway,
-            timeout=config.http_timeout,
+            retry_budget=config.http_timeout,
             log=self.log,
             parent=config,
         )
 
-    def explain_authorize_error(
-        self, error: str, description: str | None, metadata: ProviderMetadata | None
-    ) -> NevisAuthError:
-        """The error for an authorization response's `error`: what happened, who fixes it."""
-        said = _described(description)
-        code = oauth_error_code({"error": error}) or "an unknown error"
-        if error in REFUSALS:
-            return AccessDeniedError(
-                f"The sign-in was refused or cancelled at the provider ({error}); try again.{said}"
-            )
-        if error in TRANSIENT:
-            return ProviderError(
-                f"The provider could not complete the sign-in ({error}); try again later.{said}"
-            )
-        if error == "invalid_scope":
-            return ConfigurationError(self._scope_problem(metadata) + said)
-        fixes = {
-            "invalid_request": "check NevisAuth.redirect_uri and "
-            f"NevisAuth.extra_authorize_params (${env_name('extra_authorize_params')})",
-            "unauthorized_client": "allow the authorization code grant for NevisAuth.client_id "
-            "at the provider",
-            "unsupported_response_type": "allow the authorization code grant (response type "
-            "code) for NevisAuth.client_id at the provider",
-            "invalid_client": f"check NevisAuth.client_id (${env_name('client_id')})",
-        }
-        fix = fixes.get(error, "check this server's NevisAuth settings against the provider")
-        return ConfigurationError(
-            f"The provider refused the sign-in request ({code}); ask your administrator to "
-            f"{fix}.{said}"
-        )
-
-    def explain_token_error(self, error: str) -> NevisAuthError:
-        """The error for a token endpoint's OAuth error answer to the code exchange."""
-        if error == "invalid_grant":
-            return LoginError(
-                "The provider did not accept the sign-in code (expired or already used); "
-                "sign in again."
-            )
-        if error in TRANSIENT:
-            return ProviderError(f"The provider could not issue tokens ({error}); try again later.")
-        if error in ("invalid_client", "unauthorized_client"):
-            return ConfigurationError(
-                f"The provider did not accept this server's client credentials ({error}); ask "
-                "your administrator to check NevisAuth.client_id, NevisAuth.client_secret (or "
-                "client_secret_file) and NevisAuth.token_endpoint_auth_method."
-            )
-        if error == "invalid_scope":
-            return ConfigurationError(self._scope_problem(None))
-        return ConfigurationError(
-            f"The provider refused to issue tokens ({error}); ask your administrator to check "
-            "the client id, secret and redirect URI."
-        )
-
-    def _scope_problem(self, metadata: ProviderMetadata | None) -> str:
-        scopes = self.client.requested_scopes(metadata) if metadata else list(self.config.scopes)
-        missing = self.client.unoffered_scopes(metadata, scopes) if metadata else []
-        if missing:
-            which = f"; it does not offer {' '.join(missing)}"
-        elif metadata and metadata.scopes_supported:
-            which = ""
-        else:
-            which = "; it does not publish which scopes it offers"
-        return (
-            f"The provider refused the requested scopes \u201c{' '.join(scopes)}\u201d "
-            f"(invalid_scope){which}. Ask your administrator to change NevisAuth.scopes "
-            f"(${env_name('scopes')})."
-        )
-
     def check_configured(self) -> None:
-        """Raise ConfigurationError naming what is missing, if anything is."""
+        """Raise SettingsError naming what is missing, if anything is."""
         problems = self.config.problems()
         if problems:
-            raise ConfigurationError(
-                "jupyter-nevis-auth is not configured yet. " + " ".join(problems)
-            )
+            raise SettingsError("jupyter-nevis-auth is not configured yet. " + " ".join(problems))
 
     async def start_login(self, redirect_uri: str, next_url: str) -> tuple[PendingLogin, str]:
         """A new pending sign-in and the provider URL to send the browser to."""
         self.check_configured()
         metadata = await self.client.metadata(recheck_after_failure=True)
+        problem = self.client.id_tokens.algorithm_problem(metadata)
+        if problem:
+            raise SettingsError(problem)
         login = self.pending.start(redirect_uri, next_url)
         url = self.client.authorize_url(
             metadata,
@@ -182,10 +82,10 @@ class AuthService:
 
     def _claim_pending(self, state: str | None, browser_key: str | None) -> PendingLogin:
         if not state:
-            raise LoginError("The sign-in response carries no state; start the sign-in again.")
+            raise CallbackError("The sign-in response carries no state; start the sign-in again.")
         login = self.pending.peek(state)
         if login is None:
-            raise LoginError(
+            raise CallbackError(
                 "This sign-in has expired or was already used; start the sign-in again."
             )
         if not browser_key or not hmac.compare_digest(browser_key, login.browser_key):
@@ -208,27 +108,29 @@ class AuthService:
                 metadata: ProviderMetadata | None = await self.client.metadata()
             except NevisAuthError:
                 metadata = None
-            raise self.explain_authorize_error(error, params.get("error_description"), metadata)
+            raise refusals.authorize_error(
+                error, params.get("error_description"), self._scope_sentence(metadata)
+            )
         login = self._claim_pending(params.get("state"), browser_key)
         metadata = await self.client.metadata()
         iss = params.get("iss")
         if iss is not None and iss != metadata.issuer:
-            raise LoginError(
+            raise CallbackError(
                 "The sign-in response comes from another issuer than the configured one; "
                 "start the sign-in again."
             )
         if iss is None and metadata.authorization_response_iss_parameter_supported:
-            raise LoginError(
+            raise CallbackError(
                 "The sign-in response lacks the issuer the provider promised; "
                 "start the sign-in again."
             )
         code = params.get("code")
         if not code:
-            raise LoginError("The sign-in response carries no code; start the sign-in again.")
+            raise CallbackError("The sign-in response carries no code; start the sign-in again.")
         try:
             data = await self.client.exchange_code(code, login.code_verifier, login.redirect_uri)
         except OAuthError as e:
-            raise self.explain_token_error(e.error) from e
+            raise refusals.token_error(e.error, self._scope_sentence(metadata)) from e
         id_token = data.get("id_token")
         if not isinstance(id_token, str):
             raise InvalidTokenError("The provider answered without an ID token; sign in again.")
@@ -247,6 +149,57 @@ class AuthService:
             )
             self.log.warning("%s (for %s: %s.)", NO_REFRESH_TOKEN, user, cause)
         return login
+
+    def _scope_sentence(self, metadata: ProviderMetadata | None) -> str:
+        scopes = self.client.requested_scopes(metadata) if metadata else list(self.config.scopes)
+        unoffered = self.client.unoffered_scopes(metadata, scopes) if metadata else []
+        listed = bool(metadata and metadata.scopes_supported)
+        return refusals.scope_problem(scopes, unoffered, listed)
+
+    def redirect_uri(self, origin: str, base_url: str) -> str:
+        """The redirect URI: the configured one, else this server's callback at `origin`."""
+        return self.config.redirect_uri or origin + urls.join(base_url, urls.CALLBACK_PATH)
+
+    def post_logout_uri(self, origin: str, base_url: str) -> str:
+        """Where the provider's logout sends the browser back to."""
+        return self.config.post_logout_redirect_uri or origin + urls.join(
+            base_url, urls.LOGOUT_PATH
+        )
+
+    async def fresh_tokens(
+        self, user: str, min_ttl: float | None = None, *, force: bool = False
+    ) -> TokenSet:
+        """The user's tokens with `min_ttl` seconds left, refreshed first when needed."""
+        return await self.tokens.fresh(user, min_ttl, force=force)
+
+    async def status(self, user: str, login_url: str, *, refresh: bool = False) -> dict[str, Any]:
+        """What the widget and frontends may see: never a raw token.
+
+        With `refresh`, a token about to expire is refreshed first, so the answer is current.
+        """
+        if refresh:
+            try:
+                await self.tokens.fresh(user)
+            except NevisAuthError as e:
+                self.log.debug("Status for %s: %s", user, e)
+        tokens = await self.tokens.store.get(user)
+        status: dict[str, Any] = {
+            "logged_in": tokens is not None,
+            "signed_out_reason": None if tokens else self.tokens.signed_out_reason.get(user),
+            "last_refresh_error": self.tokens.last_refresh_error.get(user),
+            "login_url": login_url,
+        }
+        if tokens is not None:
+            status.update(
+                claims=public_claims(tokens.claims),
+                display_name=display_name(tokens.claims),
+                scopes=list(tokens.scope),
+                expires_at=tokens.expires_at,
+                expires_in=tokens.expires_in(),
+                refresh_possible=bool(tokens.refresh_token),
+                warnings=[] if tokens.refresh_token else [NO_REFRESH_TOKEN],
+            )
+        return status
 
     async def logout(self, user: str, reason: str = "You signed out.") -> TokenSet | None:
         """Drop the user's tokens, then revoke them at the provider; returns what was dropped."""
@@ -285,31 +238,10 @@ class AuthService:
         if self.config.problems():
             return []
         try:
-            metadata = await self.client.metadata()
+            found = await self.client.problems()
         except NevisAuthError as e:
             self.log.warning("jupyter-nevis-auth: the provider cannot be checked now: %s", e)
             return [str(e)]
-        found: list[str] = []
-        if (
-            "offline_access" in self.config.scopes
-            and metadata.scopes_supported
-            and ("offline_access" not in metadata.scopes_supported)
-        ):
-            found.append(
-                "The provider does not list offline_access in scopes_supported, so it is not "
-                "requested; whether a refresh token comes is up to the provider."
-            )
-        missing = self.client.unoffered_scopes(metadata, self.client.requested_scopes(metadata))
-        if missing:
-            found.append(
-                f"NevisAuth.scopes asks for {' '.join(missing)}, which the provider does not "
-                "list in scopes_supported; sign-ins may fail with invalid_scope."
-            )
-        if not metadata.revocation_endpoint:
-            found.append(
-                "Sign-out cannot revoke tokens at the provider: it publishes no revocation "
-                "endpoint (set NevisAuth.revocation_url if it has one). " + NO_REVOCATION
-            )
         for problem in found:
             self.log.warning("jupyter-nevis-auth: %s", problem)
         return found
@@ -326,7 +258,7 @@ class AuthService:
         if urlparse(endpoint).path.rstrip("/").endswith("/sso/logout"):
             # Nevis's own logout takes the way back as return_to.
             params["return_to"] = return_url
-        return endpoint + ("&" if urlparse(endpoint).query else "?") + urlencode(params)
+        return urls.with_query(endpoint, params)
 
     async def refresh(self, tokens: TokenSet) -> TokenSet:
         """One refresh-token grant; a new ID token must be valid and for the same subject."""

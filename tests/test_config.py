@@ -103,6 +103,8 @@ def test_help_all_documents_the_options():
     ).stdout  # fmt: skip
     assert "--NevisAuth.client_id" in out
     assert "$NEVIS_AUTH_CLIENT_ID" in out
+    assert "--TokenManager.failure_cooldown" in out and "$NEVIS_AUTH_FAILURE_COOLDOWN" in out
+    assert "--NevisAuth.store_path" in out and "$NEVIS_AUTH_STORE_PATH" in out
 
 
 class TestNotConfigured:
@@ -150,3 +152,26 @@ def test_installing_the_package_enables_the_extension():
     listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
     assert re.search(r"jupyter_nevis_auth enabled", listing), listing
     assert re.search(r"jupyter_nevis_auth [0-9.]+ OK", listing), listing
+
+
+def test_every_configurable_class_reads_its_env_vars_the_same_way(monkeypatch):
+    from jupyter_nevis_auth.refresh import TokenManager
+    from jupyter_nevis_auth.stores import MemoryTokenStore
+
+    monkeypatch.setenv("NEVIS_AUTH_FAILURE_COOLDOWN", "7.5")
+    monkeypatch.setenv("NEVIS_AUTH_STORE_PATH", "/srv/nevis/tokens.fernet")
+    monkeypatch.setenv("NEVIS_AUTH_SCOPES", '["openid", "a scope with spaces"]')
+    manager = TokenManager(MemoryTokenStore(), lambda t: t, leeway=1, retry_budget=1)
+    assert manager.failure_cooldown == 7.5
+    config = NevisAuth()
+    assert config.store_path == "/srv/nevis/tokens.fernet"
+    assert config.scopes == ["openid", "a scope with spaces"]
+
+
+def test_a_malformed_json_option_is_ignored_with_one_line(monkeypatch, caplog):
+    monkeypatch.setenv("NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS", "[1, 2]")
+    with caplog.at_level(logging.ERROR):
+        config = NevisAuth()
+    assert config.extra_authorize_params == {}
+    assert "Ignoring NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS: it is not a valid" in caplog.text
+    assert "[1, 2]" not in caplog.text

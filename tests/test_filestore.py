@@ -48,7 +48,7 @@ def secrets_of(tokens: TokenSet | dict[str, Any]) -> list[bytes]:
 
 
 def store(path: Path, key: str = KEY) -> EncryptedFileTokenStore:
-    return EncryptedFileTokenStore(parent=NevisAuth(store_key=key), path=str(path))
+    return EncryptedFileTokenStore(parent=NevisAuth(store_key=key, store_path=str(path)))
 
 
 def decrypt(path: Path, key: str = KEY) -> dict[str, Any]:
@@ -145,8 +145,8 @@ def test_default_path_is_in_the_jupyter_data_dir(tmp_path, monkeypatch):
 def test_named_hub_servers_get_their_own_file(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("NEVIS_AUTH_STORE_PATH", raising=False)
-    monkeypatch.setenv("JUPYTERHUB_SERVER_NAME", "gpu/1")
-    assert store_without_path().file == tmp_path / "data" / "nevis_auth" / "tokens-gpu_1.fernet"
+    named = EncryptedFileTokenStore(parent=NevisAuth(store_key=KEY), server_name="gpu/1")
+    assert named.file == tmp_path / "data" / "nevis_auth" / "tokens-gpu_1.fernet"
 
 
 async def test_a_sign_out_that_cannot_be_written_removes_the_file(tmp_path, monkeypatch):

@@ -1,64 +1,62 @@
-"""The whole Authorization Code flow through a real Jupyter server and the real provider."""
+"""Pending sign-ins: unguessable, single use, short-lived, bounded, named for hub servers."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from urllib.parse import parse_qs, urlparse
+import base64
+import hashlib
 
-from tests.conftest import Browser
-from tests.support.provider import provider_login
+import pytest
 
-
-async def status(browser: Browser) -> dict:
-    response = await browser.get("nevis", "api", "status")
-    assert response.code == 200
-    return json.loads(response.body)
+from jupyter_nevis_auth import flow
+from jupyter_nevis_auth.flow import PendingLogins, new_state, pkce_challenge, state_server_name
 
 
-async def test_sign_in_reports_logged_in(browser: Browser, redirect_uri, jp_base_url, username):
-    assert (await status(browser))["logged_in"] is False
-
-    response = await browser.sign_in(username, redirect_uri=redirect_uri)
-
-    assert response.code == 302
-    assert response.headers["Location"] == jp_base_url
-    body = await status(browser)
-    assert body["logged_in"] is True
-    assert body["claims"]["sub"] == username
-    # With resource indicators the provider reports the access token's own scope.
-    assert body["scopes"] == ["api"]
-    assert body["expires_at"] > 0
-    assert body["refresh_possible"] is True
-    assert "access_token" not in json.dumps(body)
+def test_each_sign_in_gets_fresh_unguessable_values():
+    pending = PendingLogins(ttl=60)
+    first, second = pending.start("https://h/cb", "/"), pending.start("https://h/cb", "/")
+    for name in ("state", "nonce", "code_verifier", "browser_key"):
+        one, two = getattr(first, name), getattr(second, name)
+        assert one != two and len(one) >= 43, name
+    # RFC 7636 4.1: 43 to 128 characters of the unreserved set.
+    assert 43 <= len(first.code_verifier) <= 128
 
 
-async def test_authorize_request_has_pkce_state_nonce(browser: Browser, redirect_uri, oidc_client):
-    url = await browser.start_login()
-    query = parse_qs(urlparse(url).query)
-    assert urlparse(url).path == "/auth/oauth2/authorize"
-    assert query["response_type"] == ["code"]
-    assert query["client_id"] == [oidc_client.client_id]
-    assert query["redirect_uri"] == [redirect_uri]
-    assert query["code_challenge_method"] == ["S256"]
-    assert len(query["code_challenge"][0]) == 43
-    assert len(query["state"][0]) >= 43 and len(query["nonce"][0]) >= 43
-    assert query["scope"] == ["openid offline_access profile api"]
+def test_a_sign_in_can_be_claimed_once():
+    pending = PendingLogins(ttl=60)
+    login = pending.start("https://h/cb", "/next")
+    assert pending.peek(login.state) is login
+    assert pending.pop(login.state) is login
+    assert pending.pop(login.state) is None and pending.peek(login.state) is None
 
 
-async def test_next_is_followed(browser: Browser, redirect_uri, jp_base_url, username):
-    target = jp_base_url + "lab/tree/notebooks/getting-started.ipynb"
-    response = await browser.sign_in(username, redirect_uri=redirect_uri, next_url=target)
-    assert response.headers["Location"] == target
+def test_a_sign_in_expires(monkeypatch: pytest.MonkeyPatch):
+    now = [1000.0]
+    monkeypatch.setattr(flow.time, "monotonic", lambda: now[0])
+    pending = PendingLogins(ttl=600)
+    login = pending.start("https://h/cb", "/")
+    now[0] += 599
+    assert pending.peek(login.state) is login
+    now[0] += 2
+    assert pending.pop(login.state) is None
 
 
-async def test_two_tabs_signing_in_at_once_both_succeed(browser: Browser, redirect_uri, username):
-    first = await browser.start_login()
-    second = await browser.start_login()
-    first_cb, second_cb = await asyncio.gather(
-        asyncio.to_thread(provider_login, first, username, redirect_prefix=redirect_uri),
-        asyncio.to_thread(provider_login, second, username, redirect_prefix=redirect_uri),
-    )
-    assert (await browser.callback(second_cb)).code == 302
-    assert (await browser.callback(first_cb)).code == 302
-    assert (await status(browser))["logged_in"] is True
+def test_a_flood_of_sign_ins_keeps_the_newest_only():
+    pending = PendingLogins(ttl=60)
+    logins = [pending.start("https://h/cb", "/") for _ in range(flow.MAX_PENDING + 10)]
+    assert len(pending) == flow.MAX_PENDING
+    assert pending.peek(logins[0].state) is None
+    assert pending.peek(logins[-1].state) is logins[-1]
+
+
+def test_the_pkce_challenge_is_s256():
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636 appendix B
+    assert pkce_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    digest = hashlib.sha256(verifier.encode()).digest()
+    assert pkce_challenge(verifier) == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("server", ["", "gpu", "with.dots"])
+def test_the_state_names_its_hub_server(server: str):
+    state = new_state(server)
+    assert state_server_name(state) == server
+    assert repr(PendingLogins(ttl=1, server_name=server).start("u", "/")).count(state) == 0

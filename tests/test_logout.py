@@ -79,7 +79,7 @@ async def test_sign_out_is_a_confirmed_post_carrying_the_xsrf_token(
     page = await in_browser.get("nevis", "logout")
     body = page.body.decode()
     assert page.code == 200 and page.headers["Cache-Control"] == "no-store"
-    assert f"signed in as {username}" in body
+    assert f"signed in as {username.capitalize()} Example" in body
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', body)
     assert xsrf and "_xsrf" in in_browser.cookies
     assert await stored(jp_serverapp) is not None
@@ -153,7 +153,7 @@ class TestSignOutDuringARefresh:
         pid = oidc_provider._process.pid
         os.kill(pid, signal.SIGSTOP)
         try:
-            refreshing = asyncio.ensure_future(nevis.tokens.current(owner, force=True))
+            refreshing = asyncio.ensure_future(nevis.tokens.fresh(owner, force=True))
             await asyncio.sleep(0.2)
             signing_out = asyncio.ensure_future(nevis.logout(owner))
             await asyncio.sleep(0.2)
@@ -164,7 +164,7 @@ class TestSignOutDuringARefresh:
 
         assert await stored(jp_serverapp) is None
         with pytest.raises(LoginRequiredError):
-            await nevis.tokens.current(owner)
+            await nevis.tokens.fresh(owner)
         assert refresh_at_provider(oidc_provider, oidc_client, newest.refresh_token) == (
             400,
             "invalid_grant",

@@ -15,12 +15,9 @@ import pytest
 import requests
 
 from jupyter_nevis_auth.errors import LoginRequiredError, ProviderError, ProviderTimeoutError
-from jupyter_nevis_auth.tokens import (
-    INVALID_REFRESH,
-    SIGNED_OUT_AT_PROVIDER,
-    MemoryTokenStore,
-    TokenSet,
-)
+from jupyter_nevis_auth.refresh import INVALID_REFRESH, SIGNED_OUT_AT_PROVIDER
+from jupyter_nevis_auth.stores import MemoryTokenStore
+from jupyter_nevis_auth.tokens import TokenSet
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 
@@ -69,7 +66,7 @@ class Session:
         return await self.service.tokens.store.get(self.user)
 
     async def current(self, **kwargs: Any) -> TokenSet:
-        return await self.service.tokens.current(self.user, **kwargs)
+        return await self.service.tokens.fresh(self.user, **kwargs)
 
     async def expire(self, at: float | None = None) -> TokenSet:
         """Move the access token's expiry to `at` (default: just now), as time passing would.

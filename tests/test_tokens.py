@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from jupyter_nevis_auth.tokens import MemoryTokenStore, TokenManager, TokenSet
+from jupyter_nevis_auth.refresh import TokenManager
+from jupyter_nevis_auth.stores import MemoryTokenStore
+from jupyter_nevis_auth.tokens import TokenSet
 
 
 @pytest.mark.parametrize("expires_in", [True, float("nan"), float("inf"), -5, "soon", None, [1]])
@@ -45,10 +47,10 @@ async def test_forced_refreshes_are_rate_limited():
 
     store = MemoryTokenStore()
     await store.set("ada", TokenSet("access-0", refresh_token="r", expires_at=time.time() + 3600))
-    manager = TokenManager(store, refresh, leeway=60, timeout=5)
+    manager = TokenManager(store, refresh, leeway=60, retry_budget=5)
 
-    first = await manager.current("ada", force=True)
-    again = [await manager.current("ada", force=True) for _ in range(5)]
+    first = await manager.fresh("ada", force=True)
+    again = [await manager.fresh("ada", force=True) for _ in range(5)]
 
     assert len(calls) == 1
     assert first.access_token == "access-1"

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import ipywidgets as widgets
 from IPython.display import display
 
+from ..claims import display_name
 from ..errors import LoginRequiredError, NevisAuthError
 from ..protocol import ENV_LOGIN_URL, Status
 from . import client
@@ -48,11 +49,6 @@ def format_duration(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds // 60} min"
     return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def display_name(claims: dict[str, Any]) -> str:
-    """What to call the signed-in user: name, else preferred_username, else sub."""
-    return str(claims.get("name") or claims.get("preferred_username") or claims.get("sub") or "")
 
 
 def sign_in_href(login_url: str) -> str:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from jupyter_nevis_auth.kernel import SECRET_HEADER
+from jupyter_nevis_auth.protocol import SECRET_HEADER
 from tests.conformance.conftest import assert_error_page, service, sign_in, signed_in, status
 from tests.conformance.fake_op import REMOVE, FakeOP
 
@@ -294,8 +294,7 @@ async def test_an_unexpected_failure_in_an_api_is_one_sentence_of_json(
     async def fail(*args: Any, **kwargs: Any) -> Any:
         raise Boom("nobody planned this")
 
-    monkeypatch.setattr(nevis.tokens, "current", fail)
-    monkeypatch.setattr(nevis.tokens, "status", fail)
+    monkeypatch.setattr(nevis.tokens, "fresh", fail)
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     response = await browser.fetch(
         *path, headers={SECRET_HEADER: secret}, params={"secret": "s3cr3t-value"},
@@ -310,3 +309,24 @@ async def test_an_unexpected_failure_in_an_api_is_one_sentence_of_json(
     assert "Boom" in line and "?" not in line.splitlines()[0]
     assert "s3cr3t-value" not in line
     assert secret not in server_log(logs)
+
+
+# -- signing algorithms the provider does not use ---------------------------------------
+
+
+async def test_no_common_signing_algorithm_is_a_configuration_error(
+    browser, op: FakeOP, jp_serverapp
+):
+    op.discovery_changes = {"id_token_signing_alg_values_supported": ["ES256"]}
+    service(jp_serverapp).config.id_token_signing_algs = ["RS256", "PS256"]
+    response = await browser.get("nevis", "login")
+    assert_error_page(response, 503, "The provider signs ID tokens with ES256")
+    assert "NevisAuth.id_token_signing_algs" in response.body.decode()
+    found = await service(jp_serverapp).check_provider()
+    assert any("ES256" in f and "id_token_signing_algs" in f for f in found), found
+
+
+async def test_a_common_signing_algorithm_is_enough(browser, op: FakeOP, jp_serverapp):
+    op.discovery_changes = {"id_token_signing_alg_values_supported": ["ES256", "RS256"]}
+    service(jp_serverapp).config.id_token_signing_algs = ["RS256"]
+    assert (await browser.get("nevis", "login")).code == 302

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tornado.httpclient import HTTPResponse
 
-from jupyter_nevis_auth.provider import OIDCClient
+from jupyter_nevis_auth.oidc import OIDCClient
 from tests.conformance.conftest import service, sign_in, stored
 from tests.conformance.fake_op import Canned, FakeOP
 

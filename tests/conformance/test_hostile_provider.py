@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from jupyter_nevis_auth.kernel import SECRET_HEADER
-from jupyter_nevis_auth.provider import MAX_ANSWER_BYTES
+from jupyter_nevis_auth.oidc.http import MAX_ANSWER_BYTES
+from jupyter_nevis_auth.protocol import SECRET_HEADER
 from tests.conformance.conftest import (
     assert_error_page,
     assert_refused,

@@ -19,7 +19,7 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from jupyter_nevis_auth.flow import new_state, state_server_name
-from jupyter_nevis_auth.kernel import SECRET_HEADER
+from jupyter_nevis_auth.protocol import SECRET_HEADER
 from tests.hub.harness import HubBrowser, JupyterHub
 from tests.support.provider import OIDCTestProvider, provider_login
 from tests.support.resource_server import ResourceServer

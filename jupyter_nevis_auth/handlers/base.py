@@ -1,0 +1,144 @@
+"""What every handler of the extension shares: the service, the owner, errors and headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from http.client import responses
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerJinjaMixin, ExtensionHandlerMixin
+from tornado import web
+from tornado.httputil import HTTPServerRequest
+
+from .. import urls
+from ..errors import NevisAuthError
+from ..protocol import SECRET_HEADER
+from ..service import AuthService
+
+#: What a person reads when something unforeseen went wrong.
+UNEXPECTED = (
+    "Something unexpected went wrong in jupyter-nevis-auth; try again, and if it happens "
+    "again, ask your administrator to look at the server's log."
+)
+#: The resource Jupyter's Authorizer is asked about for every page and API of the extension.
+AUTH_RESOURCE = "nevis_auth"
+
+
+def error_sentence(status_code: int, kwargs: dict[str, Any]) -> str:
+    """The sentence for an error answer: an HTTPError's own, else UNEXPECTED."""
+    exc = kwargs.get("exc_info", (None, None))[1]
+    if isinstance(exc, web.HTTPError) and exc.log_message:
+        return exc.log_message % exc.args if exc.args else exc.log_message
+    if exc is None and status_code < 500:
+        return responses.get(status_code, "The request was refused") + "."
+    return UNEXPECTED
+
+
+class NevisHandlerMixin:
+    """The service, the owner, no caching, and failures logged without the query string."""
+
+    settings: dict[str, Any]
+    base_url: str
+    current_user: Any
+    request: HTTPServerRequest
+    log: logging.Logger
+    auth_resource = AUTH_RESOURCE
+
+    def set_default_headers(self) -> None:
+        """Never cached and never in a Referer: every answer is about one person's sign-in."""
+        super().set_default_headers()  # type: ignore[misc]
+        self.set_header("Cache-Control", "no-store")  # type: ignore[attr-defined]
+        self.set_header("Referrer-Policy", "no-referrer")  # type: ignore[attr-defined]
+
+    @property
+    def nevis(self) -> AuthService:
+        """The extension's AuthService."""
+        return self.settings["nevis_auth"]  # type: ignore[no-any-return]
+
+    @property
+    def owner(self) -> str:
+        """The user this server's tokens belong to."""
+        return self.settings["nevis_auth_owner"]  # type: ignore[no-any-return]
+
+    def require_owner(self) -> str:
+        """The owner, once the signed-in Jupyter user is known to be the owner."""
+        hub_user = self.settings.get("nevis_auth_hub_user")
+        # Under JupyterHub an admin may reach another user's server: their sign-in
+        # would hand that user's kernels the admin's tokens.
+        if hub_user and getattr(self.current_user, "username", None) != hub_user:
+            raise web.HTTPError(403, "Only the owner of this server can use its sign-in.")
+        return self.owner
+
+    def login_url(self, next_url: str | None = None) -> str:
+        """Where a person starts a sign-in."""
+        return urls.login_url(self.base_url, next_url)
+
+    def origin(self) -> str:
+        """This server's origin as the browser sees it."""
+        return f"{self.request.protocol}://{self.request.host}"
+
+    def log_exception(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: Any
+    ) -> None:
+        """Log a failure with the path only: the query of nevis/callback holds code and state."""
+        where = f"{self.request.method} {self.request.path}"
+        if isinstance(value, web.HTTPError):
+            if value.log_message:
+                message = value.log_message % value.args if value.args else value.log_message
+                self.log.warning("%d %s: %s", value.status_code, where, message)
+            return
+        text = "".join(traceback.format_exception(typ, value, tb))
+        self.log.error("Unexpected error in %s:\n%s", where, self._redact(text))
+
+    def _redact(self, text: str) -> str:
+        """`text` without any value the request carried: query, body, cookies, credentials."""
+        request = self.request
+        values = [v.decode("utf-8", "replace") for vs in request.arguments.values() for v in vs]
+        values += [m.value for m in request.cookies.values()]
+        values += [request.headers.get(h, "") for h in ("Authorization", SECRET_HEADER)]
+        for value in sorted(set(values), key=len, reverse=True):
+            if len(value) >= 4:
+                text = text.replace(value, "[redacted]")
+        return text
+
+
+class NevisPageHandler(
+    NevisHandlerMixin, ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, JupyterHandler
+):
+    """Base of the browser-facing pages: rendered from templates; errors are one sentence."""
+
+    def page(self, title: str, message: str, status: int = 200, **parts: Any) -> None:
+        """Answer with the extension's page: a title, a sentence, and optional parts."""
+        self.set_status(status)
+        parts.setdefault("notes", [])
+        parts.setdefault("links", [])
+        self.finish(self.render_template("nevis_page.html", title=title, message=message, **parts))
+
+    def fail(self, error: NevisAuthError) -> None:
+        """Answer a failed sign-in with its sentence and a link to try again."""
+        self.page(
+            "Sign-in failed", str(error), error.status_code,
+            links=[(self.login_url(), "Sign in again")],
+        )  # fmt: skip
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Any other error: a sentence for a person, no traceback."""
+        self.page("Error", error_sentence(status_code, kwargs), status_code)
+
+
+class NevisAPIHandler(NevisHandlerMixin, APIHandler):
+    """Base of the JSON endpoints: errors are one sentence in JSON, never a traceback."""
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        """Finish with JSON."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Answer any error as {"error", "message"} JSON."""
+        error = "internal_error" if status_code >= 500 else "request_refused"
+        self.answer(status_code, {"error": error, "message": error_sentence(status_code, kwargs)})

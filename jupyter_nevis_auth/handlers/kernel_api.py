@@ -1,0 +1,96 @@
+"""The kernels' endpoints: nevis/api/token and nevis/api/token/status, behind the kernel secret."""
+
+from __future__ import annotations
+
+import hmac
+import math
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from tornado import web
+
+from ..claims import public_claims
+from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError
+from ..protocol import (
+    DEFAULT_MIN_TTL,
+    FORCE_REFRESH_PARAM,
+    INVALID_REQUEST,
+    LOGIN_REQUIRED,
+    MIN_TTL_PARAM,
+    PROVIDER_ERROR,
+    PROVIDER_TIMEOUT,
+    SECRET_HEADER,
+)
+from .base import NevisAPIHandler
+
+
+class KernelAPIHandler(NevisAPIHandler):
+    """Base of the kernel endpoints: the kernel secret is the only credential they take."""
+
+    # A kernel asking for tokens is not a person using the server.
+    _track_activity = False
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Refuse any request without the kernel secret, whatever cookie or token it has."""
+        await super().prepare()
+        expected = self.settings.get("nevis_auth_kernel_secret", "")
+        given = self.request.headers.get(SECRET_HEADER, "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise web.HTTPError(403, "This endpoint is only for kernels of this server.")
+
+    def check_xsrf_cookie(self) -> None:
+        """No XSRF check: the secret travels in a header no other site can set or know."""
+
+
+class KernelTokenHandler(KernelAPIHandler):
+    """nevis/api/token: the current tokens, for the kernel helper."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """The access token with at least `min_ttl` seconds left, refreshed first if needed."""
+        try:
+            min_ttl = float(self.get_argument(MIN_TTL_PARAM, str(DEFAULT_MIN_TTL)))
+        except ValueError:
+            min_ttl = math.nan
+        if not 0 <= min_ttl < math.inf:
+            message = f"{MIN_TTL_PARAM} must be a number of seconds."
+            self.answer(400, {"error": INVALID_REQUEST, "message": message})
+            return
+        force = self.get_argument(FORCE_REFRESH_PARAM, "") in ("1", "true")
+        try:
+            tokens = await self.nevis.fresh_tokens(self.owner, min_ttl, force=force)
+        except LoginRequiredError as e:
+            body = {"error": LOGIN_REQUIRED, "message": str(e), "login_url": self.login_url()}
+            self.answer(401, body)
+            return
+        except NevisAuthError as e:
+            self.log.warning("No token for a kernel of %s: %s", self.owner, e)
+            error = PROVIDER_TIMEOUT if isinstance(e, ProviderTimeoutError) else PROVIDER_ERROR
+            self.answer(e.status_code, {"error": error, "message": str(e)})
+            return
+        self.answer(
+            200,
+            {
+                "access_token": tokens.access_token,
+                "token_type": tokens.token_type,
+                "expires_at": tokens.expires_at,
+                "expires_in": tokens.expires_in(),
+                "scope": " ".join(tokens.scope),
+                "id_token": tokens.id_token,
+                "claims": public_claims(tokens.claims),
+            },
+        )
+
+    @allow_unauthenticated
+    async def delete(self) -> None:
+        """Sign the user out (for the widget's sign-out control); answers the new status."""
+        await self.nevis.logout(self.owner)
+        self.answer(200, await self.nevis.status(self.owner, self.login_url()))
+
+
+class KernelStatusHandler(KernelAPIHandler):
+    """nevis/api/token/status: what nevis/api/status says, for the widget in a kernel."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """The status JSON, refreshing first when the token is about to expire."""
+        self.answer(200, await self.nevis.status(self.owner, self.login_url(), refresh=True))

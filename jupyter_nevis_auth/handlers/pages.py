@@ -1,0 +1,150 @@
+"""The browser's pages: nevis/login, nevis/callback, nevis/logout and nevis/done."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .. import urls
+from ..claims import display_name
+from ..errors import CallbackError, NevisAuthError
+from ..flow import cookie_name
+from .base import NevisPageHandler
+
+#: The authorization-response parameters the callback reads; each at most once.
+CALLBACK_PARAMS = ("state", "code", "iss", "error", "error_description")
+
+
+class LoginHandler(NevisPageHandler):
+    """nevis/login: starts the Authorization Code flow."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Redirect to the provider with fresh state, nonce and PKCE challenge."""
+        user = self.require_owner()
+        next_url = urls.safe_next(self.get_argument("next", None), self.base_url)
+        redirect_uri = self.nevis.redirect_uri(self.origin(), self.base_url)
+        try:
+            login, url = await self.nevis.start_login(redirect_uri, next_url)
+        except NevisAuthError as e:
+            self.log.warning("Sign-in for %s not started: %s", user, e)
+            self.page("Sign-in is not available", str(e), e.status_code)
+            return
+        self.set_secure_cookie(
+            cookie_name(login.state),
+            login.browser_key,
+            expires_days=None,
+            max_age=int(self.nevis.config.state_ttl),
+            path=urls.join(self.base_url, urls.COOKIE_PATH),
+            httponly=True,
+            secure=self.request.protocol == "https",
+            samesite="Lax",
+        )
+        self.redirect(url)
+
+
+class CallbackHandler(NevisPageHandler):
+    """nevis/callback: the redirect URI; finishes the flow."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Check the response, trade the code, store the tokens, go to `next`."""
+        user = self.require_owner()
+        params: dict[str, str] = {}
+        for name in CALLBACK_PARAMS:
+            values = self.get_query_arguments(name, strip=False)
+            if len(values) > 1:  # RFC 6749 3.1: parameters must not repeat
+                self.fail(CallbackError(f"The sign-in response repeats {name}; sign in again."))
+                return
+            if values:
+                params[name] = values[0]
+        key = None
+        if params.get("state"):
+            name = cookie_name(params["state"])
+            raw = self.get_secure_cookie(name, max_age_days=1)
+            key = raw.decode() if raw else None
+            self.clear_cookie(name, path=urls.join(self.base_url, urls.COOKIE_PATH))
+        try:
+            login = await self.nevis.finish_login(user, params, key)
+        except NevisAuthError as e:
+            self.log.warning("Sign-in for %s failed: %s", user, e)
+            self.fail(e)
+            return
+        self.redirect(login.next_url)
+
+
+class LogoutHandler(NevisPageHandler):
+    """nevis/logout: drops and revokes the tokens, optionally ends the provider session too."""
+
+    def signed_out_page(self, message: str, status: int = 200) -> None:
+        """The page saying the user is signed out, with the ways on."""
+        links = [(self.login_url(), "Sign in again"), (self.base_url, "go back to Jupyter")]
+        self.page("Signed out", message, status, links=links)
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """A form to confirm signing out (POST, with the xsrf token), or the signed-out page."""
+        status = await self.nevis.status(self.require_owner(), self.login_url())
+        if not status["logged_in"]:
+            self.signed_out_page(status["signed_out_reason"] or "You are signed out.")
+            return
+        next_url = self.get_argument("next", None)
+        form = {
+            "action": urls.join(self.base_url, urls.LOGOUT_PATH),
+            # Without a next, the form lands on the signed-out page.
+            "next": urls.safe_next(next_url, self.base_url) if next_url else "",
+        }
+        self.page(
+            "Sign out",
+            f"You are signed in as {status['display_name']}. After signing out, notebooks on "
+            "this server can no longer call APIs on your behalf.",
+            sign_out_form=form,
+        )
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Sign out, then go to the provider's logout, or to `next`, or the signed-out page."""
+        user = self.require_owner()
+        tokens = await self.nevis.logout(user)
+        if self.nevis.config.logout_at_provider:
+            return_url = self.nevis.post_logout_uri(self.origin(), self.base_url)
+            try:
+                url = await self.nevis.provider_logout_url(tokens, return_url)
+            except NevisAuthError as e:
+                self.log.warning("Provider logout for %s not started: %s", user, e)
+                self.signed_out_page(
+                    f"You are signed out here, but not at the provider: {e}", e.status_code
+                )
+                return
+            if url:
+                self.redirect(url)
+                return
+        next_url = self.get_argument("next", None)
+        self.redirect(urls.safe_next(next_url, self.base_url) if next_url else self.request.path)
+
+
+class DoneHandler(NevisPageHandler):
+    """nevis/done: where a sign-in started from the notebook widget ends."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Say who is signed in, and close the window where the browser allows it."""
+        status = await self.nevis.status(self.require_owner(), self.login_url())
+        if not status["logged_in"]:
+            reason = status.get("signed_out_reason") or "You are not signed in."
+            self.page("Not signed in", reason, links=[(self.login_url(), "Sign in")])
+            return
+        warnings = status["warnings"]
+        # Browsers only let a script close a window that a page opened; elsewhere it stays,
+        # and so does a page with a warning to read.
+        self.page(
+            "Signed in",
+            f"Signed in as {display_name(status['claims'])}. You can close this window.",
+            notes=warnings,
+            close_window=not warnings,
+        )

@@ -1,0 +1,221 @@
+"""The OpenID client: authorization URL, client authentication, token and revocation calls."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient
+
+from ..config import NevisAuth
+from ..errors import OAuthError, ProviderError
+from ..urls import strip_query, with_query
+from .discovery import Discovery, ProviderMetadata
+from .http import ProviderHTTP, oauth_error_code, parse_json
+from .id_token import IDTokenValidator
+
+
+class OIDCClient:
+    """Talks to one OpenID provider on behalf of one confidential client."""
+
+    def __init__(
+        self,
+        config: NevisAuth,
+        http_client: AsyncHTTPClient | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.config = config
+        self.http = ProviderHTTP(config, http_client, log or logging.getLogger(__name__))
+        self.discovery = Discovery(self.http)
+        self.id_tokens = IDTokenValidator(self.http, self.discovery)
+
+    async def metadata(self, *, recheck_after_failure: bool = False) -> ProviderMetadata:
+        """The provider's metadata (see Discovery.metadata)."""
+        return await self.discovery.metadata(recheck_after_failure=recheck_after_failure)
+
+    async def validate_id_token(
+        self, id_token: str, *, nonce: str | None, expected_sub: str | None = None
+    ) -> dict[str, Any]:
+        """Claims of a valid ID token (see IDTokenValidator.validate)."""
+        return await self.id_tokens.validate(id_token, nonce=nonce, expected_sub=expected_sub)
+
+    # -- authorization request ----------------------------------------------
+
+    def authorize_url(
+        self,
+        metadata: ProviderMetadata,
+        *,
+        state: str,
+        nonce: str,
+        code_challenge: str,
+        redirect_uri: str,
+    ) -> str:
+        """The URL that sends the browser to the provider's sign-in."""
+        params: dict[str, str] = {
+            str(k): str(v) for k, v in self.config.extra_authorize_params.items()
+        }
+        params.update(
+            response_type="code",
+            client_id=self.config.client_id,
+            redirect_uri=redirect_uri,
+            scope=" ".join(self.requested_scopes(metadata)),
+            state=state,
+            nonce=nonce,
+            code_challenge=code_challenge,
+            code_challenge_method="S256",
+        )
+        return with_query(metadata.authorization_endpoint, params)
+
+    def requested_scopes(self, metadata: ProviderMetadata) -> list[str]:
+        """The configured scopes, less offline_access where the provider does not offer it.
+
+        Providers that issue refresh tokens without offline_access (and do not list it)
+        often refuse the whole request for it with invalid_scope.
+        """
+        scopes = list(self.config.scopes)
+        if metadata.scopes_supported and "offline_access" not in metadata.scopes_supported:
+            scopes = [s for s in scopes if s != "offline_access"]
+        return scopes
+
+    @staticmethod
+    def unoffered_scopes(metadata: ProviderMetadata, scopes: list[str]) -> list[str]:
+        """Those of `scopes` the provider does not list in scopes_supported (when it lists any)."""
+        if not metadata.scopes_supported:
+            return []
+        return [s for s in scopes if s not in metadata.scopes_supported]
+
+    async def problems(self) -> list[str]:
+        """Sentences naming what will not work with this provider as configured."""
+        metadata = await self.metadata()
+        found: list[str] = []
+        if "offline_access" not in self.requested_scopes(metadata) and (
+            "offline_access" in self.config.scopes
+        ):
+            found.append(
+                "The provider does not list offline_access in scopes_supported, so it is not "
+                "requested; whether a refresh token comes is up to the provider."
+            )
+        unoffered = self.unoffered_scopes(metadata, self.requested_scopes(metadata))
+        if unoffered:
+            found.append(
+                f"NevisAuth.scopes asks for {' '.join(unoffered)}, which the provider does not "
+                "list in scopes_supported; sign-ins may fail with invalid_scope."
+            )
+        algorithm_problem = self.id_tokens.algorithm_problem(metadata)
+        if algorithm_problem:
+            found.append(algorithm_problem)
+        if not metadata.revocation_endpoint:
+            found.append(
+                "Sign-out cannot revoke tokens at the provider: it publishes no revocation "
+                "endpoint (set NevisAuth.revocation_url if it has one). The provider offers no "
+                "way to revoke tokens, so they stay valid at the provider until they expire."
+            )
+        return found
+
+    # -- token endpoint -----------------------------------------------------
+
+    def auth_method(self, metadata: ProviderMetadata) -> str:
+        """The client authentication method used at the token and revocation endpoints."""
+        if self.config.token_endpoint_auth_method:
+            return self.config.token_endpoint_auth_method
+        if "client_secret_basic" in metadata.token_endpoint_auth_methods_supported:
+            return "client_secret_basic"
+        return "client_secret_post"
+
+    async def client_auth(
+        self, metadata: ProviderMetadata, body: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Body and headers with the client's credentials added, per the auth method."""
+        method = self.auth_method(metadata)
+        body = dict(body)
+        headers: dict[str, str] = {}
+        if method == "none":
+            body["client_id"] = self.config.client_id
+            return body, headers
+        # A secret file may sit on a slow network mount: never read it on the event loop.
+        secret = await asyncio.to_thread(self.config.get_client_secret)
+        if method == "client_secret_basic":
+            # RFC 6749 2.3.1: both parts are form-urlencoded before the Basic encoding.
+            pair = f"{quote(self.config.client_id, safe='')}:{quote(secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        else:
+            body["client_id"] = self.config.client_id
+            body["client_secret"] = secret
+        return body, headers
+
+    async def token_request(self, params: dict[str, str], *, what: str) -> dict[str, Any]:
+        """POST to the token endpoint; an OAuth error answer raises OAuthError."""
+        metadata = await self.metadata()
+        body, headers = await self.client_auth(metadata, params)
+        url = metadata.token_endpoint
+        response = await self.http.fetch(url, method="POST", body=body, headers=headers, what=what)
+        if response.code == 200:
+            data = self.http.json_object(response, url, what)
+            _check_token_answer(data, what)
+            return data
+        error = oauth_error_code(parse_json(response.body)) if 400 <= response.code < 500 else ""
+        self.http.log.warning("POST %s answered HTTP %s %s", strip_query(url), response.code, error)
+        if error:
+            raise OAuthError(f"The provider refused the request ({error}).", error=error)
+        raise ProviderError(
+            f"{what.capitalize()} answered with HTTP status {response.code}; try again later."
+        )
+
+    async def exchange_code(
+        self, code: str, code_verifier: str, redirect_uri: str
+    ) -> dict[str, Any]:
+        """Trade an authorization code for tokens (never retried)."""
+        return await self.token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "code_verifier": code_verifier,
+                "redirect_uri": redirect_uri,
+            },
+            what="the provider's token endpoint",
+        )
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """Use a refresh token for a new access token."""
+        return await self.token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token},
+            what="the provider's token endpoint",
+        )
+
+    async def revoke(self, token: str, hint: str) -> bool:
+        """Revoke a token at the provider (RFC 7009); False when it has no revocation endpoint."""
+        metadata = await self.metadata()
+        if not metadata.revocation_endpoint:
+            return False
+        body, headers = await self.client_auth(metadata, {"token": token, "token_type_hint": hint})
+        response = await self.http.fetch(
+            metadata.revocation_endpoint,
+            method="POST",
+            body=body,
+            headers=headers,
+            what="the provider's revocation endpoint",
+        )
+        if response.code != 200:
+            self.http.log.warning(
+                "POST %s answered HTTP %s", strip_query(metadata.revocation_endpoint), response.code
+            )
+            raise ProviderError(
+                f"The provider's revocation endpoint answered with HTTP status {response.code}."
+            )
+        return True
+
+
+def _check_token_answer(data: dict[str, Any], what: str) -> None:
+    """Refuse a token answer whose fields have the wrong types, before any part is kept."""
+    if not isinstance(data.get("access_token"), str) or not data["access_token"]:
+        raise ProviderError(f"{what.capitalize()} answered without an access token.")
+    # Only Bearer: this client never binds tokens with DPoP.
+    token_type = data.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise ProviderError(f"{what.capitalize()} answered with an unknown token type.")
+    for name in ("refresh_token", "id_token", "scope"):
+        if name in data and data[name] is not None and not isinstance(data[name], str):
+            raise ProviderError(f"{what.capitalize()} answered with a malformed {name}.")

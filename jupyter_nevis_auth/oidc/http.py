@@ -1,0 +1,144 @@
+"""The one way this server calls the provider: timeouts, size limit, hostile answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httputil import HTTPHeaders
+
+from ..config import NevisAuth
+from ..errors import ProviderError, ProviderTimeoutError
+from ..urls import strip_query
+
+#: Bytes of a provider answer read at most; a longer answer is refused unread.
+MAX_ANSWER_BYTES = 1024 * 1024
+#: RFC 6749 5.2: the characters an OAuth error code may contain.
+ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
+
+
+def parse_json(body: bytes) -> Any:
+    """`body` as JSON, or None when it is not: hostile input never raises here."""
+    try:
+        return json.loads(body)
+    except Exception:  # ValueError, but also RecursionError on deep nesting and more
+        return None
+
+
+def oauth_error_code(data: Any) -> str:
+    """The `error` of an OAuth error answer, or "" when there is no well-formed one."""
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) and ERROR_CODE.fullmatch(error) else ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer of the provider, read in full (and at most MAX_ANSWER_BYTES)."""
+
+    code: int
+    headers: HTTPHeaders
+    body: bytes
+
+
+class _AnswerTooLarge(Exception):
+    """Raised while reading an answer longer than MAX_ANSWER_BYTES."""
+
+
+class ProviderHTTP:
+    """Calls the provider with the configured timeout and TLS settings."""
+
+    def __init__(
+        self, config: NevisAuth, http_client: AsyncHTTPClient | None, log: logging.Logger
+    ) -> None:
+        self.config = config
+        self.http_client = http_client or AsyncHTTPClient()
+        self.log = log
+        #: Set by a failed call: the next sign-in checks discovery before sending a browser
+        #: to a provider that may be down.
+        self.failed = False
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        body: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        what: str = "the provider",
+    ) -> Answer:
+        """One provider call with the configured timeout; any failure becomes ProviderError."""
+        chunks: list[bytes] = []
+        size = 0
+
+        def collect(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise _AnswerTooLarge
+            chunks.append(chunk)
+
+        request = HTTPRequest(
+            url,
+            method=method,
+            body=urlencode(body) if body is not None else None,
+            headers={"Accept": "application/json", **(headers or {})},
+            connect_timeout=self.config.http_timeout,
+            request_timeout=self.config.http_timeout,
+            validate_cert=self.config.validate_cert,
+            ca_certs=self.config.ca_bundle or None,
+            follow_redirects=False,
+            streaming_callback=collect,
+        )
+        if body is not None:
+            request.headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            response = await self.http_client.fetch(request, raise_error=False)
+        except Exception as e:  # a malformed status line or header raises what it likes
+            self.failed = True
+            timed_out = isinstance(e, asyncio.TimeoutError) or (
+                isinstance(e, HTTPClientError) and e.code == 599 and "Timeout" in str(e)
+            )
+            self.log.warning("%s %s failed: %s", method, strip_query(url), type(e).__name__)
+            if timed_out:
+                raise ProviderTimeoutError(
+                    f"{what.capitalize()} did not answer within {self.config.http_timeout:g} "
+                    "seconds; try again later."
+                ) from e
+            if isinstance(e, _AnswerTooLarge):
+                raise ProviderError(
+                    f"{what.capitalize()} sent an answer larger than "
+                    f"{MAX_ANSWER_BYTES // 1024} KiB, which was refused; try again later."
+                ) from e
+            raise ProviderError(
+                f"{what.capitalize()} could not be reached; try again later."
+            ) from e
+        if response.code >= 500:
+            self.failed = True
+        return Answer(response.code, response.headers, b"".join(chunks))
+
+    async def fetch_json(self, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
+        """A provider call that must answer 200 with a JSON object."""
+        response = await self.fetch(url, what=what, **kwargs)
+        if response.code != 200:
+            self.log.warning(
+                "%s %s answered HTTP %s",
+                kwargs.get("method", "GET"), strip_query(url), response.code,
+            )  # fmt: skip
+            raise ProviderError(
+                f"{what.capitalize()} answered with HTTP status {response.code}; try again later."
+            )
+        return self.json_object(response, url, what)
+
+    def json_object(self, response: Answer, url: str, what: str) -> dict[str, Any]:
+        """The JSON object in `response`; anything else is a ProviderError."""
+        data = parse_json(response.body)
+        if not isinstance(data, dict):
+            self.log.warning("%s answered with something that is not JSON", strip_query(url))
+            raise ProviderError(f"{what.capitalize()} answered with something that is not JSON.")
+        return data

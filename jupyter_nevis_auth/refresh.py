@@ -1,0 +1,199 @@
+"""Current tokens for each user: refreshed before expiry, one refresh per user at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from traitlets import Float
+
+from .config import EnvConfigurable
+from .errors import InvalidTokenError, LoginRequiredError, OAuthError, ProviderError
+from .stores import TokenStore
+from .tokens import TokenSet
+
+SIGNED_OUT_AT_PROVIDER = "Your session at the provider has ended; sign in again."
+INVALID_REFRESH = "The provider's answer to a token refresh failed validation; sign in again."
+NOT_SIGNED_IN = "You are not signed in; sign in first."
+#: Seconds between two refreshes forced by callers (after a 401 from an API).
+FORCED_REFRESH_INTERVAL = 10.0
+
+RefreshFunction = Callable[[TokenSet], Awaitable[TokenSet]]
+
+
+class TokenManager(EnvConfigurable):
+    """Hands out current tokens: refreshes before expiry, one refresh per user at a time."""
+
+    retry_backoff = Float(
+        0.5,
+        config=True,
+        help="""Seconds before the first retry of a failed refresh; doubles each time.
+        Default: $NEVIS_AUTH_RETRY_BACKOFF""",
+    )
+    failure_cooldown = Float(
+        30.0,
+        config=True,
+        help="""Seconds after a failed refresh during which a still-valid access token is
+        handed out without trying again, so callers do not each wait for a failing provider.
+        Default: $NEVIS_AUTH_FAILURE_COOLDOWN""",
+    )
+
+    def __init__(
+        self,
+        store: TokenStore,
+        refresh: RefreshFunction,
+        *,
+        leeway: float,
+        retry_budget: float,
+        log: logging.Logger | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if log is not None:
+            self.log = log
+        self.store = store
+        self._refresh = refresh
+        self.leeway = leeway
+        #: Seconds a refresh may spend on retries before its error is final.
+        self.retry_budget = retry_budget
+        self._inflight: dict[str, asyncio.Task[TokenSet]] = {}
+        # Held while a user's tokens are refreshed, replaced or dropped, so that a sign-out
+        # never races a refresh that would store new tokens after it.
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._quiet_until: dict[str, float] = {}
+        self._last_forced: dict[str, float] = {}
+        self.signed_out_reason: dict[str, str] = {}
+        self.last_refresh_error: dict[str, str] = {}
+
+    async def save(self, user: str, tokens: TokenSet) -> None:
+        """Store a fresh sign-in."""
+        async with self._locks[user]:
+            await self.store.set(user, tokens)
+            self.signed_out_reason.pop(user, None)
+            self._clear_failure(user)
+
+    async def sign_out(self, user: str, reason: str) -> TokenSet | None:
+        """Drop the user's tokens, remembering why; returns what was dropped.
+
+        A refresh under way finishes first, so what is dropped (and then revoked) is the
+        newest refresh token, not one the provider has already replaced.
+        """
+        async with self._locks[user]:
+            return await self._drop(user, reason)
+
+    async def _drop(self, user: str, reason: str) -> TokenSet | None:
+        tokens = await self.store.get(user)
+        await self.store.delete(user)
+        self.signed_out_reason[user] = reason
+        self._clear_failure(user)
+        return tokens
+
+    def effective_leeway(self, tokens: TokenSet, min_ttl: float | None = None) -> float:
+        """Seconds before expiry at which `tokens` are refreshed."""
+        leeway = self.leeway if min_ttl is None else max(min_ttl, 0.0)
+        lifetime = tokens.lifetime()
+        # A leeway as long as the token's lifetime would refresh on every request.
+        return min(leeway, lifetime / 2) if lifetime and lifetime > 0 else leeway
+
+    async def fresh(
+        self, user: str, min_ttl: float | None = None, *, force: bool = False
+    ) -> TokenSet:
+        """Tokens with at least `min_ttl` seconds left, refreshed first when needed."""
+        tokens = await self.store.get(user)
+        if tokens is None:
+            raise LoginRequiredError(self.signed_out_reason.get(user, NOT_SIGNED_IN))
+        if force:
+            # An API that keeps answering 401 must not turn every request into a refresh.
+            now = time.monotonic()
+            force = now - self._last_forced.get(user, -FORCED_REFRESH_INTERVAL) >= (
+                FORCED_REFRESH_INTERVAL
+            )
+            if force:
+                self._last_forced[user] = now
+        if not force and not tokens.is_expiring(self.effective_leeway(tokens, min_ttl)):
+            return tokens
+        if not tokens.refresh_token:
+            if tokens.is_expiring(0):
+                raise LoginRequiredError(
+                    "Your access token has expired and cannot be refreshed; sign in again."
+                )
+            return tokens
+        still_valid = not tokens.is_expiring(0)
+        if not force and still_valid and time.monotonic() < self._quiet_until.get(user, 0.0):
+            return tokens
+        task = self._inflight.get(user)
+        if task is None:
+            task = asyncio.ensure_future(self._refresh_under_lock(user, tokens))
+            self._inflight[user] = task
+            task.add_done_callback(functools.partial(self._refresh_done, user))
+        try:
+            # Shielded: a caller that gives up must not cancel a refresh others wait for,
+            # nor lose a rotated refresh token the provider has already issued.
+            return await asyncio.shield(task)
+        except ProviderError:
+            if force or tokens.is_expiring(0):
+                raise
+            return tokens
+
+    def _refresh_done(self, user: str, task: asyncio.Task[TokenSet]) -> None:
+        if self._inflight.get(user) is task:
+            del self._inflight[user]
+        if not task.cancelled():
+            # Retrieved here so that a refresh whose callers all left is not reported
+            # as an unhandled exception.
+            task.exception()
+
+    async def _refresh_under_lock(self, user: str, seen: TokenSet) -> TokenSet:
+        async with self._locks[user]:
+            return await self._refresh_locked(user, seen)
+
+    async def _refresh_locked(self, user: str, seen: TokenSet) -> TokenSet:
+        tokens = await self.store.get(user)
+        if tokens is None:
+            raise LoginRequiredError(self.signed_out_reason.get(user, NOT_SIGNED_IN))
+        if tokens != seen:
+            # Another refresh or a new sign-in finished since the caller looked; its
+            # refresh token may be the only valid one, so never use the caller's.
+            return tokens
+        deadline = time.monotonic() + self.retry_budget
+        delay = self.retry_backoff
+        while True:
+            try:
+                fresh = await self._refresh(tokens)
+            except OAuthError as e:
+                if e.error == "invalid_grant":
+                    self.log.info("Refresh refused (invalid_grant); signing %s out.", user)
+                    await self._drop(user, SIGNED_OUT_AT_PROVIDER)
+                    raise LoginRequiredError(SIGNED_OUT_AT_PROVIDER) from e
+                self._record_failure(user, e)
+                raise
+            except InvalidTokenError as e:
+                # No retry: the provider may have rotated the refresh token already,
+                # and the only new one came in the answer just refused.
+                self.log.warning("Refresh answer for %s refused: %s", user, e)
+                await self._drop(user, INVALID_REFRESH)
+                raise LoginRequiredError(INVALID_REFRESH) from e
+            except ProviderError as e:
+                if time.monotonic() + delay >= deadline:
+                    self._record_failure(user, e)
+                    raise
+                self.log.info("Refresh failed (%s); retrying in %.1fs.", type(e).__name__, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            await self.store.set(user, fresh)
+            self._clear_failure(user)
+            return fresh
+
+    def _record_failure(self, user: str, error: ProviderError) -> None:
+        self.last_refresh_error[user] = str(error)
+        self._quiet_until[user] = time.monotonic() + self.failure_cooldown
+
+    def _clear_failure(self, user: str) -> None:
+        self.last_refresh_error.pop(user, None)
+        self._quiet_until.pop(user, None)

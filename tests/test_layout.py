@@ -1,0 +1,93 @@
+"""The package's layout: no import cycles, small modules, each side importing only its own."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jupyter_nevis_auth.app import NevisAuthApp
+from jupyter_nevis_auth.config import EnvConfigurable
+
+PACKAGE = Path(__file__).resolve().parents[1] / "jupyter_nevis_auth"
+#: A module a reader takes in at one sitting.
+MAX_LINES = 320
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of a module file of the package."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The package modules `path` imports when it is loaded (not inside functions)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if (PACKAGE.parent / (t.replace(".", "/") + ".py")).exists()
+                  or (PACKAGE.parent / t.replace(".", "/") / "__init__.py").exists()}  # fmt: skip
+    # Python loads a module's own packages first anyway: `from . import x` adds no edge.
+    return {t for t in found if t != name and not name.startswith(t + ".")}
+
+
+def modules() -> list[Path]:
+    """Every Python file of the package."""
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_no_import_cycles():
+    graph = {module_name(p): top_level_imports(p) for p in modules()}
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for target in sorted(graph.get(node, ())):
+            if target in path:
+                cycles.append([*path[path.index(target) :], target])
+            elif len(path) < 40:
+                visit(target, [*path, target])
+
+    for start in graph:
+        visit(start, [start])
+    assert cycles == []
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_modules_are_small(path: Path):
+    assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def imported_by(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter has loaded after running `code`."""
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return {m.split(".")[0] for m in out.stdout.split()}
+
+
+def test_the_server_extension_does_not_import_the_kernel_side():
+    loaded = imported_by("import jupyter_nevis_auth.app")
+    assert "requests" not in loaded and "ipywidgets" not in loaded
+
+
+def test_every_option_names_its_env_var():
+    for cls in NevisAuthApp.classes:
+        if not issubclass(cls, EnvConfigurable):
+            continue
+        for name, trait in cls.class_traits(config=True).items():
+            assert "$" + cls.env_var(name) in trait.help, f"{cls.__name__}.{name}"

@@ -1,0 +1,58 @@
+"""URL helpers: next-URLs stay on this server, provider URLs are https, logs see no query."""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyter_nevis_auth import urls
+
+
+@pytest.mark.parametrize(
+    "next_url, expected",
+    [
+        ("/base/lab/tree/x.ipynb", "/base/lab/tree/x.ipynb"),
+        ("/base/lab?reset", "/base/lab?reset"),
+        (None, "/base/"),
+        ("", "/base/"),
+        ("https://evil.example/", "/base/"),
+        ("//evil.example/base/", "/base/"),
+        ("/\\evil.example", "/base/"),
+        ("/base/../../etc", "/base/"),
+        ("/base/%2e%2e/x", "/base/"),
+        ("/other/", "/base/"),
+        ("/base/\r\nSet-Cookie: x", "/base/"),
+        ("javascript:alert(1)", "/base/"),
+    ],
+)
+def test_safe_next(next_url: str | None, expected: str):
+    assert urls.safe_next(next_url, "/base/") == expected
+
+
+def test_login_url_and_join():
+    assert urls.login_url("/base/") == "/base/nevis/login"
+    assert urls.login_url("/base/", "/base/x") == "/base/nevis/login?next=%2Fbase%2Fx"
+    assert urls.join("/", "nevis/login") == "/nevis/login"
+    assert urls.with_query("https://op/authorize?tenant=a", {"x": "1 2"}) == (
+        "https://op/authorize?tenant=a&x=1%202"
+    )
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("https://login.example/", None),
+        ("http://127.0.0.1:8080/op", None),
+        ("http://localhost/op", None),
+        ("http://login.example/", "must use https://"),
+        ("ftp://login.example/", "must be an https:// URL"),
+        ("https://login.example/?a=1", "query string"),
+        ("https://login.example:99999/", "not a valid URL"),
+    ],
+)
+def test_check_url(url: str, problem: str | None):
+    found = urls.check_url(url, "NevisAuth.issuer")
+    assert (found is None) if problem is None else (problem in (found or "")), found
+
+
+def test_strip_query():
+    assert urls.strip_query("https://h/cb?code=abc&state=x#f") == "https://h/cb"
