@@ -33,10 +33,23 @@ DEFAULT_MIN_TTL = 60.0
 #: TokenAnswer, DELETE signs out and answers a Status; GET on TOKEN_STATUS_PATH a Status.
 TOKEN_PATH = "nevis/api/token"  # noqa: S105 (a URL path)
 TOKEN_STATUS_PATH = TOKEN_PATH + "/status"
+#: GET on APIS_PATH answers an ApisAnswer: the configured APIs, for routing by URL.
+APIS_PATH = TOKEN_PATH + "/apis"
 #: Query parameters of GET TOKEN_PATH: seconds the token must have left, and "1" to get a
 #: new token because the old one was refused.
 MIN_TTL_PARAM = "min_ttl"
 FORCE_REFRESH_PARAM = "force_refresh"
+#: Which token (GET TOKEN_PATH) or which sign-in (DELETE TOKEN_PATH, nevis/login): a named
+#: API; a provider (its own token, or with the ad-hoc parameters below, or the provider
+#: to sign out of); or ad hoc, SCOPE_PARAM (space separated), RESOURCE_PARAM (RFC 8707)
+#: and AUDIENCE_PARAM. None of them: the default provider's token.
+API_PARAM = "api"
+PROVIDER_PARAM = "provider"
+SCOPE_PARAM = "scope"
+RESOURCE_PARAM = "resource"
+AUDIENCE_PARAM = "audience"
+#: The name of the top-level provider of the configuration.
+DEFAULT_PROVIDER = "default"
 
 #: The `error` of an ErrorAnswer, with the HTTP status it comes with.
 LOGIN_REQUIRED = "login_required"  # 401
@@ -47,6 +60,10 @@ PROVIDER_TIMEOUT = "provider_timeout"  # 504
 
 class TokenAnswer(TypedDict, total=False):
     """The JSON of a successful GET on the token endpoint."""
+
+    #: The API the token is for (None for a provider's own token), and its provider.
+    api: str | None
+    provider: str
 
     access_token: str
     token_type: str
@@ -59,6 +76,11 @@ class TokenAnswer(TypedDict, total=False):
 
 class ErrorAnswer(TypedDict, total=False):
     """The JSON of a failed request to a kernel endpoint."""
+
+    #: With LOGIN_REQUIRED: what the sign-in at `login_url` is for.
+    api: str | None
+    provider: str
+    scopes: list[str]
 
     error: str
     message: str
@@ -79,3 +101,60 @@ class Status(TypedDict, total=False):
     #: Sentences about the sign-in a person should know; absent from older servers.
     warnings: list[str]
     login_url: str
+    display_name: str
+    #: Every provider's sign-in, by name (the top-level fields repeat DEFAULT_PROVIDER's),
+    #: and every configured API's token.
+    providers: dict[str, ProviderStatus]
+    apis: dict[str, ApiStatus]
+
+
+class ProviderStatus(TypedDict, total=False):
+    """One provider's sign-in: the fields of Status above `display_name`, and that."""
+
+    logged_in: bool
+    signed_out_reason: str | None
+    last_refresh_error: str | None
+    claims: dict[str, Any]
+    scopes: list[str]
+    expires_at: float | None
+    expires_in: float | None
+    refresh_possible: bool
+    warnings: list[str]
+    login_url: str
+    display_name: str
+
+
+class ApiStatus(TypedDict, total=False):
+    """One API's token: what it is for and how long it has left; never the token."""
+
+    provider: str
+    urls: list[str]
+    scopes: list[str]
+    resource: str | None
+    audience: str | None
+    #: False until a token for the API is held (or the provider's own token covers it).
+    ready: bool
+    expires_at: float | None
+    expires_in: float | None
+    #: "provider token", "narrowed refresh", "token exchange" or "sign-in".
+    obtained_by: str | None
+    login_url: str
+
+
+class ApiInfo(TypedDict):
+    """One configured API, as kernels see it: never a secret."""
+
+    name: str
+    urls: list[str]
+    provider: str
+    scopes: list[str]
+    resource: str | None
+    audience: str | None
+
+
+class ApisAnswer(TypedDict):
+    """The JSON of GET APIS_PATH."""
+
+    apis: list[ApiInfo]
+    #: Whether a URL no API claims gets the default token (else: no token, an error).
+    default_for_unlisted_urls: bool
