@@ -68,6 +68,8 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
             os.environ.pop(NevisAuth.env_var(name), None)
         # A named JupyterHub server's states carry its name, for the hub's user_redirect_hook.
         service = AuthService(config, store, log=self.log, server_name=server_name)
+        for problem in service.problems:
+            self.log.error("jupyter-nevis-auth: %s", problem)
         self.kernel_env = KernelEnvironment(secrets.token_urlsafe(32), config.login_timeout)
         self.settings.update(
             nevis_auth=service,

@@ -1,77 +1,21 @@
-"""Options: the `NevisAuth` configurable, and the one way every option reads its env var."""
+"""Options: the `NevisAuth` configurable, its help, its checks."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, TraitType, Type, Unicode
-from traitlets.config import Configurable, LoggingConfigurable
+from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode
 
+from .env import EnvConfigurable
 from .errors import SettingsError
 from .urls import check_url
-
-ENV_PREFIX = "NEVIS_AUTH_"
 
 #: Signature algorithms accepted on ID tokens; `none` and shared-secret HMAC never are.
 SAFE_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
 )  # fmt: skip
-
-
-def env_name(option: str) -> str:
-    """The environment variable that sets `option`, e.g. NEVIS_AUTH_CLIENT_ID."""
-    return ENV_PREFIX + option.upper()
-
-
-def parse_env(trait: TraitType[Any, Any], value: str) -> Any:
-    """The value of `trait` written as `value` in an env var; raises ValueError if it is none."""
-    if isinstance(trait, List):
-        # Space separated, or a JSON list for items with spaces.
-        items = json.loads(value) if value.lstrip().startswith("[") else value.split()
-        if not isinstance(items, list):
-            raise ValueError("not a list")
-        return items
-    if isinstance(trait, Dict):
-        data = json.loads(value)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        return data
-    return trait.from_string(value)
-
-
-class EnvConfigurable(LoggingConfigurable):
-    """A configurable whose options fall back to NEVIS_AUTH_<OPTION> env vars.
-
-    A value from a config file or the command line wins over the env var.
-    """
-
-    #: Options whose env var is not NEVIS_AUTH_<OPTION>.
-    env_names: ClassVar[dict[str, str]] = {}
-
-    @classmethod
-    def env_var(cls, option: str) -> str:
-        """The env var of `option`."""
-        return cls.env_names.get(option) or env_name(option)
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        sections = [c.__name__ for c in type(self).mro() if issubclass(c, Configurable)]
-        explicit = set(kwargs).union(*(self.config.get(name, {}) for name in sections))
-        for name, trait in self.traits(config=True).items():
-            value = os.environ.get(self.env_var(name))
-            if name in explicit or value is None:
-                continue
-            try:
-                self.set_trait(name, parse_env(trait, value))
-            except Exception:  # any malformed value: one clear line, and the server starts
-                # The value is not logged: it may be a secret.
-                self.log.error(
-                    "Ignoring %s: it is not a valid %s.", self.env_var(name), trait.info()
-                )
 
 
 class NevisAuth(EnvConfigurable):
@@ -239,6 +183,33 @@ class NevisAuth(EnvConfigurable):
         LoginRequiredError. Default: $NEVIS_AUTH_LOGIN_TIMEOUT""",
     )
 
+    apis = Dict(
+        config=True,
+        help="""Named APIs, each with the token it needs: {"sales": {"url":
+        "https://sales.example/api/" (or a list), "scopes": ["sales.read"], "resource":
+        "https://sales.example" (RFC 8707), "audience": "...", "provider": "<a name in
+        providers>", "token_exchange": true}}. BearerAuth() and session() pick the API by the
+        request's URL (longest prefix). Default: $NEVIS_AUTH_APIS (JSON)""",
+    )
+    providers = Dict(
+        config=True,
+        help="""Further named providers, each with the provider options of NevisAuth (issuer,
+        client_id, client_secret or client_secret_file, scopes, endpoints...): {"partner":
+        {"issuer": "...", "client_id": "..."}}. The top-level options stay the "default"
+        provider. A named provider's options also come from $NEVIS_AUTH_<NAME>_<OPTION>,
+        e.g. $NEVIS_AUTH_PARTNER_CLIENT_SECRET. Default: $NEVIS_AUTH_PROVIDERS (JSON)""",
+    )
+    default_token_for_unlisted_urls = Bool(
+        False,
+        config=True,
+        help="""With APIs configured, whether BearerAuth() and session() send the default
+        token to a URL that no API claims (else they send none and raise NoAPIForURLError).
+        Default: $NEVIS_AUTH_DEFAULT_TOKEN_FOR_UNLISTED_URLS""",
+    )
+
+    #: How messages name this provider's options: NevisAuth, or NevisAuth.providers["x"].
+    label = "NevisAuth"
+
     def get_client_secret(self) -> str:
         """The client secret, from client_secret_file when set, else client_secret."""
         if self.client_secret_file:
@@ -247,8 +218,8 @@ class NevisAuth(EnvConfigurable):
             except OSError as e:
                 raise SettingsError(
                     f"The client secret file {self.client_secret_file} cannot be read "
-                    f"({e.strerror}); fix NevisAuth.client_secret_file "
-                    f"(${env_name('client_secret_file')})."
+                    f"({e.strerror}); fix {self.label}.client_secret_file "
+                    f"(${self.env_var_of('client_secret_file')})."
                 ) from e
         return self.client_secret
 
@@ -257,15 +228,15 @@ class NevisAuth(EnvConfigurable):
         found: list[str] = []
         for name in ("issuer", "client_id"):
             if not getattr(self, name):
-                found.append(f"Set NevisAuth.{name} (or ${env_name(name)}).")
+                found.append(f"Set {self.label}.{name} (or ${self.env_var_of(name)}).")
         if self.issuer:
-            problem = check_url(self.issuer, "NevisAuth.issuer")
+            problem = check_url(self.issuer, f"{self.label}.issuer")
             if problem:
                 found.append(problem)
         for name in ("authorize_url", "token_url", "jwks_url", "revocation_url", "logout_url",
                      "redirect_uri", "post_logout_redirect_uri"):  # fmt: skip
             value = getattr(self, name)
-            problem = value and check_url(value, f"NevisAuth.{name}")
+            problem = value and check_url(value, f"{self.label}.{name}")
             ours = name in ("redirect_uri", "post_logout_redirect_uri")
             if problem and not (ours and urlparse(value).scheme == "http"):
                 found.append(problem)
@@ -273,19 +244,19 @@ class NevisAuth(EnvConfigurable):
             if self.client_secret_file and not os.path.isfile(self.client_secret_file):
                 found.append(
                     f"The client secret file {self.client_secret_file} does not exist; fix "
-                    f"NevisAuth.client_secret_file (${env_name('client_secret_file')})."
+                    f"{self.label}.client_secret_file (${self.env_var_of('client_secret_file')})."
                 )
             elif not self.client_secret_file and not self.client_secret:
                 found.append(
-                    f"Set NevisAuth.client_secret (or ${env_name('client_secret')}, or "
-                    f"${env_name('client_secret_file')} for a mounted secret file)."
+                    f"Set {self.label}.client_secret (or ${self.env_var_of('client_secret')}, or "
+                    f"${self.env_var_of('client_secret_file')} for a mounted secret file)."
                 )
         if "openid" not in self.scopes:
-            found.append("NevisAuth.scopes must include openid.")
+            found.append(f"{self.label}.scopes must include openid.")
         unsafe = sorted(set(self.id_token_signing_algs) - set(SAFE_ALGORITHMS))
         if unsafe or not self.id_token_signing_algs:
             found.append(
-                "NevisAuth.id_token_signing_algs may only list " + ", ".join(SAFE_ALGORITHMS) + "."
+                f"{self.label}.id_token_signing_algs may only list {', '.join(SAFE_ALGORITHMS)}."
             )
         if self.http_timeout <= 0:
             found.append("NevisAuth.http_timeout must be a positive number of seconds.")

@@ -5,6 +5,8 @@ This module must stay importable in a kernel, so it imports nothing from Jupyter
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 
 class NevisAuthError(Exception):
     """Base class of every error raised by jupyter-nevis-auth."""
@@ -17,6 +19,12 @@ class SettingsError(NevisAuthError):
     """A NevisAuth setting is missing or wrong, or does not match the provider's registration."""
 
     status_code = 503
+
+
+class RequestError(NevisAuthError):
+    """A request names an API or provider this server does not have, or is malformed."""
+
+    status_code = 400
 
 
 class CallbackError(NevisAuthError):
@@ -60,9 +68,38 @@ class LoginRequiredError(NevisAuthError):
 
     status_code = 401
 
-    def __init__(self, message: str, login_url: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        login_url: str = "",
+        *,
+        api: str | None = None,
+        provider: str | None = None,
+        scopes: Sequence[str] = (),
+        request: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
+        #: Where to sign in for exactly what is missing.
         self.login_url = login_url
+        #: What that sign-in is for: an API (None for a provider's own token), its provider
+        #: and the scopes it asks for.
+        self.api = api
+        self.provider = provider
+        self.scopes = list(scopes)
+        #: The token request that found no token (its api, provider, scope... parameters),
+        #: so that a wait can ask for exactly that token again.
+        self.request = dict(request or {})
+
+
+class NoAPIForURLError(NevisAuthError):
+    """No configured API serves a request's URL, and unlisted URLs get no token."""
+
+    status_code = 400
+
+    def __init__(self, message: str, url: str = "") -> None:
+        super().__init__(message)
+        #: The URL, without its query string.
+        self.url = url
 
 
 class NotConfiguredError(NevisAuthError):

@@ -20,7 +20,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Unicode
 
-from .config import NevisAuth, env_name
+from .config import NevisAuth
+from .env import env_name
 from .stores import TokenStore
 from .tokens import TokenSet
 
@@ -95,6 +96,13 @@ class EncryptedFileTokenStore(TokenStore):
             await self._load()
             self._tokens[user] = tokens
             await self._save()
+
+    async def keys(self) -> list[str]:
+        """Every key tokens are kept under."""
+        if not self._loaded:
+            async with self._lock:
+                await self._load()
+        return list(self._tokens)
 
     async def delete(self, user: str) -> None:
         """Forget the user's tokens and write the file."""

@@ -9,6 +9,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from .apis import ApiSpec
+from .protocol import DEFAULT_PROVIDER
+
 #: Sign-ins kept at once; the oldest is dropped first so a flood cannot grow memory.
 MAX_PENDING = 64
 
@@ -53,6 +56,9 @@ class PendingLogin:
     redirect_uri: str
     next_url: str
     created: float
+    #: What the sign-in is for: a provider's own tokens, or (with `api`) an API's.
+    provider: str = DEFAULT_PROVIDER
+    api: ApiSpec | None = None
 
     def __repr__(self) -> str:
         return f"PendingLogin(next_url={self.next_url!r}, created={self.created!r})"
@@ -66,7 +72,13 @@ class PendingLogins:
         self.server_name = server_name
         self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
 
-    def start(self, redirect_uri: str, next_url: str) -> PendingLogin:
+    def start(
+        self,
+        redirect_uri: str,
+        next_url: str,
+        provider: str = DEFAULT_PROVIDER,
+        api: ApiSpec | None = None,
+    ) -> PendingLogin:
         """A new sign-in with fresh random state, nonce, verifier and browser key."""
         self._prune()
         while len(self._pending) >= MAX_PENDING:
@@ -79,6 +91,8 @@ class PendingLogins:
             redirect_uri=redirect_uri,
             next_url=next_url,
             created=time.monotonic(),
+            provider=provider,
+            api=api,
         )
         self._pending[login.state] = login
         return login

@@ -8,11 +8,11 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from traitlets import Float
 
-from .config import EnvConfigurable
+from .env import EnvConfigurable
 from .errors import InvalidTokenError, LoginRequiredError, OAuthError, ProviderError
 from .stores import TokenStore
 from .tokens import TokenSet
@@ -23,7 +23,9 @@ NOT_SIGNED_IN = "You are not signed in; sign in first."
 #: Seconds between two refreshes forced by callers (after a 401 from an API).
 FORCED_REFRESH_INTERVAL = 10.0
 
-RefreshFunction = Callable[[TokenSet], Awaitable[TokenSet]]
+#: Refreshes the tokens kept under a key (the key says whose, at which provider, for which API).
+RefreshFunction = Callable[[str, TokenSet], Awaitable[TokenSet]]
+T = TypeVar("T")
 
 
 class TokenManager(EnvConfigurable):
@@ -85,6 +87,29 @@ class TokenManager(EnvConfigurable):
         """
         async with self._locks[user]:
             return await self._drop(user, reason)
+
+    async def use_grant(
+        self, key: str, use: Callable[[TokenSet], Awaitable[tuple[T, TokenSet | None]]]
+    ) -> T:
+        """Run `use` on the tokens under `key` while no refresh can replace them.
+
+        `use` returns its result and the tokens to keep instead (a rotated refresh token),
+        or None to keep them as they are. An invalid_grant signs the key's owner out.
+        """
+        async with self._locks[key]:
+            tokens = await self.store.get(key)
+            if tokens is None:
+                raise LoginRequiredError(self.signed_out_reason.get(key, NOT_SIGNED_IN))
+            try:
+                result, replaced = await use(tokens)
+            except OAuthError as e:
+                if e.error != "invalid_grant":
+                    raise
+                await self._drop(key, SIGNED_OUT_AT_PROVIDER)
+                raise LoginRequiredError(SIGNED_OUT_AT_PROVIDER) from e
+            if replaced is not None:
+                await self.store.set(key, replaced)
+            return result
 
     async def _drop(self, user: str, reason: str) -> TokenSet | None:
         tokens = await self.store.get(user)
@@ -164,7 +189,7 @@ class TokenManager(EnvConfigurable):
         delay = self.retry_backoff
         while True:
             try:
-                fresh = await self._refresh(tokens)
+                fresh = await self._refresh(user, tokens)
             except OAuthError as e:
                 if e.error == "invalid_grant":
                     self.log.info("Refresh refused (invalid_grant); signing %s out.", user)

@@ -24,6 +24,10 @@ class TokenStore(LoggingConfigurable):
         """Forget the user's tokens."""
         raise NotImplementedError
 
+    async def keys(self) -> list[str]:
+        """Every key tokens are kept under."""
+        raise NotImplementedError
+
 
 class MemoryTokenStore(TokenStore):
     """Keeps tokens in the server's memory: a restart signs everybody out."""
@@ -43,3 +47,7 @@ class MemoryTokenStore(TokenStore):
     async def delete(self, user: str) -> None:
         """Forget the user's tokens."""
         self._tokens.pop(user, None)
+
+    async def keys(self) -> list[str]:
+        """Every key tokens are kept under."""
+        return list(self._tokens)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from jupyter_nevis_auth.config import NevisAuth, env_name
+from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.env import env_name
 
 ENV = {
     "NEVIS_AUTH_ISSUER": "https://example.id.nevis.cloud",
@@ -161,7 +162,7 @@ def test_every_configurable_class_reads_its_env_vars_the_same_way(monkeypatch):
     monkeypatch.setenv("NEVIS_AUTH_FAILURE_COOLDOWN", "7.5")
     monkeypatch.setenv("NEVIS_AUTH_STORE_PATH", "/srv/nevis/tokens.fernet")
     monkeypatch.setenv("NEVIS_AUTH_SCOPES", '["openid", "a scope with spaces"]')
-    manager = TokenManager(MemoryTokenStore(), lambda t: t, leeway=1, retry_budget=1)
+    manager = TokenManager(MemoryTokenStore(), lambda k, t: t, leeway=1, retry_budget=1)
     assert manager.failure_cooldown == 7.5
     config = NevisAuth()
     assert config.store_path == "/srv/nevis/tokens.fernet"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_nevis_auth.app import NevisAuthApp
-from jupyter_nevis_auth.config import EnvConfigurable
+from jupyter_nevis_auth.env import EnvConfigurable
 
 PACKAGE = Path(__file__).resolve().parents[1] / "jupyter_nevis_auth"
 #: A module a reader takes in at one sitting.

@@ -41,7 +41,7 @@ def test_repr_never_shows_a_token():
 async def test_forced_refreshes_are_rate_limited():
     calls = []
 
-    async def refresh(tokens: TokenSet) -> TokenSet:
+    async def refresh(key: str, tokens: TokenSet) -> TokenSet:
         calls.append(tokens)
         return TokenSet(f"access-{len(calls)}", refresh_token="r", expires_at=time.time() + 3600)
 

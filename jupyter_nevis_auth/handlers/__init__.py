@@ -5,9 +5,9 @@ from __future__ import annotations
 from tornado.web import RequestHandler
 
 from .. import urls
-from ..protocol import TOKEN_PATH, TOKEN_STATUS_PATH
+from ..protocol import APIS_PATH, TOKEN_PATH, TOKEN_STATUS_PATH
 from .api import StatusHandler
-from .kernel_api import KernelStatusHandler, KernelTokenHandler
+from .kernel_api import KernelApisHandler, KernelStatusHandler, KernelTokenHandler
 from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler
 
 #: Every handler, by its path below the server's base URL.
@@ -19,4 +19,5 @@ default_handlers: list[tuple[str, type[RequestHandler]]] = [
     ("/" + urls.STATUS_PATH, StatusHandler),
     ("/" + TOKEN_PATH, KernelTokenHandler),
     ("/" + TOKEN_STATUS_PATH, KernelStatusHandler),
+    ("/" + APIS_PATH, KernelApisHandler),
 ]

@@ -16,4 +16,4 @@ class StatusHandler(NevisAPIHandler):
     async def get(self) -> None:
         """Answer the status JSON, refreshing first when the token is about to expire."""
         owner = self.require_owner()
-        self.answer(200, await self.nevis.status(owner, self.login_url(), refresh=True))
+        self.answer(200, await self.nevis.status(owner, self.base_url, refresh=True))

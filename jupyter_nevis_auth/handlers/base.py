@@ -15,7 +15,14 @@ from tornado.httputil import HTTPServerRequest
 
 from .. import urls
 from ..errors import NevisAuthError
-from ..protocol import SECRET_HEADER
+from ..protocol import (
+    API_PARAM,
+    AUDIENCE_PARAM,
+    PROVIDER_PARAM,
+    RESOURCE_PARAM,
+    SCOPE_PARAM,
+    SECRET_HEADER,
+)
 from ..service import AuthService
 
 #: What a person reads when something unforeseen went wrong.
@@ -23,6 +30,8 @@ UNEXPECTED = (
     "Something unexpected went wrong in jupyter-nevis-auth; try again, and if it happens "
     "again, ask your administrator to look at the server's log."
 )
+#: What a request may name to choose a token or a sign-in.
+SELECTION_PARAMS = (API_PARAM, PROVIDER_PARAM, SCOPE_PARAM, RESOURCE_PARAM, AUDIENCE_PARAM)
 #: The resource Jupyter's Authorizer is asked about for every page and API of the extension.
 AUTH_RESOURCE = "nevis_auth"
 
@@ -71,6 +80,10 @@ class NevisHandlerMixin:
         if hub_user and getattr(self.current_user, "username", None) != hub_user:
             raise web.HTTPError(403, "Only the owner of this server can use its sign-in.")
         return self.owner
+
+    def selection_params(self) -> dict[str, str]:
+        """The request's api, provider, scope, resource and audience arguments."""
+        return {k: self.get_argument(k, "") for k in SELECTION_PARAMS}  # type: ignore[attr-defined]
 
     def login_url(self, next_url: str | None = None) -> str:
         """Where a person starts a sign-in."""

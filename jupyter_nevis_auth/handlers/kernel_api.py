@@ -9,7 +9,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 
 from ..claims import public_claims
-from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError
+from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError, RequestError
 from ..protocol import (
     DEFAULT_MIN_TTL,
     FORCE_REFRESH_PARAM,
@@ -17,9 +17,11 @@ from ..protocol import (
     LOGIN_REQUIRED,
     MIN_TTL_PARAM,
     PROVIDER_ERROR,
+    PROVIDER_PARAM,
     PROVIDER_TIMEOUT,
     SECRET_HEADER,
 )
+from ..status import sign_in_url
 from .base import NevisAPIHandler
 
 
@@ -46,7 +48,7 @@ class KernelTokenHandler(KernelAPIHandler):
 
     @allow_unauthenticated
     async def get(self) -> None:
-        """The access token with at least `min_ttl` seconds left, refreshed first if needed."""
+        """The token asked for, with at least `min_ttl` seconds left, refreshed first if needed."""
         try:
             min_ttl = float(self.get_argument(MIN_TTL_PARAM, str(DEFAULT_MIN_TTL)))
         except ValueError:
@@ -57,10 +59,20 @@ class KernelTokenHandler(KernelAPIHandler):
             return
         force = self.get_argument(FORCE_REFRESH_PARAM, "") in ("1", "true")
         try:
-            tokens = await self.nevis.fresh_tokens(self.owner, min_ttl, force=force)
+            provider, api = self.nevis.selection(self.selection_params())
+        except RequestError as e:
+            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
+            return
+        try:
+            tokens = await self.nevis.fresh_tokens(
+                self.owner, min_ttl, force=force, provider=provider, api=api
+            )
         except LoginRequiredError as e:
-            body = {"error": LOGIN_REQUIRED, "message": str(e), "login_url": self.login_url()}
-            self.answer(401, body)
+            self.answer(401, {
+                "error": LOGIN_REQUIRED, "message": str(e), "api": api.name if api else None,
+                "provider": provider, "scopes": list(api.scopes) if api else [],
+                "login_url": sign_in_url(self.base_url, provider, api),
+            })  # fmt: skip
             return
         except NevisAuthError as e:
             self.log.warning("No token for a kernel of %s: %s", self.owner, e)
@@ -77,14 +89,22 @@ class KernelTokenHandler(KernelAPIHandler):
                 "scope": " ".join(tokens.scope),
                 "id_token": tokens.id_token,
                 "claims": public_claims(tokens.claims),
+                "api": api.name if api else None,
+                "provider": provider,
             },
         )
 
     @allow_unauthenticated
     async def delete(self) -> None:
-        """Sign the user out (for the widget's sign-out control); answers the new status."""
-        await self.nevis.logout(self.owner)
-        self.answer(200, await self.nevis.status(self.owner, self.login_url()))
+        """Sign out of every provider, or of `provider` (for the widget); answers the status."""
+        try:
+            provider, _api = self.nevis.selection(self.selection_params())
+        except RequestError as e:
+            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
+            return
+        named = bool(self.get_argument(PROVIDER_PARAM, ""))
+        await self.nevis.logout(self.owner, provider if named else None)
+        self.answer(200, await self.nevis.status(self.owner, self.base_url))
 
 
 class KernelStatusHandler(KernelAPIHandler):
@@ -93,4 +113,16 @@ class KernelStatusHandler(KernelAPIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         """The status JSON, refreshing first when the token is about to expire."""
-        self.answer(200, await self.nevis.status(self.owner, self.login_url(), refresh=True))
+        self.answer(200, await self.nevis.status(self.owner, self.base_url, refresh=True))
+
+
+class KernelApisHandler(KernelAPIHandler):
+    """nevis/api/token/apis: the configured APIs, so kernels can choose a token by URL."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """The APIs (names, URL prefixes, scopes; never a secret) and the unlisted-URL rule."""
+        self.answer(200, {
+            "apis": [spec.info() for spec in self.nevis.apis.values()],
+            "default_for_unlisted_urls": self.nevis.config.default_token_for_unlisted_urls,
+        })  # fmt: skip

@@ -24,9 +24,10 @@ class LoginHandler(NevisPageHandler):
         """Redirect to the provider with fresh state, nonce and PKCE challenge."""
         user = self.require_owner()
         next_url = urls.safe_next(self.get_argument("next", None), self.base_url)
-        redirect_uri = self.nevis.redirect_uri(self.origin(), self.base_url)
         try:
-            login, url = await self.nevis.start_login(redirect_uri, next_url)
+            provider, api = self.nevis.selection(self.selection_params())
+            redirect_uri = self.nevis.redirect_uri(self.origin(), self.base_url, provider)
+            login, url = await self.nevis.start_login(redirect_uri, next_url, provider, api)
         except NevisAuthError as e:
             self.log.warning("Sign-in for %s not started: %s", user, e)
             self.page("Sign-in is not available", str(e), e.status_code)
@@ -87,7 +88,7 @@ class LogoutHandler(NevisPageHandler):
     @authorized
     async def get(self) -> None:
         """A form to confirm signing out (POST, with the xsrf token), or the signed-out page."""
-        status = await self.nevis.status(self.require_owner(), self.login_url())
+        status = await self.nevis.status(self.require_owner(), self.base_url)
         if not status["logged_in"]:
             self.signed_out_page(status["signed_out_reason"] or "You are signed out.")
             return
@@ -109,7 +110,14 @@ class LogoutHandler(NevisPageHandler):
     async def post(self) -> None:
         """Sign out, then go to the provider's logout, or to `next`, or the signed-out page."""
         user = self.require_owner()
-        tokens = await self.nevis.logout(user)
+        try:
+            provider, _api = self.nevis.selection(self.selection_params())
+        except NevisAuthError as e:
+            self.signed_out_page(str(e), e.status_code)
+            return
+        # Without a provider named, every sign-in of this server ends.
+        named = bool(self.get_argument("provider", ""))
+        tokens = await self.nevis.logout(user, provider if named else None)
         if self.nevis.config.logout_at_provider:
             return_url = self.nevis.post_logout_uri(self.origin(), self.base_url)
             try:
@@ -134,7 +142,7 @@ class DoneHandler(NevisPageHandler):
     @authorized
     async def get(self) -> None:
         """Say who is signed in, and close the window where the browser allows it."""
-        status = await self.nevis.status(self.require_owner(), self.login_url())
+        status = await self.nevis.status(self.require_owner(), self.base_url)
         if not status["logged_in"]:
             reason = status.get("signed_out_reason") or "You are not signed in."
             self.page("Not signed in", reason, links=[(self.login_url(), "Sign in")])

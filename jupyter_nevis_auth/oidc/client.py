@@ -17,6 +17,10 @@ from .discovery import Discovery, ProviderMetadata
 from .http import ProviderHTTP, oauth_error_code, parse_json
 from .id_token import IDTokenValidator
 
+#: RFC 8693's grant type and token type of an access token.
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
+
 
 class OIDCClient:
     """Talks to one OpenID provider on behalf of one confidential client."""
@@ -52,16 +56,25 @@ class OIDCClient:
         nonce: str,
         code_challenge: str,
         redirect_uri: str,
+        extra_scopes: tuple[str, ...] = (),
+        resource: str | None = None,
     ) -> str:
-        """The URL that sends the browser to the provider's sign-in."""
+        """The URL that sends the browser to the provider's sign-in.
+
+        `extra_scopes` and `resource` (RFC 8707) ask for an API's token besides the usual ones.
+        """
         params: dict[str, str] = {
             str(k): str(v) for k, v in self.config.extra_authorize_params.items()
         }
+        scopes = self.requested_scopes(metadata)
+        scopes += [s for s in extra_scopes if s not in scopes]
+        if resource:
+            params["resource"] = resource
         params.update(
             response_type="code",
             client_id=self.config.client_id,
             redirect_uri=redirect_uri,
-            scope=" ".join(self.requested_scopes(metadata)),
+            scope=" ".join(scopes),
             state=state,
             nonce=nonce,
             code_challenge=code_challenge,
@@ -178,12 +191,43 @@ class OIDCClient:
             what="the provider's token endpoint",
         )
 
-    async def refresh(self, refresh_token: str) -> dict[str, Any]:
-        """Use a refresh token for a new access token."""
-        return await self.token_request(
-            {"grant_type": "refresh_token", "refresh_token": refresh_token},
-            what="the provider's token endpoint",
-        )
+    async def refresh(
+        self, refresh_token: str, *, scopes: tuple[str, ...] = (), resource: str | None = None
+    ) -> dict[str, Any]:
+        """Use a refresh token for a new access token, narrowed to `scopes` and `resource`."""
+        params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        if scopes:
+            params["scope"] = " ".join(scopes)  # RFC 6749 6
+        if resource:
+            params["resource"] = resource  # RFC 8707 2.2
+        return await self.token_request(params, what="the provider's token endpoint")
+
+    def offers_token_exchange(self, metadata: ProviderMetadata) -> bool:
+        """Whether the provider advertises the token-exchange grant (RFC 8693)."""
+        return TOKEN_EXCHANGE in metadata.grant_types_supported
+
+    async def exchange(
+        self,
+        subject_token: str,
+        *,
+        scopes: tuple[str, ...] = (),
+        resource: str | None = None,
+        audience: str | None = None,
+    ) -> dict[str, Any]:
+        """Trade the user's access token for one for another audience (RFC 8693 2.1)."""
+        params = {
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "requested_token_type": ACCESS_TOKEN_TYPE,
+        }
+        if scopes:
+            params["scope"] = " ".join(scopes)
+        if resource:
+            params["resource"] = resource
+        if audience:
+            params["audience"] = audience
+        return await self.token_request(params, what="the provider's token endpoint")
 
     async def revoke(self, token: str, hint: str) -> bool:
         """Revoke a token at the provider (RFC 7009); False when it has no revocation endpoint."""

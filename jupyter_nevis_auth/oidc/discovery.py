@@ -49,6 +49,7 @@ class ProviderMetadata:
     #: Empty when the provider does not say which algorithms or scopes it uses.
     id_token_signing_alg_values_supported: tuple[str, ...] = ()
     scopes_supported: tuple[str, ...] = ()
+    grant_types_supported: tuple[str, ...] = ()
 
 
 @dataclass
@@ -165,6 +166,7 @@ class Discovery:
             "token_endpoint_auth_methods_supported",
             "id_token_signing_alg_values_supported",
             "scopes_supported",
+            "grant_types_supported",
         ):
             found = data.get(key)
             if isinstance(found, list) and all(isinstance(v, str) for v in found):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import env_name
+from ..env import env_name
 from ..errors import (
     AccessDeniedError,
     CallbackError,

@@ -1,0 +1,78 @@
+"""The providers of a configuration: the top-level one ("default") and NevisAuth.providers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .apis import NAME
+from .config import NevisAuth
+from .env import ENV_PREFIX
+from .oidc import OIDCClient
+from .protocol import DEFAULT_PROVIDER
+
+#: What a named provider may set; every other option is the top-level one.
+PROVIDER_OPTIONS = (
+    "issuer", "client_id", "client_secret", "client_secret_file", "scopes", "redirect_uri",
+    "authorize_url", "token_url", "jwks_url", "revocation_url", "logout_url",
+    "post_logout_redirect_uri", "token_endpoint_auth_method", "extra_authorize_params",
+    "id_token_signing_algs", "validate_cert", "ca_bundle",
+)  # fmt: skip
+#: Top-level options that every provider shares.
+SHARED_OPTIONS = ("http_timeout", "clock_skew", "state_ttl", "refresh_leeway", "login_timeout",
+                  "logout_at_provider")  # fmt: skip
+
+
+@dataclass
+class Provider:
+    """One provider: its settings and its OpenID client."""
+
+    name: str
+    config: NevisAuth
+    client: OIDCClient
+
+
+def env_prefix(name: str) -> str:
+    """Where a named provider's own env vars start, e.g. NEVIS_AUTH_PARTNER_."""
+    return f"{ENV_PREFIX}{name.upper().replace('-', '_')}_"
+
+
+def named_config(name: str, entry: Any, top: NevisAuth) -> tuple[NevisAuth | None, list[str]]:
+    """The settings of provider `name` of NevisAuth.providers, or None and why not."""
+    option = f'NevisAuth.providers["{name}"]'
+    if name == DEFAULT_PROVIDER or not NAME.fullmatch(name):
+        return None, [f"{option}: a provider name is letters, digits, - and _, not 'default'."]
+    if not isinstance(entry, dict):
+        return None, [f"{option} must be an object of provider options."]
+    unknown = sorted(k for k in entry if k not in PROVIDER_OPTIONS)
+    if unknown:
+        return None, [f"{option} cannot set {', '.join(unknown)}; it takes "
+                      f"{', '.join(PROVIDER_OPTIONS)}."]  # fmt: skip
+    shared = {k: getattr(top, k) for k in SHARED_OPTIONS}
+    try:
+        # No parent: the top-level c.NevisAuth settings must not leak into another provider.
+        config = NevisAuth(env_prefix=env_prefix(name), log=top.log, **shared, **entry)
+    except Exception as e:  # a value of the wrong type: traitlets says which
+        return None, [f"{option} has a value of the wrong type ({type(e).__name__})."]
+    config.label = option
+    problems = config.problems()
+    return (None, problems) if problems else (config, [])
+
+
+def build_providers(
+    top: NevisAuth, log: logging.Logger, client: OIDCClient | None = None
+) -> tuple[dict[str, Provider], list[str]]:
+    """Every usable provider by name, and a sentence for each one left out."""
+    providers = {
+        DEFAULT_PROVIDER: Provider(DEFAULT_PROVIDER, top, client or OIDCClient(top, log=log))
+    }
+    problems: list[str] = []
+    raw = top.providers
+    for name, entry in raw.items() if isinstance(raw, dict) else ():
+        config, found = named_config(str(name), entry, top)
+        if config is None:
+            problems += [f"{p[:-1]}; the provider is left out." for p in found]
+            continue
+        providers[name] = Provider(name, config, OIDCClient(config, log=log))
+    return providers, problems

@@ -1,0 +1,159 @@
+"""The Authorization Code flow: start a sign-in, check the provider's answer, keep the tokens."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from .apis import ApiSpec, token_key
+from .errors import (
+    AccessDeniedError,
+    CallbackError,
+    InvalidTokenError,
+    NevisAuthError,
+    OAuthError,
+    SettingsError,
+)
+from .flow import PendingLogin, PendingLogins, pkce_challenge
+from .oidc import ProviderMetadata, refusals
+from .protocol import DEFAULT_PROVIDER
+from .providers import Provider
+from .refresh import TokenManager
+from .tokens import TokenSet
+
+NO_REFRESH_TOKEN = (
+    "The provider issued no refresh token: this sign-in ends when the access token expires."  # noqa: S105
+)
+
+
+class SignIns:
+    """Starts sign-ins at any configured provider and finishes them at the one callback."""
+
+    def __init__(
+        self,
+        providers: dict[str, Provider],
+        tokens: TokenManager,
+        pending: PendingLogins,
+        log: logging.Logger,
+    ) -> None:
+        self.providers = providers
+        self.tokens = tokens
+        self.pending = pending
+        self.log = log
+
+    def check_configured(self) -> None:
+        """Raise SettingsError naming what is missing, if anything is."""
+        problems = self.providers[DEFAULT_PROVIDER].config.problems()
+        if problems:
+            raise SettingsError("jupyter-nevis-auth is not configured yet. " + " ".join(problems))
+
+    async def start(
+        self, redirect_uri: str, next_url: str, provider: str, api: ApiSpec | None
+    ) -> tuple[PendingLogin, str]:
+        """A new pending sign-in and the provider URL to send the browser to."""
+        self.check_configured()
+        client = self.providers[provider].client
+        metadata = await client.metadata(recheck_after_failure=True)
+        problem = client.id_tokens.algorithm_problem(metadata)
+        if problem:
+            raise SettingsError(problem)
+        login = self.pending.start(redirect_uri, next_url, provider, api)
+        url = client.authorize_url(
+            metadata,
+            state=login.state,
+            nonce=login.nonce,
+            code_challenge=pkce_challenge(login.code_verifier),
+            redirect_uri=redirect_uri,
+            extra_scopes=api.scopes if api else (),
+            resource=api.resource if api else None,
+        )
+        return login, url
+
+    def scope_sentence(self, provider: Provider, metadata: ProviderMetadata | None) -> str:
+        """The sentence for an invalid_scope from `provider`."""
+        client = provider.client
+        scopes = client.requested_scopes(metadata) if metadata else list(provider.config.scopes)
+        unoffered = client.unoffered_scopes(metadata, scopes) if metadata else []
+        listed = bool(metadata and metadata.scopes_supported)
+        return refusals.scope_problem(scopes, unoffered, listed)
+
+    def _claim(self, state: str | None, browser_key: str | None) -> PendingLogin:
+        if not state:
+            raise CallbackError("The sign-in response carries no state; start the sign-in again.")
+        login = self.pending.peek(state)
+        if login is None:
+            raise CallbackError(
+                "This sign-in has expired or was already used; start the sign-in again."
+            )
+        if not browser_key or not hmac.compare_digest(browser_key, login.browser_key):
+            raise AccessDeniedError(
+                "This sign-in was started in another browser; start the sign-in again here."
+            )
+        self.pending.pop(state)
+        return login
+
+    async def _refused(self, params: dict[str, str]) -> NevisAuthError:
+        login = self.pending.pop(params["state"]) if params.get("state") else None
+        provider = self.providers[login.provider if login else DEFAULT_PROVIDER]
+        try:
+            metadata: ProviderMetadata | None = await provider.client.metadata()
+        except NevisAuthError:
+            metadata = None
+        return refusals.authorize_error(
+            params["error"],
+            params.get("error_description"),
+            self.scope_sentence(provider, metadata),
+        )
+
+    async def finish(
+        self, user: str, params: dict[str, str], browser_key: str | None
+    ) -> PendingLogin:
+        """Check the callback's parameters, trade the code, validate and store the tokens."""
+        self.check_configured()
+        if params.get("error"):
+            raise await self._refused(params)
+        login = self._claim(params.get("state"), browser_key)
+        provider = self.providers[login.provider]
+        client = provider.client
+        metadata = await client.metadata()
+        iss = params.get("iss")
+        # RFC 9207: with several providers this is what stops a mix-up attack.
+        if iss is not None and iss != metadata.issuer:
+            raise CallbackError(
+                "The sign-in response comes from another issuer than the configured one; "
+                "start the sign-in again."
+            )
+        if iss is None and metadata.authorization_response_iss_parameter_supported:
+            raise CallbackError(
+                "The sign-in response lacks the issuer the provider promised; "
+                "start the sign-in again."
+            )
+        code = params.get("code")
+        if not code:
+            raise CallbackError("The sign-in response carries no code; start the sign-in again.")
+        try:
+            data = await client.exchange_code(code, login.code_verifier, login.redirect_uri)
+        except OAuthError as e:
+            raise refusals.token_error(e.error, self.scope_sentence(provider, metadata)) from e
+        id_token = data.get("id_token")
+        if not isinstance(id_token, str):
+            raise InvalidTokenError("The provider answered without an ID token; sign in again.")
+        claims = await client.validate_id_token(id_token, nonce=login.nonce)
+        requested = client.requested_scopes(metadata) + list(login.api.scopes if login.api else ())
+        tokens = TokenSet.from_response(data, claims, requested_scope=requested)
+        spec = login.api if login.api and login.api.narrowed else None
+        await self.tokens.save(token_key(user, login.provider, spec.key if spec else None), tokens)
+        self.log.info(
+            "Signed in %s at %s%s as provider subject %s", user, login.provider,
+            f" for {spec.name or 'more scopes'}" if spec else "", claims.get("sub"),
+        )  # fmt: skip
+        if not tokens.refresh_token:
+            cause = (
+                "offline_access was requested but probably not granted; some providers grant "
+                'it only with prompt=consent (set NevisAuth.extra_authorize_params to {"prompt": '
+                '"consent"})'
+                if "offline_access" in requested
+                else "the provider may need a scope or parameter of its own to issue one"
+            )
+            self.log.warning("%s (for %s: %s.)", NO_REFRESH_TOKEN, user, cause)
+        return login

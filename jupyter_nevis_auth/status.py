@@ -1,0 +1,86 @@
+"""The sign-in status that pages, widgets and frontends see: who, until when; never a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import urls
+from .api_tokens import ApiTokens, covers
+from .apis import ApiSpec, token_key
+from .claims import display_name, public_claims
+from .protocol import DEFAULT_PROVIDER
+from .refresh import TokenManager
+from .signin import NO_REFRESH_TOKEN
+from .tokens import TokenSet
+
+
+def sign_in_url(base_url: str, provider: str = DEFAULT_PROVIDER, api: ApiSpec | None = None) -> str:
+    """Where a person signs in for a provider's own tokens, or for an API's."""
+    if api is not None and api.name:
+        return urls.with_query(urls.login_url(base_url), {"api": api.name})
+    params: dict[str, str] = {} if provider == DEFAULT_PROVIDER else {"provider": provider}
+    if api is not None:
+        params.update({"scope": " ".join(api.scopes), "resource": api.resource or "",
+                       "audience": api.audience or ""})  # fmt: skip
+        params = {k: v for k, v in params.items() if v}
+    return urls.with_query(urls.login_url(base_url), params)
+
+
+def provider_status(
+    tokens: TokenManager, key: str, held: TokenSet | None, login_url: str
+) -> dict[str, Any]:
+    """One provider's sign-in as the status shows it."""
+    status: dict[str, Any] = {
+        "logged_in": held is not None,
+        "signed_out_reason": None if held else tokens.signed_out_reason.get(key),
+        "last_refresh_error": tokens.last_refresh_error.get(key),
+        "login_url": login_url,
+    }
+    if held is not None:
+        status.update(
+            claims=public_claims(held.claims),
+            display_name=display_name(held.claims),
+            scopes=list(held.scope),
+            expires_at=held.expires_at,
+            expires_in=held.expires_in(),
+            refresh_possible=bool(held.refresh_token),
+            warnings=[] if held.refresh_token else [NO_REFRESH_TOKEN],
+        )
+    return status
+
+
+async def api_status(
+    api_tokens: ApiTokens, user: str, spec: ApiSpec, base_url: str
+) -> dict[str, Any]:
+    """One API's token as the status shows it."""
+    store = api_tokens.tokens.store
+    key = token_key(user, spec.provider, spec.key)
+    held, way = await store.get(key), api_tokens.obtained_by.get(key, "sign-in")
+    main = await store.get(token_key(user, spec.provider))
+    if held is None and main is not None and (not spec.narrowed or covers(main, spec)):
+        held, way = main, "provider token"
+    return {
+        "provider": spec.provider, "urls": list(spec.urls), "scopes": list(spec.scopes),
+        "resource": spec.resource, "audience": spec.audience, "ready": held is not None,
+        "expires_at": held.expires_at if held else None,
+        "expires_in": held.expires_in() if held else None,
+        "obtained_by": way if held else None,
+        "login_url": sign_in_url(base_url, spec.provider, spec),
+    }  # fmt: skip
+
+
+async def build_status(
+    api_tokens: ApiTokens, user: str, providers: list[str], apis: list[ApiSpec], base_url: str
+) -> dict[str, Any]:
+    """The whole status: the default provider's fields, then every provider and API."""
+    tokens = api_tokens.tokens
+    by_provider = {}
+    for name in providers:
+        key = token_key(user, name)
+        held = await tokens.store.get(key)
+        by_provider[name] = provider_status(tokens, key, held, sign_in_url(base_url, name))
+    status = dict(by_provider[DEFAULT_PROVIDER])
+    status["providers"] = by_provider
+    status["apis"] = {spec.name: await api_status(api_tokens, user, spec, base_url)
+                      for spec in apis}  # fmt: skip
+    return status
