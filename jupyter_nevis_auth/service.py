@@ -54,7 +54,7 @@ class AuthService:
             log=self.log,
             parent=config,
         )
-        self.sign_ins = SignIns(self.providers, self.tokens, self.pending, self.log)
+        self.sign_ins = SignIns(self.providers, self.apis, self.tokens, self.pending, self.log)
         self.api_tokens = ApiTokens(self.tokens, self.providers, self.log)
 
     def check_configured(self) -> None:

@@ -32,11 +32,13 @@ class SignIns:
     def __init__(
         self,
         providers: dict[str, Provider],
+        apis: dict[str, ApiSpec],
         tokens: TokenManager,
         pending: PendingLogins,
         log: logging.Logger,
     ) -> None:
         self.providers = providers
+        self.apis = apis
         self.tokens = tokens
         self.pending = pending
         self.log = log
@@ -58,13 +60,19 @@ class SignIns:
         if problem:
             raise SettingsError(problem)
         login = self.pending.start(redirect_uri, next_url, provider, api)
+        if api is None:
+            # Sign in once: the grant covers the provider's APIs, whose tokens then come
+            # from narrowed refreshes instead of more sign-ins.
+            extra = tuple(s for a in self.apis.values() if a.provider == provider for s in a.scopes)
+        else:
+            extra = api.scopes
         url = client.authorize_url(
             metadata,
             state=login.state,
             nonce=login.nonce,
             code_challenge=pkce_challenge(login.code_verifier),
             redirect_uri=redirect_uri,
-            extra_scopes=api.scopes if api else (),
+            extra_scopes=extra,
             resource=api.resource if api else None,
         )
         return login, url

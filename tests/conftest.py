@@ -90,6 +90,12 @@ class Browser:
         assert response.code == 302, response.body
         return response.headers["Location"]
 
+    async def start_login_for(self, name: str, value: str) -> str:
+        """Open nevis/login for an API or a provider (`name` api or provider)."""
+        response = await self.get("nevis", "login", params={name: value})
+        assert response.code == 302, response.body
+        return response.headers["Location"]
+
     async def sign_in(
         self, username: str = "alice", *, redirect_uri: str, next_url: str | None = None
     ) -> HTTPResponse:

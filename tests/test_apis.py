@@ -98,8 +98,11 @@ def test_env_var_apis_and_providers(monkeypatch: pytest.MonkeyPatch):
 
 def test_a_named_provider_never_inherits_the_top_level_secret(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("NEVIS_AUTH_CLIENT_SECRET", "the-default-providers-secret")
-    config = NevisAuth(issuer="https://op.example", client_id="c",
-                       providers={"partner": {"issuer": "https://p.example", "client_id": "p"}})
+    config = NevisAuth(
+        issuer="https://op.example",
+        client_id="c",
+        providers={"partner": {"issuer": "https://p.example", "client_id": "p"}},
+    )
     providers, problems = build_providers(config, logging.getLogger("test"))
     assert "partner" not in providers
     assert problems == [

@@ -69,8 +69,9 @@ class KernelTokenHandler(KernelAPIHandler):
             )
         except LoginRequiredError as e:
             self.answer(401, {
-                "error": LOGIN_REQUIRED, "message": str(e), "api": api.name if api else None,
-                "provider": provider, "scopes": list(api.scopes) if api else [],
+                "error": LOGIN_REQUIRED, "message": str(e), "provider": provider,
+                "api": api.name if api and api.name else None,
+                "scopes": list(api.scopes) if api else [],
                 "login_url": sign_in_url(self.base_url, provider, api),
             })  # fmt: skip
             return
@@ -89,7 +90,7 @@ class KernelTokenHandler(KernelAPIHandler):
                 "scope": " ".join(tokens.scope),
                 "id_token": tokens.id_token,
                 "claims": public_claims(tokens.claims),
-                "api": api.name if api else None,
+                "api": api.name if api and api.name else None,
                 "provider": provider,
             },
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -30,6 +31,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 #: Marks a claim or metadata entry the provider leaves out.
 REMOVE: Any = object()
 
@@ -94,6 +96,7 @@ class Grant:
     nonce: str | None
     scope: str
     sub: str
+    resource: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,10 @@ class FakeOP:
         self.canned: dict[str, Canned] = {}
         #: knob: seconds an endpoint waits before answering.
         self.delays: dict[str, float] = {}
+        #: knob: resources a narrowed refresh or an exchange may ask for (RFC 8707).
+        self.resources: set[str] = set()
+        #: knob: whether the token-exchange grant (RFC 8693) is offered and advertised.
+        self.token_exchange = False
         #: knob: RFC 8414 metadata served at the "standard" and the "common" well-known URL.
         self.oauth_metadata: dict[str, dict[str, Any]] = {}
         #: knob: the sub the userinfo endpoint reports.
@@ -301,7 +308,8 @@ class FakeOP:
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token"]
+            + ([TOKEN_EXCHANGE] if self.token_exchange else []),
             "scopes_supported": ["openid", "offline_access", "profile", "email"],
             "authorization_response_iss_parameter_supported": True,
         }
@@ -360,8 +368,41 @@ class FakeOP:
             grant = self._refresh.get(args.get("refresh_token", ""))
             if grant is None:
                 return 400, {"error": "invalid_grant"}
-            return 200, self.tokens(grant, "refresh")
+            narrowed = self.narrowed(grant, args)
+            if isinstance(narrowed, str):
+                return 400, {"error": narrowed}
+            return 200, self.tokens(narrowed, "refresh")
+        if grant_type == TOKEN_EXCHANGE and self.token_exchange:
+            return self.exchange(args)
         return 400, {"error": "unsupported_grant_type"}
+
+    def narrowed(self, grant: Grant, args: dict[str, str]) -> Grant | str:
+        """`grant` narrowed to the request's scope and resource, or the OAuth error."""
+        scope = args.get("scope")
+        if scope is not None and not set(scope.split()) <= set(grant.scope.split()):
+            return "invalid_scope"
+        resource = args.get("resource")
+        if resource is not None and resource not in self.resources:
+            return "invalid_target"
+        return dataclasses.replace(grant, scope=scope or grant.scope, resource=resource)
+
+    def exchange(self, args: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """RFC 8693: a new access token for the subject token's user."""
+        subject = args.get("subject_token", "")
+        if subject not in self.issued["access_token"] or args.get("subject_token_type") != (
+            "urn:ietf:params:oauth:token-type:access_token"
+        ):
+            return 400, {"error": "invalid_grant"}
+        resource = args.get("resource") or args.get("audience")
+        if resource is not None and resource not in self.resources:
+            return 400, {"error": "invalid_target"}
+        access_token = secrets.token_urlsafe(32)
+        self.issued["access_token"].append(access_token)
+        return 200, {
+            "access_token": access_token, "token_type": "Bearer", "expires_in": self.expires_in,
+            "scope": args.get("scope", ""),
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        }  # fmt: skip
 
     def tokens(self, grant: Grant, phase: str) -> dict[str, Any]:
         """A token response for `grant`; phase is "login" or "refresh"."""
@@ -487,6 +528,7 @@ class AuthorizeHandler(ProviderHandler):
             nonce=self.get_argument("nonce", None),
             scope=self.get_argument("scope"),
             sub=op.sub,
+            resource=self.get_argument("resource", None),
         )
         params = {"code": op.new_code(grant), "state": self.get_argument("state", "")}
         if op.response_iss is not None:
