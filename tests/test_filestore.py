@@ -358,3 +358,18 @@ class TestRestart:
         assert (counter["ok"], counter["error"]) == (1, 0)
         (rotated,) = decrypt(path)["users"].values()
         assert rotated["refresh_token"] != saved["refresh_token"]
+
+
+async def test_every_provider_and_api_token_survives_a_restart(tmp_path):
+    from jupyter_nevis_auth.apis import token_key
+
+    path = tmp_path / "tokens.fernet"
+    first = store(path)
+    keys = ["ada", token_key("ada", "partner"), token_key("ada", "default", "sales")]
+    for n, key in enumerate(keys):
+        await first.set(key, token_set(str(n)))
+    again = store(path)
+    assert sorted(await again.keys()) == sorted(keys)
+    for n, key in enumerate(keys):
+        assert await again.get(key) == await first.get(key)
+        assert (await again.get(key)).access_token.startswith(f"access-{n}-")
