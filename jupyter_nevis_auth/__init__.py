@@ -8,6 +8,7 @@ from ._version import __version__
 from .errors import (
     LoginRequiredError,
     NevisAuthError,
+    NoAPIForURLError,
     NotConfiguredError,
     TokenServiceError,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "LoginRequiredError",
     "LoginWidget",
     "NevisAuthError",
+    "NoAPIForURLError",
     "NotConfiguredError",
     "Token",
     "TokenServiceError",

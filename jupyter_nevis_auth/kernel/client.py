@@ -9,21 +9,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
 
 from ..errors import (
-    KernelSecretRejectedError,
-    LoginRequiredError,
     NotConfiguredError,
     TokenServiceError,
     TokenServiceTimeoutError,
     TokenServiceUnreachableError,
 )
 from ..protocol import (
+    APIS_PATH,
     ENV_CA,
     ENV_ERROR,
     ENV_LOGIN_TIMEOUT,
@@ -33,14 +31,21 @@ from ..protocol import (
     ENV_URL,
     FORCE_REFRESH_PARAM,
     MIN_TTL_PARAM,
+    PROVIDER_PARAM,
     SECRET_HEADER,
     TOKEN_PATH,
     TOKEN_STATUS_PATH,
+    ApisAnswer,
     Status,
     TokenAnswer,
 )
+from .answers import Answer, checked, token_answer
 from .pinning import PinnedCertAdapter, cert_fingerprint
+from .routing import Routes
+from .selection import DEFAULT, Selection
 from .token import Token
+
+__all__ = ["Answer", "TokenClient", "default_client", "sign_out", "token_status"]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_LOGIN_TIMEOUT = 300.0
@@ -56,25 +61,13 @@ NOT_IN_SERVER = (
     f"{ENV_URL} and {ENV_SECRET} to point at one."
 )
 
-# A kernel knows only the token endpoint's URL; the status endpoint is below it.
+# A kernel knows only the token endpoint's URL; the other endpoints are below it.
 _STATUS_SUFFIX = TOKEN_STATUS_PATH.removeprefix(TOKEN_PATH)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One answer of the token endpoint, with the kernel's own clock readings."""
-
-    access_token: Token
-    id_token: Token | None
-    claims: dict[str, Any] = field(repr=False)
-    #: time.monotonic() at which the access token expires, None when unknown.
-    deadline: float | None
-    #: time.monotonic() at which the request for this answer was sent.
-    asked_at: float
+_APIS_SUFFIX = APIS_PATH.removeprefix(TOKEN_PATH)
 
 
 class TokenClient:
-    """Asks one Jupyter server for tokens and keeps its last answer for MAX_CACHE_AGE."""
+    """Asks one Jupyter server for tokens; keeps each selection's last answer for MAX_CACHE_AGE."""
 
     def __init__(
         self, url: str, secret: str, *, ca: str = "", timeout: float, login_url: str = ""
@@ -92,19 +85,22 @@ class TokenClient:
             self._http.mount("https://", PinnedCertAdapter(cert_fingerprint(ca)))
             self._http.verify = False
         self._lock = threading.Lock()
-        self._answer: Answer | None = None
+        #: One lock per selection: a slow token for one API does not hold up the others.
+        self._locks: dict[Selection, threading.Lock] = {}
+        self._answers: dict[Selection, Answer] = {}
+        self._routes: Routes | None = None
 
     def close(self) -> None:
         """Close the connections to the server."""
         self._http.close()
 
     def clear(self) -> None:
-        """Forget the cached answer."""
-        self._answer = None
+        """Forget every cached answer."""
+        self._answers = {}
 
-    def cached(self, min_ttl: float) -> Answer | None:
+    def cached(self, min_ttl: float, selection: Selection = DEFAULT) -> Answer | None:
         """The cached answer if it is recent and its token has `min_ttl` seconds left."""
-        answer = self._answer
+        answer = self._answers.get(selection)
         if answer is None:
             return None
         now = time.monotonic()
@@ -114,44 +110,56 @@ class TokenClient:
             return None
         return answer
 
-    def cached_or_fetched(self, min_ttl: float, *, rejected: str | None = None) -> Answer:
+    def cached_or_fetched(
+        self, min_ttl: float, selection: Selection = DEFAULT, *, rejected: str | None = None
+    ) -> Answer:
         """An answer with `min_ttl` seconds left; a new token when `rejected` was refused."""
         with self._lock:
+            lock = self._locks.setdefault(selection, threading.Lock())
+        with lock:
             # Another thread may have fetched (or replaced the rejected token) meanwhile.
-            answer = self.cached(min_ttl)
+            answer = self.cached(min_ttl, selection)
             if answer is not None and answer.access_token != rejected:
                 return answer
-            self._answer = None
-            params = {MIN_TTL_PARAM: f"{max(min_ttl, 0.0):g}"}
+            self._answers.pop(selection, None)
+            params = {**selection.params(), MIN_TTL_PARAM: f"{max(min_ttl, 0.0):g}"}
             if rejected is not None:
                 params[FORCE_REFRESH_PARAM] = "1"
-            self._answer = self._fetch(params)
-            return self._answer
+            asked_at = time.monotonic()
+            data = checked(self.request("GET", "", params), self.url, self.login_url, selection)
+            answer = token_answer(cast(TokenAnswer, data), asked_at)
+            self._answers[selection] = answer
+            return answer
+
+    @property
+    def known_routes(self) -> Routes | None:
+        """The routes if they were asked for already."""
+        return self._routes
+
+    def routes(self) -> Routes:
+        """The configured APIs' URL prefixes, asked once: they stay while the server runs."""
+        with self._lock:
+            if self._routes is None:
+                response = self.request("GET", _APIS_SUFFIX)
+                if response.status_code == 404:
+                    # A server from before named APIs: every URL gets the default token.
+                    answer: ApisAnswer = {"apis": [], "default_for_unlisted_urls": True}
+                else:
+                    answer = cast(ApisAnswer, self._checked(response))
+                self._routes = Routes(answer)
+            return self._routes
 
     def status(self) -> Status:
         """The server's sign-in status: claims, scopes, expiry, never a token."""
         return cast(Status, self._checked(self.request("GET", _STATUS_SUFFIX)))
 
-    def sign_out(self) -> Status:
-        """Sign the user out of the server; returns the new status."""
-        status = cast(Status, self._checked(self.request("DELETE")))
-        # The cached answer must not outlive a sign-out.
+    def sign_out(self, provider: str | None = None) -> Status:
+        """Sign the user out of every provider (or of `provider`); returns the new status."""
+        params = {PROVIDER_PARAM: provider} if provider is not None else None
+        status = cast(Status, self._checked(self.request("DELETE", "", params)))
+        # No cached answer may outlive a sign-out.
         self.clear()
         return status
-
-    def _fetch(self, params: dict[str, str]) -> Answer:
-        asked_at = time.monotonic()
-        data = cast(TokenAnswer, self._checked(self.request("GET", "", params)))
-        expires_in = data.get("expires_in")
-        id_token = data.get("id_token")
-        claims = dict(data.get("claims") or {})
-        return Answer(
-            access_token=Token(data["access_token"], "access token", data.get("expires_at")),
-            id_token=Token(id_token, "ID token", claims.get("exp")) if id_token else None,
-            claims=claims,
-            deadline=None if expires_in is None else asked_at + float(expires_in),
-            asked_at=asked_at,
-        )
 
     def request(
         self, method: str, path: str = "", params: dict[str, str] | None = None
@@ -188,52 +196,7 @@ class TokenClient:
             ) from e
 
     def _checked(self, response: requests.Response) -> dict[str, Any]:
-        """The JSON of a 200 answer; any other answer raised as the error it stands for."""
-        data = self._json(response)
-        if response.status_code == 200:
-            return data
-        message = str(data.get("message") or "")
-        if response.status_code == 401:
-            login_url = data.get("login_url") or self.login_url
-            raise LoginRequiredError(
-                f"{message or 'You are not signed in.'} Sign in at {login_url}, "
-                "then run this again.",
-                login_url=login_url,
-            )
-        if response.status_code == 403:
-            raise KernelSecretRejectedError(
-                "The Jupyter server refused this kernel's secret (the server was probably "
-                "restarted after the kernel started); restart the kernel."
-            )
-        if response.status_code == 404:
-            raise TokenServiceError(
-                f"The Jupyter server has no token endpoint at {self.url}; check that the "
-                "jupyter_nevis_auth server extension is enabled, then restart the kernel."
-            )
-        if response.status_code == 504:
-            raise TokenServiceTimeoutError(
-                message or "The sign-in provider did not answer in time; try again later."
-            )
-        raise TokenServiceError(
-            message
-            or f"The Jupyter server answered {response.status_code} to a token request; "
-            "look at the server's log."
-        )
-
-    @staticmethod
-    def _json(response: requests.Response) -> dict[str, Any]:
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            if response.status_code == 404:
-                return {}
-            raise TokenServiceError(
-                f"The Jupyter server answered a token request with {response.status_code} "
-                "and no JSON; check that the jupyter_nevis_auth server extension is enabled."
-            )
-        return data
+        return checked(response, self.url, self.login_url)
 
 
 def _float_env(name: str, default: float) -> float:
@@ -291,14 +254,26 @@ def default_client() -> TokenClient:
         return _client
 
 
-def cached_token(min_ttl: float) -> Token | None:
-    """The default client's cached access token if it has `min_ttl` seconds left; no request."""
+def _current() -> TokenClient | None:
+    """The default client, if there is one and the environment still names its server."""
     client = _client
-    # The environment may have been pointed at another server since the answer was cached.
+    # The environment may have been pointed at another server since the client was made.
     if client is None or client.identity != (os.environ.get(ENV_URL), os.environ.get(ENV_SECRET)):
         return None
-    answer = client.cached(min_ttl)
+    return client
+
+
+def cached_token(min_ttl: float, selection: Selection = DEFAULT) -> Token | None:
+    """The default client's cached access token if it has `min_ttl` seconds left; no request."""
+    client = _current()
+    answer = client.cached(min_ttl, selection) if client is not None else None
     return answer.access_token if answer is not None else None
+
+
+def cached_routes() -> Routes | None:
+    """The default client's API routes if it has asked for them already; no request."""
+    client = _current()
+    return client.known_routes if client is not None else None
 
 
 def token_status() -> Status:
@@ -306,6 +281,6 @@ def token_status() -> Status:
     return default_client().status()
 
 
-def sign_out() -> Status:
-    """Sign the user out of the server named by the environment; returns the new status."""
-    return default_client().sign_out()
+def sign_out(provider: str | None = None) -> Status:
+    """Sign the user out of every provider (or of `provider`); returns the new status."""
+    return default_client().sign_out(provider)

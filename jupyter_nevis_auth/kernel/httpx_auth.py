@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Iterable
 
 try:
     import anyio.to_thread
@@ -11,32 +11,46 @@ except ImportError as e:
     raise ImportError("HTTPXBearerAuth needs httpx; install it with `pip install httpx`.") from e
 
 from ..protocol import DEFAULT_MIN_TTL
-from .api import get_access_token, refreshed_after_rejection
-from .client import cached_token
+from .api import refreshed_after_rejection, routed, selection_for_url, token_for
+from .client import cached_routes, cached_token
+from .selection import Selection, select
 
 
 class HTTPXBearerAuth(httpx.Auth):
     """httpx auth: the current access token on each request; on a 401, one refresh and retry.
 
-    Use as `httpx.get(url, auth=HTTPXBearerAuth())` or `httpx.AsyncClient(auth=...)`.
+    Use as `httpx.get(url, auth=HTTPXBearerAuth())` or `httpx.AsyncClient(auth=...)`; the
+    token is chosen as BearerAuth chooses it: by the request's URL, or by the keywords.
     """
 
     # The body is buffered so that the retry can send it again.
     requires_request_body = True
 
-    def __init__(self, min_ttl: float = DEFAULT_MIN_TTL) -> None:
-        """Send tokens with at least `min_ttl` seconds left."""
+    def __init__(
+        self,
+        min_ttl: float = DEFAULT_MIN_TTL,
+        *,
+        api: str | None = None,
+        scopes: str | Iterable[str] | None = None,
+        resource: str | None = None,
+        audience: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Send tokens with at least `min_ttl` seconds left, of the API or scopes chosen."""
         self.min_ttl = min_ttl
+        #: The token the keywords chose; None: each request's URL chooses.
+        self.selection = select(api, scopes, resource, audience, provider)
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Send the request with the token; once more with a new one after a 401."""
-        token = get_access_token(self.min_ttl)
+        selection = self.selection or selection_for_url(str(request.url))
+        token = token_for(selection, self.min_ttl)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
-            token = refreshed_after_rejection(token, self.min_ttl)
+            token = refreshed_after_rejection(token, self.min_ttl, selection)
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
 
@@ -44,12 +58,23 @@ class HTTPXBearerAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """As sync_auth_flow; a call to the server runs in a worker thread."""
-        token = cached_token(self.min_ttl)
+        selection = await self._selection(str(request.url))
+        token = cached_token(self.min_ttl, selection)
         if token is None:
-            token = await anyio.to_thread.run_sync(get_access_token, self.min_ttl)
+            token = await anyio.to_thread.run_sync(token_for, selection, self.min_ttl)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
-            token = await anyio.to_thread.run_sync(refreshed_after_rejection, token, self.min_ttl)
+            token = await anyio.to_thread.run_sync(
+                refreshed_after_rejection, token, self.min_ttl, selection
+            )
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
+
+    async def _selection(self, url: str) -> Selection:
+        if self.selection is not None:
+            return self.selection
+        routes = cached_routes()
+        if routes is not None:
+            return routed(url, routes)
+        return await anyio.to_thread.run_sync(selection_for_url, url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import requests
@@ -9,26 +10,49 @@ from requests.exceptions import UnrewindableBodyError
 from requests.utils import rewind_body
 
 from ..protocol import DEFAULT_MIN_TTL
-from .api import get_access_token, refreshed_after_rejection
+from .api import refreshed_after_rejection, selection_for_url, token_for
+from .selection import Selection, select
 
 
 class BearerAuth(requests.auth.AuthBase):
     """requests auth: the current access token on each request; on a 401, one refresh and retry.
 
-    Use as `requests.get(url, auth=BearerAuth())`.
+    Use as `requests.get(url, auth=BearerAuth())`: each request gets the token of the API
+    whose URL prefix it matches (see NevisAuth.apis). `api=` names the API instead;
+    `scopes=`, `resource=`, `audience=` and `provider=` ask for a token ad hoc.
     """
 
-    def __init__(self, min_ttl: float = DEFAULT_MIN_TTL) -> None:
-        """Send tokens with at least `min_ttl` seconds left."""
+    def __init__(
+        self,
+        min_ttl: float = DEFAULT_MIN_TTL,
+        *,
+        api: str | None = None,
+        scopes: str | Iterable[str] | None = None,
+        resource: str | None = None,
+        audience: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Send tokens with at least `min_ttl` seconds left, of the API or scopes chosen."""
         self.min_ttl = min_ttl
+        #: The token the keywords chose; None: each request's URL chooses.
+        self.selection = select(api, scopes, resource, audience, provider)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set the Authorization header, and arm the retry on 401."""
-        request.headers["Authorization"] = f"Bearer {get_access_token(self.min_ttl)}"
-        request.register_hook("response", self._retry_on_401)
+        selection = self.selection or selection_for_url(str(request.url))
+        request.headers["Authorization"] = f"Bearer {token_for(selection, self.min_ttl)}"
+        request.register_hook("response", _RetryOn401(selection, self.min_ttl))
         return request
 
-    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+
+class _RetryOn401:
+    """A response hook: after a 401, one new token of the same selection and one retry."""
+
+    def __init__(self, selection: Selection, min_ttl: float) -> None:
+        self.selection = selection
+        self.min_ttl = min_ttl
+
+    def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
         sent = str(request.headers.get("Authorization", ""))
         # No header: requests dropped it on a redirect to another host, which gets no token.
@@ -40,11 +64,12 @@ class BearerAuth(requests.auth.AuthBase):
                 rewind_body(retry)
             except UnrewindableBodyError:
                 return response
-        token = refreshed_after_rejection(sent.removeprefix("Bearer "), self.min_ttl)
+        rejected = sent.removeprefix("Bearer ")
+        token = refreshed_after_rejection(rejected, self.min_ttl, self.selection)
         # Read and release the refused response so its connection can carry the retry.
         _ = response.content
         response.close()
-        retry.deregister_hook("response", self._retry_on_401)
+        retry.deregister_hook("response", self)
         retry.headers["Authorization"] = f"Bearer {token}"
         again: requests.Response = response.connection.send(retry, **kwargs)  # type: ignore[attr-defined]
         again.history.append(response)
@@ -52,8 +77,18 @@ class BearerAuth(requests.auth.AuthBase):
         return again
 
 
-def session(min_ttl: float = DEFAULT_MIN_TTL) -> requests.Session:
+def session(
+    min_ttl: float = DEFAULT_MIN_TTL,
+    *,
+    api: str | None = None,
+    scopes: str | Iterable[str] | None = None,
+    resource: str | None = None,
+    audience: str | None = None,
+    provider: str | None = None,
+) -> requests.Session:
     """A requests.Session that sends the current access token (see BearerAuth)."""
     http = requests.Session()
-    http.auth = BearerAuth(min_ttl)
+    http.auth = BearerAuth(
+        min_ttl, api=api, scopes=scopes, resource=resource, audience=audience, provider=provider
+    )
     return http
