@@ -173,18 +173,27 @@ def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @dataclass
 class CannedServer:
-    """A stand-in for the server's kernel endpoints: every request gets `status` and `body`."""
+    """A stand-in for the server's kernel endpoints: every request gets `status` and `body`.
+
+    A request whose path (with query) is in `by_path` gets that answer instead.
+    """
 
     url: str
     status: int = 200
     body: bytes = b"{}"
     #: (method, path with query, secret header) of every request.
     seen: list[tuple[str, str, str]] = field(default_factory=list)
+    by_path: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    #: (path, Authorization header) of every request.
+    authorizations: list[tuple[str, str]] = field(default_factory=list)
 
-    def answer(self, status: int, body: dict[str, Any] | bytes) -> None:
-        """Answer `body` (JSON when a dict) with `status` from now on."""
-        self.status = status
-        self.body = json.dumps(body).encode() if isinstance(body, dict) else body
+    def answer(self, status: int, body: dict[str, Any] | bytes, path: str | None = None) -> None:
+        """Answer `body` (JSON when a dict) with `status` from now on (to `path` only if given)."""
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        if path is None:
+            self.status, self.body = status, data
+        else:
+            self.by_path[path] = (status, data)
 
 
 @pytest.fixture
@@ -194,10 +203,12 @@ def canned_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CannedServer]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             server.seen.append((self.command, self.path, self.headers.get(SECRET_HEADER, "")))
-            self.send_response(server.status)
-            self.send_header("Content-Length", str(len(server.body)))
+            server.authorizations.append((self.path, self.headers.get("Authorization", "")))
+            status, body = server.by_path.get(self.path, (server.status, server.body))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(server.body)
+            self.wfile.write(body)
 
         do_GET = do_DELETE = _answer
 
