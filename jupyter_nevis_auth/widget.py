@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
+from .claims import display_name
 from .kernel.client import sign_out, token_status
-from .kernel.widget import (
-    LoginWidget,
-    display_name,
-    format_duration,
-    login,
-    sign_in_href,
-    wait_for_login,
-)
+from .kernel.widget import LoginWidget, format_duration, login, sign_in_href, wait_for_login
 
 __all__ = [
     "LoginWidget",

@@ -23,7 +23,7 @@ def has_interactive_frontend() -> bool:
 
 
 def wait_for_login(error: LoginRequiredError, timeout: float) -> None:
-    """Show the sign-in widget; return once the user has signed in, else raise."""
+    """Show the sign-in widget; return once the token `error` lacked is there, else raise."""
     # Imported here: ipywidgets is only needed once someone has to sign in.
     from . import widget
 

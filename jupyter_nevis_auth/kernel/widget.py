@@ -1,4 +1,4 @@
-"""The sign-in widget: who is signed in, for how long, and controls to sign in and out.
+"""The sign-in widget: who is signed in where, for how long, which APIs have tokens; sign in, out.
 
 Its state holds display text only (names, scopes, times), never a token, so a
 saved notebook never contains one.
@@ -11,69 +11,54 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import ipywidgets as widgets
 from IPython.display import display
 
-from ..claims import display_name
 from ..errors import LoginRequiredError, NevisAuthError
 from ..protocol import ENV_LOGIN_URL, Status
 from . import client
 from .monitor import monitor, poll
-
-#: Seconds between two status polls while a cell waits for the sign-in.
-WAIT_POLL = 1.0
-
-_DOT = '<span style="color:{color};font-size:1.1em" aria-hidden="true">&#9679;</span> '
-_ON = _DOT.format(color="var(--jp-success-color1, #388e3c)")
-_OFF = _DOT.format(color="var(--jp-ui-font-color3, #8a8a8a)")
-_WARN = _DOT.format(color="var(--jp-warn-color1, #f57c00)")
-# A link, not a Python callback: a cell that waits for the sign-in blocks the
-# kernel, so a button click would only reach it after the wait. rel="opener" lets
-# the nevis/done page close the window it opened.
-_SIGN_IN = (
-    '<a href="{href}" target="_blank" rel="opener" class="nevis-sign-in jupyter-widgets '
-    'jupyter-button widget-button mod-primary" style="display:inline-flex;align-items:center;'
-    'justify-content:center;text-decoration:none"><i class="fa fa-sign-in" aria-hidden="true" '
-    'style="margin-right:4px"></i>Sign in</a>'
+from .selection import from_params
+from .status_html import (
+    OFF,
+    ON,
+    WARN,
+    apis,
+    lifetime,
+    other_providers,
+    sign_in_button,
+    sign_in_label,
+    user_name,
 )
 
+# Their old home: notebooks and tests import them from here.
+from .status_html import format_duration as format_duration
+from .status_html import sign_in_href as sign_in_href
 
-def format_duration(seconds: float) -> str:
-    """A countdown: minutes while far off, m:ss in the last two minutes."""
-    seconds = max(0, int(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    if seconds >= 120:
-        return f"{seconds // 60} min"
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def sign_in_href(login_url: str) -> str:
-    """The sign-in link: the server's login, ending on its self-closing nevis/done page."""
-    base = login_url.split("?", 1)[0]
-    if not base.endswith("nevis/login"):
-        return login_url
-    done = base[: -len("login")] + "done"
-    return f"{base}?next={quote(done, safe='/')}"
+#: Seconds between two token requests while a cell waits for the sign-in.
+WAIT_POLL = 1.0
 
 
 class LoginWidget(widgets.VBox):
-    """Shows who is signed in and for how long, with sign-in and sign-out controls."""
+    """Shows every sign-in and API token and how long it lasts, with sign-in and sign-out."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.status_line = widgets.HTML()
         self.lifetime = widgets.HTML()
         self.scopes = widgets.HTML()
         self.warning_lines = widgets.HTML()
+        self.provider_lines = widgets.HTML()
+        self.api_lines = widgets.HTML()
         self.wait_line = widgets.HTML(layout=widgets.Layout(display="none"))
         self.sign_in_link = widgets.HTML()
         self.sign_out_button = widgets.Button(
             description="Sign out",
             icon="sign-out",
-            tooltip="Drop this server's tokens; notebooks can then no longer call APIs as you.",
+            tooltip="Drop this server's tokens of every provider; notebooks can then no "
+            "longer call APIs as you.",
         )
         self.sign_out_button.on_click(self._on_sign_out)
         self.sign_out_button.add_class("nevis-sign-out")
@@ -93,6 +78,8 @@ class LoginWidget(widgets.VBox):
             self.lifetime,
             self.scopes,
             self.warning_lines,
+            self.provider_lines,
+            self.api_lines,
             self.wait_line,
             self._controls,
         ]
@@ -101,12 +88,14 @@ class LoginWidget(widgets.VBox):
         self._status: Status = {}
         self._error: str | None = None
         self._deadline: float | None = None
+        #: While a cell waits: what it waits for, naming the sign-in it needs.
+        self._waiting: LoginRequiredError | None = None
         self.show(*poll())
         monitor.add(self)
 
     @property
     def signed_in(self) -> bool:
-        """Whether the last status seen says the user is signed in."""
+        """Whether the last status seen says the user is signed in (at the default provider)."""
         return bool(self._status.get("logged_in"))
 
     def update_status(self) -> Status:
@@ -151,16 +140,40 @@ class LoginWidget(widgets.VBox):
         if self._error:
             return f"LoginWidget: {self._error}"
         if self.signed_in:
-            return f"LoginWidget: signed in as {display_name(self._status.get('claims', {}))}"
+            return f"LoginWidget: signed in as {user_name(self._status)}"
         return "LoginWidget: signed out"
 
     def wait(self, timeout: float) -> bool:
         """Block until the user has signed in (True) or `timeout` seconds have passed (False)."""
+        return self._wait_until(lambda: bool(self.update_status().get("logged_in")), timeout)
+
+    def wait_for(self, error: LoginRequiredError, timeout: float) -> bool:
+        """Block until the token `error` found missing can be had (True), or `timeout` passed."""
+        selection = from_params(error.request)
+
+        def ready() -> bool:
+            try:
+                client.default_client().cached_or_fetched(0.0, selection)
+            except LoginRequiredError:
+                return False
+            return True
+
+        with self._lock:
+            self._waiting = error
+        try:
+            return self._wait_until(ready, timeout)
+        finally:
+            with self._lock:
+                self._waiting = None
+            self.show(*poll())
+
+    def _wait_until(self, ready: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._lock:
             self._deadline = deadline
+            self._render()
         try:
-            while not self.update_status().get("logged_in"):
+            while not ready():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -172,53 +185,47 @@ class LoginWidget(widgets.VBox):
                 self._render()
 
     def _render(self) -> None:
-        status, signed_in = self._status, self.signed_in
-        if self._error:
-            self.status_line.value = _WARN + html.escape(self._error)
+        status, signed_in, error = self._status, self.signed_in, self._error
+        if error:
+            self.status_line.value = WARN + html.escape(error)
         elif signed_in:
-            name = html.escape(display_name(status.get("claims", {})))
-            self.status_line.value = f"{_ON}Signed in as <b>{name}</b>"
+            self.status_line.value = f"{ON}Signed in as <b>{html.escape(user_name(status))}</b>"
         else:
             reason = status.get("signed_out_reason")
             self.status_line.value = (
-                _OFF + "Signed out" + (f" &mdash; {html.escape(reason)}" if reason else "")
+                OFF + "Signed out" + (f" &mdash; {html.escape(reason)}" if reason else "")
             )
-        self.lifetime.value = self._lifetime_text() if signed_in else ""
+        self.lifetime.value = lifetime(status) if signed_in else ""
         scopes = " ".join(status.get("scopes") or ())
         self.scopes.value = f"Scopes: <code>{html.escape(scopes)}</code>" if signed_in else ""
         # Older servers send no warnings.
         notes = (status.get("warnings") or []) if signed_in else []
-        self.warning_lines.value = "<br>".join(_WARN + html.escape(note) for note in notes)
+        self.warning_lines.value = "<br>".join(WARN + html.escape(note) for note in notes)
+        # Older servers send neither providers nor APIs.
+        self.provider_lines.value = other_providers(status)
+        self.api_lines.value = apis(status)
         self.wait_line.value = self._wait_text()
-        self.sign_in_link.value = (
-            _SIGN_IN.format(href=html.escape(sign_in_href(self._login_url())))
-            if not signed_in and not self._error
-            else ""
-        )
+        waiting = self._waiting
+        if waiting is not None:
+            login_url = waiting.login_url or self._login_url()
+            self.sign_in_link.value = sign_in_button(login_url, sign_in_label(waiting))
+        elif not signed_in and not error:
+            self.sign_in_link.value = sign_in_button(self._login_url())
+        else:
+            self.sign_in_link.value = ""
+        providers = (status.get("providers") or {}).values()
+        anywhere = signed_in or any(provider.get("logged_in") for provider in providers)
         for part, shown in (
             (self.lifetime, signed_in),
             (self.scopes, signed_in),
             (self.warning_lines, bool(self.warning_lines.value)),
+            (self.provider_lines, bool(self.provider_lines.value)),
+            (self.api_lines, bool(self.api_lines.value)),
             (self.wait_line, self._deadline is not None),
-            (self.sign_in_link, not signed_in and not self._error),
-            (self.sign_out_button, signed_in),
+            (self.sign_in_link, bool(self.sign_in_link.value)),
+            (self.sign_out_button, anywhere),
         ):
             part.layout.display = "" if shown else "none"
-
-    def _lifetime_text(self) -> str:
-        status = self._status
-        problem = status.get("last_refresh_error")
-        note = f" Last refresh failed: {html.escape(problem)}" if problem else ""
-        expires_at = status.get("expires_at")
-        if expires_at is None:
-            return "Access token: the provider gave no expiry." + note
-        seconds = expires_at - time.time()
-        if seconds <= 0:
-            return "Access token: expired." + note
-        left = format_duration(seconds)
-        if status.get("refresh_possible"):
-            return f"Access token: expires in {left}, renewed automatically.{note}"
-        return f"Access token: expires in {left}; sign in again then.{note}"
 
     def _wait_text(self) -> str:
         if self._deadline is None:
@@ -248,11 +255,16 @@ def login() -> None:
 
 
 def wait_for_login(error: LoginRequiredError, timeout: float) -> None:
-    """Show the widget in the running cell and return once the user has signed in."""
+    """Show the widget in the running cell; return once the token `error` lacked is there."""
     widget = LoginWidget()
     display(widget)
-    if not widget.wait(timeout):
+    if not widget.wait_for(error, timeout):
         raise LoginRequiredError(
-            f"Nobody signed in within {timeout:g} seconds; run the cell again and click Sign in.",
+            f"Nobody signed in within {timeout:g} seconds; run the cell again and click "
+            f"{sign_in_label(error)}.",
             error.login_url,
+            api=error.api,
+            provider=error.provider,
+            scopes=error.scopes,
+            request=error.request,
         ) from error
