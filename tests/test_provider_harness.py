@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
@@ -19,13 +20,19 @@ from tests.support.provider import (
     provider_login,
     provider_logout,
 )
-from tests.support.resource_server import ResourceServer
+from tests.support.resource_server import (
+    API_AUDIENCE,
+    MODELS_AUDIENCE,
+    SALES_AUDIENCE,
+    ResourceServer,
+)
 
 # Works with or without a conftest that loads the same plugin.
 pytest_plugins = ["tests.support.fixtures"]
 
 REDIRECT_URI = "http://127.0.0.1:8888/nevis/callback"
 TRICKY_SECRET = "s3:cr+et%41 /&=~"  # RFC 6749 2.3.1: form-encode before Basic
+SALES_SCOPES = f"{DEFAULT_SCOPES} sales.read"
 
 
 def basic_auth(client: RegisteredClient) -> str:
@@ -41,6 +48,7 @@ def authorize(
     *,
     prompt: str | None = "consent",
     scope: str = DEFAULT_SCOPES,
+    resources: Sequence[str] = (),
     session: requests.Session | None = None,
 ) -> dict[str, Any]:
     """Run the code flow up to the token response; return it with the callback parameters."""
@@ -49,7 +57,7 @@ def authorize(
         base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     )
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    params = {
+    params: dict[str, str | list[str]] = {
         "response_type": "code",
         "client_id": client.client_id,
         "redirect_uri": REDIRECT_URI,
@@ -58,11 +66,12 @@ def authorize(
         "nonce": nonce,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
+        "resource": list(resources),
     }
     if prompt is not None:
         params["prompt"] = prompt
     callback = provider_login(
-        f"{provider.authorization_endpoint}?{urlencode(params)}",
+        f"{provider.authorization_endpoint}?{urlencode(params, doseq=True)}",
         username,
         redirect_prefix=REDIRECT_URI,
         session=session,
@@ -88,16 +97,31 @@ def authorize(
 
 
 def refresh(
-    provider: OIDCTestProvider, client: RegisteredClient, refresh_token: str
+    provider: OIDCTestProvider, client: RegisteredClient, refresh_token: str, **params: str
 ) -> requests.Response:
-    """Call the token endpoint with a refresh token."""
+    """Call the token endpoint with a refresh token (params: resource, scope to narrow it)."""
+    return token_request(
+        provider, client, grant_type="refresh_token", refresh_token=refresh_token, **params
+    )
+
+
+def token_request(
+    provider: OIDCTestProvider, client: RegisteredClient, **data: str
+) -> requests.Response:
+    """POST to the token endpoint with client_secret_basic."""
     with requests.post(
         provider.token_endpoint,
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        data=data,
         headers={"Authorization": basic_auth(client)},
         timeout=10,
     ) as resp:
         return resp
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """A JWT's claims, unverified (the resource servers do the verifying)."""
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
 
 
 def call_api(server: ResourceServer, token: str) -> requests.Response:
@@ -121,6 +145,7 @@ def test_discovery_has_nevis_paths_and_iss_support(oidc_provider: OIDCTestProvid
     assert config["userinfo_endpoint"] == f"{issuer}/auth/oauth2/userinfo"
     assert config["authorization_response_iss_parameter_supported"] is True
     assert config["code_challenge_methods_supported"] == ["S256"]
+    assert {"api", "sales.read", "models.read"} <= set(config["scopes_supported"])
     with requests.get(oidc_provider.jwks_uri, timeout=10) as resp:
         (key,) = resp.json()["keys"]
     assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["kid"]
@@ -301,3 +326,145 @@ def test_restart_on_same_port_keeps_clients_and_tokens() -> None:
         provider.start()
         assert provider.issuer == issuer
         assert refresh(provider, client, tokens["refresh_token"]).status_code == 200
+
+
+# ---------------------------------------------------------------- several APIs
+
+
+@pytest.fixture(scope="module")
+def sales_grant(oidc_provider: OIDCTestProvider) -> tuple[RegisteredClient, dict[str, Any]]:
+    """A client whose user granted both https://api.test and https://sales.test."""
+    client = oidc_provider.add_client(REDIRECT_URI)
+    tokens = authorize(
+        oidc_provider, client, "erin", scope=SALES_SCOPES, resources=[API_AUDIENCE, SALES_AUDIENCE]
+    )
+    return client, tokens
+
+
+def test_code_exchange_gives_the_default_api_token_when_several_were_granted(
+    sales_grant: tuple[RegisteredClient, dict[str, Any]],
+) -> None:
+    _client, tokens = sales_grant
+    claims = claims_of(tokens["access_token"])
+    assert claims["aud"] == API_AUDIENCE and claims["scope"] == "api"
+    assert tokens["scope"] == "api"
+
+
+@pytest.mark.parametrize("name_resources", [True, False], ids=["resources", "scopes-only"])
+@pytest.mark.parametrize(
+    "narrowing",
+    [{"resource": SALES_AUDIENCE, "scope": "sales.read"}, {"resource": SALES_AUDIENCE}],
+    ids=["resource+scope", "resource"],
+)
+def test_narrowed_refresh_gives_a_token_only_the_sales_api_accepts(
+    oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+    sales_api: ResourceServer,
+    name_resources: bool,
+    narrowing: dict[str, str],
+) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI)
+    # Without resource parameters, the API scopes asked for select the resources.
+    resources = [API_AUDIENCE, SALES_AUDIENCE] if name_resources else []
+    tokens = authorize(oidc_provider, client, scope=SALES_SCOPES, resources=resources)
+
+    answer = refresh(oidc_provider, client, tokens["refresh_token"], **narrowing)
+    assert answer.status_code == 200, answer.text
+    narrowed = answer.json()
+    assert narrowed["scope"] == "sales.read"
+    claims = claims_of(narrowed["access_token"])
+    assert claims["aud"] == SALES_AUDIENCE and claims["sub"] == "alice"
+
+    sales_api.reset()
+    resource_server.reset()
+    assert call_api(sales_api, narrowed["access_token"]).json()["scope"] == "sales.read"
+    refused = call_api(sales_api, tokens["access_token"])
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert call_api(resource_server, narrowed["access_token"]).status_code == 401
+    assert sales_api.stats() == {"requests": 2, "unauthorized": 1, "forbidden": 0}
+    assert resource_server.stats() == {"requests": 1, "unauthorized": 1}
+
+    # The refresh token still covers the default API.
+    plain = refresh(oidc_provider, client, tokens["refresh_token"]).json()
+    assert claims_of(plain["access_token"])["aud"] == API_AUDIENCE
+    assert oidc_provider.stats(client.client_id)["token"]["refresh_token"]["ok"] == 2
+
+
+def test_narrowed_refresh_by_scope_alone_picks_the_api_of_that_scope(
+    oidc_provider: OIDCTestProvider, sales_grant: tuple[RegisteredClient, dict[str, Any]]
+) -> None:
+    client, tokens = sales_grant
+    narrowed = refresh(oidc_provider, client, tokens["refresh_token"], scope="sales.read").json()
+    assert claims_of(narrowed["access_token"])["aud"] == SALES_AUDIENCE
+    # RFC 6749 section 6: without openid in the narrowed scope, no new ID token.
+    assert narrowed["scope"] == "sales.read" and "id_token" not in narrowed
+
+
+@pytest.mark.parametrize(
+    ("narrowing", "error"),
+    [
+        ({"resource": MODELS_AUDIENCE}, "invalid_target"),
+        ({"resource": "https://unknown.test"}, "invalid_target"),
+        ({"scope": "models.read"}, "invalid_scope"),
+        ({"resource": MODELS_AUDIENCE, "scope": "models.read"}, "invalid_scope"),
+        ({"resource": SALES_AUDIENCE, "scope": "api"}, "invalid_scope"),
+    ],
+)
+def test_narrowed_refresh_beyond_the_grant_is_refused(
+    oidc_provider: OIDCTestProvider,
+    sales_grant: tuple[RegisteredClient, dict[str, Any]],
+    narrowing: dict[str, str],
+    error: str,
+) -> None:
+    client, tokens = sales_grant
+    answer = refresh(oidc_provider, client, tokens["refresh_token"], **narrowing)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == error
+
+
+def test_client_can_be_refused_narrowed_refresh(oidc_provider: OIDCTestProvider) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI, narrow_refresh=False)
+    tokens = authorize(oidc_provider, client, scope=SALES_SCOPES)
+    by_resource = refresh(oidc_provider, client, tokens["refresh_token"], resource=SALES_AUDIENCE)
+    assert by_resource.json()["error"] == "invalid_target"
+    by_scope = refresh(oidc_provider, client, tokens["refresh_token"], scope="sales.read")
+    assert by_scope.json()["error"] == "invalid_scope"
+    assert refresh(oidc_provider, client, tokens["refresh_token"]).status_code == 200
+
+
+def test_authorization_for_an_unknown_resource_is_invalid_target(
+    oidc_provider: OIDCTestProvider,
+) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI)
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": "s3",
+        "resource": "https://unknown.test",
+        "code_challenge": "A" * 43,
+        "code_challenge_method": "S256",
+    }
+    url = provider_login(
+        f"{oidc_provider.authorization_endpoint}?{urlencode(params)}",
+        "frank",
+        redirect_prefix=REDIRECT_URI,
+    )
+    query = parse_qs(urlsplit(url).query)
+    assert query["error"] == ["invalid_target"] and query["state"] == ["s3"]
+
+
+def test_resource_server_with_a_scope_answers_insufficient_scope(
+    oidc_provider: OIDCTestProvider, sales_grant: tuple[RegisteredClient, dict[str, Any]]
+) -> None:
+    _client, tokens = sales_grant
+    with ResourceServer(oidc_provider.issuer, scope="api.admin") as admin_api:
+        refused = call_api(admin_api, tokens["access_token"])
+        assert refused.status_code == 403
+        assert refused.headers["WWW-Authenticate"] == (
+            'Bearer error="insufficient_scope", scope="api.admin"'
+        )
+        assert call_api(admin_api, "not-a-jwt").status_code == 401
+        assert admin_api.stats() == {"requests": 2, "unauthorized": 1, "forbidden": 1}

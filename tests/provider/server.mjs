@@ -4,6 +4,12 @@
 // Identity Cloud, plus test-only admin endpoints under /__test__/ to register
 // clients and read request counters.
 //
+// It issues JWT access tokens for three APIs (RESOURCES below). An
+// authorization may name them with RFC 8707 resource parameters or ask for
+// their scopes alone; https://api.test is always included and is the token
+// of every request that names no resource. A refresh may be narrowed to one
+// granted API with resource and/or scope.
+//
 // Usage: node server.mjs [PORT] [--port PORT] [--state FILE]
 //   PORT 0 (the default) picks a free port. Env fallbacks: OIDC_PROVIDER_PORT,
 //   OIDC_PROVIDER_STATE. With --state, keys, clients, tokens, sessions and
@@ -18,8 +24,16 @@ import { parseArgs } from 'node:util';
 
 import Provider, { errors } from 'oidc-provider';
 
-const API_RESOURCE = 'https://api.test';
-const API_SCOPE = 'api';
+// The protected APIs this provider issues JWT access tokens for: RFC 8707
+// resource indicator (also the token's aud) -> the scopes it understands.
+const RESOURCES = new Map([
+  ['https://api.test', ['api']],
+  ['https://sales.test', ['sales.read']],
+  ['https://models.test', ['models.read']],
+]);
+// The resource of every request that names none, as before there were several.
+const DEFAULT_RESOURCE = 'https://api.test';
+const API_SCOPES = [...RESOURCES.values()].flat();
 const HOST = '127.0.0.1';
 const DAY = 24 * 60 * 60;
 
@@ -138,7 +152,7 @@ class MapAdapter {
 // ---------------------------------------------------------------- per-client knobs and counters
 
 const KNOBS = ['access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'rotate_refresh_token',
-  'echo_refresh_token', 'jwt_access_token'];
+  'echo_refresh_token', 'jwt_access_token', 'narrow_refresh'];
 const knobs = new Map(saved?.knobs ?? []); // client_id -> { knob: value }
 const stats = new Map(saved?.stats ?? []); // client_id -> counters
 
@@ -213,6 +227,65 @@ async function findAccount(_ctx, sub) {
   };
 }
 
+// ---------------------------------------------------------------- resources
+
+function scopesOf(resource) {
+  return RESOURCES.get(resource) ?? [];
+}
+
+// Nevis assigns API scopes to an application and clients ask for them by
+// scope alone, so an authorization that names no resource is granted the
+// default resource plus every API whose scope it asks for. With several
+// granted, a token request gets the one its scope points at.
+async function defaultResource(ctx, client, oneOf) {
+  const requested = [...ctx.oidc.requestParamScopes];
+  const asksFor = (resource) => requested.some((scope) => scopesOf(resource).includes(scope));
+  if (oneOf) {
+    return oneOf.find(asksFor) ?? (oneOf.includes(DEFAULT_RESOURCE) ? DEFAULT_RESOURCE : oneOf[0]);
+  }
+  if (knob(client, 'jwt_access_token') === false) return undefined;
+  const resources = [DEFAULT_RESOURCE, ...[...RESOURCES.keys()].filter(
+    (resource) => resource !== DEFAULT_RESOURCE && asksFor(resource),
+  )];
+  return resources.length === 1 ? resources[0] : resources;
+}
+
+// A token request's own scope or resource parameter, per RFC 6749 section 6
+// and RFC 8707 section 2.2.
+function narrows(ctx) {
+  const { params } = ctx.oidc;
+  return ctx.oidc.route === 'token' && (params.resource !== undefined || params.scope !== undefined);
+}
+
+function checkNarrowing(ctx, resource, client) {
+  if (!narrows(ctx)) return;
+  const { params } = ctx.oidc;
+  if (params.grant_type === 'refresh_token' && knob(client, 'narrow_refresh') === false) {
+    if (params.resource !== undefined) {
+      throw new errors.InvalidTarget('this client may not name a resource when refreshing');
+    }
+    throw new errors.InvalidScope('this client may not name a scope when refreshing', params.scope);
+  }
+  // oidc-provider would issue a token with an empty scope here; a real API
+  // server refuses to mint a token that grants nothing.
+  const apiScopes = [...ctx.oidc.requestParamScopes].filter((scope) => API_SCOPES.includes(scope));
+  if (apiScopes.length !== 0 && !apiScopes.some((scope) => scopesOf(resource).includes(scope))) {
+    throw new errors.InvalidScope(`no requested scope is a scope of ${resource}`, apiScopes.join(' '));
+  }
+}
+
+async function getResourceServerInfo(ctx, resource, client) {
+  if (!RESOURCES.has(resource)) throw new errors.InvalidTarget();
+  checkNarrowing(ctx, resource, client);
+  return {
+    scope: scopesOf(resource).join(' '),
+    audience: resource,
+    accessTokenFormat: 'jwt',
+    accessTokenTTL: knob(client, 'access_token_ttl') ?? 3600,
+    jwt: { sign: { alg: 'RS256' } },
+  };
+}
+
 // ---------------------------------------------------------------- provider
 
 function htmlEscape(value) {
@@ -244,7 +317,7 @@ function configuration() {
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
     },
-    scopes: ['openid', 'offline_access', 'profile', 'email', API_SCOPE],
+    scopes: ['openid', 'offline_access', 'profile', 'email', ...API_SCOPES],
     // Nevis puts the profile claims in the ID token; the OIDC default would
     // move them to userinfo, which rejects the JWT access tokens issued here.
     conformIdTokenClaims: false,
@@ -288,21 +361,9 @@ function configuration() {
       },
       resourceIndicators: {
         enabled: true,
-        defaultResource: async (_ctx, client, oneOf) => {
-          if (oneOf) return oneOf;
-          return knob(client, 'jwt_access_token') === false ? undefined : API_RESOURCE;
-        },
+        defaultResource,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async (_ctx, resourceIndicator, client) => {
-          if (resourceIndicator !== API_RESOURCE) throw new errors.InvalidTarget();
-          return {
-            scope: API_SCOPE,
-            audience: API_RESOURCE,
-            accessTokenFormat: 'jwt',
-            accessTokenTTL: knob(client, 'access_token_ttl') ?? 3600,
-            jwt: { sign: { alg: 'RS256' } },
-          };
-        },
+        getResourceServerInfo,
       },
     },
     clientBasedCORS: () => false,

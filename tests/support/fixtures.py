@@ -1,4 +1,4 @@
-"""Pytest fixtures for the OIDC test provider and the protected test API."""
+"""Pytest fixtures for the OIDC test provider and the protected test APIs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.provider import OIDCTestProvider
-from tests.support.resource_server import ResourceServer
+from tests.support.resource_server import SALES_AUDIENCE, ResourceServer
 
-__all__ = ["oidc_provider", "resource_server"]
+__all__ = ["oidc_provider", "resource_server", "sales_api"]
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,10 @@ def resource_server(oidc_provider: OIDCTestProvider) -> Iterator[ResourceServer]
     """The protected API (`GET /api/hello`) trusting the session's provider."""
     with ResourceServer(oidc_provider.issuer) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def sales_api(oidc_provider: OIDCTestProvider) -> Iterator[ResourceServer]:
+    """An API for https://sales.test tokens with scope sales.read from the session's provider."""
+    with ResourceServer(oidc_provider.issuer, audience=SALES_AUDIENCE, scope="sales.read") as api:
+        yield api

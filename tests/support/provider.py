@@ -20,7 +20,9 @@ import requests
 
 PROVIDER_DIR = Path(__file__).resolve().parent.parent / "provider"
 SERVER_SCRIPT = PROVIDER_DIR / "server.mjs"
-# Everything the provider offers; offline_access yields a refresh token only with prompt=consent.
+# Everything the provider offers for the default API (https://api.test); the
+# others are asked for with sales.read or models.read. offline_access yields a
+# refresh token only with prompt=consent.
 DEFAULT_SCOPES = "openid offline_access profile email api"
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -59,7 +61,7 @@ class RegisteredClient:
 
 
 class OIDCTestProvider:
-    """A real oidc-provider running as a node subprocess on a loopback port."""
+    """A real oidc-provider as a node subprocess; each instance has its own port, keys and state."""
 
     def __init__(self, port: int = 0, *, node: str = "node") -> None:
         """Prepare a provider on `port` (0 picks a free one on first start); call start()."""
@@ -240,9 +242,14 @@ class OIDCTestProvider:
         rotate_refresh_token: bool = False,
         echo_refresh_token: bool = True,
         jwt_access_token: bool = True,
+        narrow_refresh: bool = True,
         **metadata: Any,
     ) -> RegisteredClient:
-        """Register (or replace) a confidential client; extra keyword arguments are metadata."""
+        """Register (or replace) a confidential client; extra keyword arguments are metadata.
+
+        narrow_refresh=False refuses refresh requests that name a resource
+        (invalid_target) or a scope (invalid_scope).
+        """
         uris = [redirect_uris] if isinstance(redirect_uris, str) else list(redirect_uris)
         body: dict[str, Any] = {
             **metadata,
@@ -258,6 +265,7 @@ class OIDCTestProvider:
             "rotate_refresh_token": rotate_refresh_token,
             "echo_refresh_token": echo_refresh_token,
             "jwt_access_token": jwt_access_token,
+            "narrow_refresh": narrow_refresh,
         }
         registered = self._admin("POST", "clients", json=body)
         return RegisteredClient(

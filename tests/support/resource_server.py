@@ -1,4 +1,9 @@
-"""A protected REST API for tests: accepts the test provider's JWT access tokens."""
+"""A protected REST API for tests: accepts the test provider's JWT access tokens.
+
+Refusals follow RFC 6750 section 3: a token that is missing, forged, expired,
+from another issuer or for another audience gets 401 invalid_token; a valid
+token without the required scope gets 403 insufficient_scope.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +15,38 @@ from typing import Any
 import jwt
 
 API_AUDIENCE = "https://api.test"
+SALES_AUDIENCE = "https://sales.test"
+MODELS_AUDIENCE = "https://models.test"
+
+
+class InsufficientScopeError(jwt.InvalidTokenError):
+    """A valid token that lacks the scope this API requires."""
 
 
 class ResourceServer:
     """`GET /api/hello` behind RS256 JWT bearer tokens, served from a background thread."""
 
     def __init__(
-        self, issuer: str, *, audience: str = API_AUDIENCE, jwks_uri: str | None = None
+        self,
+        issuer: str,
+        *,
+        audience: str = API_AUDIENCE,
+        scope: str | None = None,
+        jwks_uri: str | None = None,
     ) -> None:
-        """Trust tokens of `issuer` for `audience`, keys from `jwks_uri` (Nevis path by default)."""
+        """Trust tokens of `issuer` for `audience` with `scope` (if given); keys from `jwks_uri`.
+
+        `jwks_uri` defaults to the Nevis path under `issuer`.
+        """
         self.issuer = issuer
         self.audience = audience
+        self.scope = scope
         self.jwks_client = jwt.PyJWKClient(
             jwks_uri or f"{issuer}/.well-known/jwks.json", timeout=10
         )
         self.requests = 0
         self.unauthorized = 0
+        self.forbidden = 0
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -59,7 +80,11 @@ class ResourceServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="resource-server", daemon=True
+            target=self._httpd.serve_forever,
+            # stop() waits for the next poll: the default 0.5 s adds up over a test session.
+            kwargs={"poll_interval": 0.05},
+            name=f"resource-server {self.audience}",
+            daemon=True,
         )
         self._thread.start()
 
@@ -79,14 +104,21 @@ class ResourceServer:
         with self._lock:
             self.requests = 0
             self.unauthorized = 0
+            self.forbidden = 0
 
     def stats(self) -> dict[str, int]:
-        """Counts of requests and of 401 answers."""
+        """Counts of requests, of 401 answers and, when a scope is required, of 403 answers."""
         with self._lock:
-            return {"requests": self.requests, "unauthorized": self.unauthorized}
+            counts = {"requests": self.requests, "unauthorized": self.unauthorized}
+            if self.scope is not None:
+                counts["forbidden"] = self.forbidden
+            return counts
 
     def verify(self, token: str) -> dict[str, Any]:
-        """Claims of a valid access token; raises jwt.PyJWTError otherwise."""
+        """Claims of a valid access token; raises jwt.PyJWTError otherwise.
+
+        InsufficientScopeError (a PyJWTError) means the token is valid but lacks the scope.
+        """
         if jwt.get_unverified_header(token).get("typ", "").lower() not in (
             "at+jwt",
             "application/at+jwt",
@@ -102,13 +134,16 @@ class ResourceServer:
             issuer=self.issuer,
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
+        if self.scope is not None and self.scope not in str(claims.get("scope", "")).split():
+            raise InsufficientScopeError(f"the token lacks the scope {self.scope}")
         return claims
 
-    def _count(self, *, unauthorized: bool) -> None:
-        """Record one request."""
+    def _count(self, status: int) -> None:
+        """Record one answered request."""
         with self._lock:
             self.requests += 1
-            self.unauthorized += int(unauthorized)
+            self.unauthorized += int(status == 401)
+            self.forbidden += int(status == 403)
 
 
 def _make_handler(server: ResourceServer) -> type[BaseHTTPRequestHandler]:
@@ -122,18 +157,25 @@ def _make_handler(server: ResourceServer) -> type[BaseHTTPRequestHandler]:
                 return
             scheme, _, token = self.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                server._count(unauthorized=True)
+                server._count(401)
                 self._send(401, {"error": "invalid_token"}, 'Bearer error="invalid_token"')
                 return
             try:
                 claims = server.verify(token.strip())
+            except InsufficientScopeError as err:
+                server._count(403)
+                header = f'Bearer error="insufficient_scope", scope="{server.scope}"'
+                self._send(
+                    403, {"error": "insufficient_scope", "error_description": str(err)}, header
+                )
+                return
             except (jwt.PyJWTError, ValueError) as err:
-                server._count(unauthorized=True)
+                server._count(401)
                 description = str(err).replace('"', "'")
                 header = f'Bearer error="invalid_token", error_description="{description}"'
                 self._send(401, {"error": "invalid_token", "error_description": str(err)}, header)
                 return
-            server._count(unauthorized=False)
+            server._count(200)
             body = {
                 "sub": claims["sub"],
                 "scope": claims.get("scope", ""),
