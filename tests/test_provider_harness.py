@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
@@ -14,7 +15,9 @@ import pytest
 import requests
 
 from tests.support.provider import (
+    ACCESS_TOKEN_TYPE,
     DEFAULT_SCOPES,
+    TOKEN_EXCHANGE,
     OIDCTestProvider,
     RegisteredClient,
     provider_login,
@@ -105,6 +108,22 @@ def refresh(
     )
 
 
+def exchange(
+    provider: OIDCTestProvider, client: RegisteredClient, subject_token: str, **params: str
+) -> requests.Response:
+    """RFC 8693 token exchange of an access token (params: resource, audience, scope...)."""
+    return token_request(
+        provider,
+        client,
+        **{
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            **params,
+        },
+    )
+
+
 def token_request(
     provider: OIDCTestProvider, client: RegisteredClient, **data: str
 ) -> requests.Response:
@@ -146,6 +165,7 @@ def test_discovery_has_nevis_paths_and_iss_support(oidc_provider: OIDCTestProvid
     assert config["authorization_response_iss_parameter_supported"] is True
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert {"api", "sales.read", "models.read"} <= set(config["scopes_supported"])
+    assert TOKEN_EXCHANGE in config["grant_types_supported"]
     with requests.get(oidc_provider.jwks_uri, timeout=10) as resp:
         (key,) = resp.json()["keys"]
     assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["kid"]
@@ -431,6 +451,8 @@ def test_client_can_be_refused_narrowed_refresh(oidc_provider: OIDCTestProvider)
     by_scope = refresh(oidc_provider, client, tokens["refresh_token"], scope="sales.read")
     assert by_scope.json()["error"] == "invalid_scope"
     assert refresh(oidc_provider, client, tokens["refresh_token"]).status_code == 200
+    # The grant still covers the sales API: token exchange reaches it.
+    assert exchange(oidc_provider, client, tokens["access_token"], resource=SALES_AUDIENCE).ok
 
 
 def test_authorization_for_an_unknown_resource_is_invalid_target(
@@ -468,3 +490,154 @@ def test_resource_server_with_a_scope_answers_insufficient_scope(
         )
         assert call_api(admin_api, "not-a-jwt").status_code == 401
         assert admin_api.stats() == {"requests": 2, "unauthorized": 1, "forbidden": 1}
+
+
+# ---------------------------------------------------------------- token exchange
+
+
+def test_token_exchange_turns_the_default_token_into_a_sales_token(
+    oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+    sales_api: ResourceServer,
+) -> None:
+    # Without offline_access: exchange needs no refresh token, only the grant.
+    client = oidc_provider.add_client(REDIRECT_URI)
+    tokens = authorize(oidc_provider, client, "grace", scope="openid api sales.read")
+    assert "refresh_token" not in tokens
+
+    answer = exchange(oidc_provider, client, tokens["access_token"], resource=SALES_AUDIENCE)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Cache-Control"] == "no-store"
+    exchanged = answer.json()
+    assert exchanged["issued_token_type"] == ACCESS_TOKEN_TYPE
+    assert exchanged["token_type"] == "Bearer" and exchanged["expires_in"] == 3600
+    assert exchanged["scope"] == "sales.read"
+    claims = claims_of(exchanged["access_token"])
+    assert claims["aud"] == SALES_AUDIENCE and claims["sub"] == "grace"
+    assert claims["client_id"] == client.client_id
+
+    sales_api.reset()
+    assert call_api(sales_api, exchanged["access_token"]).json()["sub"] == "grace"
+    assert call_api(resource_server, exchanged["access_token"]).status_code == 401
+    assert sales_api.stats() == {"requests": 1, "unauthorized": 0, "forbidden": 0}
+
+    # audience names the API as well as resource; an exchanged token can be exchanged back.
+    by_audience = exchange(oidc_provider, client, tokens["access_token"], audience=SALES_AUDIENCE)
+    assert claims_of(by_audience.json()["access_token"])["aud"] == SALES_AUDIENCE
+    back = exchange(oidc_provider, client, exchanged["access_token"])
+    assert claims_of(back.json()["access_token"])["aud"] == API_AUDIENCE
+    counts = oidc_provider.stats(client.client_id)["token"]
+    assert counts[TOKEN_EXCHANGE] == {"ok": 3, "error": 0, "total": 3}
+
+
+def test_token_exchange_follows_an_incremental_consent(oidc_provider: OIDCTestProvider) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI)
+    with requests.Session() as browser:
+        first = authorize(oidc_provider, client, session=browser)
+        assert not exchange(
+            oidc_provider, client, first["access_token"], resource=SALES_AUDIENCE
+        ).ok
+        # Asking for a new scope brings the consent page up again, without prompt=consent.
+        authorize(oidc_provider, client, prompt=None, scope="openid sales.read", session=browser)
+    # The grant grew; the old refresh token keeps the resources it was issued for.
+    assert exchange(oidc_provider, client, first["access_token"], resource=SALES_AUDIENCE).ok
+    narrowed = refresh(oidc_provider, client, first["refresh_token"], resource=SALES_AUDIENCE)
+    assert narrowed.json()["error"] == "invalid_target"
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"resource": "https://unknown.test"}, "invalid_target"),
+        ({"audience": "https://unknown.test"}, "invalid_target"),
+        ({"resource": MODELS_AUDIENCE}, "invalid_target"),  # a known API not granted
+        ({"resource": SALES_AUDIENCE, "audience": API_AUDIENCE}, "invalid_target"),
+        ({"resource": SALES_AUDIENCE, "scope": "api"}, "invalid_scope"),
+        ({"resource": SALES_AUDIENCE, "scope": "sales.write"}, "invalid_scope"),
+        ({"subject_token": ""}, "invalid_request"),
+        ({"subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "invalid_request"),
+        ({"actor_token": "x", "actor_token_type": ACCESS_TOKEN_TYPE}, "invalid_request"),
+        ({"requested_token_type": "urn:ietf:params:oauth:token-type:jwt"}, "invalid_request"),
+    ],
+)
+def test_token_exchange_request_errors(
+    oidc_provider: OIDCTestProvider,
+    sales_grant: tuple[RegisteredClient, dict[str, Any]],
+    params: dict[str, str],
+    error: str,
+) -> None:
+    client, tokens = sales_grant
+    params = dict(params)
+    subject = params.pop("subject_token", tokens["access_token"])
+    answer = exchange(oidc_provider, client, subject, **params)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == error
+
+
+def forged(token: str) -> str:
+    """The token with another subject and its original signature."""
+    header, _payload, signature = token.split(".")
+    payload = base64.urlsafe_b64encode(b'{"sub":"mallory"}').rstrip(b"=").decode()
+    return f"{header}.{payload}.{signature}"
+
+
+@pytest.mark.parametrize(
+    "bad_subject",
+    [
+        lambda tokens: "not-a-token",
+        lambda tokens: forged(tokens["access_token"]),
+        lambda tokens: tokens["id_token"],
+    ],
+    ids=["garbage", "forged", "id-token"],
+)
+def test_token_exchange_of_a_bad_subject_token_is_invalid_grant(
+    oidc_provider: OIDCTestProvider,
+    sales_grant: tuple[RegisteredClient, dict[str, Any]],
+    bad_subject: Callable[[dict[str, Any]], str],
+) -> None:
+    client, tokens = sales_grant
+    answer = exchange(oidc_provider, client, bad_subject(tokens), resource=SALES_AUDIENCE)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_grant"
+
+
+def test_token_exchange_refuses_stale_or_foreign_subject_tokens(
+    oidc_provider: OIDCTestProvider,
+) -> None:
+    client = oidc_provider.add_client(REDIRECT_URI, access_token_ttl=1)
+    tokens = authorize(oidc_provider, client, scope=SALES_SCOPES)
+    other = oidc_provider.add_client(REDIRECT_URI)
+    foreign = exchange(oidc_provider, other, tokens["access_token"], resource=SALES_AUDIENCE)
+    assert foreign.json()["error"] == "invalid_grant"
+
+    time.sleep(max(0.0, claims_of(tokens["access_token"])["exp"] - time.time()) + 0.05)
+    expired = exchange(oidc_provider, client, tokens["access_token"], resource=SALES_AUDIENCE)
+    assert expired.json()["error"] == "invalid_grant"
+
+    fresh = refresh(oidc_provider, client, tokens["refresh_token"]).json()
+    with requests.post(
+        oidc_provider.revocation_endpoint,
+        data={"token": tokens["refresh_token"]},
+        headers={"Authorization": basic_auth(client)},
+        timeout=10,
+    ) as resp:
+        assert resp.status_code == 200
+    # Revoking the refresh token revokes the grant, and every exchange from it.
+    revoked = exchange(oidc_provider, client, fresh["access_token"], resource=SALES_AUDIENCE)
+    assert revoked.json()["error"] == "invalid_grant"
+
+
+def test_clients_can_be_refused_token_exchange(oidc_provider: OIDCTestProvider) -> None:
+    refused = oidc_provider.add_client(REDIRECT_URI, token_exchange=False)
+    tokens = authorize(oidc_provider, refused, scope=SALES_SCOPES)
+    answer = exchange(oidc_provider, refused, tokens["access_token"], resource=SALES_AUDIENCE)
+    assert answer.status_code == 400 and answer.json()["error"] == "unauthorized_client"
+
+    # oidc-provider itself answers invalid_request for a grant type the client lacks.
+    unregistered = oidc_provider.add_client(
+        REDIRECT_URI, grant_types=["authorization_code", "refresh_token"]
+    )
+    tokens = authorize(oidc_provider, unregistered, scope=SALES_SCOPES)
+    answer = exchange(oidc_provider, unregistered, tokens["access_token"])
+    assert answer.json()["error"] == "invalid_request"
+    assert oidc_provider.token_calls(refused.client_id, TOKEN_EXCHANGE) == 1

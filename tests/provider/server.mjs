@@ -8,7 +8,10 @@
 // authorization may name them with RFC 8707 resource parameters or ask for
 // their scopes alone; https://api.test is always included and is the token
 // of every request that names no resource. A refresh may be narrowed to one
-// granted API with resource and/or scope.
+// granted API with resource and/or scope. RFC 8693 token exchange turns an
+// access token of a grant into one for another API of the same grant: like
+// narrowing, it never reaches past what the user consented to, but it needs
+// no refresh token and sees scopes added to the grant later.
 //
 // Usage: node server.mjs [PORT] [--port PORT] [--state FILE]
 //   PORT 0 (the default) picks a free port. Env fallbacks: OIDC_PROVIDER_PORT,
@@ -22,6 +25,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 
+import * as jose from 'jose';
 import Provider, { errors } from 'oidc-provider';
 
 // The protected APIs this provider issues JWT access tokens for: RFC 8707
@@ -34,6 +38,8 @@ const RESOURCES = new Map([
 // The resource of every request that names none, as before there were several.
 const DEFAULT_RESOURCE = 'https://api.test';
 const API_SCOPES = [...RESOURCES.values()].flat();
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const HOST = '127.0.0.1';
 const DAY = 24 * 60 * 60;
 
@@ -152,7 +158,7 @@ class MapAdapter {
 // ---------------------------------------------------------------- per-client knobs and counters
 
 const KNOBS = ['access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'rotate_refresh_token',
-  'echo_refresh_token', 'jwt_access_token', 'narrow_refresh'];
+  'echo_refresh_token', 'jwt_access_token', 'narrow_refresh', 'token_exchange'];
 const knobs = new Map(saved?.knobs ?? []); // client_id -> { knob: value }
 const stats = new Map(saved?.stats ?? []); // client_id -> counters
 
@@ -391,6 +397,130 @@ function configuration() {
   };
 }
 
+// ---------------------------------------------------------------- token exchange (RFC 8693)
+
+const TOKEN_EXCHANGE_PARAMS = ['subject_token', 'subject_token_type', 'actor_token',
+  'actor_token_type', 'requested_token_type', 'resource', 'audience', 'scope'];
+// jose takes public keys only in a local key set.
+const publicKeys = jose.createLocalJWKSet({
+  keys: jwks.keys.map(({ kty, n, e, kid, alg, use }) => ({ kty, n, e, kid, alg, use })),
+});
+
+// JWT access tokens are not stored (oidc-provider emits access_token.issued
+// for them, not .saved), so the grant each came from is noted here under its
+// jti for token exchange to find it again.
+function rememberGrant(token) {
+  if (!token.grantId) return;
+  store.set(`IssuedAccessToken:${token.jti}`, {
+    payload: { grantId: token.grantId },
+    expiresAt: Date.now() + token.expiration * 1000,
+  });
+}
+
+async function subjectOf(ctx, issuer, value) {
+  const { client } = ctx.oidc;
+  if (value.split('.').length !== 3) {
+    const token = await ctx.oidc.provider.AccessToken.find(value);
+    if (!token) throw new errors.InvalidGrant('subject_token is not an active access token');
+    if (token.clientId !== client.clientId) {
+      throw new errors.InvalidGrant('subject_token belongs to another client');
+    }
+    return { accountId: token.accountId, grantId: token.grantId };
+  }
+  let payload;
+  try {
+    ({ payload } = await jose.jwtVerify(value, publicKeys, {
+      issuer, typ: 'at+jwt', algorithms: ['RS256'], requiredClaims: ['sub', 'client_id', 'jti', 'exp'],
+    }));
+  } catch (err) {
+    throw new errors.InvalidGrant(`subject_token rejected: ${err.code ?? err.message}`);
+  }
+  // Another client's token would let any client act for any user it saw a token of.
+  if (payload.client_id !== client.clientId) {
+    throw new errors.InvalidGrant('subject_token belongs to another client');
+  }
+  const grantId = readEntry(`IssuedAccessToken:${payload.jti}`)?.grantId;
+  if (!grantId) throw new errors.InvalidGrant('subject_token was not issued from a grant');
+  return { accountId: payload.sub, grantId };
+}
+
+// The one resource the new token is for: resource and audience both name it
+// here, since every audience is its resource indicator.
+function exchangeTarget(params) {
+  const named = [params.resource, params.audience].flat().filter((value) => value !== undefined);
+  const targets = new Set(named);
+  if (targets.size > 1) {
+    throw new errors.InvalidTarget('only one resource or audience per token exchange');
+  }
+  const [target = DEFAULT_RESOURCE] = targets;
+  if (!RESOURCES.has(target)) throw new errors.InvalidTarget();
+  return target;
+}
+
+// The new token never reaches past the user's consent: its resource and
+// scopes must have been granted by the authorization the subject token came from.
+function exchangeScope(params, grant, target) {
+  const known = scopesOf(target);
+  const requested = params.scope === undefined ? known : params.scope.split(' ').filter(Boolean);
+  const unknown = requested.filter((scope) => !known.includes(scope));
+  if (requested.length === 0 || unknown.length !== 0) {
+    throw new errors.InvalidScope(`requested scope is not a scope of ${target}`, unknown.join(' '));
+  }
+  const granted = grant.getResourceScopeFiltered(target, known).split(' ').filter(Boolean);
+  if (granted.length === 0) throw new errors.InvalidTarget(`${target} was not granted to this client`);
+  const missing = requested.filter((scope) => !granted.includes(scope));
+  if (missing.length !== 0) {
+    throw new errors.InvalidScope('requested scope was not granted', missing.join(' '));
+  }
+  return requested.join(' ');
+}
+
+async function tokenExchange(ctx) {
+  const { client, params, provider } = ctx.oidc;
+  if (knob(client, 'token_exchange') === false) {
+    throw new errors.UnauthorizedClient('this client may not use token exchange');
+  }
+  for (const name of ['subject_token', 'subject_token_type']) {
+    if (!params[name]) throw new errors.InvalidRequest(`missing required parameter '${name}'`);
+  }
+  if (params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest('subject_token_type must be an access token type');
+  }
+  if (params.actor_token !== undefined || params.actor_token_type !== undefined) {
+    throw new errors.InvalidRequest('delegation (actor_token) is not supported');
+  }
+  if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
+    throw new errors.InvalidRequest('only access tokens can be requested');
+  }
+  const subject = await subjectOf(ctx, provider.issuer, params.subject_token);
+  const target = exchangeTarget(params);
+  const grant = await provider.Grant.find(subject.grantId);
+  if (!grant || grant.clientId !== client.clientId || grant.accountId !== subject.accountId) {
+    throw new errors.InvalidGrant('the grant behind subject_token is gone');
+  }
+  const scope = exchangeScope(params, grant, target);
+  ctx.oidc.entity('Grant', grant);
+
+  const at = new provider.AccessToken({
+    accountId: subject.accountId,
+    client,
+    grantId: subject.grantId,
+    gty: 'token_exchange',
+    scope,
+  });
+  const info = await getResourceServerInfo(ctx, target, client);
+  at.resourceServer = new provider.ResourceServer(target, info);
+  ctx.oidc.entity('AccessToken', at);
+  const accessToken = await at.save();
+  ctx.body = {
+    access_token: accessToken,
+    issued_token_type: ACCESS_TOKEN_TYPE,
+    token_type: 'Bearer',
+    expires_in: at.expiration,
+    scope,
+  };
+}
+
 // ---------------------------------------------------------------- admin endpoints and counters
 
 async function readJson(ctx) {
@@ -528,6 +658,10 @@ server.listen(requestedPort, HOST, () => {
   const { port } = server.address();
   const issuer = `http://${HOST}:${port}`;
   const provider = new Provider(issuer, configuration());
+  // RFC 8693 allows several resource and audience values; tokenExchange refuses them itself.
+  const repeatable = ['resource', 'audience'];
+  provider.registerGrantType(TOKEN_EXCHANGE, tokenExchange, TOKEN_EXCHANGE_PARAMS, repeatable);
+  provider.on('access_token.issued', rememberGrant);
   provider.use(admin(provider));
   provider.use(counters());
   provider.use(refreshEcho());

@@ -28,6 +28,8 @@ STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 10.0
 MAX_LOGIN_STEPS = 20
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 class ProviderError(RuntimeError):
@@ -243,12 +245,14 @@ class OIDCTestProvider:
         echo_refresh_token: bool = True,
         jwt_access_token: bool = True,
         narrow_refresh: bool = True,
+        token_exchange: bool = True,
         **metadata: Any,
     ) -> RegisteredClient:
         """Register (or replace) a confidential client; extra keyword arguments are metadata.
 
         narrow_refresh=False refuses refresh requests that name a resource
-        (invalid_target) or a scope (invalid_scope).
+        (invalid_target) or a scope (invalid_scope); token_exchange=False refuses
+        token exchange with unauthorized_client.
         """
         uris = [redirect_uris] if isinstance(redirect_uris, str) else list(redirect_uris)
         body: dict[str, Any] = {
@@ -258,7 +262,7 @@ class OIDCTestProvider:
             "redirect_uris": uris,
             "post_logout_redirect_uris": post_logout_redirect_uris or [],
             "token_endpoint_auth_method": token_endpoint_auth_method,
-            "grant_types": grant_types or ["authorization_code", "refresh_token"],
+            "grant_types": grant_types or ["authorization_code", "refresh_token", TOKEN_EXCHANGE],
             "access_token_ttl": access_token_ttl,
             "id_token_ttl": id_token_ttl,
             "refresh_token_ttl": refresh_token_ttl,
@@ -266,6 +270,7 @@ class OIDCTestProvider:
             "echo_refresh_token": echo_refresh_token,
             "jwt_access_token": jwt_access_token,
             "narrow_refresh": narrow_refresh,
+            "token_exchange": token_exchange,
         }
         registered = self._admin("POST", "clients", json=body)
         return RegisteredClient(
