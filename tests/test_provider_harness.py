@@ -641,3 +641,51 @@ def test_clients_can_be_refused_token_exchange(oidc_provider: OIDCTestProvider) 
     answer = exchange(oidc_provider, unregistered, tokens["access_token"])
     assert answer.json()["error"] == "invalid_request"
     assert oidc_provider.token_calls(refused.client_id, TOKEN_EXCHANGE) == 1
+
+
+# ---------------------------------------------------------------- a second provider
+
+
+def test_second_provider_is_independent(
+    oidc_provider: OIDCTestProvider,
+    second_oidc_provider: OIDCTestProvider,
+    sales_api: ResourceServer,
+    models_api: ResourceServer,
+    sales_grant: tuple[RegisteredClient, dict[str, Any]],
+) -> None:
+    assert second_oidc_provider.issuer != oidc_provider.issuer
+    keys = [
+        requests.get(p.jwks_uri, timeout=10).json()["keys"][0]["n"]
+        for p in (oidc_provider, second_oidc_provider)
+    ]
+    assert keys[0] != keys[1]
+
+    client = second_oidc_provider.add_client(REDIRECT_URI)
+    tokens = authorize(second_oidc_provider, client, "heidi", scope=f"{DEFAULT_SCOPES} models.read")
+    models = refresh(
+        second_oidc_provider, client, tokens["refresh_token"], resource=MODELS_AUDIENCE
+    )
+    models_token = models.json()["access_token"]
+    assert claims_of(models_token)["iss"] == second_oidc_provider.issuer
+
+    sales_client, sales_tokens = sales_grant
+    sales = exchange(
+        oidc_provider,
+        sales_client,
+        sales_tokens["access_token"],
+        scope="sales.read",
+        resource=SALES_AUDIENCE,
+    )
+    models_api.reset()
+    sales_api.reset()
+    assert call_api(models_api, models_token).json()["scope"] == "models.read"
+    assert call_api(sales_api, models_token).status_code == 401
+    assert call_api(models_api, sales.json()["access_token"]).status_code == 401
+    assert models_api.stats() == {"requests": 2, "unauthorized": 1, "forbidden": 0}
+    assert sales_api.stats() == {"requests": 1, "unauthorized": 1, "forbidden": 0}
+
+    # Clients and counters are per provider.
+    assert second_oidc_provider.token_calls(client.client_id) == 2
+    assert oidc_provider.token_calls(client.client_id) == 0
+    unknown = refresh(oidc_provider, client, tokens["refresh_token"])
+    assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_client"
