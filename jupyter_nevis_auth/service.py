@@ -122,6 +122,10 @@ class AuthService:
             return await self.api_tokens.token(user, api, min_ttl, force=force)
         return await self.tokens.fresh(token_key(user, provider), min_ttl, force=force)
 
+    async def signed_in(self, user: str, provider: str = DEFAULT_PROVIDER) -> bool:
+        """Whether the user holds a sign-in at `provider`."""
+        return await self.tokens.store.get(token_key(user, provider)) is not None
+
     async def status(self, user: str, base_url: str, *, refresh: bool = False) -> dict[str, Any]:
         """What the widget and frontends may see: never a raw token.
 

@@ -65,7 +65,7 @@ async def api_status(
         "expires_at": held.expires_at if held else None,
         "expires_in": held.expires_in() if held else None,
         "obtained_by": way if held else None,
-        "login_url": sign_in_url(base_url, spec.provider, spec),
+        "login_url": sign_in_url(base_url, spec.provider, spec if main is not None else None),
     }  # fmt: skip
 
 

@@ -68,11 +68,13 @@ class KernelTokenHandler(KernelAPIHandler):
                 self.owner, min_ttl, force=force, provider=provider, api=api
             )
         except LoginRequiredError as e:
+            # Not signed in at the provider at all: its own sign-in covers its APIs.
+            signed_in = await self.nevis.signed_in(self.owner, provider)
             self.answer(401, {
                 "error": LOGIN_REQUIRED, "message": str(e), "provider": provider,
                 "api": api.name if api and api.name else None,
                 "scopes": list(api.scopes) if api else [],
-                "login_url": sign_in_url(self.base_url, provider, api),
+                "login_url": sign_in_url(self.base_url, provider, api if signed_in else None),
             })  # fmt: skip
             return
         except NevisAuthError as e:
