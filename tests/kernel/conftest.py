@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from jupyter_nevis_auth.protocol import ENV_SECRET, ENV_URL, SECRET_HEADER, SERVER_ENV, TOKEN_PATH
+from tests.kernel.view import kernel_view  # noqa: F401 (a fixture, for every test here)
 
 CELL_TIMEOUT = 60.0
 
