@@ -6,6 +6,7 @@ extension, after a sign-in over HTTP, as papermill or `nbconvert --execute` woul
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from tests.conftest import Browser
-from tests.support.resource_server import ResourceServer
+from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
+from tests.support.resource_server import MODELS_AUDIENCE, SALES_AUDIENCE, ResourceServer
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+#: The notebooks that call the one protected test API; two-apis.ipynb has its own test.
+NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("*.ipynb") if p.name != "two-apis.ipynb")
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
@@ -109,3 +112,52 @@ async def test_signed_out_run_without_frontend_fails_at_once(
         await execute(jp_serverapp, NOTEBOOK_DIR / "protected-api.ipynb")
 
     assert "LoginRequiredError" in str(failure.value)
+
+
+class TestTwoApis:
+    @pytest.fixture
+    def nevis_config(
+        self,
+        nevis_config: dict[str, Any],
+        sales_api: ResourceServer,
+        models_api: ResourceServer,
+        second_oidc_provider: OIDCTestProvider,
+        redirect_uri: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> dict[str, Any]:
+        """The sales API at the session's provider, the models API at a second one."""
+        monkeypatch.setenv("SALES_API_URL", sales_api.hello_url)
+        monkeypatch.setenv("MODELS_API_URL", models_api.hello_url)
+        partner: RegisteredClient = second_oidc_provider.add_client([redirect_uri])
+        settings = partner.nevis_settings(second_oidc_provider.issuer)
+        settings["scopes"] = ["openid", "offline_access", "models.read"]
+        return {
+            **nevis_config,
+            "apis": {
+                "sales": {"url": sales_api.url + "/", "scopes": ["sales.read"],
+                          "resource": SALES_AUDIENCE},
+                "models": {"url": models_api.url + "/", "scopes": ["models.read"],
+                           "resource": MODELS_AUDIENCE, "provider": "partner"},
+            },
+            "providers": {"partner": settings},
+        }  # fmt: skip
+
+    async def test_two_apis_side_by_side(
+        self, jp_serverapp: ServerApp, browser: Browser, redirect_uri: str, username: str
+    ) -> None:
+        await browser.sign_in(username, redirect_uri=redirect_uri)
+        authorize = await browser.start_login_for("provider", "partner")
+        callback = await asyncio.to_thread(
+            provider_login, authorize, username, redirect_prefix=redirect_uri
+        )
+        assert (await browser.callback(callback)).code == 302
+
+        nb = await execute(jp_serverapp, NOTEBOOK_DIR / "two-apis.ipynb")
+
+        text = outputs(nb)
+        assert "'sales.read'" in text and "'models.read'" in text
+        assert text.count(f"'sub': '{username}'") == 2
+        assert "<access token, expires in" in text
+        assert "Error" not in text
+        saved = nbformat.writes(nb)
+        assert "eyJ" not in saved  # no JWT of any kind
