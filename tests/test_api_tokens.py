@@ -133,3 +133,45 @@ async def test_the_second_provider_signs_in_on_its_own_and_serves_its_api(
     assert code == 200 and models["provider"] == "partner", models
     assert await asyncio.to_thread(call, models_api, models["access_token"]) == 200
     assert await asyncio.to_thread(call, sales_api, models["access_token"]) == 401
+
+
+@pytest.mark.parametrize("client_options", [{"narrow_refresh": False, "token_exchange": False}])
+async def test_a_sign_in_for_the_api_when_the_provider_gives_no_other_way(
+    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp, jp_base_url,
+    sales_api: ResourceServer,
+):  # fmt: skip
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    code, body = await kernel_token(jp_fetch, jp_serverapp, api="sales")
+    assert code == 401 and body["scopes"] == ["sales.read"], body
+    assert body["login_url"] == jp_base_url + "nevis/login?api=sales"
+    authorize = await browser.start_login_for("api", "sales")
+    callback = await asyncio.to_thread(
+        provider_login, authorize, username, redirect_prefix=redirect_uri
+    )
+    assert (await browser.callback(callback)).code == 302
+    code, sales = await kernel_token(jp_fetch, jp_serverapp, api="sales")
+    assert code == 200, sales
+    assert await asyncio.to_thread(call, sales_api, sales["access_token"]) == 200
+    status = json.loads((await browser.get("nevis", "api", "status")).body)
+    assert status["apis"]["sales"]["obtained_by"] == "sign-in"
+
+
+@pytest.mark.parametrize("client_options", [{"access_token_ttl": 4}])
+async def test_at_expiry_concurrent_calls_cost_one_provider_call_per_api(
+    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp,
+    oidc_provider: OIDCTestProvider, oidc_client: RegisteredClient,
+):  # fmt: skip
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    first = await kernel_token(jp_fetch, jp_serverapp, api="sales")
+    assert first[0] == 200 and first[1]["expires_in"] <= 4
+    await asyncio.sleep(2.5)  # past half the lifetime: every token is due for renewal
+    before = oidc_provider.token_calls(oidc_client.client_id, "refresh_token")
+    answers = await asyncio.gather(
+        *(kernel_token(jp_fetch, jp_serverapp, api="sales") for _ in range(10)),
+        *(kernel_token(jp_fetch, jp_serverapp) for _ in range(10)),
+    )
+    assert {code for code, _ in answers} == {200}
+    # One narrowed refresh for sales, one refresh for the default token.
+    assert oidc_provider.token_calls(oidc_client.client_id, "refresh_token") == before + 2
+    assert len({body["access_token"] for _, body in answers[:10]}) == 1
+    assert answers[0][1]["access_token"] != first[1]["access_token"]
