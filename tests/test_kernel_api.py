@@ -116,6 +116,10 @@ async def test_signed_out_answers_401_with_the_reason_and_login_url(
         "error": "login_required",
         "message": "You are not signed in; sign in first.",
         "login_url": jp_base_url + "nevis/login",
+        # What the sign-in is for: the default provider's own tokens.
+        "api": None,
+        "provider": "default",
+        "scopes": [],
     }
 
     await browser.sign_in(username, redirect_uri=redirect_uri)
