@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import LoginRequiredError, NoAPIForURLError
 from ..protocol import DEFAULT_MIN_TTL
 from . import client, frontend
-from .client import Answer
+from .answers import Answer
 from .routing import Routes, without_query
 from .selection import DEFAULT, Selection, for_api, select
 from .token import Token

@@ -45,8 +45,6 @@ from .routing import Routes
 from .selection import DEFAULT, Selection
 from .token import Token
 
-__all__ = ["Answer", "TokenClient", "default_client", "sign_out", "token_status"]
-
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_LOGIN_TIMEOUT = 300.0
 #: The server is on this host (or its network): a connection that takes longer is not coming.
@@ -89,6 +87,7 @@ class TokenClient:
         self._locks: dict[Selection, threading.Lock] = {}
         self._answers: dict[Selection, Answer] = {}
         self._routes: Routes | None = None
+        self._routes_lock = threading.Lock()
 
     def close(self) -> None:
         """Close the connections to the server."""
@@ -138,7 +137,7 @@ class TokenClient:
 
     def routes(self) -> Routes:
         """The configured APIs' URL prefixes, asked once: they stay while the server runs."""
-        with self._lock:
+        with self._routes_lock:
             if self._routes is None:
                 response = self.request("GET", _APIS_SUFFIX)
                 if response.status_code == 404:
