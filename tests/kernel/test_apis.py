@@ -126,36 +126,64 @@ async def test_unlisted_urls_get_the_default_token_when_the_server_says_so(
     assert values["code"] == 200
 
 
+#: Kernel code: the LoginRequiredError of each call, as [message, api, provider, scopes,
+#: login_url, seconds it took]. CALLS is filled in.
+FAILED_CALLS = """
+    errors = []
+    for call in CALLS:
+        started = time.monotonic()
+        try:
+            call()
+        except LoginRequiredError as e:
+            errors.append([str(e), e.api, e.provider, e.scopes, e.login_url,
+                           time.monotonic() - started])
+    out(errors=errors)
+"""
+
+
 async def test_without_a_sign_in_a_script_is_told_which_api_and_scopes_to_sign_in_for(
     kernel: Kernel, jp_base_url, apis
 ):
     sales, models, _ = apis
+    calls = f"""(
+        lambda: get_access_token(api="sales"),
+        lambda: session().get({models.hello_url!r}, timeout=10),
+    )"""
 
-    values = await kernel.values(f"""
-        errors = []
-        for call in (lambda: get_access_token(api="sales"),
-                     lambda: session().get({models.hello_url!r}, timeout=10)):
-            started = time.monotonic()
-            try:
-                call()
-            except LoginRequiredError as e:
-                errors.append([str(e), e.api, e.provider, e.scopes, e.login_url,
-                               time.monotonic() - started])
-        out(errors=errors)
-    """)
+    values = await kernel.values(FAILED_CALLS.replace("CALLS", calls))
 
     (sales_error, models_error) = values["errors"]
-    login = f"{jp_base_url}nevis/login"
-    assert sales_error[0].endswith(
-        f" Sign in for the API sales (sales.read) at {login}?api=sales, then run this again."
-    )
-    assert sales_error[1:5] == ["sales", "default", ["sales.read"], f"{login}?api=sales"]
-    assert models_error[0].endswith(
-        f" Sign in for the API models (models.read) at {login}?api=models, then run this again."
-    )
-    assert models_error[1:5] == ["models", "second", ["models.read"], f"{login}?api=models"]
-    assert sales_error[5] < 1.0 and models_error[5] < 1.0
+    for error, name, scope, provider in (
+        (sales_error, "sales", "sales.read", "default"),
+        (models_error, "models", "models.read", "second"),
+    ):
+        message, api, provider_name, scopes, login_url, seconds = error
+        assert message.endswith(
+            f" Sign in for the API {name} ({scope}) at {login_url}, then run this again."
+        )
+        assert (api, provider_name, scopes) == (name, provider, [scope])
+        # Not signed in at the provider at all: its own sign-in asks for its APIs' scopes too.
+        assert login_url.startswith(f"{jp_base_url}nevis/login")
+        assert seconds < 1.0
     assert sales.stats()["requests"] == models.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("client_options", [{"narrow_refresh": False}])
+async def test_an_api_that_needs_its_own_sign_in_names_exactly_that_sign_in(
+    kernel: Kernel, browser: Browser, redirect_uri, username, jp_base_url, apis
+):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+
+    values = await kernel.values(
+        FAILED_CALLS.replace("CALLS", '(lambda: get_access_token(api="sales"),)')
+    )
+
+    ((message, api, provider, scopes, login_url, _),) = values["errors"]
+    assert login_url == f"{jp_base_url}nevis/login?api=sales"
+    assert message.endswith(
+        f" Sign in for the API sales (sales.read) at {login_url}, then run this again."
+    )
+    assert (api, provider, scopes) == ("sales", "default", ["sales.read"])
 
 
 async def test_a_refused_api_token_is_replaced_once_and_the_request_retried(
@@ -179,13 +207,14 @@ async def test_a_refused_api_token_is_replaced_once_and_the_request_retried(
     assert sales.stats() == {"requests": 2, "unauthorized": 1, "forbidden": 0}
 
 
+@pytest.mark.parametrize("client_options", [{"narrow_refresh": False}])
 async def test_a_cell_waits_for_the_sign_in_its_api_needs_then_carries_on(
     kernel_view: KernelView, browser: Browser, redirect_uri, username, apis, jp_base_url
 ):
-    _, models, _ = apis
+    sales, _, _ = apis
     await browser.sign_in(username, redirect_uri=redirect_uri)
     cell = kernel_view.start_execute(
-        f"r = jupyter_nevis_auth.session().get({models.hello_url!r}, timeout=10)\n"
+        f"r = jupyter_nevis_auth.session().get({sales.hello_url!r}, timeout=10)\n"
         "print('status', r.status_code)"
     )
 
@@ -194,29 +223,29 @@ async def test_a_cell_waits_for_the_sign_in_its_api_needs_then_carries_on(
     )
     await kernel_view.until(lambda: "waits for you to sign in" in kernel_view.text(widget))
     text = kernel_view.text(widget)
-    assert "Sign in for models (models.read)" in text
-    assert re.search(r"second: signed out", text), text
-    assert re.search(r"models models\.read: no token yet, not signed in", text), text
+    assert "Sign in for sales (sales.read)" in text
+    assert f"Signed in as {username.capitalize()} Example" in text
+    assert "second: signed out" in text
+    assert "sales sales.read: no token yet" in text and "models models.read: no token" in text
     links = [urlsplit(html.unescape(href)) for part in kernel_view.parts(widget)
              for href in re.findall(r'href="([^"]+)"', part.get("value") or "")]  # fmt: skip
-    assert (
-        f"{jp_base_url}nevis/login",
-        {"api": ["models"], "next": [f"{jp_base_url}nevis/done"]},
-    ) in [(link.path, parse_qs(link.query)) for link in links]
+    expected = {"api": ["sales"], "next": [f"{jp_base_url}nevis/done"]}
+    assert (f"{jp_base_url}nevis/login", expected) in [
+        (link.path, parse_qs(link.query)) for link in links
+    ]
     assert not cell.done()
 
-    await sign_in_for(browser, "api", "models", username, redirect_uri)
+    await sign_in_for(browser, "api", "sales", username, redirect_uri)
     reply = await asyncio.wait_for(cell, 30)
 
     assert reply["status"] == "ok", reply
     assert "status 200" in reply["output"]
     final = await kernel_view.until(
         lambda: (
-            "models models.read: token ready" in kernel_view.text(widget)
-            and kernel_view.text(widget)
+            "sales sales.read: token ready" in kernel_view.text(widget) and kernel_view.text(widget)
         )
     )
-    assert "waits for you" not in final and "Sign in for models" not in final
+    assert "waits for you" not in final and "Sign in for sales" not in final
     assert "eyJ" not in kernel_view.transcript()
 
 
@@ -236,3 +265,17 @@ async def test_sign_out_in_the_widget_ends_every_providers_sign_in(
     assert "second: signed out" in text and "Sign out" not in text
     service, owner = service_of(jp_serverapp)
     assert await service.tokens.store.get(token_key(owner, "second")) is None
+
+
+async def test_an_unknown_api_is_refused_with_the_servers_sentence(kernel: Kernel, apis):
+    values = await kernel.values("""
+        try:
+            get_access_token(api="nope")
+        except nevis.TokenServiceError as e:
+            error = [type(e).__name__, str(e)]
+        out(error=error)
+    """)
+
+    kind, message = values["error"]
+    assert kind == "TokenServiceError"
+    assert "nope" in message and message.endswith("."), message
