@@ -1,0 +1,1 @@
+"""`jupyter nevis-auth doctor`: checks a configuration against the real provider, step by step."""

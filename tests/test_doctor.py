@@ -1,0 +1,391 @@
+"""`jupyter nevis-auth doctor` against the real test provider: configured right, then each fault."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.conformance.fake_op import REMOVE, FakeOP, KeyPool, SigningKey, apply
+from tests.support.provider import OIDCTestProvider, RegisteredClient
+
+COMMAND = [sys.executable, "-m", "jupyter_nevis_auth.app"]
+#: Registered at the provider; nothing listens there, and nothing needs to.
+REDIRECT_URI = "http://127.0.0.1:8888/nevis/callback"
+STEPS = [
+    "configuration", "discovery", "provider features", "keys", "scopes",
+    "client authentication", "redirect URI", "clock",
+]  # fmt: skip
+#: A report line: its mark, then the check's name.
+CHECK = re.compile(rf"[\u2713\u2717] ((?:[\w-]+: )?(?:{'|'.join(STEPS)}|providers and APIs)): ")
+#: Seconds the skewed provider's clock is ahead.
+SKEW = 600
+#: Runs at once: each is a Python process importing Jupyter Server.
+PARALLEL = 4
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one doctor run printed, and its exit code."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        """The report's lines."""
+        return self.stdout.splitlines()
+
+    @property
+    def names(self) -> list[str]:
+        """The checks reported, in order (a named provider's with its name in front)."""
+        return [CHECK.match(line).group(1) for line in self.lines]  # type: ignore[union-attr]
+
+    def line(self, name: str) -> str:
+        """The line of the check `name`."""
+        return next(line for line in self.lines if line[2:].startswith(name + ": "))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The providers, client and files the runs are configured against."""
+
+    provider: OIDCTestProvider
+    client: RegisteredClient
+    skewed_issuer: str
+    weak_op: FakeOP
+    closed_port: int
+    #: An empty Jupyter config directory, and one whose files configure NevisAuth.
+    config_dir: Path
+    files_dir: Path
+
+    def env(self, **changes: str | None) -> dict[str, str]:
+        """The environment of a correctly configured run, with `changes` (None removes)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEVIS_AUTH_")}
+        env.update(
+            JUPYTER_CONFIG_DIR=str(self.config_dir),
+            NEVIS_AUTH_ISSUER=self.provider.issuer,
+            NEVIS_AUTH_CLIENT_ID=self.client.client_id,
+            NEVIS_AUTH_CLIENT_SECRET=self.client.client_secret,
+            NEVIS_AUTH_REDIRECT_URI=REDIRECT_URI,
+        )
+        return apply(env, {k: REMOVE if v is None else v for k, v in changes.items()})
+
+
+def skewed_discovery(document: dict[str, Any]) -> ThreadingHTTPServer:
+    """A loopback issuer serving `document` as its own, with a clock SKEW seconds ahead."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({**document, "issuer": issuer}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return formatdate(time.time() + SKEW, usegmt=True)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    issuer = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def weak_op() -> Iterator[FakeOP]:
+    """A provider that signs with (and publishes) a 1024-bit RSA key, in a thread of its own."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    op = FakeOP(KeyPool(), [REDIRECT_URI])
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 (the fault)
+    op.signing_key = SigningKey("weak-1024", "RS256", weak)
+    op.published = [op.signing_key]
+    asyncio.run_coroutine_threadsafe(op.start(), loop).result(10)
+    yield op
+    asyncio.run_coroutine_threadsafe(op.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def setup(
+    oidc_provider: OIDCTestProvider, weak_op: FakeOP, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Setup]:
+    """Everything the runs need: a client, a skewed issuer, a closed port, a config dir."""
+    client = oidc_provider.add_client([REDIRECT_URI])
+    with requests.get(oidc_provider.discovery_url, timeout=10) as response:
+        skewed = skewed_discovery(response.json())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    files_dir = tmp_path_factory.mktemp("jupyter-config-files")
+    (files_dir / "jupyter_server_config.py").write_text(
+        f"c.NevisAuth.client_id = {client.client_id!r}\n"
+    )
+    (files_dir / "jupyter_server_config.d").mkdir()
+    (files_dir / "jupyter_server_config.d" / "nevis.json").write_text(
+        json.dumps({"NevisAuth": {"redirect_uri": REDIRECT_URI}})
+    )
+    host, port = skewed.server_address[:2]
+    yield Setup(
+        oidc_provider, client, f"http://{host!s}:{port}", weak_op, closed_port,
+        tmp_path_factory.mktemp("jupyter-config"), files_dir,
+    )  # fmt: skip
+    skewed.shutdown()
+    skewed.server_close()
+
+
+#: Each planted fault: the environment it changes, the check that fails, words of its line.
+FAULTS: dict[str, tuple[Callable[[Setup], dict[str, str]], str, str]] = {
+    "wrong issuer": (
+        lambda s: {"NEVIS_AUTH_ISSUER": s.provider.issuer + "/"},
+        "discovery", "(mind the trailing slash)",
+    ),
+    "unreachable issuer": (
+        lambda s: {"NEVIS_AUTH_ISSUER": f"http://127.0.0.1:{s.closed_port}"},
+        "discovery", "connection refused; check NevisAuth.issuer ($NEVIS_AUTH_ISSUER)",
+    ),
+    "wrong client secret": (
+        lambda s: {"NEVIS_AUTH_CLIENT_SECRET": "not-the-registered-secret"},
+        "client authentication", "invalid_client to client_secret_basic; check "
+        "NevisAuth.client_id, NevisAuth.client_secret",
+    ),
+    "wrong auth method": (
+        lambda s: {"NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD": "none"},
+        "client authentication", "refused none (invalid_client) but accepts client_secret_basic; "
+        "set NevisAuth.token_endpoint_auth_method ($NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD) to "
+        "client_secret_basic.",
+    ),
+    "redirect URI not registered": (
+        lambda s: {"NEVIS_AUTH_REDIRECT_URI": "http://127.0.0.1:8888/other/nevis/callback"},
+        "redirect URI", "(HTTP 400, invalid_redirect_uri): it is not registered; register "
+        "http://127.0.0.1:8888/other/nevis/callback exactly",
+    ),
+    "scope not offered": (
+        lambda s: {"NEVIS_AUTH_SCOPES": "openid offline_access reports.write"},
+        "scopes", "reports.write requested, but the provider offers",
+    ),
+    "clock skew": (
+        lambda s: {"NEVIS_AUTH_ISSUER": s.skewed_issuer},
+        "clock", "s ahead of this machine's, more than NevisAuth.clock_skew (60 s)",
+    ),
+    "weak key": (
+        lambda s: {
+            "NEVIS_AUTH_ISSUER": s.weak_op.issuer, "NEVIS_AUTH_CLIENT_ID": s.weak_op.client_id,
+            "NEVIS_AUTH_CLIENT_SECRET": s.weak_op.client_secret,
+        },
+        "keys", "an RSA key of 1024 bits (at least 2048 are required) (RS256, kid \u201cweak-1024",
+    ),
+}  # fmt: skip
+
+
+def runs_of(setup: Setup) -> dict[str, tuple[dict[str, str], list[str]]]:
+    """Every run of this file: its environment and its command line."""
+    runs = {
+        name: (setup.env(**change(setup)), ["doctor"]) for name, (change, _, _) in FAULTS.items()
+    }
+    files = setup.env(NEVIS_AUTH_CLIENT_ID=None, NEVIS_AUTH_REDIRECT_URI=None)
+    files["JUPYTER_CONFIG_DIR"] = str(setup.files_dir)
+    unset = setup.env(NEVIS_AUTH_REDIRECT_URI=None)
+    partner = {"issuer": setup.weak_op.issuer, "client_id": setup.weak_op.client_id}
+    several = setup.env(
+        NEVIS_AUTH_PROVIDERS=json.dumps({"partner": partner}),
+        NEVIS_AUTH_PARTNER_CLIENT_SECRET=setup.weak_op.client_secret,
+    )
+    return runs | {
+        "right": (setup.env(), ["doctor"]),
+        "json": (setup.env(), ["doctor", "--json"]),
+        "files": (files, ["doctor", "--NevisAuth.http_timeout=5"]),
+        "server url": (unset, ["doctor", "--server-url=http://127.0.0.1:8888/"]),
+        "no redirect URI": (unset, ["doctor"]),
+        "incomplete": (setup.env(NEVIS_AUTH_ISSUER=None), ["doctor"]),
+        "help": (setup.env(), ["doctor", "--help"]),
+        "help-all": (setup.env(), ["doctor", "--help-all"]),
+        "bad server url": (setup.env(), ["doctor", "--server-url=jupyter.example.org"]),
+        "extension help": (setup.env(), ["--help"]),
+        "several providers": (several, ["doctor"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def doctor(setup: Setup) -> Iterator[dict[str, Future[Result]]]:
+    """Every run of this file, started together (a few at a time) when the first test asks."""
+
+    def run(env: dict[str, str], args: list[str]) -> Result:
+        done = subprocess.run(
+            COMMAND + args, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        yield {name: pool.submit(run, env, args) for name, (env, args) in runs_of(setup).items()}
+
+
+def result(doctor: dict[str, Future[Result]], setup: Setup, name: str) -> Result:
+    """The run `name`, checked for secrets."""
+    done = doctor[name].result(timeout=120)
+    for secret in (setup.client.client_secret, setup.weak_op.client_secret):
+        assert secret not in done.stdout + done.stderr
+    return done
+
+
+def test_correct_configuration_passes_every_check(doctor, setup):
+    done = result(doctor, setup, "right")
+    assert done.code == 0, done.stdout + done.stderr
+    assert done.names == STEPS
+    assert all(line.startswith("\u2713 ") for line in done.lines), done.stdout
+    issuer = setup.provider.issuer
+    assert done.line("configuration") == (
+        f"\u2713 configuration: issuer {issuer} (NEVIS_AUTH_ISSUER), client_id "
+        f"{setup.client.client_id} (NEVIS_AUTH_CLIENT_ID), client_secret set "
+        f"(NEVIS_AUTH_CLIENT_SECRET), redirect_uri {REDIRECT_URI} (NEVIS_AUTH_REDIRECT_URI), "
+        "scopes openid offline_access (default)"
+    )
+    assert done.line("discovery").startswith(
+        f"\u2713 discovery: {issuer}/.well-known/openid-configuration (issuer matches, "
+    )
+    assert done.line("provider features") == (
+        "\u2713 provider features: PKCE S256, iss in responses, revocation, token exchange, "
+        "no device flow"
+    )
+    assert done.line("keys").startswith(
+        f"\u2713 keys: {issuer}/.well-known/jwks.json: RS256 RSA 2048"
+    )
+    assert (
+        done.line("scopes") == "\u2713 scopes: openid offline_access, all offered by the provider"
+    )
+    assert done.line("client authentication") == (
+        "\u2713 client authentication: client_secret_basic accepted (a made-up code was refused "
+        "with invalid_grant)"
+    )
+    assert done.line("redirect URI") == (
+        f"\u2713 redirect URI: {REDIRECT_URI} (NEVIS_AUTH_REDIRECT_URI) accepted: the provider "
+        f"sends the browser to its sign-in page at {issuer}"
+    )
+    assert done.line("clock").startswith("\u2713 clock: the provider's clock is within ")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_each_fault_fails_its_check_with_a_fix(doctor, setup, fault):
+    done = result(doctor, setup, fault)
+    _, step, words = FAULTS[fault]
+    assert done.code == 1, done.stdout + done.stderr
+    assert done.line(step).startswith(f"\u2717 {step}: "), done.stdout
+    assert words in done.line(step)
+    assert done.line(step).endswith("."), "a fix is one sentence"
+    others = [line for line in done.lines if line != done.line(step)]
+    assert all(line.startswith("\u2713 ") for line in others), done.stdout
+    assert "Traceback" not in done.stderr
+    if step == "discovery":
+        # Nothing else can be checked without the provider's metadata; the clock still can.
+        expected = ["configuration", "discovery"] + (["clock"] if "trailing" in words else [])
+        assert done.names == expected
+    else:
+        assert done.names == STEPS
+
+
+def test_each_provider_is_checked(doctor, setup):
+    done = result(doctor, setup, "several providers")
+    assert done.code == 1
+    assert done.names == STEPS + [f"partner: {step}" for step in STEPS]
+    assert [line[0] for line in done.lines if line[0] != "\u2713"] == ["\u2717"]
+    assert done.line("partner: keys").startswith(
+        f"\u2717 partner: keys: {setup.weak_op.issuer}/jwks publishes an RSA key of 1024 bits"
+    )
+    assert (
+        f'client_id {setup.weak_op.client_id} (NevisAuth.providers["partner"], from '
+        "NEVIS_AUTH_PROVIDERS), client_secret set (NEVIS_AUTH_PARTNER_CLIENT_SECRET)"
+    ) in done.line("partner: configuration")
+
+
+def test_json_for_scripts(doctor, setup):
+    done = result(doctor, setup, "json")
+    assert done.code == 0
+    report = json.loads(done.stdout)
+    assert report["ok"] is True
+    assert [c["name"] for c in report["checks"]] == STEPS
+    assert all(c["ok"] and c["fix"] == "" and c["detail"] for c in report["checks"])
+
+
+def test_where_each_value_came_from(doctor, setup):
+    done = result(doctor, setup, "files")
+    assert done.code == 0, done.stdout + done.stderr
+    line = done.line("configuration")
+    folder = setup.files_dir
+    assert f"client_id {setup.client.client_id} ({folder}/jupyter_server_config.py)" in line
+    assert f"redirect_uri {REDIRECT_URI} ({folder}/jupyter_server_config.d/nevis.json)" in line
+    assert "client_secret set (NEVIS_AUTH_CLIENT_SECRET)" in line
+    assert "http_timeout 5.0 (the command line)" in line
+
+
+def test_redirect_uri_from_the_server_url(doctor, setup):
+    done = result(doctor, setup, "server url")
+    assert done.code == 0, done.stdout
+    assert done.line("redirect URI").startswith(
+        f"\u2713 redirect URI: {REDIRECT_URI} (from --server-url and ServerApp.base_url) accepted"
+    )
+
+
+def test_without_a_redirect_uri_it_says_what_to_give(doctor, setup):
+    done = result(doctor, setup, "no redirect URI")
+    assert done.code == 1
+    assert done.line("redirect URI") == (
+        "\u2717 redirect URI: not checked: NevisAuth.redirect_uri is not set, so the server "
+        "derives it from each request; run the doctor with --server-url=<the URL users open "
+        "Jupyter at> (or --redirect-uri=<URI>), or set NevisAuth.redirect_uri "
+        "($NEVIS_AUTH_REDIRECT_URI)."
+    )
+
+
+def test_an_incomplete_configuration_stops_at_the_first_check(doctor, setup):
+    done = result(doctor, setup, "incomplete")
+    assert done.code == 1
+    assert done.names == ["configuration"]
+    assert done.line("configuration").startswith("\u2717 configuration: issuer not set, ")
+    assert done.line("configuration").endswith("; set NevisAuth.issuer (or $NEVIS_AUTH_ISSUER).")
+
+
+@pytest.mark.parametrize("flag", ["help", "help-all"])
+def test_help(doctor, setup, flag):
+    done = result(doctor, setup, flag)
+    assert done.code == 0
+    assert "--server-url" in done.stdout
+    assert ("--NevisAuth.issuer" in done.stdout) == (flag == "help-all")
+
+
+def test_a_command_line_it_cannot_use_exits_2(doctor, setup):
+    done = result(doctor, setup, "bad server url")
+    assert done.code == 2
+    assert done.stdout == ""
+    assert "--server-url must be an absolute http(s) URL" in done.stderr
+
+
+def test_the_subcommand_is_listed(doctor, setup):
+    done = result(doctor, setup, "extension help")
+    assert done.code == 0
+    assert "doctor\n    Diagnose sign-in setup" in done.stdout
