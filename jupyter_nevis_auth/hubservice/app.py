@@ -1,0 +1,189 @@
+"""`jupyter-nevis-auth-hub`: the JupyterHub service, as a traitlets Application on tornado."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jupyterhub.services.auth import HubOAuth
+from tornado import web
+from traitlets import Int, Unicode, default
+from traitlets.config import Application
+
+from ..config import NevisAuth
+from ..env import EnvConfigurable
+from ..errors import SettingsError
+from ..refresh import TokenManager
+from ..service import AuthService
+from ..stores import MemoryTokenStore, TokenStore
+from . import base
+from .api import ApisHandler, StatusHandler, TokenHandler
+from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler, OAuthCallbackHandler
+from .store import SQLTokenStore, make_fernet
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+CONFIG_FILE = "nevis_auth_hub_config.py"
+#: The service's handlers, by their path below its prefix.
+HANDLERS: list[tuple[str, type[web.RequestHandler]]] = [
+    (base.LOGIN, LoginHandler),
+    (base.CALLBACK, CallbackHandler),
+    (base.LOGOUT, LogoutHandler),
+    (base.DONE, DoneHandler),
+    (base.OAUTH_CALLBACK, OAuthCallbackHandler),
+    ("api/token", TokenHandler),
+    ("api/status", StatusHandler),
+    ("api/apis", ApisHandler),
+]
+
+
+class NevisAuthHub(EnvConfigurable):
+    """Settings of the JupyterHub service; each one can also come from its env var."""
+
+    env_names = {  # noqa: RUF012 (EnvConfigurable's own class attribute)
+        "db_url": "NEVIS_AUTH_HUB_DB_URL",
+        "hub_cache_seconds": "NEVIS_AUTH_HUB_CACHE_SECONDS",
+    }
+
+    db_url = Unicode(
+        "sqlite:///nevis_auth_hub.sqlite",
+        config=True,
+        help="""SQLAlchemy URL of the database keeping every user's tokens (encrypted with
+        NevisAuth.store_key): SQLite in the service's working directory by default, or e.g.
+        postgresql://user@host/db with a driver installed. Default: $NEVIS_AUTH_HUB_DB_URL""",
+    )
+    hub_cache_seconds = Int(
+        10,
+        config=True,
+        help="""Seconds JupyterHub's answer about a server's token is reused: a stopped server's
+        token keeps working at most this long. Default: $NEVIS_AUTH_HUB_CACHE_SECONDS""",
+    )
+
+
+def make_app(
+    service: AuthService, hub_auth: HubOAuth, prefix: str, log: logging.Logger
+) -> web.Application:
+    """The tornado application of the service below `prefix` (/services/<name>/)."""
+    templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+    return web.Application(
+        [(prefix + path, handler) for path, handler in HANDLERS],
+        # Signs the sign-in cookies and JupyterHub's OAuth cookie: after a restart, browsers
+        # pass the hub's OAuth again, unseen (oauth_no_confirm), and started sign-ins end.
+        cookie_secret=secrets.token_bytes(32),
+        xsrf_cookies=True,
+        log_function=base.log_request,
+        nevis_auth=service,
+        nevis_auth_prefix=prefix,
+        nevis_auth_log=log,
+        nevis_auth_templates=templates,
+        hub_auth=hub_auth,
+    )
+
+
+class NevisAuthHubApp(Application):
+    """Signs JupyterHub's users in to an OpenID provider and serves their servers' tokens."""
+
+    name = "jupyter-nevis-auth-hub"
+    description = """The JupyterHub service of jupyter-nevis-auth. Started by the hub
+    (c.JupyterHub.services); reads NevisAuth and NevisAuthHub options from its config file
+    and NEVIS_AUTH_* environment variables."""
+    classes = [NevisAuth, NevisAuthHub, TokenManager]  # noqa: RUF012 (traitlets' own)
+    aliases = {  # noqa: RUF012 (traitlets' own)
+        **Application.aliases,
+        "f": "NevisAuthHubApp.config_file",
+        "config": "NevisAuthHubApp.config_file",
+    }
+
+    config_file = Unicode(
+        "", config=True,
+        help=f"The configuration file; default: {CONFIG_FILE} in the working directory, if there.",
+    )  # fmt: skip
+
+    @default("log_format")
+    def _log_format_default(self) -> str:
+        return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
+
+    def initialize(self, argv: Any = None) -> None:
+        """Read the command line, then the config file (the command line still wins)."""
+        super().initialize(argv)
+        path = self.config_file or CONFIG_FILE
+        if self.config_file and not Path(path).is_file():
+            self.log.critical("The config file %s does not exist.", path)
+            self.exit(1)
+        if Path(path).is_file():
+            self.load_config_file(str(Path(path).resolve()))
+        # JupyterHub's service helpers log to tornado's loggers: into this log.
+        for name in ("tornado.access", "tornado.application", "tornado.general"):
+            logging.getLogger(name).parent = self.log
+
+    def start(self) -> None:
+        """Serve until the hub stops the service."""
+        asyncio.run(self.serve())
+
+    def build_service(self, settings: NevisAuthHub) -> tuple[AuthService, TokenStore]:
+        """The AuthService over the encrypted database (memory only when no key is set)."""
+        config = NevisAuth(parent=self)
+        public = os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
+        if not config.redirect_uri and public:
+            config.redirect_uri = public.rstrip("/") + "/" + base.CALLBACK
+        for problem in config.problems():
+            self.log.error("jupyter-nevis-auth: %s", problem)
+        store: TokenStore
+        try:
+            store = SQLTokenStore(settings.db_url, make_fernet(config.store_key), parent=config)
+        except SettingsError as e:
+            self.log.error("jupyter-nevis-auth: %s Sign-ins are kept in memory only and end "
+                           "when the service stops.", e)  # fmt: skip
+            store = MemoryTokenStore(parent=config)
+        else:
+            self.log.info("jupyter-nevis-auth: tokens are kept in %s", store.where)
+        service = AuthService(config, store, log=self.log)
+        for problem in service.problems:
+            self.log.error("jupyter-nevis-auth: %s", problem)
+        self.log.info("jupyter-nevis-auth: the redirect URI is %s",
+                      config.redirect_uri or "derived from each request")  # fmt: skip
+        return service, store
+
+    async def serve(self) -> None:
+        """Listen on JUPYTERHUB_SERVICE_URL's port until SIGTERM or SIGINT."""
+        service_url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/nevis-auth/")
+        if not service_url:
+            self.log.critical("JUPYTERHUB_SERVICE_URL is not set: start %s as a JupyterHub "
+                              "service (c.JupyterHub.services) with a url.", self.name)  # fmt: skip
+            self.exit(1)
+        settings = NevisAuthHub(parent=self)
+        service, store = self.build_service(settings)
+        if isinstance(store, SQLTokenStore):
+            # Older keys can be dropped from NevisAuth.store_key once this has run.
+            rotated = await store.rotate()
+            self.log.info("jupyter-nevis-auth: %d sign-ins kept from before", rotated)
+        hub_auth = HubOAuth(parent=self, cache_max_age=settings.hub_cache_seconds)
+        app = make_app(service, hub_auth, prefix, self.log)
+        where = urlsplit(service_url)
+        server = app.listen(where.port or 80, where.hostname or "127.0.0.1", xheaders=True)
+        self.log.info("jupyter-nevis-auth: the service listens at %s%s",
+                      service_url.rstrip("/"), prefix)  # fmt: skip
+        checking = asyncio.ensure_future(service.check_provider())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        checking.cancel()
+        server.stop()
+        if isinstance(store, SQLTokenStore):
+            store.close()
+        self.log.info("jupyter-nevis-auth: the service stopped")
+
+
+main = NevisAuthHubApp.launch_instance
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""What every handler of the service shares: the AuthService, its prefix, errors, the log."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from jinja2 import Environment
+from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
+from tornado import web
+
+from .. import urls
+from ..handlers.base import NevisHandlerMixin, error_sentence
+from ..service import AuthService
+from .auth import ServerCaller, identify_server
+
+LOGIN = "login"
+CALLBACK = "callback"
+LOGOUT = "logout"
+DONE = "done"
+OAUTH_CALLBACK = "oauth_callback"
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """The access log: method, path and status; never the query (code, state) or a header."""
+    request = handler.request
+    status = handler.get_status()
+    log = handler.settings["nevis_auth_log"]
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if status < 300 and request.path.endswith("/api/token"):
+        level = logging.DEBUG  # servers ask often; the refreshes behind them are logged anyway
+    log.log(level, "%d %s %s %.1fms", status, request.method, request.path,
+            1000 * request.request_time())  # fmt: skip
+
+
+class ServiceHandler(NevisHandlerMixin, web.RequestHandler):
+    """Base of the service's handlers: settings, prefix, headers, failures logged redacted."""
+
+    def initialize(self) -> None:
+        """Read the service's prefix and log from the application's settings."""
+        self.base_url: str = self.settings["nevis_auth_prefix"]
+        self.log: logging.Logger = self.settings["nevis_auth_log"]
+
+    @property
+    def nevis(self) -> AuthService:
+        """The service's AuthService."""
+        return self.settings["nevis_auth"]  # type: ignore[no-any-return]
+
+    def path_of(self, page: str) -> str:
+        """The absolute path of one of the service's pages."""
+        return self.base_url + page
+
+    def login_url(self, next_url: str | None = None) -> str:
+        """Where a person starts a sign-in at the service."""
+        return urls.with_query(self.path_of(LOGIN), {"next": next_url} if next_url else {})
+
+    def service_login_url(self, url: str) -> str:
+        """A sign-in URL shaped as the extension's (<prefix>nevis/login?...), as the service's."""
+        made = urls.join(self.base_url, urls.LOGIN_PATH)
+        return self.path_of(LOGIN) + url[len(made) :] if url.startswith(made) else url
+
+    async def status_of(self, user: str, *, refresh: bool = False) -> dict[str, Any]:
+        """The user's Status JSON, every sign-in link pointing at the service."""
+        status = await self.nevis.status(user, self.base_url, refresh=refresh)
+        parts = [status, *status.get("providers", {}).values(), *status.get("apis", {}).values()]
+        for part in parts:
+            if "login_url" in part:
+                part["login_url"] = self.service_login_url(part["login_url"])
+        return status
+
+
+class ServicePage(HubOAuthenticated, ServiceHandler):
+    """Base of the browser's pages: the hub user, by JupyterHub's OAuth; one-sentence errors."""
+
+    @property
+    def hub_auth(self) -> HubOAuth:
+        """The service's one HubOAuth (its cache and OAuth states are shared by all pages)."""
+        return self.settings["hub_auth"]
+
+    def hub_user(self) -> str:
+        """The name of the signed-in hub user; services and anyone else are refused."""
+        model = self.current_user
+        if not model or model.get("kind", "user") != "user":
+            raise web.HTTPError(403, "Only JupyterHub users can sign in here.")
+        return str(model["name"])
+
+    def next_url(self) -> str:
+        """The request's `next`, a path on the hub; else the service's "signed in" page."""
+        given = self.get_argument("next", None)
+        return urls.safe_next(given, "/") if given else self.path_of(DONE)
+
+    def page(self, title: str, message: str, status: int = 200, **parts: Any) -> None:
+        """Answer with the extension's page: a title, a sentence, and optional parts."""
+        self.set_status(status)
+        parts.setdefault("notes", [])
+        parts.setdefault("links", [])
+        templates: Environment = self.settings["nevis_auth_templates"]
+        self.finish(templates.get_template("nevis_page.html").render(
+            title=title, message=message, xsrf_form_html=self.xsrf_form_html, **parts
+        ))  # fmt: skip
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Any error: a sentence for a person, no traceback."""
+        self.page("Error", error_sentence(status_code, kwargs), status_code)
+
+
+class ServiceAPI(ServiceHandler):
+    """Base of the server API: only a user server's own token, answered in JSON."""
+
+    caller: ServerCaller
+
+    async def prepare(self) -> None:
+        """Refuse anything but a user server's own JUPYTERHUB_API_TOKEN."""
+        self.caller = await identify_server(self.settings["hub_auth"], self.request)
+
+    def check_xsrf_cookie(self) -> None:
+        """No XSRF check: the token travels in a header, and cookies are never read here."""
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        """Finish with JSON."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Answer any error as {"error", "message"} JSON."""
+        error = "internal_error" if status_code >= 500 else "request_refused"
+        self.answer(status_code, {"error": error, "message": error_sentence(status_code, kwargs)})

@@ -1,0 +1,183 @@
+"""The browser's pages of the service: login, callback, logout, done, and the hub's OAuth."""
+
+from __future__ import annotations
+
+import json
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler
+from tornado import web
+
+from ..claims import display_name
+from ..errors import AccessDeniedError, CallbackError, NevisAuthError
+from ..flow import cookie_name
+from ..handlers.pages import CALLBACK_PARAMS
+from ..protocol import DEFAULT_PROVIDER
+from .base import CALLBACK, LOGOUT, ServicePage
+
+OTHER_USER = "This sign-in was started by another JupyterHub user; start the sign-in again."
+
+
+def browser_binding(raw: bytes | None) -> tuple[str | None, str | None]:
+    """The hub user and browser key of a sign-in's cookie (which the service signed)."""
+    try:
+        starter, key = json.loads(raw or b"")
+    except (ValueError, TypeError):
+        return None, None
+    return (starter, key) if isinstance(starter, str) and isinstance(key, str) else (None, None)
+
+
+class LoginHandler(ServicePage):
+    """login: starts the Authorization Code flow for the signed-in hub user."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Redirect to the provider with fresh state, nonce and PKCE challenge."""
+        user = self.hub_user()
+        try:
+            provider, api = self.nevis.selection(self.selection_params())
+            login, url = await self.nevis.start_login(
+                self.redirect_uri(provider), self.next_url(), provider, api
+            )
+        except NevisAuthError as e:
+            self.log.warning("Sign-in for %s not started: %s", user, e)
+            self.page("Sign-in is not available", str(e), e.status_code)
+            return
+        # Binds the sign-in to this browser and to this hub user: the callback checks both.
+        self.set_secure_cookie(
+            cookie_name(login.state),
+            json.dumps([user, login.browser_key]),
+            expires_days=None,
+            max_age=int(self.nevis.config.state_ttl),
+            path=self.path_of(CALLBACK),
+            httponly=True,
+            secure=self.request.protocol == "https",
+            samesite="Lax",
+        )
+        self.redirect(url)
+
+    def redirect_uri(self, provider: str = DEFAULT_PROVIDER) -> str:
+        """The configured redirect URI, else the service's callback at this request's origin."""
+        configured = self.nevis.providers[provider].config.redirect_uri or (
+            self.nevis.config.redirect_uri
+        )
+        return configured or self.origin() + self.path_of(CALLBACK)
+
+
+class CallbackHandler(ServicePage):
+    """callback: the redirect URI registered at the provider; finishes the flow."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Check the response, trade the code, store the tokens, go to `next`."""
+        user = self.hub_user()
+        params: dict[str, str] = {}
+        for name in CALLBACK_PARAMS:
+            values = self.get_query_arguments(name, strip=False)
+            if len(values) > 1:  # RFC 6749 3.1: parameters must not repeat
+                self.fail(CallbackError(f"The sign-in response repeats {name}; sign in again."))
+                return
+            if values:
+                params[name] = values[0]
+        key = None
+        if params.get("state"):
+            name = cookie_name(params["state"])
+            raw = self.get_secure_cookie(name, max_age_days=1)
+            self.clear_cookie(name, path=self.path_of(CALLBACK))
+            starter, key = browser_binding(raw)
+            if starter is not None and starter != user:
+                self.log.warning("Sign-in started by another hub user refused for %s.", user)
+                self.fail(AccessDeniedError(OTHER_USER))
+                return
+        try:
+            login = await self.nevis.finish_login(user, params, key)
+        except NevisAuthError as e:
+            self.log.warning("Sign-in for %s failed: %s", user, e)
+            self.fail(e)
+            return
+        self.redirect(login.next_url)
+
+    def fail(self, error: NevisAuthError) -> None:
+        """Answer a failed sign-in with its sentence and a link to try again."""
+        self.page("Sign-in failed", str(error), error.status_code,
+                  links=[(self.login_url(), "Sign in again")])  # fmt: skip
+
+
+class LogoutHandler(ServicePage):
+    """logout: drops and revokes the user's tokens, optionally ends the provider session too."""
+
+    def signed_out_page(self, message: str, status: int = 200) -> None:
+        """The page saying the user is signed out, with the ways on."""
+        links = [(self.login_url(), "Sign in again"), ("/", "go back to JupyterHub")]
+        self.page("Signed out", message, status, links=links)
+
+    @web.authenticated
+    async def get(self) -> None:
+        """A form to confirm signing out (POST, with the xsrf token), or the signed-out page."""
+        status = await self.status_of(self.hub_user())
+        if not status["logged_in"]:
+            self.signed_out_page(status["signed_out_reason"] or "You are signed out.")
+            return
+        given = self.get_argument("next", None)
+        form = {"action": self.path_of(LOGOUT), "next": self.next_url() if given else ""}
+        self.page(
+            "Sign out",
+            f"You are signed in as {status['display_name']}. After signing out, notebooks on "
+            "your servers can no longer call APIs on your behalf.",
+            sign_out_form=form,
+        )
+
+    @web.authenticated
+    async def post(self) -> None:
+        """Sign out, then go to the provider's logout, or to `next`, or the signed-out page."""
+        user = self.hub_user()
+        try:
+            provider, _api = self.nevis.selection(self.selection_params())
+        except NevisAuthError as e:
+            self.signed_out_page(str(e), e.status_code)
+            return
+        # Without a provider named, every sign-in of the user ends.
+        named = bool(self.get_argument("provider", ""))
+        tokens = await self.nevis.logout(user, provider if named else None)
+        if self.nevis.config.logout_at_provider:
+            return_url = self.nevis.config.post_logout_redirect_uri or (
+                self.origin() + self.path_of(LOGOUT)
+            )
+            try:
+                url = await self.nevis.provider_logout_url(tokens, return_url)
+            except NevisAuthError as e:
+                self.log.warning("Provider logout for %s not started: %s", user, e)
+                self.signed_out_page(
+                    f"You are signed out here, but not at the provider: {e}", e.status_code
+                )
+                return
+            if url:
+                self.redirect(url)
+                return
+        given = self.get_argument("next", None)
+        self.redirect(self.next_url() if given else self.request.path)
+
+
+class DoneHandler(ServicePage):
+    """done: where a sign-in started from a notebook ends."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        """Say who is signed in, and close the window where the browser allows it."""
+        status = await self.status_of(self.hub_user())
+        if not status["logged_in"]:
+            reason = status.get("signed_out_reason") or "You are not signed in."
+            self.page("Not signed in", reason, links=[(self.login_url(), "Sign in")])
+            return
+        warnings = status["warnings"]
+        # Browsers only let a script close a window that a page opened; elsewhere it stays,
+        # and so does a page with a warning to read.
+        self.page(
+            "Signed in",
+            f"Signed in as {display_name(status['claims'])}. You can close this window.",
+            notes=warnings,
+            close_window=not warnings,
+        )
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler, ServicePage):
+    """oauth_callback: JupyterHub's own OAuth into the service; its failures as one sentence."""

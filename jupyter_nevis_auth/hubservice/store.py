@@ -1,0 +1,191 @@
+"""A token store in a database (SQLAlchemy), each row Fernet-encrypted: the service's store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from ..apis import split_key
+from ..env import env_name
+from ..errors import SettingsError
+from ..stores import TokenStore
+from ..tokens import TokenSet
+
+metadata = MetaData()
+#: One row per store key; `id` is the key's SHA-256, so keys of any length fit a primary key.
+tokens_table = Table(
+    "nevis_auth_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("ciphertext", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+MAKE_KEY = "`python -m jupyter_nevis_auth.filestore` makes one"
+
+
+def make_fernet(store_key: str) -> MultiFernet:
+    """The keys of NevisAuth.store_key (comma separated, newest first), or SettingsError."""
+    keys = [k.strip() for k in store_key.split(",") if k.strip()]
+    if not keys:
+        raise SettingsError(
+            f"Set NevisAuth.store_key (or ${env_name('store_key')}) to keep the tokens "
+            f"encrypted in the database; {MAKE_KEY}."
+        )
+    try:
+        return MultiFernet([Fernet(k) for k in keys])
+    except ValueError as e:
+        raise SettingsError(
+            "NevisAuth.store_key is not a list of Fernet keys (each 44 characters of url-safe "
+            f"base64, comma separated); {MAKE_KEY}."
+        ) from e
+
+
+def make_engine(db_url: str) -> Engine:
+    """An engine for `db_url`; an in-memory SQLite database is shared by every thread."""
+    url = make_url(db_url)
+    options: dict[str, Any] = {"hide_parameters": True}
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    return create_engine(url, **options)
+
+
+def row_id(key: str) -> str:
+    """The primary key of the row holding `key`'s tokens."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class SQLTokenStore(TokenStore):
+    """Keeps every user's tokens in a database, encrypted with NevisAuth.store_key.
+
+    A row that cannot be decrypted, or that was moved under another key, reads as
+    signed out. Calls run in threads, a connection per call: a slow database holds up
+    only the requests that wait for it.
+    """
+
+    def __init__(self, db_url: str, fernet: MultiFernet, **kwargs: Any) -> None:
+        """A store in the database at `db_url`; its table is created when missing."""
+        super().__init__(**kwargs)
+        self.engine = make_engine(db_url)
+        self.fernet = fernet
+        self._warned: set[str] = set()
+        metadata.create_all(self.engine)
+
+    @property
+    def where(self) -> str:
+        """The database's URL without its password, for the log."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    async def get(self, user: str) -> TokenSet | None:
+        """The tokens kept under `user` (a store key), or None when signed out."""
+        ciphertext = await asyncio.to_thread(self._select, user)
+        if ciphertext is None:
+            return None
+        try:
+            data = json.loads(self.fernet.decrypt(ciphertext.encode("ascii")))
+            # The key is inside the encryption: a row copied under another user is refused.
+            if data.get("key") != user:
+                raise ValueError("row of another key")
+            return TokenSet.from_dict(data["tokens"])
+        except (InvalidToken, ValueError, TypeError, KeyError, AttributeError) as e:
+            self._warn_once(user, e)
+            return None
+
+    async def set(self, user: str, tokens: TokenSet) -> None:
+        """Keep the tokens under `user`, encrypted with the newest key."""
+        payload = json.dumps({"key": user, "tokens": tokens.to_dict()}).encode()
+        ciphertext = self.fernet.encrypt(payload).decode("ascii")
+        await asyncio.to_thread(self._upsert, user, ciphertext)
+        self._warned.discard(user)
+
+    async def delete(self, user: str) -> None:
+        """Forget the tokens under `user`."""
+        await asyncio.to_thread(self._delete, user)
+
+    async def keys(self) -> list[str]:
+        """Every key tokens are kept under."""
+        return await asyncio.to_thread(self._keys)
+
+    async def rotate(self) -> int:
+        """Encrypt every row with the newest key, so older keys can be dropped; returns how many."""
+        return await asyncio.to_thread(self._rotate)
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self.engine.dispose()
+
+    def _warn_once(self, key: str, error: Exception) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        why = (
+            "it cannot be decrypted with NevisAuth.store_key (another key, or damaged)"
+            if isinstance(error, InvalidToken)
+            else f"it cannot be read ({type(error).__name__})"
+        )
+        self.log.warning(
+            "Ignoring the stored tokens of %s: %s. That sign-in counts as signed out "
+            "until the next one replaces it.", split_key(key)[0], why,
+        )  # fmt: skip
+
+    def _select(self, key: str) -> str | None:
+        with self.engine.connect() as db:
+            query = select(tokens_table.c.ciphertext).where(tokens_table.c.id == row_id(key))
+            return db.execute(query).scalar_one_or_none()
+
+    def _upsert(self, key: str, ciphertext: str) -> None:
+        values = {"ciphertext": ciphertext, "updated_at": datetime.now(timezone.utc)}
+        change = update(tokens_table).where(tokens_table.c.id == row_id(key)).values(**values)
+        try:
+            with self.engine.begin() as db:
+                if not db.execute(change).rowcount:
+                    db.execute(insert(tokens_table).values(id=row_id(key), key=key, **values))
+        except IntegrityError:
+            # Another writer inserted the row between the two statements: update theirs.
+            with self.engine.begin() as db:
+                db.execute(change)
+
+    def _delete(self, key: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(delete(tokens_table).where(tokens_table.c.id == row_id(key)))
+
+    def _keys(self) -> list[str]:
+        with self.engine.connect() as db:
+            return list(db.execute(select(tokens_table.c.key)).scalars())
+
+    def _rotate(self) -> int:
+        rotated = 0
+        with self.engine.begin() as db:
+            rows = db.execute(select(tokens_table.c.id, tokens_table.c.key,
+                                     tokens_table.c.ciphertext)).all()  # fmt: skip
+            for rid, key, ciphertext in rows:
+                try:
+                    new = self.fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+                except InvalidToken as e:
+                    self._warn_once(key, e)
+                    continue
+                db.execute(update(tokens_table).where(tokens_table.c.id == rid)
+                           .values(ciphertext=new))  # fmt: skip
+                rotated += 1
+        return rotated

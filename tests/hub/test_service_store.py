@@ -1,0 +1,107 @@
+"""The service's database store and its rule for telling a server's token from a person's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import update
+
+from jupyter_nevis_auth.apis import token_key
+from jupyter_nevis_auth.errors import SettingsError
+from jupyter_nevis_auth.hubservice.auth import ServerCaller, server_of
+from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet, row_id, tokens_table
+from jupyter_nevis_auth.tokens import TokenSet
+
+pytestmark = pytest.mark.hub
+
+ALICE = TokenSet("alice-access", refresh_token="alice-refresh", claims={"sub": "alice"})
+BOB = TokenSet("bob-access", refresh_token="bob-refresh", claims={"sub": "bob"})
+
+
+def store_at(path: Path, keys: str) -> SQLTokenStore:
+    """A store in the SQLite file `path`, encrypted with `keys`."""
+    return SQLTokenStore(f"sqlite:///{path}", make_fernet(keys))
+
+
+def test_tokens_survive_a_new_store_on_the_same_file_and_are_encrypted(tmp_path: Path) -> None:
+    key = Fernet.generate_key().decode()
+    store = store_at(tmp_path / "t.sqlite", key)
+    sales = token_key("alice", "partner", "sales")
+    asyncio.run(store.set("alice", ALICE))
+    asyncio.run(store.set(sales, BOB))
+    store.close()
+    assert b"alice-access" not in (tmp_path / "t.sqlite").read_bytes()
+
+    again = store_at(tmp_path / "t.sqlite", key)
+    assert asyncio.run(again.get("alice")) == ALICE
+    assert asyncio.run(again.get(sales)) == BOB
+    assert sorted(asyncio.run(again.keys())) == sorted(["alice", sales])
+    asyncio.run(again.delete("alice"))
+    assert asyncio.run(again.get("alice")) is None
+    assert asyncio.run(again.get("nobody")) is None
+
+
+def test_a_new_key_reads_old_rows_and_rotation_lets_the_old_key_go(tmp_path: Path) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    asyncio.run(store_at(tmp_path / "t.sqlite", old).set("alice", ALICE))
+    both = store_at(tmp_path / "t.sqlite", f"{new}, {old}")
+    assert asyncio.run(both.get("alice")) == ALICE
+    assert asyncio.run(both.rotate()) == 1
+    assert asyncio.run(store_at(tmp_path / "t.sqlite", new).get("alice")) == ALICE
+
+
+def test_an_unreadable_or_moved_row_is_signed_out_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = store_at(tmp_path / "t.sqlite", Fernet.generate_key().decode())
+    asyncio.run(store.set("alice", ALICE))
+    asyncio.run(store.set("bob", BOB))
+    with store.engine.begin() as db:
+        alice_row = db.execute(tokens_table.select().where(tokens_table.c.key == "alice")).one()
+        # Someone with write access to the database copies alice's row under bob's key.
+        db.execute(update(tokens_table).where(tokens_table.c.id == row_id("bob"))
+                   .values(ciphertext=alice_row.ciphertext))  # fmt: skip
+    other = store_at(tmp_path / "t.sqlite", Fernet.generate_key().decode())
+    with caplog.at_level(logging.WARNING):
+        assert asyncio.run(store.get("bob")) is None
+        assert asyncio.run(other.get("alice")) is None
+        assert asyncio.run(other.get("alice")) is None
+    assert len(caplog.records) == 2
+    assert "alice-access" not in caplog.text
+
+
+@pytest.mark.parametrize("keys", ["", " , ", "not a key"])
+def test_a_missing_or_bad_key_is_one_sentence(keys: str) -> None:
+    with pytest.raises(SettingsError, match="store_key"):
+        make_fernet(keys)
+
+
+@pytest.mark.parametrize(
+    ("model", "caller"),
+    [
+        # What JupyterHub says of a server's own token (the `server` role).
+        ({"kind": "user", "name": "alice",
+          "scopes": ["access:servers!server=alice/", "users:activity!user=alice"]},
+         ServerCaller("alice", "")),
+        ({"kind": "user", "name": "alice", "scopes": ["access:servers!server=alice/lab2"]},
+         ServerCaller("alice", "lab2")),
+        # bob's token that also reaches a server alice shares with him is still bob's.
+        ({"kind": "user", "name": "bob",
+          "scopes": ["access:servers!server=bob/", "access:servers!server=alice/"]},
+         ServerCaller("bob", "")),
+        # A token a person made: it opens all their servers.
+        ({"kind": "user", "name": "alice",
+          "scopes": ["access:servers!user=alice", "access:servers!server=alice/"]}, None),
+        ({"kind": "user", "name": "admin", "scopes": ["access:servers", "admin:users"]}, None),
+        ({"kind": "user", "name": "bob", "scopes": ["access:servers!server=alice/"]}, None),
+        ({"kind": "user", "name": "alice", "scopes": ["access:servers!group=staff"]}, None),
+        ({"kind": "user", "name": "alice", "scopes": ["read:users!user=alice"]}, None),
+        ({"kind": "service", "name": "alice", "scopes": ["access:servers!server=alice/"]}, None),
+    ],
+)  # fmt: skip
+def test_only_a_servers_own_token_names_a_caller(model: dict, caller: ServerCaller | None) -> None:
+    assert server_of(model) == caller
