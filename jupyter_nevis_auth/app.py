@@ -17,6 +17,8 @@ from traitlets.config import Config
 from .config import NevisAuth
 from .filestore import EncryptedFileTokenStore
 from .handlers import default_handlers
+from .handlers.hub_mode import hub_handlers
+from .hubclient import HubServiceClient
 from .kernel_env import KernelEnvironment
 from .refresh import TokenManager
 from .service import AuthService
@@ -50,6 +52,20 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
     def initialize_settings(self) -> None:
         """Build the service from the configuration; a bad configuration is logged, not fatal."""
         config = NevisAuth(parent=self)
+        # The owner and the server are read once: under JupyterHub, from the spawner's env.
+        hub_user = os.environ.get("JUPYTERHUB_USER", "")
+        self.settings.update(
+            nevis_auth_owner=hub_user or getpass.getuser(), nevis_auth_hub_user=hub_user
+        )
+        if config.hub_mode:
+            self._initialize_hub_mode(config)
+        else:
+            self._initialize_server_mode(config)
+        self.kernel_env = KernelEnvironment(secrets.token_urlsafe(32), config.login_timeout)
+        self.settings["nevis_auth_kernel_secret"] = self.kernel_env.secret
+        self._export_kernel_env()
+
+    def _initialize_server_mode(self, config: NevisAuth) -> None:
         for problem in config.problems():
             self.log.error("jupyter-nevis-auth: %s", problem)
         if not config.validate_cert:
@@ -57,8 +73,6 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
                 "jupyter-nevis-auth: NevisAuth.validate_cert is off: the provider's TLS "
                 "certificate is not checked; use a CA bundle (ca_bundle) instead outside tests."
             )
-        # The owner and the server are read once: under JupyterHub, from the spawner's env.
-        hub_user = os.environ.get("JUPYTERHUB_USER", "")
         server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
         store_options = {"server_name": server_name} if issubclass(
             config.token_store_class, EncryptedFileTokenStore
@@ -71,24 +85,27 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
         service = AuthService(config, store, log=self.log, server_name=server_name)
         for problem in service.problems:
             self.log.error("jupyter-nevis-auth: %s", problem)
-        self.kernel_env = KernelEnvironment(secrets.token_urlsafe(32), config.login_timeout)
-        self.settings.update(
-            nevis_auth=service,
-            nevis_auth_owner=hub_user or getpass.getuser(),
-            nevis_auth_hub_user=hub_user,
-            nevis_auth_kernel_secret=self.kernel_env.secret,
-        )
-        self._export_kernel_env()
+        self.settings["nevis_auth"] = service
+
+    def _initialize_hub_mode(self, config: NevisAuth) -> None:
+        hub = HubServiceClient(config, os.environ.get("JUPYTERHUB_API_TOKEN", ""), self.log)
+        for problem in hub.problems():
+            self.log.error("jupyter-nevis-auth: %s", problem)
+        self.log.info("jupyter-nevis-auth: hub mode, sign-ins and tokens at %s", hub.url)
+        self.settings["nevis_auth_hub"] = hub
 
     def initialize_handlers(self) -> None:
         """Register the sign-in pages, the status API and the kernel endpoints."""
-        self.handlers.extend(default_handlers)
+        hub_mode = "nevis_auth_hub" in self.settings
+        self.handlers.extend(hub_handlers if hub_mode else default_handlers)
 
     async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Export the kernel environment again (the port is final only now); check the provider."""
         self._export_kernel_env()
-        # In the background: a slow provider must not hold up the server's start.
-        self._provider_check = asyncio.ensure_future(self.settings["nevis_auth"].check_provider())
+        service = self.settings.get("nevis_auth")
+        if service is not None:
+            # In the background: a slow provider must not hold up the server's start.
+            self._provider_check = asyncio.ensure_future(service.check_provider())
 
     async def stop_extension(self) -> None:
         """Give the server process its environment back."""

@@ -210,6 +210,29 @@ class NevisAuth(EnvConfigurable):
     #: How messages name this provider's options: NevisAuth, or NevisAuth.providers["x"].
     label = "NevisAuth"
 
+    mode = Enum(
+        ["auto", "server", "hub"],
+        default_value="auto",
+        config=True,
+        help="""Where sign-ins and tokens live. server: this server runs the code flow and
+        holds the client secret and the tokens. hub: the JupyterHub service of this package
+        does (hub_service_url), and this server only asks it, with its own
+        $JUPYTERHUB_API_TOKEN. auto: hub when hub_service_url is set, else server.
+        Default: $NEVIS_AUTH_MODE""",
+    )
+    hub_service_url = Unicode(
+        "",
+        config=True,
+        help="""URL at which user servers reach the jupyter-nevis-auth JupyterHub service,
+        with its prefix, e.g. http://127.0.0.1:10101/services/nevis-auth/ (set it in
+        c.Spawner.environment). Default: $NEVIS_AUTH_HUB_SERVICE_URL""",
+    )
+
+    @property
+    def hub_mode(self) -> bool:
+        """Whether this server asks the hub service for sign-ins and tokens."""
+        return self.mode == "hub" or (self.mode == "auto" and bool(self.hub_service_url))
+
     def get_client_secret(self) -> str:
         """The client secret, from client_secret_file when set, else client_secret."""
         if self.client_secret_file:

@@ -1,0 +1,133 @@
+"""The handlers of a user server in hub mode: pages send the browser to the hub's service,
+the APIs ask the service; nothing here holds a client secret or a refresh token."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from tornado import web
+
+from .. import urls
+from ..hubclient import HubServiceClient
+from ..protocol import APIS_PATH, TOKEN_PATH, TOKEN_STATUS_PATH
+from .base import SELECTION_PARAMS, NevisAPIHandler, NevisPageHandler
+from .kernel_api import KernelAPIHandler
+
+
+class HubModeMixin:
+    """The hub service's client."""
+
+    settings: dict[str, object]
+
+    @property
+    def hub(self) -> HubServiceClient:
+        """The client of the hub's jupyter-nevis-auth service."""
+        return self.settings["nevis_auth_hub"]  # type: ignore[return-value]
+
+
+class HubPageHandler(HubModeMixin, NevisPageHandler):
+    """nevis/login, nevis/logout, nevis/done: the same page at the hub's service."""
+
+    #: The service's page this one stands for.
+    service_page = ""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Send the browser to the service, coming back here afterwards."""
+        self.require_owner()
+        params = {k: self.get_argument(k, "") for k in SELECTION_PARAMS}
+        params["next"] = urls.safe_next(self.get_argument("next", None), self.base_url)
+        self.redirect(self.hub.page(self.service_page, params))
+
+
+class HubLoginHandler(HubPageHandler):
+    """nevis/login in hub mode."""
+
+    service_page = "login"
+
+
+class HubLogoutHandler(HubPageHandler):
+    """nevis/logout in hub mode."""
+
+    service_page = "logout"
+
+
+class HubDoneHandler(HubPageHandler):
+    """nevis/done in hub mode."""
+
+    service_page = "done"
+
+
+class HubCallbackHandler(NevisPageHandler):
+    """nevis/callback in hub mode: sign-ins end at the service, never here."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Say where sign-ins end now."""
+        self.page(
+            "Not here",
+            "On this hub, sign-ins end at the hub's sign-in service, not at this server; "
+            "start again from nevis/login.",
+            404,
+            links=[(self.login_url(), "Sign in")],
+        )
+
+
+class HubStatusHandler(HubModeMixin, NevisAPIHandler):
+    """nevis/api/status in hub mode: the service's status for this server's owner."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Relay the service's answer."""
+        self.require_owner()
+        self.answer(*await self.hub.call("GET", "api/status"))
+
+
+class HubKernelTokenHandler(HubModeMixin, KernelAPIHandler):
+    """nevis/api/token in hub mode: the owner's tokens, from the service."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """Relay the token request, with the kernel's parameters, to the service."""
+        params = {k: self.get_argument(k, "") for k in (*SELECTION_PARAMS, "min_ttl",
+                                                         "force_refresh")}  # fmt: skip
+        self.answer(*await self.hub.call("GET", "api/token", params))
+
+    @allow_unauthenticated
+    async def delete(self) -> None:
+        """Sign out at the service (all providers, or `provider`)."""
+        params = {"provider": self.get_argument("provider", "")}
+        self.answer(*await self.hub.call("DELETE", "api/token", params))
+
+
+class HubKernelStatusHandler(HubModeMixin, KernelAPIHandler):
+    """nevis/api/token/status in hub mode."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """Relay the service's status."""
+        self.answer(*await self.hub.call("GET", "api/status"))
+
+
+class HubKernelApisHandler(HubModeMixin, KernelAPIHandler):
+    """nevis/api/token/apis in hub mode."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """Relay the service's API list."""
+        self.answer(*await self.hub.call("GET", "api/apis"))
+
+
+#: Every handler of hub mode, by path below the server's base URL.
+hub_handlers: list[tuple[str, type[web.RequestHandler]]] = [
+    ("/" + urls.LOGIN_PATH, HubLoginHandler),
+    ("/" + urls.CALLBACK_PATH, HubCallbackHandler),
+    ("/" + urls.DONE_PATH, HubDoneHandler),
+    ("/" + urls.LOGOUT_PATH, HubLogoutHandler),
+    ("/" + urls.STATUS_PATH, HubStatusHandler),
+    ("/" + TOKEN_PATH, HubKernelTokenHandler),
+    ("/" + TOKEN_STATUS_PATH, HubKernelStatusHandler),
+    ("/" + APIS_PATH, HubKernelApisHandler),
+]

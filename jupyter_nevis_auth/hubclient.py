@@ -1,0 +1,64 @@
+"""A user server in hub mode: it asks the hub's jupyter-nevis-auth service, never a provider."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from .config import NevisAuth
+from .errors import NevisAuthError, ProviderTimeoutError
+from .oidc.http import ProviderHTTP, parse_json
+from .protocol import PROVIDER_ERROR, PROVIDER_TIMEOUT
+
+#: What the service is called in sentences.
+SERVICE = "the hub's sign-in service"
+
+
+class HubServiceClient:
+    """Calls the service's API as this server, with the server's own JupyterHub API token."""
+
+    def __init__(self, config: NevisAuth, api_token: str, log: logging.Logger) -> None:
+        self.url = config.hub_service_url.rstrip("/") + "/"
+        self.api_token = api_token
+        # The one way this package makes HTTP calls: timeouts, size limit, hostile answers.
+        self.http = ProviderHTTP(config, None, log)
+
+    def problems(self) -> list[str]:
+        """Sentences naming what hub mode is missing."""
+        found = []
+        if not self.url.startswith(("http://", "https://")) or self.url == "/":
+            found.append(
+                "Set NevisAuth.hub_service_url ($NEVIS_AUTH_HUB_SERVICE_URL) to the URL of the "
+                "hub's jupyter-nevis-auth service, e.g. http://127.0.0.1:10101/services/nevis-auth/."
+            )
+        if not self.api_token:
+            found.append("Hub mode needs $JUPYTERHUB_API_TOKEN: start this server from JupyterHub.")
+        return found
+
+    def page(self, name: str, params: dict[str, str]) -> str:
+        """The path of one of the service's browser pages, on the hub's public origin."""
+        query = {k: v for k, v in params.items() if v}
+        path = urlsplit(self.url).path + name
+        return path + ("?" + urlencode(query) if query else "")
+
+    async def call(
+        self, method: str, path: str, params: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """One call to the service's API: its status and JSON, or a 502/504 with a sentence."""
+        query = {k: v for k, v in (params or {}).items() if v}
+        url = self.url + path + ("?" + urlencode(query) if query else "")
+        headers = {"Authorization": f"token {self.api_token}"}
+        try:
+            answer = await self.http.fetch(url, method=method, headers=headers, what=SERVICE)
+        except ProviderTimeoutError as e:
+            return 504, {"error": PROVIDER_TIMEOUT, "message": str(e)}
+        except NevisAuthError as e:
+            return 502, {"error": PROVIDER_ERROR, "message": str(e)}
+        data = parse_json(answer.body)
+        if not isinstance(data, dict):
+            message = (
+                f"The hub's sign-in service answered {answer.code} without JSON; try again later."
+            )
+            return 502, {"error": PROVIDER_ERROR, "message": message}
+        return answer.code, data
