@@ -32,6 +32,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CONFIG_FILE = "nevis_auth_hub_config.py"
 #: The service's handlers, by their path below its prefix.
 HANDLERS: list[tuple[str, type[web.RequestHandler]]] = [
+    ("", base.HomeHandler),
     (base.LOGIN, LoginHandler),
     (base.CALLBACK, CallbackHandler),
     (base.LOGOUT, LogoutHandler),
@@ -105,6 +106,11 @@ class NevisAuthHubApp(Application):
         help=f"The configuration file; default: {CONFIG_FILE} in the working directory, if there.",
     )  # fmt: skip
 
+    @default("log_level")
+    def _log_level_default(self) -> int:
+        # Sign-ins, sign-outs and refresh failures are what an admin reads the log for.
+        return logging.INFO
+
     @default("log_format")
     def _log_format_default(self) -> str:
         return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
@@ -118,9 +124,12 @@ class NevisAuthHubApp(Application):
             self.exit(1)
         if Path(path).is_file():
             self.load_config_file(str(Path(path).resolve()))
-        # JupyterHub's service helpers log to tornado's loggers: into this log.
+        # JupyterHub's service helpers log to tornado's loggers: into this log. Their info
+        # lines (cookie ids, user models) are for debugging only.
         for name in ("tornado.access", "tornado.application", "tornado.general"):
-            logging.getLogger(name).parent = self.log
+            logger = logging.getLogger(name)
+            logger.parent = self.log
+            logger.setLevel(logging.DEBUG if self.log_level < logging.INFO else logging.WARNING)
 
     def start(self) -> None:
         """Serve until the hub stops the service."""

@@ -70,6 +70,14 @@ class ServiceHandler(NevisHandlerMixin, web.RequestHandler):
         return status
 
 
+class HomeHandler(ServiceHandler):
+    """The prefix itself (which JupyterHub checks at start): the "signed in?" page."""
+
+    def get(self) -> None:
+        """Send the browser to the done page."""
+        self.redirect(self.path_of(DONE))
+
+
 class ServicePage(HubOAuthenticated, ServiceHandler):
     """Base of the browser's pages: the hub user, by JupyterHub's OAuth; one-sentence errors."""
 

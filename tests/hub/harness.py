@@ -48,6 +48,9 @@ def free_port() -> int:
 class JupyterHub:
     """`jupyterhub -f tests/hub/jupyterhub_config.py` with its proxy, on free loopback ports."""
 
+    #: The hub's configuration file.
+    config_file = CONFIG_FILE
+
     def __init__(self, work_dir: Path, issuer: str) -> None:
         """Prepare a hub keeping its database, homes and log in `work_dir`; call start()."""
         self.work_dir = work_dir
@@ -77,7 +80,7 @@ class JupyterHub:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NEVIS_AUTH_", "JUPYTER"))}
         with self.log_file.open("wb") as log:
             self._process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(CONFIG_FILE)],
+                [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(self.config_file)],
                 cwd=self.work_dir,
                 env={**env, **self._env, "HUB_TEST_CLIENT_ID": client_id},
                 stdin=subprocess.DEVNULL,

@@ -1,0 +1,95 @@
+"""A real JupyterHub running jupyter-nevis-auth-hub as its `nevis-auth` service."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+from cryptography.fernet import Fernet
+
+from tests.hub.harness import HUB_DIR, HubBrowser, HubError, JupyterHub, free_port
+from tests.support.provider import HTTP_TIMEOUT
+
+SERVICE_CONFIG = HUB_DIR / "service_config.py"
+#: The service's prefix on the hub: its pages and API are below it.
+SERVICE = "/services/nevis-auth/"
+
+
+class ServiceHub(JupyterHub):
+    """`jupyterhub -f tests/hub/service_config.py`: the hub with the nevis-auth service."""
+
+    config_file = SERVICE_CONFIG
+
+    def __init__(self, work_dir: Path, issuer: str, apis: dict[str, Any]) -> None:
+        """Prepare a hub whose service knows `apis`; its one redirect URI is the service's."""
+        super().__init__(work_dir, issuer)
+        self.service_url = f"http://127.0.0.1:{free_port()}"
+        self.redirect_uri = self.url + SERVICE + "callback"
+        self.store_key = Fernet.generate_key().decode()
+        self._earlier_log = ""
+        self._env.update(
+            HUB_TEST_SERVICE_URL=self.service_url,
+            HUB_TEST_STORE_KEY=self.store_key,
+            HUB_TEST_APIS=json.dumps(apis),
+        )
+
+    def start(self, client_id: str, client_secret: str) -> None:
+        """Start the hub (again), then wait until its service answers too."""
+        # Each start writes the log file anew: keep what the earlier runs printed.
+        if self.log_file.exists():
+            self._earlier_log += super().log()
+        super().start(client_id, client_secret)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.service_url + SERVICE, timeout=2, allow_redirects=False)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise HubError(f"the nevis-auth service did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        """Everything the hub, its proxy, the service and the servers printed, every run."""
+        return self._earlier_log + super().log()
+
+    def server_token(self, user: str, server: str = "") -> str:
+        """The JUPYTERHUB_API_TOKEN the hub gave one running server (read from its process)."""
+        for process in psutil.process_iter():
+            try:
+                env = process.environ()
+            except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            if (
+                env.get("JUPYTERHUB_USER") == user
+                and env.get("JUPYTERHUB_SERVER_NAME", "") == server
+                and env.get("JUPYTERHUB_SERVICE_PREFIX", "").startswith("/user/")
+            ):
+                return env["JUPYTERHUB_API_TOKEN"]
+        raise HubError(f"no running server {user}/{server}")
+
+
+def service_api(
+    hub: ServiceHub, method: str, path: str, token: str | None, **kwargs: Any
+) -> requests.Response:
+    """Call the service's server API through the hub's proxy, as a user server would."""
+    headers = {"Authorization": f"token {token}"} if token else {}
+    return requests.request(
+        method, hub.url + SERVICE + path, headers=headers, timeout=HTTP_TIMEOUT, **kwargs
+    )
+
+
+def stop_server(browser: HubBrowser, server: str) -> None:
+    """Stop one of the browser user's named servers and wait until it is gone."""
+    response = browser.hub_api("DELETE", f"users/{browser.name}/servers/{server}")
+    assert response.status_code in (202, 204), response.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        servers = browser.hub_api("GET", f"users/{browser.name}").json().get("servers", {})
+        if server not in servers:
+            return
+        time.sleep(0.3)
+    raise HubError(f"{browser.name}'s server {server!r} did not stop")
