@@ -129,7 +129,8 @@ class NevisAuthHubApp(Application):
         for name in ("tornado.access", "tornado.application", "tornado.general"):
             logger = logging.getLogger(name)
             logger.parent = self.log
-            logger.setLevel(logging.DEBUG if self.log_level < logging.INFO else logging.WARNING)
+            debugging = self.log.getEffectiveLevel() < logging.INFO
+            logger.setLevel(logging.DEBUG if debugging else logging.WARNING)
 
     def start(self) -> None:
         """Serve until the hub stops the service."""

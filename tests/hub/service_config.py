@@ -47,7 +47,18 @@ c.JupyterHub.load_roles = [
     {"name": "user", "scopes": ["self", "access:services!service=nevis-auth"]},
 ]
 
-# These tests call the service with each server's own token; the servers themselves need
-# nothing of the extension.
+# Most tests call the service with each server's own token: those servers need nothing of
+# the extension. A server named `hubmode` runs it in hub mode, asking the service.
 c.Spawner.environment = {}
 c.Spawner.args = ["--allow-root", '--ServerApp.jpserver_extensions={"jupyter_nevis_auth": False}']
+
+
+def hub_mode(spawner):
+    """The `hubmode` server: the extension on, pointed at the service; no client, no secret."""
+    if spawner.name == "hubmode":
+        spawner.args = ["--allow-root"]
+        service = env["HUB_TEST_SERVICE_URL"] + "/services/nevis-auth/"
+        spawner.environment = {"NEVIS_AUTH_HUB_SERVICE_URL": service}
+
+
+c.Spawner.pre_spawn_hook = hub_mode

@@ -26,6 +26,13 @@ from tests.support.resource_server import SALES_AUDIENCE, ResourceServer
 
 pytestmark = pytest.mark.hub
 
+KERNEL_CALLS_API = """
+import requests
+from jupyter_nevis_auth import BearerAuth, whoami
+answer = requests.get({url!r}, auth=BearerAuth(), timeout=10)
+print(answer.status_code, answer.json()["sub"], whoami()["sub"])
+"""
+
 
 def query(url: str) -> dict[str, str]:
     """The query parameters of `url`."""
@@ -249,6 +256,16 @@ def test_a_named_server_shares_her_sign_in_until_it_stops(
         assert time.monotonic() < deadline, "a stopped server's token still gets tokens"
         time.sleep(0.2)
     assert "does not know" in refused(answer)
+
+
+def test_a_kernel_of_a_hub_mode_server_calls_the_api_with_her_token(
+    alice: HubBrowser, alice_signed_in: requests.Response, sales_api: ResourceServer
+) -> None:
+    """kernel → its server (hub mode, no client of its own) → the service → the sales API."""
+    server = alice.start_server("hubmode")
+    output = alice.run_code(server, KERNEL_CALLS_API.format(url=sales_api.hello_url))
+    assert output == "200 alice alice\n"
+    stop_server(alice, "hubmode")
 
 
 def test_servers_asking_at_once_cause_one_refresh_in_the_service(
