@@ -58,7 +58,10 @@ class ServiceHub(JupyterHub):
 
     def server_token(self, user: str, server: str = "") -> str:
         """The JUPYTERHUB_API_TOKEN the hub gave one running server (read from its process)."""
-        for process in psutil.process_iter():
+        if self._process is None:
+            raise HubError("the hub is not running")
+        # Only this hub's own servers: another hub of the test session may have an alice too.
+        for process in psutil.Process(self._process.pid).children(recursive=True):
             try:
                 env = process.environ()
             except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
