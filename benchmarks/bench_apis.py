@@ -24,20 +24,19 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 # The test provider's driver lives in the test suite, which is not installed.
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.support import REDIRECT_URI, percentile, sign_in  # noqa: E402
 from jupyter_nevis_auth.apis import token_key  # noqa: E402
 from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
 from jupyter_nevis_auth.service import AuthService  # noqa: E402
 from jupyter_nevis_auth.stores import MemoryTokenStore  # noqa: E402
-from tests.support.provider import OIDCTestProvider, provider_login  # noqa: E402
+from tests.support.provider import OIDCTestProvider  # noqa: E402
 
 USER = "bench"
-REDIRECT_URI = "http://127.0.0.1:1/nevis/callback"
 TARGET_RATIO = 1.5
 APIS = {
     "sales": {"url": "https://sales.test/", "scopes": ["sales.read"],
@@ -45,20 +44,6 @@ APIS = {
     "models": {"url": "https://models.test/", "scopes": ["models.read"],
                "resource": "https://models.test"},
 }  # fmt: skip
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0-100) by nearest rank."""
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
-
-
-async def sign_in(service: AuthService) -> None:
-    """The code flow through the service and the provider's real login form."""
-    login, url = await service.start_login(REDIRECT_URI, "/")
-    callback = await asyncio.to_thread(provider_login, url, USER, redirect_prefix=REDIRECT_URI)
-    params = {k: v[0] for k, v in parse_qs(urlparse(callback).query).items()}
-    await service.finish_login(USER, params, login.browser_key)
 
 
 async def bare_refresh(service: AuthService) -> float:
@@ -101,7 +86,7 @@ async def run(rounds: int) -> int:
             apis=APIS,
         )
         service = AuthService(config, MemoryTokenStore(parent=config))
-        await sign_in(service)
+        await sign_in(service, USER)
         await bare_refresh(service)  # warm up: discovery, key set, connections
         await first_api_token(service, "sales")
         bare, first = [], []

@@ -21,35 +21,20 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 # The test provider's driver lives in the test suite, which is not installed.
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.support import REDIRECT_URI, percentile, sign_in  # noqa: E402
 from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
 from jupyter_nevis_auth.service import AuthService  # noqa: E402
 from jupyter_nevis_auth.stores import MemoryTokenStore  # noqa: E402
 from jupyter_nevis_auth.tokens import TokenSet  # noqa: E402
-from tests.support.provider import OIDCTestProvider, provider_login  # noqa: E402
+from tests.support.provider import OIDCTestProvider  # noqa: E402
 
 USER = "bench"
-REDIRECT_URI = "http://127.0.0.1:1/nevis/callback"
 TARGET_RATIO = 1.5
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0-100) by nearest rank."""
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
-
-
-async def sign_in(service: AuthService) -> None:
-    """The code flow through the service and the provider's real login form."""
-    login, url = await service.start_login(REDIRECT_URI, "/")
-    callback = await asyncio.to_thread(provider_login, url, USER, redirect_prefix=REDIRECT_URI)
-    params = {k: v[0] for k, v in parse_qs(urlparse(callback).query).items()}
-    await service.finish_login(USER, params, login.browser_key)
 
 
 async def bare_refresh(service: AuthService) -> float:
@@ -96,7 +81,7 @@ async def run(sizes: list[int], rounds: int) -> int:
             extra_authorize_params={"prompt": "consent"},
         )
         service = AuthService(config, MemoryTokenStore(parent=config))
-        await sign_in(service)
+        await sign_in(service, USER)
         await bare_refresh(service)  # warm up: discovery, key set, connections
 
         bare: list[float] = []
