@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install provider hub browser demo test lint bench
+.PHONY: install provider hub browser demo test lint bench docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,6 @@ lint: install
 
 bench: install provider
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+docs: install
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
