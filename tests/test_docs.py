@@ -1,0 +1,517 @@
+"""The documentation site: it builds without a warning, and every code example in it works.
+
+The site is built with Sphinx as `make docs` builds it. Every fenced code block of its
+pages (and of the files they include) is checked by its language:
+
+- python: compiled; configuration examples are run against a traitlets `Config` named
+  `c` (with `get_config`), and every option they set must exist and take the value;
+- python after `% not run: <why>`: compiled, its imports run, and its calls of
+  jupyter_nevis_auth checked against their signatures;
+- bash: each command must exist: `make` targets, `jupyter nevis-auth` options, the
+  environment variables the extension reads, importable `python -m` modules;
+- json, yaml: parsed; `% schema: <name>` compares the fields with what the code sends,
+  and configuration in them is checked as above;
+- dockerfile: known instructions, and `pip install` of this project;
+- text, or no language: literal text; `% output: jupyter nevis-auth doctor` checks the
+  lines name the doctor's steps.
+
+Any other language, or any other MyST directive that could hold code, fails the test.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from markdown_it import MarkdownIt
+from traitlets.config import Config
+
+from jupyter_nevis_auth import protocol
+from jupyter_nevis_auth.apis import parse_apis
+from jupyter_nevis_auth.app import NevisAuthApp
+from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.doctor import app as doctor
+from jupyter_nevis_auth.doctor.report import Check
+from jupyter_nevis_auth.env import ENV_PREFIX
+from jupyter_nevis_auth.providers import PROVIDER_OPTIONS, build_providers
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+BIN = Path(sys.executable).parent
+#: MyST directives a page may use; none of them holds a code example.
+DIRECTIVES = {
+    "toctree", "include", "eval-rst", "nevis-options", "nevis-exceptions", "nevis-endpoints",
+}  # fmt: skip
+#: Tools that act on a cluster or a registry: the examples name them, the tests cannot run them.
+EXTERNAL = {"kubectl", "helm", "docker"}
+DOCKERFILE_INSTRUCTIONS = {"FROM", "RUN", "USER", "COPY", "ENV", "WORKDIR", "ARG"}
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block: where it is, its language, its text, the comment above it."""
+
+    path: Path
+    line: int
+    lang: str
+    code: str
+    mark: str
+
+    def __str__(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def pages() -> list[Path]:
+    """The site's Markdown sources (docs/jupyterhub.md is included by a page)."""
+    return sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
+
+
+def fences(text: str) -> Iterator[tuple[int, str, str]]:
+    """Each fence of a Markdown text: its first line (0-based), info string and content."""
+    for token in MarkdownIt("commonmark").parse(text):
+        if token.type == "fence" and token.map:
+            yield token.map[0], token.info.strip(), token.content
+
+
+def option(content: str, name: str) -> str | None:
+    """A `:name: value` option of a directive's content, unquoted."""
+    match = re.search(rf"^:{name}:\s*(.+)$", content, re.M)
+    return match.group(1).strip().strip("\"'") if match else None
+
+
+def included(page: Path) -> Iterator[tuple[Path, str, int]]:
+    """The parts of files outside docs/ that a page includes: file, text, first line."""
+    for _, info, content in fences(page.read_text(encoding="utf-8")):
+        if not info.startswith("{include}"):
+            continue
+        path = (page.parent / info.split(None, 1)[1]).resolve()
+        if path.is_relative_to(DOCS):
+            continue  # a page of its own here
+        text = path.read_text(encoding="utf-8")
+        start, end = 0, len(text)
+        after, before = option(content, "start-after"), option(content, "end-before")
+        if after:
+            start = text.index(after) + len(after)
+        if before:
+            end = text.index(before, start)
+        yield path, text[start:end], text[:start].count("\n")
+
+
+def blocks() -> list[Block]:
+    """Every fenced block of the site, with the `% ...` comment line just above it, if any."""
+    sources = [(p, p.read_text(encoding="utf-8"), 0) for p in pages()]
+    sources += [part for page in pages() for part in included(page)]
+    found = []
+    for path, text, offset in sources:
+        lines = text.splitlines()
+        for first, info, content in fences(text):
+            above = lines[first - 1].strip() if first else ""
+            mark = above[1:].strip() if above.startswith("%") else ""
+            found.append(Block(path, offset + first + 1, info, content, mark))
+    return found
+
+
+BLOCKS = blocks()
+EXAMPLES = [b for b in BLOCKS if not b.lang.startswith("{")]
+
+
+# -- the build ------------------------------------------------------------------------------
+
+
+def test_sphinx_builds_the_docs_site_with_warnings_as_errors(tmp_path: Path) -> None:
+    """`make docs`: the whole site, every Sphinx warning an error."""
+    out = tmp_path / "html"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    done = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    options = (out / "reference" / "options.html").read_text(encoding="utf-8")
+    for cls in configurable_classes():
+        for name in cls.class_traits(config=True):
+            assert f'id="confval-{cls.__name__}.{name}"' in options, (cls, name)
+
+
+def configurable_classes() -> list[type]:
+    """What the options reference must cover: the extension's classes, and the hub service's."""
+    classes = list(NevisAuthApp.classes)
+    if importlib.util.find_spec("jupyterhub"):
+        from jupyter_nevis_auth.hubservice.app import NevisAuthHubApp
+
+        classes += [c for c in NevisAuthHubApp.classes if c not in classes]
+    return classes
+
+
+def test_the_options_reference_renders_every_configurable_class() -> None:
+    text = (DOCS / "reference" / "options.md").read_text(encoding="utf-8")
+    rendered = set(re.findall(r"^```\{nevis-options\} \S+\.(\w+)$", text, re.M))
+    assert {c.__name__ for c in configurable_classes()} <= rendered
+
+
+# -- every block is covered -----------------------------------------------------------------
+
+
+def test_every_code_block_has_a_check() -> None:
+    """A language with a check, literal text, or a directive that holds no example."""
+    unchecked = []
+    for block in BLOCKS:
+        if block.lang.startswith("{"):
+            if block.lang[1:].split("}")[0] not in DIRECTIVES:
+                unchecked.append(f"{block}: {block.lang}")
+        elif block.lang and block.lang.split()[0] not in CHECKS:
+            unchecked.append(f"{block}: {block.lang}")
+    assert not unchecked, "no check for these blocks; add one, or use a known language"
+    assert sum(b.lang == "python" for b in BLOCKS) >= 10
+
+
+def test_eval_rst_blocks_only_document_the_api() -> None:
+    for block in BLOCKS:
+        if block.lang == "{eval-rst}":
+            for line in block.code.splitlines():
+                assert re.match(r"(\.\. auto\w+:: \S+|   :[\w-]+:.*|)$", line), (str(block), line)
+
+
+def test_marks_are_known_and_give_a_reason() -> None:
+    for block in BLOCKS:
+        if block.mark:
+            kind, _, rest = block.mark.partition(":")
+            assert kind in ("not run", "schema", "output") and rest.strip(), str(block)
+            if kind == "not run":
+                assert block.lang == "python", f"{block}: only Python examples may skip running"
+
+
+@pytest.mark.parametrize("block", EXAMPLES, ids=str)
+def test_code_example(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each example, by its language."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    lang = block.lang.split()[0] if block.lang else "text"
+    CHECKS.get(lang, check_text)(block)
+
+
+# -- python ---------------------------------------------------------------------------------
+
+
+def check_python(block: Block) -> None:
+    tree = compile(
+        block.code, str(block), "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    )
+    if block.mark.startswith("not run"):
+        namespace: dict[str, Any] = {}
+        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        exec(compile(ast.Module(imports, []), str(block), "exec"), namespace)  # noqa: S102
+        check_calls(tree, namespace, block)
+        return
+    assert not any(isinstance(n, (ast.Await, ast.AsyncWith, ast.AsyncFor)) for n in ast.walk(tree))
+    config = Config()
+    namespace = {"c": config, "get_config": lambda: config}
+    exec(compile(tree, str(block), "exec"), namespace)  # noqa: S102
+    assert config, f"{block}: runs but configures nothing; mark it `% not run: <why>`"
+    check_config(config, str(block))
+
+
+def check_calls(tree: ast.AST, namespace: dict[str, Any], block: Block) -> None:
+    """Calls of the package's functions and classes fit their signatures."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        target = namespace.get(node.func.id)
+        if not getattr(target, "__module__", "").startswith("jupyter_nevis_auth"):
+            continue
+        args = [None] * len(node.args)
+        kwargs = {k.arg: None for k in node.keywords if k.arg}
+        try:
+            inspect.signature(target).bind(*args, **kwargs)
+        except TypeError as e:
+            pytest.fail(f"{block}: {ast.unparse(node)} does not fit {node.func.id}: {e}")
+
+
+def config_classes() -> dict[str, type]:
+    """The configurable classes an example may set options of."""
+    from jupyter_server.serverapp import ServerApp
+    from jupyterhub.app import JupyterHub
+    from jupyterhub.spawner import Spawner
+
+    return {c.__name__: c for c in [*configurable_classes(), ServerApp, JupyterHub, Spawner]}
+
+
+def check_config(config: Config, where: str) -> None:
+    """Every option exists and takes its value; env vars are ours; APIs and providers work."""
+    known = config_classes()
+    for section, values in config.items():
+        assert section in known, f"{where}: unknown configurable {section}"
+        traits = known[section].class_traits(config=True)
+        unknown = sorted(set(values) - set(traits))
+        assert not unknown, f"{where}: {section} has no option {', '.join(unknown)}"
+    for cls in configurable_classes():
+        if cls.__name__ in config:
+            cls(config=config)  # traitlets checks every value's type
+    for env in [config.Spawner.get("environment", {})] + [
+        s.get("environment", {}) for s in config.JupyterHub.get("services", [])
+    ]:
+        for name in env:
+            check_env_name(name, where)
+    if "NevisAuth" in config:
+        check_apis(NevisAuth(config=config), where)
+
+
+def check_apis(top: NevisAuth, where: str) -> None:
+    """Named providers and APIs of the example are all usable.
+
+    Examples keep secrets in files of the deployment: here each provider gets one inline.
+    """
+    top.providers = {
+        name: {k: v for k, v in entry.items() if k != "client_secret_file"} | {"client_secret": "-"}
+        for name, entry in top.providers.items()
+    }
+    providers, left_out = build_providers(top, logging.getLogger("test_docs"))
+    _, problems = parse_apis(top.apis, providers)
+    assert not left_out + problems, f"{where}: {left_out + problems}"
+
+
+# -- environment variables ------------------------------------------------------------------
+
+
+@functools.cache
+def extension_env_vars() -> frozenset[str]:
+    """Every variable the extension, its kernels and its hub service read."""
+    names = {getattr(protocol, n) for n in dir(protocol) if n.startswith("ENV_")}
+    for cls in configurable_classes():
+        reader = getattr(cls, "env_var", None)
+        if reader:
+            names |= {reader(n) for n in cls.class_traits(config=True)}
+    return frozenset(names)
+
+
+def check_env_name(name: str, where: str) -> None:
+    """A variable an example sets is one something here reads."""
+    if name.startswith(ENV_PREFIX):
+        if name in extension_env_vars():
+            return
+        # A named provider's own: NEVIS_AUTH_<NAME>_<OPTION>.
+        middle = name.removeprefix(ENV_PREFIX)
+        assert any(
+            middle.endswith("_" + o.upper()) and len(middle) > len(o) + 1 for o in PROVIDER_OPTIONS
+        ), f"{where}: nothing reads ${name}"
+        return
+    readers = [ROOT / "demo" / "run_demo.py", ROOT / "Makefile"]
+    assert any(name in p.read_text(encoding="utf-8") for p in readers), f"{where}: ${name}?"
+
+
+# -- bash -----------------------------------------------------------------------------------
+
+
+def commands(code: str) -> Iterator[list[str]]:
+    """Each command of a shell block, as words, comments and continuations removed."""
+    for line in code.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        if words:
+            yield words
+
+
+@functools.cache
+def help_all(*command: str) -> str:
+    """The --help-all output of a `jupyter` command, which must succeed."""
+    done = subprocess.run(
+        [str(BIN / "jupyter"), *command, "--help-all"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@functools.cache
+def extension_list() -> str:
+    done = subprocess.run(
+        [str(BIN / "jupyter"), "server", "extension", "list"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+def check_bash(block: Block) -> None:
+    where = str(block)
+    for words in commands(block.code):
+        while words and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+            check_env_name(words.pop(0).split("=")[0], where)
+        name, args = words[0], words[1:]
+        if name == "export":
+            for arg in args:
+                check_env_name(arg.split("=")[0], where)
+        elif name == "make":
+            check_make(args, where)
+        elif name == "pip":
+            assert args[:1] == ["install"], f"{where}: {words}"
+            check_pip(args[1:], where)
+        elif name in ("python", "python3"):
+            assert args[:1] == ["-m"] and importlib.util.find_spec(args[1]), f"{where}: {words}"
+        elif name == "jupyter":
+            check_jupyter(args, where)
+        else:
+            assert name in EXTERNAL, f"{where}: no check for the command {name}"
+
+
+def check_make(args: list[str], where: str) -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for arg in args:
+        if "=" in arg:
+            assert re.search(rf"^{arg.split('=')[0]}\b", makefile, re.M), f"{where}: {arg}"
+        else:
+            assert re.search(rf"^{re.escape(arg)}:", makefile, re.M), f"{where}: make {arg}"
+
+
+def check_pip(args: list[str], where: str) -> None:
+    packages = [a for a in args if not a.startswith("-")]
+    assert packages, where
+    for package in packages:
+        assert re.fullmatch(r"(jupyter-nevis-auth|\.)(\[[\w,]+\])?", package), f"{where}: {package}"
+
+
+def check_jupyter(args: list[str], where: str) -> None:
+    """`jupyter nevis-auth [doctor]` with its options, `jupyter server extension list`, apps."""
+    if args[:3] == ["server", "extension", "list"]:
+        assert re.search(r"jupyter_nevis_auth .*enabled", extension_list()), extension_list()
+        return
+    if args[:1] == ["nevis-auth"]:
+        sub = tuple(a for a in args[1:2] if not a.startswith("-"))
+        usage = help_all("nevis-auth", *sub)
+        for flag in args[1 + len(sub) :]:
+            name = flag.split("=")[0]
+            assert name in ("--help", "--help-all") or re.search(
+                rf"^{re.escape(name)}[=\s]", usage, re.M
+            ), f"{where}: jupyter nevis-auth {' '.join(sub)} has no option {name}"
+        return
+    assert args and (BIN / f"jupyter-{args[0]}").exists(), f"{where}: jupyter {args[:1]}"
+    for flag in args[1:]:
+        match = re.match(r"--(\w+)\.(\w+)=", flag)
+        if match:
+            cls, name = match.groups()
+            assert name in config_classes()[cls].class_traits(config=True), f"{where}: {flag}"
+
+
+# -- json, yaml, dockerfile, text -----------------------------------------------------------
+
+
+def schemas() -> dict[str, Any]:
+    """What a `% schema: <name>` JSON example is compared with."""
+    return {
+        "Status": protocol.Status,
+        "TokenAnswer": protocol.TokenAnswer,
+        "ErrorAnswer": protocol.ErrorAnswer,
+        "doctor": {"ok": bool, "checks": list[Check]},
+    }
+
+
+def check_fields(data: Any, schema: Any, where: str) -> None:
+    """`data` has only fields `schema` (a TypedDict, dataclass or dict of types) knows."""
+    if dataclasses.is_dataclass(schema):
+        fields = {f.name: f.type for f in dataclasses.fields(schema)}
+        assert set(data) == set(fields), f"{where}: {sorted(data)} against {sorted(fields)}"
+        return
+    fields = schema if isinstance(schema, dict) else typing.get_type_hints(schema)
+    unknown = sorted(set(data) - set(fields))
+    assert not unknown, f"{where}: the code sends no {', '.join(unknown)}"
+    for key, value in data.items():
+        kind = fields[key]
+        origin, inner = typing.get_origin(kind), typing.get_args(kind)
+        if origin is dict and inner and typing.is_typeddict(inner[1]):
+            for entry in value.values():
+                check_fields(entry, inner[1], f"{where} {key}")
+        elif origin is list and inner and dataclasses.is_dataclass(inner[0]):
+            for entry in value:
+                check_fields(entry, inner[0], f"{where} {key}")
+
+
+def check_json(block: Block) -> None:
+    data = json.loads(block.code)
+    if block.mark.startswith("schema:"):
+        check_fields(data, schemas()[block.mark.partition(":")[2].strip()], str(block))
+    elif isinstance(data, dict) and "NevisAuth" in data:
+        check_config(Config(data), str(block))
+    else:
+        pytest.fail(f"{block}: JSON without a check; add `% schema: <name>` above it")
+
+
+def check_yaml(block: Block) -> None:
+    """Helm values: the user servers' variables are ours; the hub's config runs."""
+    values = yaml.safe_load(block.code)
+    for name in values.get("singleuser", {}).get("extraEnv", {}):
+        check_env_name(name, str(block))
+    for name, code in values.get("hub", {}).get("extraConfig", {}).items():
+        config = Config()
+        exec(compile(code, f"{block} hub.extraConfig.{name}", "exec"), {"c": config})  # noqa: S102
+        check_config(config, str(block))
+
+
+def check_dockerfile(block: Block) -> None:
+    for line in block.code.splitlines():
+        if not line.strip():
+            continue
+        instruction, _, rest = line.partition(" ")
+        assert instruction in DOCKERFILE_INSTRUCTIONS, f"{block}: {line}"
+        if instruction == "RUN" and rest.startswith("pip install"):
+            check_pip(rest.split()[2:], str(block))
+
+
+def check_text(block: Block) -> None:
+    """Literal text; a doctor's output names only the doctor's steps."""
+    if block.mark == "output: jupyter nevis-auth doctor":
+        steps = {"configuration", "providers and APIs", "clock", *(n for n, _ in doctor.STEPS)}
+        for line in block.code.splitlines():
+            mark, _, rest = line.partition(" ")
+            assert mark in ("\u2713", "\u2717"), f"{block}: {line}"
+            assert rest.split(":")[0] in steps, f"{block}: {line}"
+    else:
+        assert not block.mark, f"{block}: a mark on literal text: {block.mark}"
+
+
+CHECKS = {
+    "python": check_python,
+    "bash": check_bash,
+    "json": check_json,
+    "yaml": check_yaml,
+    "dockerfile": check_dockerfile,
+    "text": check_text,
+}
+
+
+# -- links ----------------------------------------------------------------------------------
+
+
+def test_repository_links_point_at_files_that_exist() -> None:
+    """{repo}`path` links, and README's links into the docs."""
+    targets = [m for p in pages() for m in re.findall(r"\{repo\}`([^`]+)`", p.read_text("utf-8"))]
+    assert targets
+    for target in targets:
+        assert (ROOT / target).exists(), target
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / target).exists(), target
+
+
+def test_every_example_notebook_is_linked_from_the_docs() -> None:
+    """The notebooks the tests run are the docs' notebook examples."""
+    text = "\n".join(p.read_text(encoding="utf-8") for p in pages())
+    for notebook in (ROOT / "notebooks").glob("*.ipynb"):
+        assert f"{{repo}}`notebooks/{notebook.name}`" in text, notebook.name
