@@ -218,21 +218,21 @@ class EndpointsDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         """The table, in the handlers' order."""
         handlers = import_object(self.arguments[0])
-        described: dict[str, tuple[str, str, str]] = {}
+        described: dict[str, tuple[str, str]] = {}
         for line in self.content:
             if line.strip():
-                shown, who, what = (part.strip() for part in line.split("|", 2))
-                described[shown.split("?")[0]] = (shown, who, what)
+                path, who, what = (part.strip() for part in line.split("|", 2))
+                described[path] = (who, what)
         rows = []
         for path, handler in handlers:
             path = path.lstrip("/")
-            shown, who, what = described.pop(path, (path, "", ""))
+            who, what = described.pop(path, ("", ""))
             if not what:
                 # Not described on the page yet: the handler's own docstring says what it does.
                 summary = (inspect.getdoc(handler) or "").split("\n")[0]
                 what = summary.removeprefix(f"{path}: ").rstrip(".")
                 who = "kernels only" if path.startswith("nevis/api/token") else "browser"
-            rows.append((shown, ", ".join(handler_methods(handler)), who, what))
+            rows.append((path, ", ".join(handler_methods(handler)), who, what))
         for path in described:
             logger.warning(
                 "nevis-endpoints: no handler serves %s", path, location=self.get_location()
@@ -242,7 +242,7 @@ class EndpointsDirective(SphinxDirective):
     def table(self, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> nodes.table:
         """A docutils table of text cells; the path is code, other cells may hold `code`."""
         group = nodes.tgroup(cols=len(header))
-        group += [nodes.colspec(colwidth=w) for w in (3, 1, 2, 6)]
+        group += [nodes.colspec(colwidth=w) for w in (26, 10, 12, 52)]
         head, body = nodes.thead(), nodes.tbody()
         head += self.row([nodes.Text(h) for h in header])
         for path, *cells in rows:
@@ -250,7 +250,8 @@ class EndpointsDirective(SphinxDirective):
                 [nodes.literal(text=path), *(nodes.inline("", "", *inline(c)) for c in cells)]
             )
         group += [head, body]
-        return nodes.table("", group)
+        # The widths above, as percentages, rather than the browser's guess.
+        return nodes.table("", group, classes=["colwidths-given"])
 
     @staticmethod
     def row(cells: list[nodes.Node]) -> nodes.row:
