@@ -182,6 +182,19 @@ class NevisAuth(EnvConfigurable):
         help="""Seconds a notebook cell waits for the user to sign in before it raises
         LoginRequiredError. Default: $NEVIS_AUTH_LOGIN_TIMEOUT""",
     )
+    public_url = Unicode(
+        "",
+        config=True,
+        help="""The origin (scheme://host[:port]) browsers reach this server at, for one-time
+        sign-in links (<public_url><base_url>nevis/link). Empty: $JUPYTERHUB_PUBLIC_URL's origin,
+        else redirect_uri's. Default: $NEVIS_AUTH_PUBLIC_URL""",
+    )
+    device_flow = Bool(
+        False,
+        config=True,
+        help="""Offer the device authorization grant (RFC 8628) where the provider advertises it,
+        after the code flow. Default: $NEVIS_AUTH_DEVICE_FLOW""",
+    )
 
     apis = Dict(
         config=True,
@@ -263,6 +276,11 @@ class NevisAuth(EnvConfigurable):
             ours = name in ("redirect_uri", "post_logout_redirect_uri")
             if problem and not (ours and urlparse(value).scheme == "http"):
                 found.append(problem)
+        public = urlparse(self.public_url)
+        if self.public_url and (public.path not in ("", "/") or (
+            check_url(self.public_url, "") and public.scheme != "http"
+        )):  # fmt: skip
+            found.append(f"{self.label}.public_url must be an origin, scheme://host[:port].")
         if self.token_endpoint_auth_method != "none":  # noqa: S105 (a method name)
             if self.client_secret_file and not os.path.isfile(self.client_secret_file):
                 found.append(

@@ -59,6 +59,8 @@ class PendingLogin:
     #: What the sign-in is for: a provider's own tokens, or (with `api`) an API's.
     provider: str = DEFAULT_PROVIDER
     api: ApiSpec | None = None
+    #: Started from a one-time sign-in link: its callback needs no Jupyter session.
+    via_link: bool = False
 
     def __repr__(self) -> str:
         return f"PendingLogin(next_url={self.next_url!r}, created={self.created!r})"
@@ -78,6 +80,8 @@ class PendingLogins:
         next_url: str,
         provider: str = DEFAULT_PROVIDER,
         api: ApiSpec | None = None,
+        *,
+        via_link: bool = False,
     ) -> PendingLogin:
         """A new sign-in with fresh random state, nonce, verifier and browser key."""
         self._prune()
@@ -93,6 +97,7 @@ class PendingLogins:
             created=time.monotonic(),
             provider=provider,
             api=api,
+            via_link=via_link,
         )
         self._pending[login.state] = login
         return login

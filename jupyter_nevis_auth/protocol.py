@@ -22,6 +22,9 @@ ENV_ERROR = "NEVIS_AUTH_KERNEL_ERROR"
 ENV_TIMEOUT = "NEVIS_AUTH_KERNEL_TIMEOUT"
 #: Seconds a cell waits for a person to sign in.
 ENV_LOGIN_TIMEOUT = "NEVIS_AUTH_LOGIN_TIMEOUT"
+#: How a waiting cell asks for the sign-in: widget, link or device (set by the user, not the
+#: server; unset: the kernel chooses by what the frontend can show).
+ENV_LOGIN_METHOD = "NEVIS_AUTH_LOGIN_METHOD"
 #: Every variable the server sets for its kernels.
 SERVER_ENV = (ENV_URL, ENV_SECRET, ENV_CA, ENV_LOGIN_URL, ENV_ERROR, ENV_LOGIN_TIMEOUT)
 
@@ -35,6 +38,15 @@ TOKEN_PATH = "nevis/api/token"  # noqa: S105 (a URL path)
 TOKEN_STATUS_PATH = TOKEN_PATH + "/status"
 #: GET on APIS_PATH answers an ApisAnswer: the configured APIs, for routing by URL.
 APIS_PATH = TOKEN_PATH + "/apis"
+#: POST on LINK_PATH (with the parameters choosing a sign-in, below) answers a LinkAnswer: a
+#: one-time sign-in link for any browser; DELETE with LINK_TOKEN_PARAM makes it unusable.
+LINK_PATH = TOKEN_PATH + "/link"
+#: The link's own parameter; its name contains "token", so Jupyter's access log hides its value.
+LINK_TOKEN_PARAM = "link_token"  # noqa: S105 (a parameter name)
+#: POST on DEVICE_PATH starts a device sign-in (RFC 8628) and answers a DeviceAnswer; GET with
+#: DEVICE_ID_PARAM answers its DeviceProgress, DELETE gives it up.
+DEVICE_PATH = TOKEN_PATH + "/device"
+DEVICE_ID_PARAM = "id"
 #: Query parameters of GET TOKEN_PATH: seconds the token must have left, and "1" to get a
 #: new token because the old one was refused.
 MIN_TTL_PARAM = "min_ttl"
@@ -56,6 +68,8 @@ LOGIN_REQUIRED = "login_required"  # 401
 INVALID_REQUEST = "invalid_request"  # 400
 PROVIDER_ERROR = "provider_error"  # 502
 PROVIDER_TIMEOUT = "provider_timeout"  # 504
+#: DEVICE_PATH: the configuration or the provider offers no device sign-in.
+DEVICE_FLOW_UNAVAILABLE = "device_flow_unavailable"  # 400
 
 
 class TokenAnswer(TypedDict, total=False):
@@ -158,3 +172,36 @@ class ApisAnswer(TypedDict):
     apis: list[ApiInfo]
     #: Whether a URL no API claims gets the default token (else: no token, an error).
     default_for_unlisted_urls: bool
+
+
+class LinkAnswer(TypedDict, total=False):
+    """The JSON of POST LINK_PATH: a one-time sign-in link that works in any browser."""
+
+    url: str
+    #: Seconds the link stays usable (once).
+    expires_in: float
+    #: False when the server does not know the address browsers reach it at: the link then
+    #: names the address the kernel used, which works only on the server's machine.
+    public: bool
+    #: A sentence for the person about the link, when there is one to say.
+    note: str | None
+    #: Whether POST DEVICE_PATH may be asked instead.
+    device_flow: bool
+
+
+class DeviceAnswer(TypedDict, total=False):
+    """The JSON of POST DEVICE_PATH: what the person needs to sign in on any device."""
+
+    id: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    user_code: str
+    expires_in: float
+    interval: float
+
+
+class DeviceProgress(TypedDict, total=False):
+    """The JSON of GET DEVICE_PATH: "pending", "done", or "failed" with a sentence."""
+
+    status: str
+    message: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 from urllib.parse import urlparse
 
@@ -10,8 +11,10 @@ from . import urls
 from .api_tokens import ApiTokens
 from .apis import ApiSpec, adhoc, parse_apis, split_key, token_key
 from .config import NevisAuth
+from .device import DeviceSignIns
 from .errors import InvalidTokenError, NevisAuthError, RequestError
 from .flow import PendingLogin, PendingLogins
+from .links import SignInLinks, public_origin
 from .oidc import OIDCClient
 from .protocol import DEFAULT_PROVIDER
 from .providers import build_providers
@@ -56,6 +59,10 @@ class AuthService:
         )
         self.sign_ins = SignIns(self.providers, self.apis, self.tokens, self.pending, self.log)
         self.api_tokens = ApiTokens(self.tokens, self.providers, self.log)
+        self.links = SignInLinks(config.login_timeout)
+        self.devices = DeviceSignIns(self.sign_ins, config.device_flow, self.log)
+        #: JupyterHub's public URL of this server, when the hub knows one.
+        self.hub_public_url = os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
 
     def check_configured(self) -> None:
         """Raise SettingsError naming what is missing, if anything is."""
@@ -87,9 +94,21 @@ class AuthService:
         next_url: str,
         provider: str = DEFAULT_PROVIDER,
         api: ApiSpec | None = None,
+        *,
+        via_link: bool = False,
     ) -> tuple[PendingLogin, str]:
         """A new pending sign-in and the provider URL to send the browser to."""
-        return await self.sign_ins.start(redirect_uri, next_url, provider, api)
+        return await self.sign_ins.start(redirect_uri, next_url, provider, api, via_link=via_link)
+
+    def started_from_link(self, state: str | None) -> bool:
+        """Whether `state` is a live sign-in started from a one-time link."""
+        login = self.pending.peek(state) if state else None
+        return login is not None and login.via_link
+
+    def public_origin(self, provider: str = DEFAULT_PROVIDER) -> str:
+        """The origin browsers reach this server at, "" when the configuration does not say."""
+        configured = self.providers[provider].config.redirect_uri or self.config.redirect_uri
+        return public_origin(self.config.public_url, self.hub_public_url, configured)
 
     async def finish_login(
         self, user: str, params: dict[str, str], browser_key: str | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Any
 
 from .apis import ApiSpec, token_key
 from .errors import (
@@ -49,23 +50,38 @@ class SignIns:
         if problems:
             raise SettingsError("jupyter-nevis-auth is not configured yet. " + " ".join(problems))
 
-    async def start(
-        self, redirect_uri: str, next_url: str, provider: str, api: ApiSpec | None
-    ) -> tuple[PendingLogin, str]:
-        """A new pending sign-in and the provider URL to send the browser to."""
+    def extra_scopes(self, provider: str, api: ApiSpec | None) -> tuple[str, ...]:
+        """The scopes a sign-in asks for besides the provider's own: the API's, or all of them."""
+        if api is not None:
+            return api.scopes
+        # Sign in once: the grant covers the provider's APIs, whose tokens then come
+        # from narrowed refreshes instead of more sign-ins.
+        return tuple(s for a in self.apis.values() if a.provider == provider for s in a.scopes)
+
+    async def usable_metadata(self, provider: str) -> ProviderMetadata:
+        """The provider's metadata, read again after a failure; SettingsError if unusable."""
         self.check_configured()
         client = self.providers[provider].client
         metadata = await client.metadata(recheck_after_failure=True)
         problem = client.id_tokens.algorithm_problem(metadata)
         if problem:
             raise SettingsError(problem)
-        login = self.pending.start(redirect_uri, next_url, provider, api)
-        if api is None:
-            # Sign in once: the grant covers the provider's APIs, whose tokens then come
-            # from narrowed refreshes instead of more sign-ins.
-            extra = tuple(s for a in self.apis.values() if a.provider == provider for s in a.scopes)
-        else:
-            extra = api.scopes
+        return metadata
+
+    async def start(
+        self,
+        redirect_uri: str,
+        next_url: str,
+        provider: str,
+        api: ApiSpec | None,
+        *,
+        via_link: bool = False,
+    ) -> tuple[PendingLogin, str]:
+        """A new pending sign-in and the provider URL to send the browser to."""
+        metadata = await self.usable_metadata(provider)
+        client = self.providers[provider].client
+        login = self.pending.start(redirect_uri, next_url, provider, api, via_link=via_link)
+        extra = self.extra_scopes(provider, api)
         url = client.authorize_url(
             metadata,
             state=login.state,
@@ -147,12 +163,26 @@ class SignIns:
         if not isinstance(id_token, str):
             raise InvalidTokenError("The provider answered without an ID token; sign in again.")
         claims = await client.validate_id_token(id_token, nonce=login.nonce)
-        requested = client.requested_scopes(metadata) + list(login.api.scopes if login.api else ())
+        await self.keep(user, login.provider, login.api, data, claims)
+        return login
+
+    async def keep(
+        self,
+        user: str,
+        provider: str,
+        api: ApiSpec | None,
+        data: dict[str, Any],
+        claims: dict[str, Any],
+    ) -> None:
+        """Store the tokens of a finished sign-in (of either flow) for `user`."""
+        client = self.providers[provider].client
+        metadata = await client.metadata()
+        requested = client.requested_scopes(metadata) + list(api.scopes if api else ())
         tokens = TokenSet.from_response(data, claims, requested_scope=requested)
-        spec = login.api if login.api and login.api.narrowed else None
-        await self.tokens.save(token_key(user, login.provider, spec.key if spec else None), tokens)
+        spec = api if api and api.narrowed else None
+        await self.tokens.save(token_key(user, provider, spec.key if spec else None), tokens)
         self.log.info(
-            "Signed in %s at %s%s as provider subject %s", user, login.provider,
+            "Signed in %s at %s%s as provider subject %s", user, provider,
             f" for {spec.name or 'more scopes'}" if spec else "", claims.get("sub"),
         )  # fmt: skip
         if not tokens.refresh_token:
@@ -164,4 +194,3 @@ class SignIns:
                 else "the provider may need a scope or parameter of its own to issue one"
             )
             self.log.warning("%s (for %s: %s.)", NO_REFRESH_TOKEN, user, cause)
-        return login

@@ -5,10 +5,13 @@ from __future__ import annotations
 from tornado.web import RequestHandler
 
 from .. import urls
-from ..protocol import APIS_PATH, TOKEN_PATH, TOKEN_STATUS_PATH
+from ..links import LINK_DONE_PATH, LINK_PAGE_PATH
+from ..protocol import APIS_PATH, DEVICE_PATH, LINK_PATH, TOKEN_PATH, TOKEN_STATUS_PATH
 from .api import StatusHandler
 from .kernel_api import KernelApisHandler, KernelStatusHandler, KernelTokenHandler
+from .link_pages import LinkDoneHandler, LinkHandler
 from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler
+from .signin_api import KernelDeviceHandler, KernelLinkHandler
 
 #: Every handler, by its path below the server's base URL.
 default_handlers: list[tuple[str, type[RequestHandler]]] = [
@@ -20,4 +23,8 @@ default_handlers: list[tuple[str, type[RequestHandler]]] = [
     ("/" + TOKEN_PATH, KernelTokenHandler),
     ("/" + TOKEN_STATUS_PATH, KernelStatusHandler),
     ("/" + APIS_PATH, KernelApisHandler),
+    ("/" + LINK_PAGE_PATH, LinkHandler),
+    ("/" + LINK_DONE_PATH, LinkDoneHandler),
+    ("/" + LINK_PATH, KernelLinkHandler),
+    ("/" + DEVICE_PATH, KernelDeviceHandler),
 ]

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
 from .. import urls
 from ..claims import display_name
 from ..errors import CallbackError, NevisAuthError
-from ..flow import cookie_name
+from ..flow import PendingLogin, cookie_name
+from ..links import LINK_DONE_PATH, NEW_LINK
 from .base import NevisPageHandler
 
 #: The authorization-response parameters the callback reads; each at most once.
 CALLBACK_PARAMS = ("state", "code", "iss", "error", "error_description")
+#: Holds, signed, whom a link's sign-in signed in, for the page it ends on.
+LINK_DONE_COOKIE = "nevis_auth_link_done"
+#: Seconds that cookie lives: the redirect follows at once.
+LINK_DONE_TTL = 60
+
+
+def bind_to_browser(handler: NevisPageHandler, login: PendingLogin) -> None:
+    """Set the cookie that only lets this browser finish `login`."""
+    handler.set_secure_cookie(
+        cookie_name(login.state),
+        login.browser_key,
+        expires_days=None,
+        max_age=int(handler.nevis.config.state_ttl),
+        path=urls.join(handler.base_url, urls.COOKIE_PATH),
+        httponly=True,
+        secure=handler.request.protocol == "https",
+        samesite="Lax",
+    )
 
 
 class LoginHandler(NevisPageHandler):
@@ -32,27 +51,20 @@ class LoginHandler(NevisPageHandler):
             self.log.warning("Sign-in for %s not started: %s", user, e)
             self.page("Sign-in is not available", str(e), e.status_code)
             return
-        self.set_secure_cookie(
-            cookie_name(login.state),
-            login.browser_key,
-            expires_days=None,
-            max_age=int(self.nevis.config.state_ttl),
-            path=urls.join(self.base_url, urls.COOKIE_PATH),
-            httponly=True,
-            secure=self.request.protocol == "https",
-            samesite="Lax",
-        )
+        bind_to_browser(self, login)
         self.redirect(url)
 
 
 class CallbackHandler(NevisPageHandler):
     """nevis/callback: the redirect URI; finishes the flow."""
 
-    @web.authenticated
-    @authorized
+    @allow_unauthenticated
     async def get(self) -> None:
-        """Check the response, trade the code, store the tokens, go to `next`."""
-        user = self.require_owner()
+        """Finish a sign-in: one started from a one-time link in any browser, others for the owner.
+
+        A link's sign-in is bound to the browser that opened the link (its state cookie), so
+        it needs no Jupyter session; every other sign-in needs the owner's.
+        """
         params: dict[str, str] = {}
         for name in CALLBACK_PARAMS:
             values = self.get_query_arguments(name, strip=False)
@@ -61,6 +73,18 @@ class CallbackHandler(NevisPageHandler):
                 return
             if values:
                 params[name] = values[0]
+        if self.nevis.started_from_link(params.get("state")):
+            await self._finish(self.owner, params, via_link=True)
+        else:
+            await self._finish_for_jupyter_user(params)  # type: ignore[misc]
+
+    @web.authenticated
+    @authorized
+    async def _finish_for_jupyter_user(self, params: dict[str, str]) -> None:
+        await self._finish(self.require_owner(), params, via_link=False)
+
+    async def _finish(self, user: str, params: dict[str, str], *, via_link: bool) -> None:
+        """Check the response, trade the code, store the tokens, go on."""
         key = None
         if params.get("state"):
             name = cookie_name(params["state"])
@@ -71,8 +95,18 @@ class CallbackHandler(NevisPageHandler):
             login = await self.nevis.finish_login(user, params, key)
         except NevisAuthError as e:
             self.log.warning("Sign-in for %s failed: %s", user, e)
-            self.fail(e)
+            if via_link:
+                self.page("Sign-in failed", f"{e} {NEW_LINK}", e.status_code)
+            else:
+                self.fail(e)
             return
+        if via_link:
+            status = (await self.nevis.status(user, self.base_url))["providers"][login.provider]
+            self.set_secure_cookie(
+                LINK_DONE_COOKIE, display_name(status.get("claims") or {}), expires_days=None,
+                max_age=LINK_DONE_TTL, path=urls.join(self.base_url, LINK_DONE_PATH),
+                httponly=True, secure=self.request.protocol == "https", samesite="Lax",
+            )  # fmt: skip
         self.redirect(login.next_url)
 
 

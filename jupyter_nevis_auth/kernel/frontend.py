@@ -1,30 +1,34 @@
-"""Whether a person runs the cell, and the wait for their sign-in when one does."""
+"""Whether a person runs the cell, and the wait for their sign-in when one does.
+
+kernel/detect.py says what the frontend can show; the wait is the widget there, else text.
+"""
 
 from __future__ import annotations
 
-import builtins
-
 from ..errors import LoginRequiredError
+from .detect import DEVICE, LINK, METHODS, TEXT, WIDGET, chosen_method, frontend_kind
+
+__all__ = ["DEVICE", "LINK", "METHODS", "TEXT", "WIDGET", "frontend_kind", "wait_for_login"]
 
 
 def has_interactive_frontend() -> bool:
     """True when the running cell comes from a person at a frontend (not nbclient or a script)."""
-    get_ipython = getattr(builtins, "get_ipython", None)
-    kernel = getattr(get_ipython(), "kernel", None) if get_ipython else None
-    if kernel is None or not hasattr(kernel, "get_parent"):
-        return False
-    parent = kernel.get_parent() or {}
-    msg_type = parent.get("header", {}).get("msg_type")
-    if msg_type == "comm_msg":
-        # Widget callbacks: only a frontend that renders widgets sends these.
-        return True
-    # JupyterLab, Notebook and VS Code execute with allow_stdin; nbclient and papermill do not.
-    return msg_type == "execute_request" and bool(parent.get("content", {}).get("allow_stdin"))
+    return frontend_kind() is not None
 
 
-def wait_for_login(error: LoginRequiredError, timeout: float) -> None:
-    """Show the sign-in widget; return once the token `error` lacked is there, else raise."""
-    # Imported here: ipywidgets is only needed once someone has to sign in.
-    from . import widget
+def wait_for_login(error: LoginRequiredError, timeout: float, method: str | None = None) -> None:
+    """Ask the person to sign in as `method` says; return once the token `error` lacked is there."""
+    method = chosen_method(method)
+    # Imported here: ipywidgets and the rest are only needed once someone has to sign in.
+    if method == WIDGET:
+        from . import widget
 
-    widget.wait_for_login(error, timeout)
+        widget.wait_for_login(error, timeout)
+    elif method == DEVICE:
+        from . import device_flow
+
+        device_flow.wait_with_device(error, timeout)
+    else:
+        from . import text_wait
+
+        text_wait.wait_with_link(error, timeout)

@@ -19,9 +19,10 @@ from IPython.display import display
 
 from ..errors import LoginRequiredError, NevisAuthError
 from ..protocol import ENV_LOGIN_URL, Status
-from . import client
+from . import client, text_wait
 from .monitor import monitor, poll
 from .selection import from_params
+from .signin_client import drop_link, ready, sign_in_link
 from .status_html import (
     OFF,
     ON,
@@ -90,6 +91,7 @@ class LoginWidget(widgets.VBox):
         self._deadline: float | None = None
         #: While a cell waits: what it waits for, naming the sign-in it needs.
         self._waiting: LoginRequiredError | None = None
+        self._link: str | None = None
         self.show(*poll())
         monitor.add(self)
 
@@ -150,21 +152,20 @@ class LoginWidget(widgets.VBox):
     def wait_for(self, error: LoginRequiredError, timeout: float) -> bool:
         """Block until the token `error` found missing can be had (True), or `timeout` passed."""
         selection = from_params(error.request)
-
-        def ready() -> bool:
-            try:
-                client.default_client().cached_or_fetched(0.0, selection)
-            except LoginRequiredError:
-                return False
-            return True
-
-        with self._lock:
-            self._waiting = error
+        token_client = client.default_client()
         try:
-            return self._wait_until(ready, timeout)
+            link = sign_in_link(token_client, selection)
+        except NevisAuthError:
+            link = None  # the server's own sign-in page still works
+        with self._lock:
+            self._waiting, self._link = error, link["url"] if link else None
+        try:
+            return self._wait_until(lambda: ready(token_client, selection), timeout)
         finally:
             with self._lock:
-                self._waiting = None
+                self._waiting = self._link = None
+            if link:
+                drop_link(token_client, link["url"])
             self.show(*poll())
 
     def _wait_until(self, ready: Callable[[], bool], timeout: float) -> bool:
@@ -231,10 +232,18 @@ class LoginWidget(widgets.VBox):
         if self._deadline is None:
             return ""
         left = int(max(0.0, self._deadline - time.monotonic()))
-        return (
+        text = (
             '<i class="fa fa-hourglass-half" aria-hidden="true"></i> This cell waits for you to '
             f"sign in: <b>{left // 60}:{left % 60:02d}</b> left."
         )
+        if self._link:
+            # For a frontend that is not a browser signed in to this server (VS Code...).
+            text += (
+                "<br>Jupyter not open in your browser? Use this "
+                f'<a href="{html.escape(self._link)}" target="_blank" rel="noopener noreferrer" '
+                'class="nevis-one-time-link">one-time sign-in link</a> in any browser.'
+            )
+        return text
 
     def _login_url(self) -> str:
         return str(self._status.get("login_url") or os.environ.get(ENV_LOGIN_URL, ""))
@@ -249,9 +258,16 @@ class LoginWidget(widgets.VBox):
             button.disabled = False
 
 
-def login() -> None:
-    """Show the sign-in widget in the notebook."""
-    display(LoginWidget())
+def login(
+    method: str | None = None, *, api: str | None = None, provider: str | None = None
+) -> None:
+    """Show the sign-in widget; or sign in with a one-time link or a device code and wait.
+
+    `method` "link" or "device" chooses those (for the sign-in of `api` or `provider`); a
+    frontend that shows text only (jupyter console) gets the link without asking.
+    """
+    if not text_wait.sign_in_without_widget(method, api, provider):
+        display(LoginWidget())
 
 
 def wait_for_login(error: LoginRequiredError, timeout: float) -> None:

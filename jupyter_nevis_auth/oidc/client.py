@@ -159,8 +159,14 @@ class OIDCClient:
             body["client_secret"] = secret
         return body, headers
 
-    async def token_request(self, params: dict[str, str], *, what: str) -> dict[str, Any]:
-        """POST to the token endpoint; an OAuth error answer raises OAuthError."""
+    async def token_request(
+        self, params: dict[str, str], *, what: str, expected: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """POST to the token endpoint; an OAuth error answer raises OAuthError.
+
+        Errors in `expected` are part of the grant's protocol (a device sign-in's pending
+        answers) and are not logged.
+        """
         metadata = await self.metadata()
         body, headers = await self.client_auth(metadata, params)
         url = metadata.token_endpoint
@@ -170,7 +176,10 @@ class OIDCClient:
             _check_token_answer(data, what)
             return data
         error = oauth_error_code(parse_json(response.body)) if 400 <= response.code < 500 else ""
-        self.http.log.warning("POST %s answered HTTP %s %s", strip_query(url), response.code, error)
+        if not error or error not in expected:
+            self.http.log.warning(
+                "POST %s answered HTTP %s %s", strip_query(url), response.code, error
+            )
         if error:
             raise OAuthError(f"The provider refused the request ({error}).", error=error)
         raise ProviderError(

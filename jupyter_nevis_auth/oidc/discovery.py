@@ -50,6 +50,8 @@ class ProviderMetadata:
     id_token_signing_alg_values_supported: tuple[str, ...] = ()
     scopes_supported: tuple[str, ...] = ()
     grant_types_supported: tuple[str, ...] = ()
+    #: RFC 8628: empty when the provider offers no device sign-in.
+    device_authorization_endpoint: str = ""
 
 
 @dataclass
@@ -171,6 +173,9 @@ class Discovery:
             found = data.get(key)
             if isinstance(found, list) and all(isinstance(v, str) for v in found):
                 values[key] = tuple(found)
+        device = data.get("device_authorization_endpoint")
+        if isinstance(device, str) and is_endpoint(device):
+            values["device_authorization_endpoint"] = device
         values["authorization_response_iss_parameter_supported"] = (
             data.get("authorization_response_iss_parameter_supported") is True
         )

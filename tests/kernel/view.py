@@ -7,6 +7,7 @@ import html
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -63,8 +64,16 @@ class KernelView:
     async def execute(
         self, code: str, *, interactive: bool = True, timeout: float = 60
     ) -> dict[str, Any]:
-        """Run `code` as a cell (from a person's frontend when `interactive`); its reply."""
-        msg_id = self.client.execute(code, allow_stdin=interactive, stop_on_error=False)
+        """Run `code` as a cell (from a person's notebook when `interactive`); its reply.
+
+        As JupyterLab does, a person's cell allows stdin and names the cell it runs.
+        """
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                   "allow_stdin": interactive, "stop_on_error": False}  # fmt: skip
+        metadata = {"cellId": str(uuid.uuid4())} if interactive else {}
+        msg = self.client.session.msg("execute_request", content, metadata=metadata)
+        self.client.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
         deadline = time.monotonic() + timeout
         while True:
             reply = await self.client.get_shell_msg(timeout=max(deadline - time.monotonic(), 0))

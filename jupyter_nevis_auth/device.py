@@ -1,0 +1,171 @@
+"""Device sign-ins (RFC 8628): the server gets a code for the person and polls for the tokens.
+
+The server, not the kernel, polls: it holds the client secret. The tokens are validated and
+kept exactly as after the code flow; the kernel waits on its token endpoint as for any sign-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from .apis import ApiSpec
+from .errors import InvalidTokenError, NevisAuthError, OAuthError, ProviderError, SettingsError
+from .oidc import refusals
+from .oidc.device import DeviceCode, authorize_device, poll_device
+from .signin import SignIns
+
+#: Device sign-ins kept at once (pending or just ended); the oldest goes first.
+MAX_DEVICE_SIGN_INS = 16
+#: RFC 8628 3.5: seconds added to the interval on every slow_down.
+SLOW_DOWN = 5.0
+#: Seconds an ended sign-in's outcome stays readable by the kernel that started it.
+KEEP_ENDED = 300.0
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+#: What the token endpoint's refusals of a device code mean for the person.
+ENDINGS = {
+    "access_denied": "The sign-in was refused at the provider (access_denied); run the cell "
+    "again to start over.",
+    "expired_token": "The code expired before the sign-in was confirmed (expired_token); run "
+    "the cell again for a new code.",
+}
+EXPIRED = "The code expired before anyone signed in with it; run the cell again for a new code."
+
+
+@dataclass(repr=False)
+class DeviceSignIn:
+    """One device sign-in: its code, and how it is going."""
+
+    id: str
+    user: str
+    provider: str
+    api: ApiSpec | None
+    code: DeviceCode
+    deadline: float
+    status: str = PENDING
+    message: str = ""
+    ended: float = 0.0
+    task: asyncio.Task[None] | None = field(default=None)
+
+
+class DeviceSignIns:
+    """Starts device sign-ins and polls the provider for each in the background."""
+
+    def __init__(self, sign_ins: SignIns, enabled: bool, log: logging.Logger) -> None:
+        self.sign_ins = sign_ins
+        self.enabled = enabled
+        self.log = log
+        self._running: OrderedDict[str, DeviceSignIn] = OrderedDict()
+
+    async def offered(self, provider: str) -> bool:
+        """Whether a device sign-in can be started at `provider`."""
+        if not self.enabled:
+            return False
+        try:
+            metadata = await self.sign_ins.providers[provider].client.metadata()
+        except NevisAuthError:
+            return False
+        return bool(metadata.device_authorization_endpoint)
+
+    async def start(self, user: str, provider: str, api: ApiSpec | None) -> DeviceSignIn:
+        """Ask the provider for a code and start polling; the code is for the person."""
+        if not self.enabled:
+            raise SettingsError("This server does not offer device sign-ins (NevisAuth."
+                                "device_flow is off); sign in with the link instead.")  # fmt: skip
+        metadata = await self.sign_ins.usable_metadata(provider)
+        client = self.sign_ins.providers[provider].client
+        scopes = client.requested_scopes(metadata)
+        scopes += [s for s in self.sign_ins.extra_scopes(provider, api) if s not in scopes]
+        try:
+            code = await authorize_device(client, metadata, scopes, api.resource if api else None)
+        except OAuthError as e:
+            scope_sentence = self.sign_ins.scope_sentence(self.sign_ins.providers[provider],
+                                                          metadata)  # fmt: skip
+            raise refusals.token_error(e.error, scope_sentence) from e
+        self._prune()
+        while len(self._running) >= MAX_DEVICE_SIGN_INS:
+            self._end(self._running.popitem(last=False)[1])
+        sign_in = DeviceSignIn(secrets.token_urlsafe(16), user, provider, api, code,
+                               time.monotonic() + code.expires_in)  # fmt: skip
+        self._running[sign_in.id] = sign_in
+        sign_in.task = asyncio.ensure_future(self._poll(sign_in))
+        sign_in.task.add_done_callback(functools.partial(self._done, sign_in))
+        self.log.info("Device sign-in for %s at %s started", user, provider)
+        return sign_in
+
+    def progress(self, user: str, sign_in_id: str) -> DeviceSignIn | None:
+        """The device sign-in `sign_in_id` of `user`, if it is known."""
+        self._prune()
+        sign_in = self._running.get(sign_in_id)
+        return sign_in if sign_in is not None and sign_in.user == user else None
+
+    def cancel(self, user: str, sign_in_id: str) -> None:
+        """Stop polling for a sign-in nobody waits for any more."""
+        sign_in = self.progress(user, sign_in_id)
+        if sign_in is not None:
+            self._running.pop(sign_in_id, None)
+            self._end(sign_in)
+
+    async def _poll(self, sign_in: DeviceSignIn) -> None:
+        client = self.sign_ins.providers[sign_in.provider].client
+        interval = sign_in.code.interval
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() >= sign_in.deadline:
+                self._fail(sign_in, EXPIRED)
+                return
+            try:
+                data = await poll_device(client, sign_in.code)
+            except OAuthError as e:
+                if e.error == "authorization_pending":
+                    continue
+                if e.error == "slow_down":
+                    interval += SLOW_DOWN
+                    continue
+                self._fail(sign_in, ENDINGS.get(e.error) or str(refusals.token_error(e.error, "")))
+                return
+            except ProviderError as e:
+                # Trouble reaching the provider may pass before the code expires: keep asking.
+                self.log.warning("Device sign-in for %s: %s", sign_in.user, e)
+                continue
+            try:
+                id_token = data.get("id_token")
+                if not isinstance(id_token, str):
+                    raise InvalidTokenError("The provider answered without an ID token.")
+                # No nonce in the device flow; every other check of the code flow applies.
+                claims = await client.validate_id_token(id_token, nonce=None)
+                await self.sign_ins.keep(sign_in.user, sign_in.provider, sign_in.api, data, claims)
+            except NevisAuthError as e:
+                self._fail(sign_in, f"{e} Run the cell again to start over.")
+                return
+            sign_in.status, sign_in.ended = DONE, time.monotonic()
+            return
+
+    def _fail(self, sign_in: DeviceSignIn, message: str) -> None:
+        self.log.warning("Device sign-in for %s failed: %s", sign_in.user, message)
+        sign_in.status, sign_in.message, sign_in.ended = FAILED, message, time.monotonic()
+
+    def _done(self, sign_in: DeviceSignIn, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.log.error("Device sign-in for %s ended unexpectedly (%s)", sign_in.user,
+                           type(error).__name__)  # fmt: skip
+            self._fail(sign_in, "Something unexpected went wrong; run the cell again.")
+
+    @staticmethod
+    def _end(sign_in: DeviceSignIn) -> None:
+        if sign_in.task is not None and not sign_in.task.done():
+            sign_in.task.cancel()
+
+    def _prune(self) -> None:
+        limit = time.monotonic() - KEEP_ENDED
+        for key in [k for k, s in self._running.items() if s.status != PENDING and s.ended < limit]:
+            del self._running[key]

@@ -1,0 +1,89 @@
+"""nevis/link and nevis/link/done: a one-time sign-in link's pages, for browsers without Jupyter.
+
+Opening the link shows what it does; its button (a POST, so that link previews and mail
+scanners cannot use the link up) starts the code flow bound to this browser.
+"""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+
+from .. import urls
+from ..errors import NevisAuthError
+from ..links import EXPIRED, LINK_DONE_PATH, LINK_PAGE_PATH, SignInLink
+from ..protocol import LINK_TOKEN_PARAM
+from .base import NevisPageHandler
+from .pages import LINK_DONE_COOKIE, bind_to_browser
+
+
+class LinkHandler(NevisPageHandler):
+    """nevis/link: what a one-time link signs in for, and the button that starts it."""
+
+    def gone(self) -> None:
+        """The page of a link that cannot be used."""
+        self.page(
+            "Sign-in link not valid", EXPIRED, 410,
+            links=[(self.login_url(), "Sign in from Jupyter instead")],
+        )  # fmt: skip
+
+    def live_link(self, token: str, *, redeem: bool) -> SignInLink | None:
+        """The link of `token` if it is live and for this server's owner (used up if `redeem`)."""
+        links = self.nevis.links
+        link = links.redeem(token) if redeem else links.peek(token)
+        return link if link is not None and link.owner == self.owner else None
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """Say whose sign-in this is, with a button to go on."""
+        token = self.get_query_argument(LINK_TOKEN_PARAM, "")
+        link = self.live_link(token, redeem=False)
+        if link is None:
+            self.gone()
+            return
+        what = f" for {link.api.name}" if link.api and link.api.name else ""
+        self.page(
+            "Sign in",
+            f"This one-time link signs you in{what} for the Jupyter server of {self.owner}: "
+            "its notebooks will call APIs as whoever signs in next. Go on only if you asked "
+            "for this sign-in from your own notebook.",
+            link_form={"action": urls.join(self.base_url, LINK_PAGE_PATH), "token": token},
+        )
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        """Use the link up and send this browser to the provider."""
+        link = self.live_link(self.get_body_argument(LINK_TOKEN_PARAM, ""), redeem=True)
+        if link is None:
+            self.gone()
+            return
+        try:
+            redirect_uri = self.nevis.redirect_uri(self.origin(), self.base_url, link.provider)
+            login, url = await self.nevis.start_login(
+                redirect_uri, urls.join(self.base_url, LINK_DONE_PATH), link.provider, link.api,
+                via_link=True,
+            )  # fmt: skip
+        except NevisAuthError as e:
+            self.log.warning("Sign-in from a link for %s not started: %s", self.owner, e)
+            self.page("Sign-in is not available", str(e), e.status_code)
+            return
+        bind_to_browser(self, login)
+        self.redirect(url)
+
+
+class LinkDoneHandler(NevisPageHandler):
+    """nevis/link/done: where a link's sign-in ends; names whom only right after it."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """Say who signed in, once."""
+        path = urls.join(self.base_url, LINK_DONE_PATH)
+        name = self.get_secure_cookie(LINK_DONE_COOKIE, max_age_days=1)
+        self.clear_cookie(LINK_DONE_COOKIE, path=path)
+        if name is None:
+            self.page("Nothing to see here", "This page ends sign-ins from one-time links.")
+            return
+        self.page(
+            "Signed in",
+            f"Signed in as {name.decode()}. You can close this window: the notebook that asked "
+            "for the sign-in carries on.",
+        )

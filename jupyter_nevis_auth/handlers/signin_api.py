@@ -1,0 +1,114 @@
+"""Sign-ins that kernels start for a person at another browser or device, behind the kernel secret.
+
+nevis/api/token/link hands out a one-time sign-in link; nevis/api/token/device starts a device
+sign-in (RFC 8628) and tells how it goes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+
+from ..device import DeviceSignIn
+from ..errors import NevisAuthError, ProviderTimeoutError, RequestError
+from ..links import NO_PUBLIC_URL, link_url
+from ..protocol import (
+    DEVICE_FLOW_UNAVAILABLE,
+    DEVICE_ID_PARAM,
+    INVALID_REQUEST,
+    LINK_TOKEN_PARAM,
+    PROVIDER_ERROR,
+    PROVIDER_TIMEOUT,
+    DeviceAnswer,
+    LinkAnswer,
+)
+from .kernel_api import KernelAPIHandler
+
+
+class KernelLinkHandler(KernelAPIHandler):
+    """nevis/api/token/link: one-time sign-in links for browsers without a Jupyter session."""
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        """A new link for the sign-in the parameters choose (api=, provider=...)."""
+        try:
+            provider, api = self.nevis.selection(self.selection_params())
+        except RequestError as e:
+            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
+            return
+        origin = self.nevis.public_origin(provider)
+        # A kernel calls over loopback: its Host names this machine, not what browsers use.
+        token = self.nevis.links.issue(self.owner, provider, api)
+        answer: LinkAnswer = {
+            "url": link_url(origin or self.origin(), self.base_url, token),
+            "expires_in": self.nevis.links.ttl,
+            "public": bool(origin),
+            "note": None if origin else NO_PUBLIC_URL,
+            "device_flow": await self.nevis.devices.offered(provider),
+        }
+        self.answer(200, dict(answer))
+
+    @allow_unauthenticated
+    async def delete(self) -> None:
+        """Make a link unusable: the cell that asked for it stopped waiting."""
+        self.nevis.links.revoke(self.get_argument(LINK_TOKEN_PARAM, ""))
+        self.answer(200, {})
+
+
+class KernelDeviceHandler(KernelAPIHandler):
+    """nevis/api/token/device: device sign-ins, polled for by the server."""
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        """Start a device sign-in for the parameters' choice; what the person needs."""
+        try:
+            provider, api = self.nevis.selection(self.selection_params())
+        except RequestError as e:
+            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
+            return
+        if not await self.nevis.devices.offered(provider):
+            self.answer(400, {
+                "error": DEVICE_FLOW_UNAVAILABLE,
+                "message": "This server does not offer device sign-ins (NevisAuth.device_flow, "
+                "and a provider with a device authorization endpoint); sign in with the link.",
+            })  # fmt: skip
+            return
+        try:
+            sign_in = await self.nevis.devices.start(self.owner, provider, api)
+        except NevisAuthError as e:
+            self.log.warning("No device sign-in for %s: %s", self.owner, e)
+            error = PROVIDER_TIMEOUT if isinstance(e, ProviderTimeoutError) else PROVIDER_ERROR
+            self.answer(e.status_code, {"error": error, "message": str(e)})
+            return
+        self.answer(200, device_answer(sign_in))
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """How the device sign-in `id` goes: pending, done, or failed and why."""
+        sign_in = self.nevis.devices.progress(self.owner, self.get_argument(DEVICE_ID_PARAM, ""))
+        if sign_in is None:
+            message = "No such device sign-in (it ended long ago); run the cell again."
+            self.answer(404, {"error": INVALID_REQUEST, "message": message})
+            return
+        self.answer(200, {"status": sign_in.status, "message": sign_in.message})
+
+    @allow_unauthenticated
+    async def delete(self) -> None:
+        """Give a device sign-in up: nobody waits for it any more."""
+        self.nevis.devices.cancel(self.owner, self.get_argument(DEVICE_ID_PARAM, ""))
+        self.answer(200, {})
+
+
+def device_answer(sign_in: DeviceSignIn) -> dict[str, Any]:
+    """What the person needs to sign in on another device; never the device code."""
+    code = sign_in.code
+    answer: DeviceAnswer = {
+        "id": sign_in.id,
+        "verification_uri": code.verification_uri,
+        "verification_uri_complete": code.verification_uri_complete,
+        "user_code": code.user_code,
+        "expires_in": code.expires_in,
+        "interval": code.interval,
+    }
+    return dict(answer)

@@ -1,0 +1,104 @@
+"""One-time sign-in links: any browser, Jupyter session or not, signs in for the server's owner.
+
+A link carries a random token. The server keeps only its SHA-256, with the owner, what the
+sign-in is for and when it expires; the token is usable once and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from . import urls
+from .apis import ApiSpec
+from .protocol import LINK_TOKEN_PARAM
+
+#: The page a link opens, and the one its sign-in ends on; both need no Jupyter session.
+LINK_PAGE_PATH = "nevis/link"
+LINK_DONE_PATH = "nevis/link/done"
+#: Links kept at once; the oldest is dropped first so a flood cannot grow memory.
+MAX_LINKS = 64
+
+NO_PUBLIC_URL = (
+    "This server does not know the address browsers reach it at, so the link works only in "
+    "a browser on the server's machine; set NevisAuth.public_url ($NEVIS_AUTH_PUBLIC_URL)."
+)
+NEW_LINK = "Run the cell again in your notebook for a new sign-in link."
+EXPIRED = (
+    "This sign-in link has expired, was already used or is not one this server made. " + NEW_LINK
+)
+
+
+@dataclass(frozen=True, repr=False)
+class SignInLink:
+    """What one link signs in for, and until when (time.monotonic())."""
+
+    owner: str
+    provider: str
+    api: ApiSpec | None
+    expires: float
+
+    def __repr__(self) -> str:
+        return f"SignInLink(owner={self.owner!r}, provider={self.provider!r})"
+
+
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+class SignInLinks:
+    """The links handed out and not yet used, by the hash of their token."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._links: OrderedDict[str, SignInLink] = OrderedDict()
+
+    def issue(self, owner: str, provider: str, api: ApiSpec | None) -> str:
+        """A new link's token: unguessable, usable once within `ttl` seconds."""
+        self._prune()
+        while len(self._links) >= MAX_LINKS:
+            self._links.popitem(last=False)
+        token = secrets.token_urlsafe(32)
+        self._links[_key(token)] = SignInLink(owner, provider, api, time.monotonic() + self.ttl)
+        return token
+
+    def peek(self, token: str) -> SignInLink | None:
+        """The live link of `token`, left usable."""
+        self._prune()
+        return self._links.get(_key(token)) if token else None
+
+    def redeem(self, token: str) -> SignInLink | None:
+        """The live link of `token`, used up."""
+        self._prune()
+        return self._links.pop(_key(token), None) if token else None
+
+    def revoke(self, token: str) -> None:
+        """Make `token` unusable (the cell that asked for it stopped waiting)."""
+        self._links.pop(_key(token), None)
+
+    def __len__(self) -> int:
+        self._prune()
+        return len(self._links)
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, link in self._links.items() if link.expires <= now]:
+            del self._links[key]
+
+
+def public_origin(*candidates: str) -> str:
+    """The origin of the first candidate URL that has one; "" when none does."""
+    for url in candidates:
+        parts = urlsplit(url) if url else None
+        if parts and parts.scheme in ("http", "https") and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}"
+    return ""
+
+
+def link_url(origin: str, base_url: str, token: str) -> str:
+    """The absolute URL of the link with `token`."""
+    return urls.with_query(origin + urls.join(base_url, LINK_PAGE_PATH), {LINK_TOKEN_PARAM: token})
