@@ -91,8 +91,9 @@ class DeviceSignIns:
         self._prune()
         while len(self._running) >= MAX_DEVICE_SIGN_INS:
             self._end(self._running.popitem(last=False)[1])
-        sign_in = DeviceSignIn(secrets.token_urlsafe(16), user, provider, api, code,
-                               time.monotonic() + code.expires_in)  # fmt: skip
+        # A poll's worth of grace: the provider's own expired_token is the better answer.
+        deadline = time.monotonic() + code.expires_in + code.interval
+        sign_in = DeviceSignIn(secrets.token_urlsafe(16), user, provider, api, code, deadline)
         self._running[sign_in.id] = sign_in
         sign_in.task = asyncio.ensure_future(self._poll(sign_in))
         sign_in.task.add_done_callback(functools.partial(self._done, sign_in))
@@ -117,22 +118,26 @@ class DeviceSignIns:
         interval = sign_in.code.interval
         while True:
             await asyncio.sleep(interval)
-            if time.monotonic() >= sign_in.deadline:
-                self._fail(sign_in, EXPIRED)
-                return
             try:
                 data = await poll_device(client, sign_in.code)
             except OAuthError as e:
-                if e.error == "authorization_pending":
-                    continue
                 if e.error == "slow_down":
                     interval += SLOW_DOWN
+                if e.error in ("authorization_pending", "slow_down"):
+                    # The provider says expired_token once the code expires; this is in case
+                    # it never does.
+                    if time.monotonic() >= sign_in.deadline:
+                        self._fail(sign_in, EXPIRED)
+                        return
                     continue
                 self._fail(sign_in, ENDINGS.get(e.error) or str(refusals.token_error(e.error, "")))
                 return
             except ProviderError as e:
                 # Trouble reaching the provider may pass before the code expires: keep asking.
                 self.log.warning("Device sign-in for %s: %s", sign_in.user, e)
+                if time.monotonic() >= sign_in.deadline:
+                    self._fail(sign_in, EXPIRED)
+                    return
                 continue
             try:
                 id_token = data.get("id_token")

@@ -13,9 +13,14 @@
 // narrowing, it never reaches past what the user consented to, but it needs
 // no refresh token and sees scopes added to the grant later.
 //
-// Usage: node server.mjs [PORT] [--port PORT] [--state FILE]
+// With --device-flow it also offers the device authorization grant (RFC 8628)
+// with oidc-provider's own user-code and confirmation pages; clients registered
+// with device_interval, device_code_ttl and slow_down_polls hear that interval,
+// get codes of that lifetime, and get slow_down for their first polls.
+//
+// Usage: node server.mjs [PORT] [--port PORT] [--state FILE] [--device-flow]
 //   PORT 0 (the default) picks a free port. Env fallbacks: OIDC_PROVIDER_PORT,
-//   OIDC_PROVIDER_STATE. With --state, keys, clients, tokens, sessions and
+//   OIDC_PROVIDER_STATE, OIDC_PROVIDER_DEVICE_FLOW=1. With --state, keys, clients, tokens, sessions and
 //   counters are written to FILE on SIGTERM/SIGINT and read back on start, so a
 //   restart on the same port looks like a provider outage, not a new provider.
 // Prints "READY <issuer>" on stdout once listening.
@@ -44,11 +49,15 @@ const HOST = '127.0.0.1';
 const DAY = 24 * 60 * 60;
 
 const { values: args, positionals } = parseArgs({
-  options: { port: { type: 'string' }, state: { type: 'string' } },
+  options: {
+    port: { type: 'string' }, state: { type: 'string' }, 'device-flow': { type: 'boolean' },
+  },
   allowPositionals: true,
 });
 const requestedPort = Number(args.port ?? positionals[0] ?? process.env.OIDC_PROVIDER_PORT ?? 0);
 const stateFile = args.state ?? process.env.OIDC_PROVIDER_STATE;
+const deviceFlow = args['device-flow'] ?? process.env.OIDC_PROVIDER_DEVICE_FLOW === '1';
+const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
   console.error(`invalid port: ${requestedPort}`);
   process.exit(2);
@@ -121,7 +130,9 @@ class MapAdapter {
   async upsert(id, payload, expiresIn) {
     const key = this.key(id);
     deleteEntry(key);
-    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : null;
+    // An expired device code stays a minute, so that polling for it hears expired_token.
+    const kept = this.model === 'DeviceCode' ? expiresIn + 60 : expiresIn;
+    const expiresAt = typeof expiresIn === 'number' ? Date.now() + kept * 1000 : null;
     store.set(key, { payload, expiresAt });
     indexEntry(key, payload);
   }
@@ -158,7 +169,8 @@ class MapAdapter {
 // ---------------------------------------------------------------- per-client knobs and counters
 
 const KNOBS = ['access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'rotate_refresh_token',
-  'echo_refresh_token', 'jwt_access_token', 'narrow_refresh', 'token_exchange'];
+  'echo_refresh_token', 'jwt_access_token', 'narrow_refresh', 'token_exchange',
+  'device_interval', 'device_code_ttl', 'slow_down_polls'];
 const knobs = new Map(saved?.knobs ?? []); // client_id -> { knob: value }
 const stats = new Map(saved?.stats ?? []); // client_id -> counters
 
@@ -346,6 +358,8 @@ function configuration() {
     },
     features: {
       devInteractions: { enabled: true },
+      // oidc-provider's own user-code input and confirmation pages.
+      deviceFlow: { enabled: deviceFlow },
       revocation: {
         enabled: true,
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
@@ -379,7 +393,7 @@ function configuration() {
         ?? token.resourceServer?.accessTokenTTL ?? 3600,
       AuthorizationCode: 60,
       ClientCredentials: 600,
-      DeviceCode: 600,
+      DeviceCode: (_ctx, _token, client) => knob(client, 'device_code_ttl') ?? 600,
       BackchannelAuthenticationRequest: 600,
       PreAuthorizedCode: 600,
       IdToken: (_ctx, _token, client) => knob(client, 'id_token_ttl') ?? 3600,
@@ -651,6 +665,28 @@ function refreshEcho() {
   };
 }
 
+// The device flow's answers, as knobs of a client ask: the polling interval the
+// device authorization names, and slow_down instead of the first pending answers.
+const slowDowns = new Map(); // client_id -> slow_down answers given
+function deviceKnobs() {
+  return async (ctx, next) => {
+    await next();
+    const { client, route, params } = ctx.oidc ?? {};
+    if (route === 'device_authorization' && ctx.status === 200) {
+      const interval = knob(client, 'device_interval');
+      if (interval !== undefined) ctx.body.interval = interval;
+    }
+    if (route === 'token' && params?.grant_type === DEVICE_CODE
+        && ctx.body?.error === 'authorization_pending') {
+      const given = slowDowns.get(client.clientId) ?? 0;
+      if (given < (knob(client, 'slow_down_polls') ?? 0)) {
+        slowDowns.set(client.clientId, given + 1);
+        ctx.body = { ...ctx.body, error: 'slow_down', error_description: 'you are polling too quickly' };
+      }
+    }
+  };
+}
+
 // ---------------------------------------------------------------- start
 
 const server = http.createServer();
@@ -665,6 +701,7 @@ server.listen(requestedPort, HOST, () => {
   provider.use(admin(provider));
   provider.use(counters());
   provider.use(refreshEcho());
+  provider.use(deviceKnobs());
   server.on('request', provider.callback());
   console.log(`READY ${issuer}`);
 });

@@ -29,6 +29,7 @@ STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 10.0
 MAX_LOGIN_STEPS = 20
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
@@ -65,10 +66,15 @@ class RegisteredClient:
 class OIDCTestProvider:
     """A real oidc-provider as a node subprocess; each instance has its own port, keys and state."""
 
-    def __init__(self, port: int = 0, *, node: str = "node") -> None:
-        """Prepare a provider on `port` (0 picks a free one on first start); call start()."""
+    def __init__(self, port: int = 0, *, node: str = "node", device_flow: bool = False) -> None:
+        """Prepare a provider on `port` (0 picks a free one on first start); call start().
+
+        With `device_flow` it offers the device authorization grant (RFC 8628); clients that
+        use it are registered with DEVICE_CODE among their grant_types.
+        """
         self.port = port
         self.node = node
+        self.device_flow = device_flow
         self.issuer = ""
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -137,8 +143,11 @@ class OIDCTestProvider:
         if self._state_dir is None:
             self._state_dir = tempfile.mkdtemp(prefix="oidc-test-provider-")
         state_file = os.path.join(self._state_dir, "state.json")
+        command = [self.node, str(SERVER_SCRIPT), "--port", str(self.port), "--state", state_file]
+        if self.device_flow:
+            command.append("--device-flow")
         process = subprocess.Popen(
-            [self.node, str(SERVER_SCRIPT), "--port", str(self.port), "--state", state_file],
+            command,
             cwd=PROVIDER_DIR,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -1,0 +1,241 @@
+"""Signing in from frontends that are not a browser signed in to Jupyter, with real parts.
+
+A kernel of the test server driven as `jupyter console` drives it (jupyter_client, allow_stdin,
+no widget frontend); the sign-in happens in a fresh headless Chromium context that has no
+Jupyter cookie: with the one-time link, or with a device code at the provider's own pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import textwrap
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.kernel.conftest import PRELUDE, Kernel
+from tests.support.provider import DEVICE_CODE, TOKEN_EXCHANGE, OIDCTestProvider, RegisteredClient
+from tests.test_browser import CHROMIUM_ARGS, chromium_or_skip
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # chromium_or_skip() reports it
+    sync_playwright = None
+
+pytestmark = pytest.mark.browser
+
+#: Milliseconds for a page to show what a test waits for.
+UI_TIMEOUT = 20_000
+LINK = re.compile(r"https?://\S+/nevis/link\?link_token=[\w-]+")
+DEVICE_LINK = re.compile(r"or open (http://\S+/device\?user_code=\S+)")
+
+
+@pytest.fixture(scope="module")
+def device_provider() -> Iterator[OIDCTestProvider]:
+    """A provider that offers the device flow too."""
+    with OIDCTestProvider(device_flow=True) as provider:
+        yield provider
+
+
+@pytest.fixture
+def client_options() -> dict[str, Any]:
+    """The device flow's knobs: a fast interval, and whatever a test adds."""
+    return {"device_interval": 1}
+
+
+@pytest.fixture
+def oidc_client(
+    device_provider: OIDCTestProvider, redirect_uri: str, client_options: dict[str, Any]
+) -> RegisteredClient:
+    """A client that may use the code flow and the device flow."""
+    grants = ["authorization_code", "refresh_token", TOKEN_EXCHANGE, DEVICE_CODE]
+    return device_provider.add_client([redirect_uri], grant_types=grants, **client_options)
+
+
+@pytest.fixture
+def nevis_config(
+    device_provider: OIDCTestProvider, oidc_client: RegisteredClient, jp_http_port: int
+) -> Any:
+    """The test server against the device-flow provider, with device sign-ins offered.
+
+    It knows its public address: else a text frontend would get a device code, not a link.
+    """
+    return oidc_client.nevis_settings(
+        device_provider.issuer, http_timeout=5.0, device_flow=True,
+        public_url=f"http://127.0.0.1:{jp_http_port}",
+    )  # fmt: skip
+
+
+class Console(Kernel):
+    """A kernel of the test server, and its id there."""
+
+    def __init__(self, client: Any, kernel_id: str) -> None:
+        super().__init__(client)
+        self.kernel_id = kernel_id
+
+
+@pytest.fixture
+def console(jp_serverapp: Any, http_server: Any, jp_asyncio_loop: Any) -> Iterator[Console]:
+    """A kernel of the test server and a client that is no widget frontend."""
+    chromium_or_skip()
+    manager = jp_serverapp.kernel_manager
+    kernel_id = jp_asyncio_loop.run_until_complete(manager.start_kernel())
+    client = manager.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        jp_asyncio_loop.run_until_complete(client.wait_for_ready(timeout=60))
+        kernel = Console(client, kernel_id)
+        assert not jp_asyncio_loop.run_until_complete(kernel.run(PRELUDE)).error
+        yield kernel
+    finally:
+        client.stop_channels()
+        jp_asyncio_loop.run_until_complete(manager.shutdown_kernel(kernel_id, now=True))
+
+
+class Cell:
+    """A cell running in the background as jupyter console runs it, and what it shows."""
+
+    def __init__(self, kernel: Kernel, code: str) -> None:
+        self.text: list[str] = []
+        self.errors: list[str] = []
+        self.task = asyncio.ensure_future(
+            kernel.client.execute_interactive(
+                textwrap.dedent(code), allow_stdin=True, timeout=120, output_hook=self.collect
+            )
+        )
+
+    def collect(self, msg: dict[str, Any]) -> None:
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            self.text.append(content["text"])
+        elif msg["msg_type"] in ("display_data", "execute_result"):
+            self.text.append(content["data"].get("text/plain", ""))
+        elif msg["msg_type"] == "error":
+            self.errors.append(f"{content['ename']}: {content['evalue']}")
+
+    async def shows(self, pattern: re.Pattern[str], timeout: float = 30) -> str:
+        """The first match of `pattern` in what the cell printed, once it is there."""
+        deadline = time.monotonic() + timeout
+        while not (found := pattern.search("".join(self.text))):
+            assert time.monotonic() < deadline, "".join(self.text) + "".join(self.errors)
+            assert not self.task.done(), "".join(self.text) + "".join(self.errors)
+            await asyncio.sleep(0.1)
+        return found.group(found.lastindex or 0)
+
+    async def result(self) -> str:
+        """Everything the cell printed, once it has finished."""
+        await asyncio.wait_for(self.task, 60)
+        return "".join(self.text)
+
+
+def in_fresh_browser(url: str, steps: Any) -> str:
+    """Open `url` in a new Chromium profile (no Jupyter cookie), run `steps(page)`, its text."""
+    assert sync_playwright is not None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_or_skip(), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.set_default_timeout(UI_TIMEOUT)
+            page = context.new_page()
+            page.goto(url)
+            steps(page)
+            assert not [c for c in context.cookies() if c["name"].startswith("username-")]
+            return str(page.inner_text("body"))
+        finally:
+            browser.close()
+
+
+def sign_in_at_provider(page: Any, username: str) -> None:
+    """The provider's own login form, then its consent page."""
+    page.locator('input[name="login"]').fill(username)
+    page.locator('input[name="password"]').fill("secret")
+    page.locator('button[type="submit"]').click()
+    page.get_by_role("button", name="Continue").click()
+
+
+async def test_a_console_kernel_prints_a_link_that_signs_in_from_any_browser(
+    console: Console, username: str
+):
+    cell = Cell(console, "token = get_access_token()\nprint('got', repr(token))")
+    url = await cell.shows(LINK)
+    await cell.shows(re.compile(r"waits for you to sign in: \d:\d\d left"))
+
+    def sign_in(page: Any) -> None:
+        page.get_by_text("for the Jupyter server of").wait_for()
+        page.get_by_role("button", name="Continue to sign in").click()
+        sign_in_at_provider(page, username)
+        page.get_by_text("You can close this window").wait_for()
+
+    text = await asyncio.to_thread(in_fresh_browser, url, sign_in)
+
+    assert f"Signed in as {username.capitalize()} Example" in text
+    output = await cell.result()
+    assert not cell.errors, cell.errors
+    assert re.search(r"got <access token, expires in \d+ s>", output)
+    # The link is used up: opened again, it says so.
+    again = await asyncio.to_thread(in_fresh_browser, url, lambda page: None)
+    assert "expired, was already used" in again
+
+
+@pytest.mark.parametrize("client_options", [{"device_interval": 1, "slow_down_polls": 1}])
+async def test_a_device_code_signs_in_at_the_providers_own_pages(
+    console: Console, username: str, device_provider: OIDCTestProvider, oidc_client
+):
+    cell = Cell(console, "nevis.login(method='device')\nout(me=whoami()['sub'])")
+    complete = await cell.shows(DEVICE_LINK)
+    started = time.monotonic()
+
+    def confirm(page: Any) -> None:
+        page.get_by_role("button", name="Continue").first.click()
+        sign_in_at_provider(page, username)
+        page.get_by_text("Sign-in Success").wait_for()
+
+    await asyncio.to_thread(in_fresh_browser, complete, confirm)
+
+    output = await cell.result()
+    assert not cell.errors, cell.errors
+    assert f'"me": "{username}"' in output
+    # One slow_down made the server wait 5 s longer between polls (RFC 8628 3.5).
+    polls = device_provider.token_calls(oidc_client.client_id, DEVICE_CODE)
+    assert polls <= 2 + (time.monotonic() - started) / 6, polls
+
+
+async def test_a_refused_device_sign_in_ends_the_wait_with_a_sentence(console: Console):
+    cell = Cell(console, "nevis.login(method='device')")
+    complete = await cell.shows(DEVICE_LINK)
+
+    def abort(page: Any) -> None:
+        page.get_by_role("button", name="[ Abort ]").click()
+        page.get_by_text("interrupted").first.wait_for()
+
+    await asyncio.to_thread(in_fresh_browser, complete, abort)
+
+    await cell.result()
+    assert cell.errors == [
+        "LoginRequiredError: The sign-in was refused at the provider (access_denied); run the "
+        "cell again to start over."
+    ]
+
+
+@pytest.mark.parametrize("client_options", [{"device_interval": 1, "device_code_ttl": 2}])
+async def test_an_expired_device_code_ends_the_wait_with_a_sentence(console: Console):
+    cell = Cell(console, "nevis.login(method='device')")
+    await cell.shows(DEVICE_LINK)
+
+    await cell.result()
+    assert cell.errors == [
+        "LoginRequiredError: The code expired before the sign-in was confirmed (expired_token); "
+        "run the cell again for a new code."
+    ]
+
+
+async def test_an_interrupt_stops_the_wait(console: Console, jp_serverapp: Any):
+    cell = Cell(console, "get_access_token()")
+    await cell.shows(LINK)
+    await jp_serverapp.kernel_manager.interrupt_kernel(console.kernel_id)
+    await cell.result()
+    assert cell.errors and cell.errors[0].startswith("KeyboardInterrupt")
+    assert len(jp_serverapp.web_app.settings["nevis_auth"].links) == 0
