@@ -42,6 +42,7 @@ class TokenHandler(ServiceAPI):
         except RequestError as e:
             self.refuse(str(e))
             return
+        await self.take_over(user)
         try:
             tokens = await self.nevis.fresh_tokens(
                 user, min_ttl, force=force, provider=provider, api=api

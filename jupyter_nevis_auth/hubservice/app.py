@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jupyterhub.services.auth import HubOAuth
 from tornado import web
-from traitlets import Int, Unicode, default
+from traitlets import Bool, Int, Unicode, default
 from traitlets.config import Application
 
 from ..config import NevisAuth
@@ -25,6 +25,10 @@ from ..service import AuthService
 from ..stores import MemoryTokenStore, TokenStore
 from . import base
 from .api import ApisHandler, StatusHandler, TokenHandler
+from .authstate import AuthStateService
+from .hook import PATH as HUB_TOKENS
+from .hubgrants import HubUsers
+from .hubtokens import HubTokensHandler
 from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler, OAuthCallbackHandler
 from .store import SQLTokenStore, make_fernet
 
@@ -50,6 +54,7 @@ class NevisAuthHub(EnvConfigurable):
     env_names = {  # noqa: RUF012 (EnvConfigurable's own class attribute)
         "db_url": "NEVIS_AUTH_HUB_DB_URL",
         "hub_cache_seconds": "NEVIS_AUTH_HUB_CACHE_SECONDS",
+        "auth_state": "NEVIS_AUTH_HUB_AUTH_STATE",
     }
 
     db_url = Unicode(
@@ -65,6 +70,14 @@ class NevisAuthHub(EnvConfigurable):
         help="""Seconds JupyterHub's answer about a server's token is reused: a stopped server's
         token keeps working at most this long. Default: $NEVIS_AUTH_HUB_CACHE_SECONDS""",
     )
+    auth_state = Bool(
+        False,
+        config=True,
+        help="""Sign in once: start from the tokens the hub's OAuthenticator keeps in each user's
+        auth_state (same provider and client; the service needs the scopes admin:auth_state and
+        read:users), and answer the hub's refresh_user (jupyter_nevis_auth.hubservice.hook).
+        Default: $NEVIS_AUTH_HUB_AUTH_STATE""",
+    )
 
 
 def make_app(
@@ -72,8 +85,11 @@ def make_app(
 ) -> web.Application:
     """The tornado application of the service below `prefix` (/services/<name>/)."""
     templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+    handlers = list(HANDLERS)
+    if isinstance(service, AuthStateService):
+        handlers.append((HUB_TOKENS, HubTokensHandler))
     return web.Application(
-        [(prefix + path, handler) for path, handler in HANDLERS],
+        [(prefix + path, handler) for path, handler in handlers],
         # Signs the sign-in cookies and JupyterHub's OAuth cookie: after a restart, browsers
         # pass the hub's OAuth again, unseen (oauth_no_confirm), and started sign-ins end.
         cookie_secret=secrets.token_bytes(32),
@@ -153,7 +169,13 @@ class NevisAuthHubApp(Application):
             store = MemoryTokenStore(parent=config)
         else:
             self.log.info("jupyter-nevis-auth: tokens are kept in %s", store.where)
-        service = AuthService(config, store, log=self.log)
+        service: AuthService
+        if settings.auth_state:
+            hub = HubUsers.from_env(self.log, config.http_timeout)
+            service = AuthStateService(config, store, hub, log=self.log)
+            self.log.info("jupyter-nevis-auth: users' JupyterHub sign-ins are used (auth_state)")
+        else:
+            service = AuthService(config, store, log=self.log)
         for problem in service.problems:
             self.log.error("jupyter-nevis-auth: %s", problem)
         self.log.info("jupyter-nevis-auth: the redirect URI is %s",

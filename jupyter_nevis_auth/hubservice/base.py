@@ -14,6 +14,7 @@ from .. import urls
 from ..handlers.base import NevisHandlerMixin, error_sentence
 from ..service import AuthService
 from .auth import ServerCaller, identify_server
+from .authstate import AuthStateService
 
 LOGIN = "login"
 CALLBACK = "callback"
@@ -60,8 +61,14 @@ class ServiceHandler(NevisHandlerMixin, web.RequestHandler):
         made = urls.join(self.base_url, urls.LOGIN_PATH)
         return self.path_of(LOGIN) + url[len(made) :] if url.startswith(made) else url
 
+    async def take_over(self, user: str) -> None:
+        """Sign in once: when the service holds no sign-in of `user`, start from the hub's."""
+        if isinstance(self.nevis, AuthStateService):
+            await self.nevis.take_over(user)
+
     async def status_of(self, user: str, *, refresh: bool = False) -> dict[str, Any]:
         """The user's Status JSON, every sign-in link pointing at the service."""
+        await self.take_over(user)
         status = await self.nevis.status(user, self.base_url, refresh=refresh)
         parts = [status, *status.get("providers", {}).values(), *status.get("apis", {}).values()]
         for part in parts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from tests.hub.harness import HUB_DIR, HubBrowser, HubError, JupyterHub, free_port
-from tests.support.provider import HTTP_TIMEOUT
+from tests.support.provider import HTTP_TIMEOUT, provider_login
 
 SERVICE_CONFIG = HUB_DIR / "service_config.py"
 #: The service's prefix on the hub: its pages and API are below it.
@@ -96,3 +97,47 @@ def stop_server(browser: HubBrowser, server: str) -> None:
             return
         time.sleep(0.3)
     raise HubError(f"{browser.name}'s server {server!r} did not stop")
+
+
+OAUTH_CONFIG = HUB_DIR / "oauth_config.py"
+
+
+class OAuthHub(ServiceHub):
+    """`jupyterhub -f tests/hub/oauth_config.py`: users sign in to the hub at the provider."""
+
+    config_file = OAUTH_CONFIG
+
+    def __init__(self, work_dir: Path, issuer: str, apis: dict[str, Any]) -> None:
+        """Prepare the hub; its client needs both redirect URIs, the hub's and the service's."""
+        super().__init__(work_dir, issuer, apis)
+        self.login_redirect_uri = self.url + "/hub/oauth_callback"
+        self.admin_token = secrets.token_urlsafe(24)
+        self._env.update(
+            JUPYTERHUB_CRYPT_KEY=secrets.token_hex(32), HUB_TEST_ADMIN_TOKEN=self.admin_token
+        )
+
+    def admin_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call the hub's REST API with the test's admin:users token."""
+        headers = {"Authorization": f"token {self.admin_token}"}
+        return requests.request(method, self.url + "/hub/api/" + path, headers=headers,
+                                timeout=HTTP_TIMEOUT, **kwargs)  # fmt: skip
+
+    def auth_state(self, user: str) -> dict[str, Any]:
+        """What the hub keeps in `user`'s auth_state."""
+        response = self.admin_api("GET", f"users/{user}")
+        assert response.status_code == 200, response.text
+        state: dict[str, Any] = response.json()["auth_state"]
+        return state
+
+
+def hub_login(hub: OAuthHub, browser: HubBrowser) -> None:
+    """Sign in to the hub itself: GenericOAuthenticator's code flow at the provider's form."""
+    response, visited = browser.follow("/hub/oauth_login")
+    assert response.is_redirect, f"{response.status_code} at {visited[-1]}: {response.text}"
+    callback = provider_login(
+        response.headers["Location"], browser.name,
+        redirect_prefix=hub.login_redirect_uri, session=browser.provider,
+    )  # fmt: skip
+    # Not followed further: the hub would start the default server on its own.
+    answer = browser.get(callback)
+    assert answer.status_code == 302, answer.text

@@ -1,0 +1,83 @@
+"""JupyterHub side of sign-in once: the hub's refresh_user asks the service, never the provider.
+
+`c.OAuthenticator.refresh_user_hook = refresh_user_hook` (OAuthenticator 17.3 or newer).
+When the hub refreshes a user's auth (`Authenticator.auth_refresh_age`, `refresh_pre_spawn`),
+the user's auth_state takes the tokens of the grant the service refreshes, so a rotated
+refresh token is only ever used by one party. Whatever the service answers, the hub never
+calls the provider's token endpoint itself, and never sends the user to log in again
+because of the service.
+
+Runs inside the hub, so it imports nothing from Jupyter Server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+#: The service's name in c.JupyterHub.services, as docs/jupyterhub.md configures it.
+SERVICE_NAME = "nevis-auth"
+#: The path below the service's prefix where it answers the hub (hubtokens.py).
+PATH = "api/auth_state"
+TIMEOUT = 20.0
+#: OAuthenticator's auth_state keys of the tokens (build_auth_state_dict).
+TOKEN_KEYS = ("access_token", "refresh_token", "id_token")
+
+RefreshUserHook = Callable[[Any, Any, Any], Awaitable[Any]]
+
+
+def auth_model(user: Any, authenticator: Any, auth_state: Any, tokens: dict[str, Any]) -> Any:
+    """The auth model refresh_user returns: auth_state with the service's current tokens."""
+    state = dict(auth_state) if isinstance(auth_state, dict) else {}
+    previous = state.get("token_response")
+    response = dict(previous) if isinstance(previous, dict) else {}
+    fresh = {k: tokens.get(k) for k in (*TOKEN_KEYS, "token_type", "expires_in", "scope")}
+    response.update({k: v for k, v in fresh.items() if v is not None})
+    state.update({k: response.get(k) for k in TOKEN_KEYS})
+    state["scope"] = str(response.get("scope") or "").split()
+    state["token_response"] = response
+    model: dict[str, Any] = {"name": user.name, "auth_state": state}
+    if getattr(authenticator, "manage_groups", False):
+        model["groups"] = None  # unchanged: JupyterHub wants the key when it manages groups
+    return model
+
+
+def service_refresher(name: str = SERVICE_NAME) -> RefreshUserHook:
+    """A refresh_user_hook asking the service called `name` for the user's current tokens."""
+
+    async def refresh_user_hook(authenticator: Any, user: Any, auth_state: Any) -> Any:
+        """The auth model with the service's tokens; True (keep auth_state) when it has none."""
+        service = (user.settings.get("services") or {}).get(name)
+        if service is None or not service.url or not service.api_token:
+            authenticator.log.warning("No JupyterHub service %r to refresh %s's auth from.",
+                                      name, user.name)  # fmt: skip
+            return True
+        url = service.url.rstrip("/") + service.prefix + PATH
+        request = HTTPRequest(
+            url + "?" + urlencode({"user": user.name}),
+            headers={"Authorization": f"token {service.api_token}"},
+            request_timeout=TIMEOUT,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+            tokens = json.loads(response.body or b"{}")
+        except (HTTPClientError, OSError, ValueError) as e:
+            authenticator.log.warning("The %s service could not be asked for %s's tokens: %s",
+                                      name, user.name, type(e).__name__)  # fmt: skip
+            return True
+        if response.code != 200 or not isinstance(tokens, dict):
+            message = tokens.get("message") if isinstance(tokens, dict) else None
+            authenticator.log.info("The %s service holds no tokens of %s (%s): %s",
+                                   name, user.name, response.code, message)  # fmt: skip
+            return True
+        return auth_model(user, authenticator, auth_state, tokens)
+
+    return refresh_user_hook
+
+
+#: For the service named "nevis-auth".
+refresh_user_hook = service_refresher()

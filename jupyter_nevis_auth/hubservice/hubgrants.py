@@ -1,0 +1,148 @@
+"""The users' auth_state, read from JupyterHub's REST API, and the ID token in it.
+
+`GET /hub/api/users/<name>` shows a user's auth_state only to holders of the
+`admin:auth_state` scope (and the user model to holders of `read:users:name` or more),
+which the service gets through a role. OAuthenticator keeps there the token answer of the
+user's sign-in (build_auth_state_dict): access_token, refresh_token, id_token, scope and
+token_response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from ..errors import InvalidTokenError
+from ..oidc import OIDCClient
+
+NO_SCOPE = (
+    "JupyterHub does not show this service the users' auth_state: grant it the scopes "
+    "admin:auth_state and read:users through a role (c.JupyterHub.load_roles)."
+)
+
+
+def fingerprint(token: str) -> str:
+    """A stand-in for a token that can be kept and compared, and shows nothing of it."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, repr=False)
+class HubGrant:
+    """The tokens of one user's auth_state, as OAuthenticator keeps them."""
+
+    access_token: str
+    refresh_token: str | None
+    id_token: str | None
+    scope: tuple[str, ...]
+
+    @classmethod
+    def from_auth_state(cls, state: Any) -> HubGrant | None:
+        """The grant in an auth_state (its top-level keys, else its token_response), or None."""
+        if not isinstance(state, dict):
+            return None
+        response = state.get("token_response")
+        response = response if isinstance(response, dict) else {}
+
+        def pick(name: str) -> str | None:
+            value = state.get(name) or response.get(name)
+            return value if isinstance(value, str) and value else None
+
+        access_token = pick("access_token")
+        if access_token is None:
+            return None
+        scope = state.get("scope") or response.get("scope") or ()
+        scopes = scope.split() if isinstance(scope, str) else [s for s in scope if s]
+        return cls(access_token, pick("refresh_token"), pick("id_token"), tuple(map(str, scopes)))
+
+    @property
+    def mark(self) -> str:
+        """The fingerprint of the grant's refresh token (else of its access token)."""
+        return fingerprint(self.refresh_token or self.access_token)
+
+
+class HubUsers:
+    """Reads users' auth_state from JupyterHub's REST API with the service's own token."""
+
+    def __init__(self, api_url: str, api_token: str, log: logging.Logger, timeout: float) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.api_token = api_token
+        self.log = log
+        self.timeout = timeout
+        self._warned = False
+
+    @classmethod
+    def from_env(cls, log: logging.Logger, timeout: float) -> HubUsers:
+        """The hub API the hub gave this service (JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN)."""
+        api_url = os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+        return cls(api_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""), log, timeout)
+
+    async def grant(self, user: str) -> HubGrant | None:
+        """The grant in `user`'s auth_state; None when there is none or the hub cannot say."""
+        request = HTTPRequest(
+            f"{self.api_url}/users/{quote(user, safe='')}",
+            headers={"Authorization": f"token {self.api_token}"},
+            request_timeout=self.timeout,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+            model = json.loads(response.body)
+        except HTTPClientError as e:
+            if e.code in (401, 403):
+                self._warn_once(NO_SCOPE)
+            elif e.code != 404:
+                self.log.warning("JupyterHub's auth_state of %s could not be read (%s).", user, e)
+            return None
+        except (OSError, ValueError) as e:
+            self.log.warning("JupyterHub's auth_state of %s could not be read (%s).",
+                             user, type(e).__name__)  # fmt: skip
+            return None
+        if not isinstance(model, dict) or "auth_state" not in model:
+            self._warn_once(NO_SCOPE)
+            return None
+        return HubGrant.from_auth_state(model["auth_state"])
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            self.log.error("jupyter-nevis-auth: %s", message)
+
+
+async def hub_id_token_claims(
+    client: OIDCClient, id_token: str, expected_sub: str | None = None
+) -> dict[str, Any]:
+    """Claims of the ID token in auth_state: signature, issuer and audience checked, not expiry.
+
+    The hub obtained it, possibly long ago; what it proves is who the grant belongs to.
+    """
+    validator = client.id_tokens
+    metadata = await client.metadata()
+    try:
+        header = jwt.get_unverified_header(id_token)
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in validator.allowed_algorithms() or not isinstance(kid, (str, type(None))):
+            raise InvalidTokenError("The ID token in auth_state is signed in a way not allowed.")
+        key = await validator.signing_key(kid)
+        validator.check_key(key, alg)
+        claims: dict[str, Any] = jwt.decode(
+            id_token, key=key, algorithms=[alg], audience=client.config.client_id,
+            issuer=metadata.issuer,
+            options={"verify_exp": False, "require": ["iss", "sub", "aud"], "strict_aud": False},
+        )  # fmt: skip
+    except jwt.PyJWTError as e:
+        raise InvalidTokenError(
+            f"The ID token in auth_state is not valid ({type(e).__name__})."
+        ) from e
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != client.config.client_id:
+        raise InvalidTokenError("The ID token in auth_state is for another client (azp).")
+    if expected_sub is not None and claims.get("sub") != expected_sub:
+        raise InvalidTokenError("The ID token in auth_state is of another user.")
+    return claims

@@ -1,0 +1,54 @@
+"""api/auth_state: the hub's refresh_user asks here for a user's current tokens.
+
+Only the hub holds the service's own API token (JUPYTERHUB_API_TOKEN; JupyterHub made it
+for this service), so only the hub is answered. The answer is what the hub keeps in the
+user's auth_state: the tokens of the one grant the service refreshes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from tornado import web
+
+from ..errors import LoginRequiredError, NevisAuthError
+from ..protocol import LOGIN_REQUIRED, PROVIDER_ERROR, ErrorAnswer
+from .auth import request_token
+from .authstate import AuthStateService
+from .base import ServiceAPI
+
+NOT_THE_HUB = "Only JupyterHub itself, with this service's own token, is answered here."
+
+
+class HubTokensHandler(ServiceAPI):
+    """GET ?user=<name>: the user's current tokens, for the hub's auth_state."""
+
+    async def prepare(self) -> None:
+        """Refuse anyone but the hub."""
+        own = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        given = request_token(self.request)
+        if not own or not hmac.compare_digest(given.encode(), own.encode()):
+            raise web.HTTPError(403, NOT_THE_HUB)
+
+    async def get(self) -> None:
+        """The tokens (fresh), 401 when the service holds no sign-in of the user."""
+        user = self.get_argument("user", "")
+        if not user:
+            raise web.HTTPError(400, "Name the user: ?user=<name>.")
+        service = self.nevis
+        assert isinstance(service, AuthStateService)  # registered only then
+        try:
+            tokens = await service.for_hub(user)
+        except LoginRequiredError as e:
+            self.answer(401, dict(ErrorAnswer(error=LOGIN_REQUIRED, message=str(e))))
+            return
+        except NevisAuthError as e:
+            self.log.warning("No tokens of %s for JupyterHub: %s", user, e)
+            self.answer(e.status_code, dict(ErrorAnswer(error=PROVIDER_ERROR, message=str(e))))
+            return
+        self.answer(200, {
+            "access_token": tokens.access_token, "token_type": tokens.token_type,
+            "expires_in": tokens.expires_in(), "refresh_token": tokens.refresh_token,
+            "id_token": tokens.id_token, "scope": " ".join(tokens.scope),
+        })  # fmt: skip

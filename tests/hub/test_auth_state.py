@@ -1,0 +1,228 @@
+"""Sign in once: the service starts from the hub's own sign-in, kept in auth_state.
+
+A real JupyterHub (tests/hub/oauth_config.py) signs users in at the real test provider
+with OAuthenticator's GenericOAuthenticator and keeps their tokens in auth_state. One
+client, with refresh-token rotation on, serves the hub and the service: the provider
+refuses a used refresh token, and ends the whole grant when one is used twice. Tests
+share one hub, in file order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from jupyter_nevis_auth.hubservice.authstate import WITHOUT_REFRESH
+from tests.hub.harness import HubBrowser
+from tests.hub.service_harness import SERVICE, OAuthHub, hub_login, service_api, stop_server
+from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider, RegisteredClient
+from tests.support.resource_server import ResourceServer
+
+pytestmark = pytest.mark.hub
+
+
+@pytest.fixture(scope="module")
+def hub_and_client(
+    oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[OAuthHub, RegisteredClient]]:
+    """One hub for the module, and the provider's one client of the hub and the service."""
+    hub = OAuthHub(tmp_path_factory.mktemp("oauth-hub"), oidc_provider.issuer, {})
+    client = oidc_provider.add_client(
+        [hub.login_redirect_uri, hub.redirect_uri], rotate_refresh_token=True
+    )
+    with hub.running(client.client_id, client.client_secret):
+        yield hub, client
+
+
+@pytest.fixture(scope="module")
+def hub(hub_and_client: tuple[OAuthHub, RegisteredClient]) -> OAuthHub:
+    """The running hub."""
+    return hub_and_client[0]
+
+
+@pytest.fixture(scope="module")
+def client(hub_and_client: tuple[OAuthHub, RegisteredClient]) -> RegisteredClient:
+    """The client of the hub and the service."""
+    return hub_and_client[1]
+
+
+def signed_in(hub: OAuthHub, name: str) -> Iterator[HubBrowser]:
+    """A hub user who signed in to the hub at the provider, and nowhere else."""
+    with hub.browser(name) as browser:
+        hub_login(hub, browser)
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def alice(hub: OAuthHub) -> Iterator[HubBrowser]:
+    """alice, signed in to the hub, her server running."""
+    for browser in signed_in(hub, "alice"):
+        browser.start_server()
+        yield browser
+
+
+def token(hub: OAuthHub, user: str, **params: str) -> requests.Response:
+    """api/token as the user's default server asks for it."""
+    return service_api(hub, "GET", "api/token", hub.server_token(user), params=params)
+
+
+def refreshes(provider: OIDCTestProvider, client: RegisteredClient) -> dict[str, int]:
+    """The provider's counters of refresh-token grants: ok, error, total."""
+    return dict(provider.stats(client.client_id)["token"].get("refresh_token", {}))
+
+
+def bearer(api: ResourceServer, access_token: str) -> int:
+    """The status a protected API answers to `access_token`."""
+    headers = {"Authorization": f"Bearer {access_token}"}
+    return requests.get(api.hello_url, headers=headers, timeout=HTTP_TIMEOUT).status_code
+
+
+def hub_refreshes(browser: HubBrowser) -> None:
+    """A request of the browser to the hub after auth_refresh_age: the hub's refresh_user."""
+    time.sleep(1.1)
+    assert browser.hub_api("GET", f"users/{browser.name}").status_code == 200
+
+
+def test_alices_server_gets_her_token_without_a_second_sign_in(
+    hub: OAuthHub, client: RegisteredClient, alice: HubBrowser,
+    oidc_provider: OIDCTestProvider, resource_server: ResourceServer,
+) -> None:  # fmt: skip
+    answer = token(hub, "alice")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["claims"]["sub"] == "alice"
+    assert bearer(resource_server, body["access_token"]) == 200
+    # One code was traded, the hub's; the service took the grant over with a refresh.
+    codes = oidc_provider.stats(client.client_id)["token"]["authorization_code"]
+    assert codes == {"ok": 1, "error": 0, "total": 1}
+    assert refreshes(oidc_provider, client)["error"] == 0
+    log = hub.log()
+    assert "Signed in alice with their JupyterHub sign-in" in log
+    assert "Signed in alice at" not in log  # the service's own code flow never ran
+    # The hub's refresh_user (at the spawn) asked the service: auth_state follows it.
+    assert hub.auth_state("alice")["access_token"] == body["access_token"]
+
+
+def test_the_hub_and_the_service_refresh_at_once_under_rotation(
+    hub: OAuthHub, client: RegisteredClient, alice: HubBrowser,
+    oidc_provider: OIDCTestProvider, resource_server: ResourceServer,
+) -> None:  # fmt: skip
+    before = refreshes(oidc_provider, client)
+    with ThreadPoolExecutor(2) as pool:
+        forced = pool.submit(token, hub, "alice", force_refresh="1")
+        # A spawn refreshes her auth first (refresh_pre_spawn).
+        spawned = pool.submit(alice.start_server, "lab2")
+        assert forced.result().status_code == 200, forced.result().text
+        spawned.result()
+    hub_refreshes(alice)
+    current = token(hub, "alice").json()
+    assert hub.auth_state("alice")["refresh_token"]
+    assert hub.auth_state("alice")["access_token"] == current["access_token"]
+    assert bearer(resource_server, current["access_token"]) == 200
+    after = refreshes(oidc_provider, client)
+    assert after["error"] == 0 and after["ok"] > before["ok"]
+    assert service_api(hub, "GET", "api/status", hub.server_token("alice")).json()["logged_in"]
+    stop_server(alice, "lab2")
+
+
+def refresh_as_the_hub_would(
+    hub: OAuthHub, user: str, provider: OIDCTestProvider, client: RegisteredClient
+) -> dict[str, Any]:
+    """What OAuthenticator's own refresh_user does: refresh, and save the new auth_state."""
+    state = hub.auth_state(user)
+    answer = requests.post(
+        provider.token_endpoint, auth=(client.client_id, client.client_secret),
+        data={"grant_type": "refresh_token", "refresh_token": state["refresh_token"]},
+        timeout=HTTP_TIMEOUT,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    assert tokens["refresh_token"] != state["refresh_token"]  # rotated
+    state.update({k: tokens[k] for k in ("access_token", "refresh_token", "id_token")})
+    state["token_response"] = tokens
+    saved = hub.admin_api("PATCH", f"users/{user}", json={"auth_state": state})
+    assert saved.status_code == 200, saved.text
+    return state
+
+
+def test_refreshes_the_hub_made_by_itself_are_taken_up(
+    hub: OAuthHub, client: RegisteredClient, oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+) -> None:  # fmt: skip
+    """As with an authenticator that refreshes by itself: the service continues its grant."""
+    adopted = (
+        "Refreshing bob with JupyterHub's newer",
+        "Continuing with the newer JupyterHub sign-in of bob",
+    )
+    for bob in signed_in(hub, "bob"):
+        bob.start_server()
+        assert token(hub, "bob").status_code == 200
+        # The hub used the refresh token the service holds too: the service's is spent.
+        state = refresh_as_the_hub_would(hub, "bob", oidc_provider, client)
+        answer = token(hub, "bob", force_refresh="1")
+        assert answer.status_code == 200, answer.text
+        assert any(line in hub.log() for line in adopted)
+        assert answer.json()["access_token"] != state["access_token"]
+        assert bearer(resource_server, answer.json()["access_token"]) == 200
+
+        # bob signs in to the hub again: a new grant, which the hub's refresh_user must not
+        # overwrite with the service's; the service continues with it instead.
+        logged = len(hub.log())
+        hub_login(hub, bob)
+        state = hub.auth_state("bob")
+        hub_refreshes(bob)
+        assert "Continuing with the newer JupyterHub sign-in of bob" in hub.log()[logged:]
+        assert hub.auth_state("bob")["access_token"] != state["access_token"]
+        answer = token(hub, "bob")
+        assert answer.status_code == 200, answer.text
+        assert hub.auth_state("bob")["access_token"] == answer.json()["access_token"]
+        assert bearer(resource_server, answer.json()["access_token"]) == 200
+    assert refreshes(oidc_provider, client)["error"] == 0
+
+
+def test_only_the_hub_gets_tokens_for_auth_state(hub: OAuthHub, alice: HubBrowser) -> None:
+    path = SERVICE + "api/auth_state"
+    for credential in ({}, {"Authorization": f"token {hub.server_token('alice')}"}):
+        answer = requests.get(hub.url + path, params={"user": "alice"}, headers=credential,
+                              timeout=HTTP_TIMEOUT)  # fmt: skip
+        assert answer.status_code == 403 and "access_token" not in answer.text
+
+
+def test_a_hub_sign_in_without_a_refresh_token_asks_for_a_sign_in_here(hub: OAuthHub) -> None:
+    for carol in signed_in(hub, "carol"):
+        # As from a provider that issued none.
+        state = hub.auth_state("carol")
+        state["refresh_token"] = state["token_response"]["refresh_token"] = None
+        assert hub.admin_api("PATCH", "users/carol", json={"auth_state": state}).ok
+        carol.start_server()
+        answer = token(hub, "carol")
+        assert answer.status_code == 401, answer.text
+        body = answer.json()
+        assert body["error"] == "login_required" and body["message"] == WITHOUT_REFRESH
+        assert body["login_url"] == SERVICE + "login"
+        status = service_api(hub, "GET", "api/status", hub.server_token("carol")).json()
+        assert status["logged_in"] is False and status["signed_out_reason"] == WITHOUT_REFRESH
+        assert hub.auth_state("carol")["access_token"] == state["access_token"]
+
+
+def test_signing_out_at_the_service_is_not_undone_by_the_hub(
+    hub: OAuthHub, alice: HubBrowser
+) -> None:
+    signed_out = service_api(hub, "DELETE", "api/token", hub.server_token("alice"))
+    assert signed_out.status_code == 200 and signed_out.json()["logged_in"] is False
+    hub_refreshes(alice)
+    answer = token(hub, "alice")
+    assert answer.status_code == 401 and answer.json()["message"] == "You signed out."
+
+
+def test_the_log_holds_no_token(hub: OAuthHub) -> None:
+    log = hub.log()
+    for user in ("alice", "bob", "carol"):
+        state = hub.auth_state(user)
+        assert not [k for k in ("access_token", "refresh_token", "id_token")
+                    if state.get(k) and state[k] in log]  # fmt: skip
