@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from ..providers import Provider, build_providers
 from ..urls import CALLBACK_PATH, join
 from . import checks, probes
 from .context import Context, unreachable, unreachable_fix
+from .hub_mode import hub_service
 from .report import Check, Report, clause, failed
 from .settings import configuration
 from .sources import Sources, load
@@ -161,6 +163,11 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
         top = NevisAuth(parent=self, log=self.config_log)
         debug = self.log_level <= logging.DEBUG  # type: ignore[operator]
         log = quiet_logger("provider", *([logging.StreamHandler()] if debug else []))
+        if top.hub_mode:
+            # The hub's service holds the client and runs the sign-ins: only it is checked.
+            report = Report(secrets={os.environ.get("JUPYTERHUB_API_TOKEN", "")} - {""})
+            report.add(await hub_service(top, log))
+            return report
         if not debug:
             # Tornado reports a failed TLS handshake itself; the discovery check says it better.
             logging.getLogger("tornado").addHandler(logging.NullHandler())

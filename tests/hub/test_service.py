@@ -9,7 +9,10 @@ sign-ins, in file order.
 from __future__ import annotations
 
 import html
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -329,3 +332,30 @@ def test_the_hub_log_holds_no_code_state_token_or_secret(
     secret = Path(hub.work_dir, "client_secret").read_text(encoding="utf-8").strip()
     leaked = [value for value in [*seen, secret, hub.store_key] if value in log]
     assert len(seen) > 5 and not leaked
+
+
+def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`jupyter nevis-auth doctor` in a user server's environment, as a person would run it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEVIS_AUTH_", "JUPYTERHUB"))}
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_nevis_auth.app", "doctor"],
+        env={**clean, **env}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_doctor_in_a_hub_mode_server_checks_the_service(
+    hub: ServiceHub, alice: HubBrowser, alice_signed_in: requests.Response
+) -> None:
+    url = hub.service_url + SERVICE
+    token = hub.server_token("alice")
+    good = doctor({"NEVIS_AUTH_HUB_SERVICE_URL": url, "JUPYTERHUB_API_TOKEN": token})
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.startswith("✓ hub service: ") and "answers this server" in good.stdout
+    assert token not in good.stdout + good.stderr
+    user_token = alice.api_token()
+    bad = doctor({"NEVIS_AUTH_HUB_SERVICE_URL": url, "JUPYTERHUB_API_TOKEN": user_token})
+    assert bad.returncode == 1 and "✗ hub service: " in bad.stdout and "refused" in bad.stdout
+    assert "JUPYTERHUB_API_TOKEN" in bad.stdout
+    gone = doctor({"NEVIS_AUTH_HUB_SERVICE_URL": "http://127.0.0.1:9/services/nevis-auth/",
+                   "JUPYTERHUB_API_TOKEN": token})  # fmt: skip
+    assert gone.returncode == 1 and "c.JupyterHub.services" in gone.stdout
