@@ -75,7 +75,7 @@ class NevisAuthHub(EnvConfigurable):
         config=True,
         help="""Sign in once: start from the tokens the hub's OAuthenticator keeps in each user's
         auth_state (same provider and client; the service needs the scopes admin:auth_state and
-        read:users), and answer the hub's refresh_user (jupyter_nevis_auth.hubservice.hook).
+        read:users:name), and answer the hub's refresh_user (jupyter_nevis_auth.hubservice.hook).
         Default: $NEVIS_AUTH_HUB_AUTH_STATE""",
     )
 

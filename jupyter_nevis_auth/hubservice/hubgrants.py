@@ -25,7 +25,7 @@ from ..oidc import OIDCClient
 
 NO_SCOPE = (
     "JupyterHub does not show this service the users' auth_state: grant it the scopes "
-    "admin:auth_state and read:users through a role (c.JupyterHub.load_roles)."
+    "admin:auth_state and read:users:name through a role (c.JupyterHub.load_roles)."
 )
 
 
