@@ -1,0 +1,152 @@
+"""In Chromium, from the hub's login page to a notebook calling a protected API.
+
+A real JupyterHub (tests/hub/oauth_config.py) signs alice in at the real test provider's
+form; the nevis-auth service starts from that sign-in (auth_state), and her `hubmode`
+server asks the service for tokens. JupyterLab opens a notebook in her home, one cell
+calls the test API with BearerAuth(), and the page shows the API's answer: no second
+sign-in anywhere. Headless Debian Chromium; without it the test is skipped (CI: failed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.hub.service_harness import OAuthHub
+from tests.support.provider import OIDCTestProvider, RegisteredClient
+from tests.support.resource_server import ResourceServer
+from tests.test_browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    Notebook,
+    chromium_or_skip,
+    sign_in_at_provider,
+    write_settings,
+)
+
+pytestmark = [pytest.mark.hub, pytest.mark.browser]
+
+#: Milliseconds for a page to show what the test waits for.
+UI_TIMEOUT = 30_000
+#: The server started in hub mode (tests/hub/service_config.py's pre_spawn_hook).
+SERVER = "/user/alice/hubmode/"
+NOTEBOOK = "calls-the-api.ipynb"
+CALL = "answer = requests.get("
+
+CELL = """import requests
+from jupyter_nevis_auth import BearerAuth
+answer = requests.get({url!r}, auth=BearerAuth(), timeout=10)
+print("API answered", answer.status_code, "for", answer.json()["sub"])"""
+
+
+@pytest.fixture
+def jp_asyncio_loop() -> None:
+    """No Jupyter test event loop: Playwright's sync API runs its own."""
+
+
+@pytest.fixture
+def jp_server_cleanup() -> None:
+    """No in-process Jupyter server: the hub runs the servers."""
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    """Debian's Chromium, or a skip (a failure on CI)."""
+    return chromium_or_skip()
+
+
+@pytest.fixture(scope="module")
+def hub_and_client(
+    chromium_path: str, oidc_provider: OIDCTestProvider,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[OAuthHub, RegisteredClient]]:  # fmt: skip
+    """The sign-in-once hub, and the provider's one client of the hub and the service."""
+    hub = OAuthHub(tmp_path_factory.mktemp("oauth-hub-browser"), oidc_provider.issuer, {})
+    client = oidc_provider.add_client(
+        [hub.login_redirect_uri, hub.redirect_uri], rotate_refresh_token=True
+    )
+    with hub.running(client.client_id, client.client_secret):
+        yield hub, client
+
+
+def write_notebook(home: Path, api_url: str) -> None:
+    """alice's notebook with the cell that calls the API, and JupyterLab settings of hers."""
+    home.mkdir(parents=True, exist_ok=True)
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code", "execution_count": None, "id": "call-api",
+                "metadata": {}, "outputs": [], "source": CELL.format(url=api_url),
+            },
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        },
+        "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    (home / NOTEBOOK).write_text(json.dumps(notebook), encoding="utf-8")
+    # No news pop-up over the notebook, no kernel dialog before it.
+    settings = home / ".jupyter" / "lab" / "user-settings"
+    write_settings(
+        settings,
+        "@jupyterlab/apputils-extension:notification",
+        {"fetchNews": "false", "checkForUpdates": False},
+    )
+    write_settings(
+        settings, "@jupyterlab/notebook-extension:tracker", {"autoStartDefaultKernel": True}
+    )
+
+
+def test_in_chromium_alice_goes_from_the_hub_login_to_a_notebook_calling_the_api(
+    hub_and_client: tuple[OAuthHub, RegisteredClient], chromium_path: str,
+    oidc_provider: OIDCTestProvider, resource_server: ResourceServer,
+) -> None:  # fmt: skip
+    from playwright.sync_api import sync_playwright
+
+    hub, client = hub_and_client
+    write_notebook(hub.work_dir / "home" / "alice", resource_server.hello_url)
+    lab = SERVER + "lab/tree/" + NOTEBOOK
+    spawn = "/hub/spawn/alice/hubmode?next=" + quote(lab, safe="")
+    page: Any = None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(UI_TIMEOUT)
+            page = context.new_page()
+            page.goto(hub.url + "/hub/login?next=" + quote(spawn, safe=""))
+            # The hub's login page: GenericOAuthenticator's one button, to the provider.
+            page.get_by_role("button", name="Sign in with").click()
+            sign_in_at_provider(page, "alice")
+            # Back at the hub: her hub-mode server starts, JupyterLab opens the notebook.
+            page.wait_for_url(hub.url + lab + "*", timeout=90_000)
+            nb = Notebook(page)
+            cell = nb.run(CALL)
+            output = cell.locator(".jp-OutputArea-output").first
+            output.filter(has_text="API answered").wait_for()
+            text = output.inner_text()
+        except BaseException:
+            if page is not None and not page.is_closed():
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=ARTIFACTS / "hub-notebook.png", full_page=True)
+                (ARTIFACTS / "hub-notebook-hub.log").write_text(hub.log())
+            raise
+        finally:
+            browser.close()
+    assert "API answered 200 for alice" in text, text
+
+    # One sign-in, the hub's: one code traded; the service's own code flow never ran.
+    codes = oidc_provider.stats(client.client_id)["token"]["authorization_code"]
+    assert codes == {"ok": 1, "error": 0, "total": 1}
+    log = hub.log()
+    assert "Signed in alice with their JupyterHub sign-in" in log
+    assert "Signed in alice at" not in log
+    assert "GET /services/nevis-auth/login" not in log
+    assert "GET /services/nevis-auth/callback" not in log
+    # The kernel's server had no client of its own: it asked the service (hub mode).
+    assert "jupyter-nevis-auth: hub mode, sign-ins and tokens at" in log
