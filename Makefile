@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install provider hub browser demo test lint bench docs
+.PHONY: install provider hub browser postgres demo test lint bench docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ browser:
 demo: install provider
 	$(BIN)/python demo/run_demo.py
 
-test: install provider hub browser
+# Debian's PostgreSQL for the hub service's store tests (they start a throwaway cluster).
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "Install PostgreSQL (Debian package 'postgresql') for the store tests."; fi; }
+
+test: install provider hub browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
