@@ -217,12 +217,14 @@ class HubBrowser:
         """Call the hub's REST API as this browser's JavaScript would (cookie and XSRF)."""
         headers = {"X-XSRFToken": self.http.cookies.get("_xsrf", path="/hub/") or ""}
         url = self.hub.url + "/hub/api/" + path
-        return self.http.request(method, url, headers=headers, timeout=HTTP_TIMEOUT, **kwargs)
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        return self.http.request(method, url, headers=headers, **kwargs)
 
     def start_server(self, server_name: str = "") -> str:
         """Start one of this user's servers and wait until it is ready; return its URL path."""
         server = f"servers/{server_name}" if server_name else "server"
-        response = self.hub_api("POST", f"users/{self.name}/{server}")
+        # JupyterHub answers a spawn after up to slow_spawn_timeout (10 s): wait longer.
+        response = self.hub_api("POST", f"users/{self.name}/{server}", timeout=SPAWN_TIMEOUT)
         assert response.status_code in (201, 202), response.text
         deadline = time.monotonic() + SPAWN_TIMEOUT
         while time.monotonic() < deadline:
