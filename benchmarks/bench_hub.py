@@ -1,0 +1,622 @@
+"""The hub service at scale: N users' servers ask jupyter-nevis-auth-hub for their tokens.
+
+Starts the test provider (tests/provider; a client whose access tokens live --token-ttl
+seconds) and a real JupyterHub running jupyter-nevis-auth-hub as its `nevis-auth` service
+(tests/hub/service_config.py; configurable-http-proxy from `make hub`). Creates N hub
+users through the hub's REST API, each with a token the service takes for that user's
+server's own (its one server scope is access:servers!server=<user>/); no server is
+spawned. The service keeps JupyterHub's answer about a token --hub-cache-seconds (its
+default; the test configuration's 1 s is for the tests' patience).
+
+From this process and on loopback only, each request on a new connection (as a user
+server's tornado AsyncHTTPClient asks the service), for a user's token (GET api/token
+with the user's server token):
+
+- every server asks once through the hub's proxy and once straight at the service, a
+  few at a time, while nobody is signed in (401);
+- the N users sign in through the product's own code path (AuthService over the
+  service's database and store key, the provider's real login and consent forms) while
+  the service runs: timed;
+- every server asks once each way again, everybody signed in;
+- an open loop of --rate requests/s for 10 s lets the service settle (JupyterHub's
+  answers it keeps then expire at different times), then the measured open loops of
+  --rate requests/s for --seconds, each request for a random user's token: through the
+  hub's proxy, then straight at the service;
+- closed loops of --connections callers asking as fast as answers come, both ways.
+
+Prints for each: answers/s, p50/p99/max latency (from each request's scheduled time, so
+a late client counts against the result), errors, the refresh requests the provider saw
+against the new tokens (one per refresh, seen in the answers or, at the end, in the
+service's database), CPU per process. The service's memory per signed-in user is its RSS
+(psutil) after the pass with everybody signed in, less its RSS after the pass with
+nobody signed in, divided by N; its RSS after the loops is printed too.
+
+Goals: p99 under 20 ms at 500 req/s on both paths, without errors; exactly one refresh
+per user per expiry (no new token before the one it replaces was due, no answer with a
+token that was due); under 10 KiB per signed-in user. Exits 1 when one is missed.
+
+    python benchmarks/bench_hub.py [--users 1000] [--rate 500] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+# The test provider's and the hub's drivers live in the test suite, which is not installed.
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.support import percentile, sign_in  # noqa: E402
+from jupyter_nevis_auth.apis import token_key  # noqa: E402
+from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
+from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet  # noqa: E402
+from jupyter_nevis_auth.protocol import DEFAULT_MIN_TTL  # noqa: E402
+from jupyter_nevis_auth.service import AuthService  # noqa: E402
+from tests.hub.harness import PROXY, HubError  # noqa: E402
+from tests.hub.service_harness import SERVICE, ServiceHub  # noqa: E402
+from tests.support.provider import HTTP_TIMEOUT, SERVER_SCRIPT, OIDCTestProvider  # noqa: E402
+
+GOAL_P99 = 0.020
+GOAL_BYTES_PER_USER = 10 * 1024
+#: The share of the asked-for rate an open loop must answer.
+GOAL_RATE_SHARE = 0.98
+SCOPES = ["openid", "offline_access", "profile", "api"]
+SIGN_IN_CONCURRENCY = 8
+WARM_UP_CALLERS = 8
+#: Requests under way at most in an open loop (more wait in the client, late).
+OPEN_LOOP_CONNECTIONS = 64
+CLOSED_LOOP_SECONDS = 10.0
+#: Seconds of the open loop before the measured ones: JupyterHub's answers, cached by the
+#: service, then expire at different times, not all at once as after the passes.
+SETTLE_SECONDS = 10.0
+#: Seconds a pass of every server may take.
+SETUP_TIMEOUT = 120.0
+USER_BATCH = 250
+REQUEST_TIMEOUT = 10.0
+#: Seconds of clock and rounding slack when answers are compared with token lifetimes.
+SLACK = 1.0
+MS = 1000
+MIB = 1024 * 1024
+IDLE = "idle"
+LOOP = "service event loop"
+
+
+@dataclass
+class Run:
+    """What one load run saw."""
+
+    name: str
+    rate: float | None = None
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    #: How late the client sent a request at most (open loop), in seconds.
+    lag: float = 0.0
+    refresh_calls: int = 0
+    #: New access tokens: one per refresh the service made.
+    expiries: int = 0
+    users_refreshed: set[str] = field(default_factory=set)
+    #: New tokens obtained before the one they replace was due.
+    early: int = 0
+    #: Answers whose token was due for a refresh.
+    stale: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def answers(self) -> int:
+        """Correct answers."""
+        return len(self.latencies)
+
+    @property
+    def answer_rate(self) -> float:
+        """Correct answers per second."""
+        return self.answers / self.seconds if self.seconds else 0.0
+
+    def p(self, q: float) -> float:
+        """The q-th percentile of the latencies (infinite without answers)."""
+        return percentile(self.latencies, q) if self.latencies else float("inf")
+
+    def errors_text(self) -> str:
+        """The errors, by kind."""
+        total = sum(self.errors.values())
+        kinds = ", ".join(f"{n} {kind}" for kind, n in self.errors.most_common())
+        return f"{total} ({kinds})" if total else "0"
+
+
+class Expiries:
+    """Every user's access token as the answers show it: when it expires, when it is due."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        #: The service refreshes a token with fewer than this many seconds left.
+        self.leeway = min(DEFAULT_MIN_TTL, ttl / 2)
+        self.expires_at: dict[str, float] = {}
+
+    def see(self, user: str, expires_at: float, left: float | None, run: Run) -> None:
+        """One token of `user` (with `left` seconds, when answered): a new one is one expiry."""
+        if left is not None and left < self.leeway - SLACK:
+            run.stale += 1
+        known = self.expires_at[user]
+        if expires_at > known + SLACK:
+            run.expiries += 1
+            run.users_refreshed.add(user)
+            # Obtained `ttl` before it expires; the one it replaces was due `leeway` before its end.
+            if expires_at - self.ttl < known - self.leeway - SLACK:
+                run.early += 1
+            self.expires_at[user] = expires_at
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the servers ask: a name, and the URL of api/token that way."""
+
+    name: str
+    url: str
+
+
+def http_client(connections: int) -> aiohttp.ClientSession:
+    """An HTTP client of at most `connections` at once, each used for one request only.
+
+    A user server asks the service with tornado's AsyncHTTPClient, which opens a new
+    connection per request: the service sees the same here, from a client lighter on CPU.
+    """
+    connector = aiohttp.TCPConnector(limit=connections, force_close=True)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout)
+
+
+class Load:
+    """Requests for users' tokens, each with the user's server token, as their servers ask."""
+
+    def __init__(self, servers: dict[str, str], expiries: Expiries, seed: int) -> None:
+        self.servers = servers
+        self.names = sorted(servers)
+        self.expiries = expiries
+        self.rng = random.Random(seed)
+
+    async def ask(
+        self, http: aiohttp.ClientSession, url: str, user: str, run: Run, since: float,
+        expect: int,
+    ) -> None:  # fmt: skip
+        """One request for `user`'s token; its latency counts from `since`."""
+        headers = {"Authorization": f"token {self.servers[user]}"}
+        try:
+            async with http.get(url, headers=headers) as response:
+                status, body = response.status, await response.read()
+        except Exception as e:  # any failure is one error of its kind
+            run.errors[type(e).__name__] += 1
+            return
+        done = time.perf_counter()
+        if status != expect:
+            run.errors[f"HTTP {status}"] += 1
+            return
+        if expect == 200:
+            try:
+                answer = json.loads(body)
+                subject = answer["claims"]["sub"]
+                expires_at, left = float(answer["expires_at"]), float(answer["expires_in"])
+            except (ValueError, KeyError, TypeError):
+                run.errors["malformed answer"] += 1
+                return
+            if subject != user:
+                run.errors["another user's token"] += 1
+                return
+            self.expiries.see(user, expires_at, left, run)
+        run.latencies.append(done - since)
+
+    async def open_loop(self, target: Target, run: Run, rate: float, seconds: float) -> None:
+        """`rate` requests a second for `seconds`, each sent on time whatever the answers do."""
+        run.rate = rate
+        http = http_client(OPEN_LOOP_CONNECTIONS)
+        picks = [self.rng.choice(self.names) for _ in range(round(rate * seconds))]
+        pending: set[asyncio.Future[None]] = set()
+        start = time.perf_counter() + 0.05
+        try:
+            for i, user in enumerate(picks):
+                scheduled = start + i / rate
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    run.lag = max(run.lag, -delay)
+                task = asyncio.ensure_future(self.ask(http, target.url, user, run, scheduled, 200))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            await self._finish(set(pending), run)
+        finally:
+            await http.close()
+        run.seconds = time.perf_counter() - start
+
+    async def closed_loop(
+        self, target: Target, run: Run, callers: int, seconds: float,
+        users: Iterable[str] | None = None, expect: int = 200,
+    ) -> None:  # fmt: skip
+        """`callers` ask again as soon as they have an answer: for `seconds`, or for `users`."""
+        http = http_client(callers)
+        start = time.perf_counter()
+        end = start + seconds
+        queue = iter(users) if users is not None else None
+
+        async def caller() -> None:
+            while time.perf_counter() < end:
+                user = next(queue, None) if queue is not None else self.rng.choice(self.names)
+                if user is None:
+                    return
+                await self.ask(http, target.url, user, run, time.perf_counter(), expect)
+
+        try:
+            await self._finish({asyncio.ensure_future(caller()) for _ in range(callers)}, run,
+                               seconds)  # fmt: skip
+        finally:
+            await http.close()
+        run.seconds += time.perf_counter() - start
+
+    @staticmethod
+    async def _finish(pending: set[asyncio.Future[None]], run: Run, seconds: float = 0) -> None:
+        """Wait for the work under way, at most `seconds` and then as long as a request may take."""
+        if not pending:
+            return
+        _, unfinished = await asyncio.wait(pending, timeout=seconds + REQUEST_TIMEOUT + 5)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            run.errors["unfinished"] += len(unfinished)
+
+
+class Processes:
+    """The processes of the run, for their CPU time and the service's memory."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, psutil.Process] = {"load (this process)": psutil.Process()}
+        for child in psutil.Process().children(recursive=True):
+            try:
+                command = child.cmdline()
+            except psutil.Error:
+                continue
+            line = " ".join(command)
+            if "jupyter-nevis-auth-hub" in line:
+                self.by_name["service"] = child
+            elif str(SERVER_SCRIPT) in line:
+                self.by_name["provider"] = child
+            elif str(PROXY) in line or "configurable-http-proxy" in line:
+                self.by_name["proxy"] = child
+            elif "jupyterhub" in line and "-f" in command:
+                self.by_name["hub"] = child
+        order = ["load (this process)", "provider", "hub", "proxy", "service"]
+        missing = set(order) - set(self.by_name)
+        if missing:
+            raise HubError(f"cannot find these processes of the run: {', '.join(sorted(missing))}")
+        self.by_name = {name: self.by_name[name] for name in order}
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds (user and system) each process used so far, and the machine's idle time."""
+        used = {}
+        for name, process in self.by_name.items():
+            times = process.cpu_times()
+            used[name] = times.user + times.system
+        service = self.by_name["service"]
+        # Its event loop runs in its first thread; the others read and write the database.
+        loop = next(t for t in service.threads() if t.id == service.pid)
+        used[LOOP] = loop.user_time + loop.system_time
+        # The machine may be shared: what is left idle shows whether the run had it all.
+        used[IDLE] = psutil.cpu_times().idle
+        return used
+
+    async def service_rss(self) -> int:
+        """The service's resident memory, once it is idle (the last answers written)."""
+        await asyncio.sleep(1.0)
+        return int(self.by_name["service"].memory_info().rss)
+
+
+@contextmanager
+def work_dir() -> Iterator[Path]:
+    """A directory for the hub's and the service's files, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="bench-hub-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def create_servers(hub: ServiceHub, names: list[str]) -> dict[str, str]:
+    """Create the hub users and, for each, a token of their (unspawned) default server."""
+    with hub.browser("admin") as admin:
+        admin.log_in()
+        headers = {"Authorization": f"token {admin.api_token()}"}
+    servers = {}
+    with requests.Session() as http:
+        http.headers.update(headers)
+        for i in range(0, len(names), USER_BATCH):
+            made = http.post(hub.url + "/hub/api/users", timeout=60,
+                             json={"usernames": names[i : i + USER_BATCH]})  # fmt: skip
+            if made.status_code != 201:
+                raise HubError(f"creating users: {made.status_code} {made.text}")
+        for name in names:
+            # What JupyterHub gives a server of its own: its one server scope.
+            body = {"scopes": [f"access:servers!server={name}/"], "note": "bench_hub server"}
+            made = http.post(f"{hub.url}/hub/api/users/{name}/tokens", json=body,
+                             timeout=HTTP_TIMEOUT)  # fmt: skip
+            if made.status_code != 201:
+                raise HubError(f"creating {name}'s token: {made.status_code} {made.text}")
+            servers[name] = made.json()["token"]
+    return servers
+
+
+class ServiceDatabase:
+    """The service's own database, opened with its store key, as the service opens it."""
+
+    def __init__(self, hub: ServiceHub, config: NevisAuth) -> None:
+        db_url = f"sqlite:///{hub.work_dir / 'nevis_auth_hub.sqlite'}"
+        self.store = SQLTokenStore(db_url, make_fernet(hub.store_key), parent=config)
+
+    async def expiry(self, user: str) -> float | None:
+        """When the access token kept for `user` expires (None: no refreshable token)."""
+        tokens = await self.store.get(token_key(user))
+        if tokens is None or not tokens.refresh_token:
+            return None
+        return tokens.expires_at
+
+    def close(self) -> None:
+        """Close its connections."""
+        self.store.close()
+
+
+async def sign_in_all(
+    hub: ServiceHub, provider: OIDCTestProvider, client_id: str, client_secret: str,
+    names: list[str],
+) -> dict[str, float]:  # fmt: skip
+    """Sign every user in, into the service's database; when each one's token expires."""
+    config = NevisAuth(
+        issuer=provider.issuer, client_id=client_id, client_secret=client_secret,
+        redirect_uri=hub.redirect_uri, scopes=SCOPES,
+        extra_authorize_params={"prompt": "consent"},
+    )  # fmt: skip
+    database = ServiceDatabase(hub, config)
+    service = AuthService(config, database.store)
+    limit = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
+
+    async def one(name: str) -> float:
+        async with limit:
+            await sign_in(service, name, hub.redirect_uri)
+            expiry = await database.expiry(name)
+            if expiry is None:
+                raise HubError(f"{name}'s sign-in left no refreshable token")
+            return expiry
+
+    try:
+        return dict(zip(names, await asyncio.gather(*(one(n) for n in names)), strict=True))
+    finally:
+        database.close()
+
+
+async def stored_expiries(hub: ServiceHub, names: list[str], expiries: Expiries) -> Run:
+    """Refreshes no answer showed (their callers gave up): new tokens in the database."""
+    found = Run("found in the service's database afterwards")
+    database = ServiceDatabase(hub, NevisAuth())
+    try:
+        for name in names:
+            expiry = await database.expiry(name)
+            if expiry is None:
+                found.errors["signed out"] += 1
+            else:
+                expiries.see(name, expiry, None, found)
+    finally:
+        database.close()
+    return found
+
+
+def report(run: Run, users: int) -> None:
+    """Print one run's figures."""
+    rate = f" at {run.rate:g} req/s" if run.rate else ""
+    print(f"{run.name}{rate}: {run.answer_rate:.0f} answers/s over {run.seconds:.1f} s, "
+          f"p50 {run.p(50) * MS:.1f} ms, p99 {run.p(99) * MS:.1f} ms, "
+          f"max {run.p(100) * MS:.1f} ms, errors {run.errors_text()}")  # fmt: skip
+    if run.rate:
+        print(f"  client late by {run.lag * MS:.1f} ms at most")
+    print(f"  provider refresh calls {run.refresh_calls}; new tokens answered {run.expiries} "
+          f"({len(run.users_refreshed)} of {users} users), of them early {run.early}; "
+          f"answers with a token due {run.stale}")  # fmt: skip
+    seconds = run.seconds or 1.0
+    cores = ", ".join(f"{name} {used / seconds:.2f}" for name, used in run.cpu.items()
+                      if name not in (IDLE, LOOP))  # fmt: skip
+    print(f"  CPU in cores: {cores} (its event loop's thread {run.cpu[LOOP] / seconds:.2f}); "
+          f"idle {run.cpu[IDLE] / seconds:.2f} of the machine's {os.cpu_count()}")  # fmt: skip
+    if run.answers:
+        print(f"  service CPU per answer {run.cpu['service'] / run.answers * MS:.2f} ms")
+
+
+def goal(text: str, ok: bool) -> bool:
+    """Print one goal's line."""
+    print(f"goal {text}: {'met' if ok else 'MISSED'}")
+    return ok
+
+
+class Bench:
+    """The provider, the hub with its service, the users and their servers' requests."""
+
+    def __init__(self, args: argparse.Namespace, provider: OIDCTestProvider, work: Path) -> None:
+        self.args = args
+        self.provider = provider
+        self.names = [f"bench{i:05d}" for i in range(args.users)]
+        self.hub = ServiceHub(work, provider.issuer, {})
+        self.client = provider.add_client([self.hub.redirect_uri],
+                                          access_token_ttl=args.token_ttl)  # fmt: skip
+        # The service reads the config file in its working directory; it wins over its env.
+        (work / "nevis_auth_hub_config.py").write_text(
+            f"c.NevisAuthHub.hub_cache_seconds = {args.hub_cache_seconds}\n", encoding="utf-8"
+        )
+        self.expiries = Expiries(args.token_ttl)
+        self.proxy = Target("through the hub's proxy", self.hub.url + SERVICE + "api/token")
+        self.direct = Target("straight to the service",
+                             self.hub.service_url + SERVICE + "api/token")  # fmt: skip
+        self.runs: list[Run] = []
+        self.load: Load
+        self.processes: Processes
+
+    def refresh_calls(self) -> int:
+        """Refresh requests the provider has seen from the service's client."""
+        return self.provider.token_calls(self.client.client_id, "refresh_token")
+
+    async def measure(self, run: Run, work: Awaitable[None]) -> Run:
+        """Run `work`, noting the provider's refresh calls and each process's CPU time."""
+        calls, cpu = self.refresh_calls(), self.processes.cpu()
+        await work
+        after = self.processes.cpu()
+        run.cpu = {name: after[name] - cpu[name] for name in cpu}
+        run.refresh_calls = self.refresh_calls() - calls
+        self.runs.append(run)
+        return run
+
+    async def every_server_once(self, run: Run, expect: int) -> None:
+        """Each server asks once through the proxy and once directly, a few at a time."""
+        for target in (self.proxy, self.direct):
+            shuffled = random.Random(self.args.seed).sample(self.names, len(self.names))
+            await self.load.closed_loop(target, run, WARM_UP_CALLERS, SETUP_TIMEOUT, shuffled,
+                                        expect)  # fmt: skip
+
+    async def setup(self) -> None:
+        """Users and their servers' tokens, at the hub."""
+        clock = time.perf_counter()
+        servers = await asyncio.to_thread(create_servers, self.hub, self.names)
+        print(f"{len(servers)} hub users and their server tokens created in "
+              f"{time.perf_counter() - clock:.1f} s (hub REST API)")  # fmt: skip
+        self.load = Load(servers, self.expiries, self.args.seed)
+
+    async def sign_in(self) -> None:
+        """Every user signs in; timed."""
+        clock = time.perf_counter()
+        codes = self.provider.token_calls(self.client.client_id, "authorization_code")
+        self.expiries.expires_at = await sign_in_all(
+            self.hub, self.provider, self.client.client_id, self.client.client_secret, self.names
+        )
+        took = time.perf_counter() - clock
+        codes = self.provider.token_calls(self.client.client_id, "authorization_code") - codes
+        print(f"{len(self.names)} sign-ins (provider login and consent forms, code exchange, "
+              f"stored in the service's database): {took:.1f} s, {len(self.names) / took:.0f}/s, "
+              f"{codes} code exchanges")  # fmt: skip
+
+    async def loops(self) -> None:
+        """The open loops, after one that lets the service settle, then the closed loops."""
+        args = self.args
+        print(f"access tokens live {args.token_ttl} s; the service refreshes one "
+              f"{self.expiries.leeway:g} s before it expires")  # fmt: skip
+        settle = Run(f"settling, open loop {self.direct.name}")
+        await self.measure(settle, self.load.open_loop(self.direct, settle, args.rate,
+                                                       SETTLE_SECONDS))  # fmt: skip
+        report(settle, len(self.names))
+        for target in (self.proxy, self.direct):
+            run = Run(f"open loop {target.name}")
+            await self.measure(run, self.load.open_loop(target, run, args.rate, args.seconds))
+            report(run, len(self.names))
+        seconds = min(args.seconds, CLOSED_LOOP_SECONDS)
+        for target in (self.proxy, self.direct):
+            run = Run(f"closed loop, {args.connections} callers, {target.name}")
+            await self.measure(run, self.load.closed_loop(target, run, args.connections, seconds))
+            report(run, len(self.names))
+
+    def goals(self, per_user: float) -> bool:
+        """Print whether each goal is met; True when all are."""
+        args, runs = self.args, self.runs
+        met = True
+        for run in runs:
+            if not run.name.startswith("open loop"):
+                continue
+            ok = (run.p(99) < GOAL_P99 and not run.errors
+                  and run.answer_rate >= GOAL_RATE_SHARE * args.rate)  # fmt: skip
+            met &= goal(f"p99 < {GOAL_P99 * MS:.0f} ms at {args.rate:g} req/s without errors, "
+                        f"{run.name}: p99 {run.p(99) * MS:.1f} ms, {run.answer_rate:.0f} "
+                        f"answers/s, {sum(run.errors.values())} errors", ok)  # fmt: skip
+        calls = sum(r.refresh_calls for r in runs)
+        new = sum(r.expiries for r in runs)
+        early, stale = sum(r.early for r in runs), sum(r.stale for r in runs)
+        unseen, lost = runs[-1].expiries, sum(runs[-1].errors.values())
+        ok = calls == new > 0 and early == stale == lost == 0
+        met &= goal(f"one refresh per user per expiry: {calls} provider refresh calls, {new} "
+                    f"new tokens ({unseen} of them only in the database afterwards), {early} "
+                    f"early, {stale} answers with a token due, {lost} users signed out",
+                    ok)  # fmt: skip
+        met &= goal(f"< {GOAL_BYTES_PER_USER // 1024} KiB per signed-in user: "
+                    f"{per_user / 1024:.2f} KiB", per_user < GOAL_BYTES_PER_USER)  # fmt: skip
+        others = [r for r in runs[:-1] if not r.name.startswith("open loop")]
+        errors = sum(sum(r.errors.values()) for r in others)
+        met &= goal(f"no errors in the other runs: {errors}", errors == 0)
+        return met
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the benchmark; the exit status says whether every goal was met."""
+    clock = time.perf_counter()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
+    with OIDCTestProvider() as provider, work_dir() as work:
+        bench = Bench(args, provider, work)
+        with bench.hub.running(bench.client.client_id, bench.client.client_secret):
+            bench.processes = processes = Processes()
+            rss_start = await processes.service_rss()
+            took = time.perf_counter() - clock
+            print(f"provider and hub with the service up in {took:.1f} s; the service keeps "
+                  f"JupyterHub's answers {args.hub_cache_seconds} s")  # fmt: skip
+            await bench.setup()
+
+            warm = Run("every server once each way, nobody signed in (401)")
+            await bench.measure(warm, bench.every_server_once(warm, 401))
+            rss_none = await processes.service_rss()
+            report(warm, args.users)
+
+            await bench.sign_in()
+            signed = Run("every server once each way, everybody signed in")
+            await bench.measure(signed, bench.every_server_once(signed, 200))
+            rss_all = await processes.service_rss()
+            report(signed, args.users)
+
+            await bench.loops()
+            rss_after = await processes.service_rss()
+            bench.runs.append(await stored_expiries(bench.hub, bench.names, bench.expiries))
+
+    per_user = (rss_all - rss_none) / args.users
+    print(f"service RSS: {rss_start / MIB:.1f} MiB at start; {rss_none / MIB:.1f} MiB after "
+          f"every server asked with nobody signed in, {rss_all / MIB:.1f} MiB after the same "
+          f"with all {args.users} signed in: {per_user / 1024:.2f} KiB per signed-in user; "
+          f"{rss_after / MIB:.1f} MiB after the loops "
+          f"({(rss_after - rss_none) / args.users / 1024:.2f} KiB per user)")  # fmt: skip
+    return 0 if bench.goals(per_user) else 1
+
+
+def main() -> None:
+    """Parse the arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="of each open loop")
+    parser.add_argument("--connections", type=int, default=16, help="closed-loop callers")
+    parser.add_argument(
+        "--token-ttl", type=int, default=None,
+        help="seconds an access token lives (default: twice --seconds, 10 to 60)",
+    )  # fmt: skip
+    parser.add_argument("--hub-cache-seconds", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    if args.token_ttl is None:
+        # Due once per open loop: every user's token comes due about once in each.
+        args.token_ttl = max(10, min(60, round(2 * args.seconds)))
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
