@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import shutil
@@ -95,6 +96,10 @@ SLACK = 1.0
 MS = 1000
 MIB = 1024 * 1024
 IDLE = "idle"
+#: What an answer took besides the service's own work (a refresh may follow a hub question).
+ONLY_SERVICE = "the service alone"
+ASKS_HUB = "a question to JupyterHub"
+REFRESHES = "a refresh"
 LOOP = "service event loop"
 
 
@@ -118,6 +123,8 @@ class Run:
     #: Answers whose token was due for a refresh.
     stale: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
+    #: Latencies by what the answer took besides the service's own work.
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def answers(self) -> int:
@@ -149,18 +156,20 @@ class Expiries:
         self.leeway = min(DEFAULT_MIN_TTL, ttl / 2)
         self.expires_at: dict[str, float] = {}
 
-    def see(self, user: str, expires_at: float, left: float | None, run: Run) -> None:
-        """One token of `user` (with `left` seconds, when answered): a new one is one expiry."""
+    def see(self, user: str, expires_at: float, left: float | None, run: Run) -> bool:
+        """One token of `user` (with `left` seconds, when answered): is it a new one?"""
         if left is not None and left < self.leeway - SLACK:
             run.stale += 1
         known = self.expires_at[user]
-        if expires_at > known + SLACK:
-            run.expiries += 1
-            run.users_refreshed.add(user)
-            # Obtained `ttl` before it expires; the one it replaces was due `leeway` before its end.
-            if expires_at - self.ttl < known - self.leeway - SLACK:
-                run.early += 1
-            self.expires_at[user] = expires_at
+        if expires_at <= known + SLACK:
+            return False
+        run.expiries += 1
+        run.users_refreshed.add(user)
+        # Obtained `ttl` before it expires; the one it replaces was due `leeway` before its end.
+        if expires_at - self.ttl < known - self.leeway - SLACK:
+            run.early += 1
+        self.expires_at[user] = expires_at
+        return True
 
 
 @dataclass(frozen=True)
@@ -185,11 +194,16 @@ def http_client(connections: int) -> aiohttp.ClientSession:
 class Load:
     """Requests for users' tokens, each with the user's server token, as their servers ask."""
 
-    def __init__(self, servers: dict[str, str], expiries: Expiries, seed: int) -> None:
+    def __init__(
+        self, servers: dict[str, str], expiries: Expiries, hub_cache_seconds: float, seed: int
+    ) -> None:
         self.servers = servers
         self.names = sorted(servers)
         self.expiries = expiries
         self.rng = random.Random(seed)
+        self.hub_cache_seconds = hub_cache_seconds
+        #: When the service last asked JupyterHub about each server's token, as far as seen here.
+        self.hub_asked: dict[str, float] = {}
 
     async def ask(
         self, http: aiohttp.ClientSession, url: str, user: str, run: Run, since: float,
@@ -197,6 +211,13 @@ class Load:
     ) -> None:  # fmt: skip
         """One request for `user`'s token; its latency counts from `since`."""
         headers = {"Authorization": f"token {self.servers[user]}"}
+        # The service keeps JupyterHub's answer about a token that long, then asks again
+        # (about then: its clock starts when the hub answers).
+        now = time.perf_counter()
+        asks_hub = now - self.hub_asked.get(user, -math.inf) > self.hub_cache_seconds
+        if asks_hub:
+            self.hub_asked[user] = now
+        kind = ASKS_HUB if asks_hub else ONLY_SERVICE
         try:
             async with http.get(url, headers=headers) as response:
                 status, body = response.status, await response.read()
@@ -218,8 +239,10 @@ class Load:
             if subject != user:
                 run.errors["another user's token"] += 1
                 return
-            self.expiries.see(user, expires_at, left, run)
+            if self.expiries.see(user, expires_at, left, run):
+                kind = REFRESHES
         run.latencies.append(done - since)
+        run.by_kind.setdefault(kind, []).append(done - since)
 
     async def open_loop(self, target: Target, run: Run, rate: float, seconds: float) -> None:
         """`rate` requests a second for `seconds`, each sent on time whatever the answers do."""
@@ -430,6 +453,11 @@ def report(run: Run, users: int) -> None:
           f"max {run.p(100) * MS:.1f} ms, errors {run.errors_text()}")  # fmt: skip
     if run.rate:
         print(f"  client late by {run.lag * MS:.1f} ms at most")
+    if run.answers:
+        kinds = [(kind, run.by_kind.get(kind, [])) for kind in (ONLY_SERVICE, ASKS_HUB, REFRESHES)]
+        print("  p50/p99 of the answers that took " + "; ".join(
+            f"{kind}: {percentile(lat, 50) * MS:.1f}/{percentile(lat, 99) * MS:.1f} ms "
+            f"({len(lat)})" for kind, lat in kinds if lat))  # fmt: skip
     print(f"  provider refresh calls {run.refresh_calls}; new tokens answered {run.expiries} "
           f"({len(run.users_refreshed)} of {users} users), of them early {run.early}; "
           f"answers with a token due {run.stale}")  # fmt: skip
@@ -497,7 +525,7 @@ class Bench:
         servers = await asyncio.to_thread(create_servers, self.hub, self.names)
         print(f"{len(servers)} hub users and their server tokens created in "
               f"{time.perf_counter() - clock:.1f} s (hub REST API)")  # fmt: skip
-        self.load = Load(servers, self.expiries, self.args.seed)
+        self.load = Load(servers, self.expiries, self.args.hub_cache_seconds, self.args.seed)
 
     async def sign_in(self) -> None:
         """Every user signs in; timed."""
