@@ -173,6 +173,20 @@ class AuthService:
                 dropped = tokens
         return dropped
 
+    async def sign_out(self, user: str, params: dict[str, str], return_url: str) -> str | None:
+        """The sign-out of a page: of the provider `params` name, or of all; then where to go.
+
+        Returns the provider's logout URL when logout_at_provider is on (None otherwise).
+        RequestError: `params` name no provider; any other NevisAuthError: signed out here,
+        but the provider's logout could not be started.
+        """
+        provider, _api = self.selection(params)
+        # Without a provider named, every sign-in of the user ends.
+        tokens = await self.logout(user, provider if params.get("provider") else None)
+        if not self.config.logout_at_provider:
+            return None
+        return await self.provider_logout_url(tokens, return_url)
+
     async def _sign_out(self, key: str, provider: str) -> TokenSet | None:
         """Drop the tokens under `key`, then revoke them at the provider."""
         tokens = await self.tokens.sign_out(key, "You signed out.")

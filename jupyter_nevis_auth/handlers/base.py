@@ -14,7 +14,7 @@ from tornado import web
 from tornado.httputil import HTTPServerRequest
 
 from .. import urls
-from ..errors import NevisAuthError
+from ..errors import NevisAuthError, RequestError
 from ..protocol import (
     API_PARAM,
     AUDIENCE_PARAM,
@@ -84,6 +84,23 @@ class NevisHandlerMixin:
     def selection_params(self) -> dict[str, str]:
         """The request's api, provider, scope, resource and audience arguments."""
         return {k: self.get_argument(k, "") for k in SELECTION_PARAMS}  # type: ignore[attr-defined]
+
+    async def signed_out(self, user: str, return_url: str) -> bool:
+        """Sign out as the page's form asks; False when that already wrote the answer."""
+        try:
+            url = await self.nevis.sign_out(user, self.selection_params(), return_url)
+        except RequestError as e:
+            self.signed_out_page(str(e), e.status_code)  # type: ignore[attr-defined]
+            return False
+        except NevisAuthError as e:
+            self.log.warning("Provider logout for %s not started: %s", user, e)
+            message = f"You are signed out here, but not at the provider: {e}"
+            self.signed_out_page(message, e.status_code)  # type: ignore[attr-defined]
+            return False
+        if url:
+            self.redirect(url)  # type: ignore[attr-defined]
+            return False
+        return True
 
     def login_url(self, next_url: str | None = None) -> str:
         """Where a person starts a sign-in."""

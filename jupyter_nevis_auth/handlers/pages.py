@@ -144,27 +144,9 @@ class LogoutHandler(NevisPageHandler):
     async def post(self) -> None:
         """Sign out, then go to the provider's logout, or to `next`, or the signed-out page."""
         user = self.require_owner()
-        try:
-            provider, _api = self.nevis.selection(self.selection_params())
-        except NevisAuthError as e:
-            self.signed_out_page(str(e), e.status_code)
+        return_url = self.nevis.post_logout_uri(self.origin(), self.base_url)
+        if not await self.signed_out(user, return_url):
             return
-        # Without a provider named, every sign-in of this server ends.
-        named = bool(self.get_argument("provider", ""))
-        tokens = await self.nevis.logout(user, provider if named else None)
-        if self.nevis.config.logout_at_provider:
-            return_url = self.nevis.post_logout_uri(self.origin(), self.base_url)
-            try:
-                url = await self.nevis.provider_logout_url(tokens, return_url)
-            except NevisAuthError as e:
-                self.log.warning("Provider logout for %s not started: %s", user, e)
-                self.signed_out_page(
-                    f"You are signed out here, but not at the provider: {e}", e.status_code
-                )
-                return
-            if url:
-                self.redirect(url)
-                return
         next_url = self.get_argument("next", None)
         self.redirect(urls.safe_next(next_url, self.base_url) if next_url else self.request.path)
 

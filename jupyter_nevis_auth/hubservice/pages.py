@@ -130,29 +130,11 @@ class LogoutHandler(ServicePage):
     async def post(self) -> None:
         """Sign out, then go to the provider's logout, or to `next`, or the signed-out page."""
         user = self.hub_user()
-        try:
-            provider, _api = self.nevis.selection(self.selection_params())
-        except NevisAuthError as e:
-            self.signed_out_page(str(e), e.status_code)
+        return_url = self.nevis.config.post_logout_redirect_uri or (
+            self.origin() + self.path_of(LOGOUT)
+        )
+        if not await self.signed_out(user, return_url):
             return
-        # Without a provider named, every sign-in of the user ends.
-        named = bool(self.get_argument("provider", ""))
-        tokens = await self.nevis.logout(user, provider if named else None)
-        if self.nevis.config.logout_at_provider:
-            return_url = self.nevis.config.post_logout_redirect_uri or (
-                self.origin() + self.path_of(LOGOUT)
-            )
-            try:
-                url = await self.nevis.provider_logout_url(tokens, return_url)
-            except NevisAuthError as e:
-                self.log.warning("Provider logout for %s not started: %s", user, e)
-                self.signed_out_page(
-                    f"You are signed out here, but not at the provider: {e}", e.status_code
-                )
-                return
-            if url:
-                self.redirect(url)
-                return
         given = self.get_argument("next", None)
         self.redirect(self.next_url() if given else self.request.path)
 
