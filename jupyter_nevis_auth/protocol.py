@@ -101,8 +101,8 @@ class ErrorAnswer(TypedDict, total=False):
     login_url: str
 
 
-class Status(TypedDict, total=False):
-    """The sign-in status (also of nevis/api/status): never a token."""
+class ProviderStatus(TypedDict, total=False):
+    """One provider's sign-in: who, until when, whether it renews; never a token."""
 
     logged_in: bool
     signed_out_reason: str | None
@@ -116,26 +116,15 @@ class Status(TypedDict, total=False):
     warnings: list[str]
     login_url: str
     display_name: str
+
+
+class Status(ProviderStatus, total=False):
+    """The sign-in status (also of nevis/api/status): the default provider's, then all."""
+
     #: Every provider's sign-in, by name (the top-level fields repeat DEFAULT_PROVIDER's),
     #: and every configured API's token.
     providers: dict[str, ProviderStatus]
     apis: dict[str, ApiStatus]
-
-
-class ProviderStatus(TypedDict, total=False):
-    """One provider's sign-in: the fields of Status above `display_name`, and that."""
-
-    logged_in: bool
-    signed_out_reason: str | None
-    last_refresh_error: str | None
-    claims: dict[str, Any]
-    scopes: list[str]
-    expires_at: float | None
-    expires_in: float | None
-    refresh_possible: bool
-    warnings: list[str]
-    login_url: str
-    display_name: str
 
 
 class ApiStatus(TypedDict, total=False):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Iterable
+from collections.abc import AsyncGenerator, Generator
 
 try:
     import anyio.to_thread
@@ -10,13 +10,12 @@ try:
 except ImportError as e:
     raise ImportError("HTTPXBearerAuth needs httpx; install it with `pip install httpx`.") from e
 
-from ..protocol import DEFAULT_MIN_TTL
 from .api import refreshed_after_rejection, routed, selection_for_url, token_for
 from .client import cached_routes, cached_token
-from .selection import Selection, select
+from .selection import ChosenToken, Selection
 
 
-class HTTPXBearerAuth(httpx.Auth):
+class HTTPXBearerAuth(ChosenToken, httpx.Auth):
     """httpx auth: the current access token on each request; on a 401, one refresh and retry.
 
     Use as `httpx.get(url, auth=HTTPXBearerAuth())` or `httpx.AsyncClient(auth=...)`; the
@@ -25,21 +24,6 @@ class HTTPXBearerAuth(httpx.Auth):
 
     # The body is buffered so that the retry can send it again.
     requires_request_body = True
-
-    def __init__(
-        self,
-        min_ttl: float = DEFAULT_MIN_TTL,
-        *,
-        api: str | None = None,
-        scopes: str | Iterable[str] | None = None,
-        resource: str | None = None,
-        audience: str | None = None,
-        provider: str | None = None,
-    ) -> None:
-        """Send tokens with at least `min_ttl` seconds left, of the API or scopes chosen."""
-        self.min_ttl = min_ttl
-        #: The token the keywords chose; None: each request's URL chooses.
-        self.selection = select(api, scopes, resource, audience, provider)
 
     def sync_auth_flow(
         self, request: httpx.Request

@@ -11,31 +11,16 @@ from requests.utils import rewind_body
 
 from ..protocol import DEFAULT_MIN_TTL
 from .api import refreshed_after_rejection, selection_for_url, token_for
-from .selection import Selection, select
+from .selection import ChosenToken, Selection
 
 
-class BearerAuth(requests.auth.AuthBase):
+class BearerAuth(ChosenToken, requests.auth.AuthBase):
     """requests auth: the current access token on each request; on a 401, one refresh and retry.
 
     Use as `requests.get(url, auth=BearerAuth())`: each request gets the token of the API
     whose URL prefix it matches (see NevisAuth.apis). `api=` names the API instead;
     `scopes=`, `resource=`, `audience=` and `provider=` ask for a token ad hoc.
     """
-
-    def __init__(
-        self,
-        min_ttl: float = DEFAULT_MIN_TTL,
-        *,
-        api: str | None = None,
-        scopes: str | Iterable[str] | None = None,
-        resource: str | None = None,
-        audience: str | None = None,
-        provider: str | None = None,
-    ) -> None:
-        """Send tokens with at least `min_ttl` seconds left, of the API or scopes chosen."""
-        self.min_ttl = min_ttl
-        #: The token the keywords chose; None: each request's URL chooses.
-        self.selection = select(api, scopes, resource, audience, provider)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Set the Authorization header, and arm the retry on 401."""

@@ -8,6 +8,7 @@ from typing import NamedTuple
 from ..protocol import (
     API_PARAM,
     AUDIENCE_PARAM,
+    DEFAULT_MIN_TTL,
     DEFAULT_PROVIDER,
     PROVIDER_PARAM,
     RESOURCE_PARAM,
@@ -100,3 +101,22 @@ def from_params(params: Mapping[str, str]) -> Selection:
         resource=params.get(RESOURCE_PARAM),
         audience=params.get(AUDIENCE_PARAM),
     )
+
+
+class ChosenToken:
+    """What BearerAuth and HTTPXBearerAuth share: how long a token must last, and which."""
+
+    def __init__(
+        self,
+        min_ttl: float = DEFAULT_MIN_TTL,
+        *,
+        api: str | None = None,
+        scopes: str | Iterable[str] | None = None,
+        resource: str | None = None,
+        audience: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Send tokens with at least `min_ttl` seconds left, of the API or scopes chosen."""
+        self.min_ttl = min_ttl
+        #: The token the keywords chose; None: each request's URL chooses.
+        self.selection = select(api, scopes, resource, audience, provider)
