@@ -106,6 +106,9 @@ class ProviderStatus(TypedDict, total=False):
 
     logged_in: bool
     signed_out_reason: str | None
+    #: True when the provider ended the sign-in (it refused the refresh token); absent from
+    #: older servers.
+    signed_out_by_provider: bool
     last_refresh_error: str | None
     claims: dict[str, Any]
     scopes: list[str]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from . import urls
@@ -9,7 +11,7 @@ from .api_tokens import ApiTokens, covers
 from .apis import ApiSpec, token_key
 from .claims import display_name, public_claims
 from .protocol import DEFAULT_PROVIDER
-from .refresh import TokenManager
+from .refresh import INVALID_REFRESH, SIGNED_OUT_AT_PROVIDER, TokenManager
 from .signin import NO_REFRESH_TOKEN
 from .tokens import TokenSet
 
@@ -30,9 +32,11 @@ def provider_status(
     tokens: TokenManager, key: str, held: TokenSet | None, login_url: str
 ) -> dict[str, Any]:
     """One provider's sign-in as the status shows it."""
+    reason = None if held else tokens.signed_out_reason.get(key)
     status: dict[str, Any] = {
         "logged_in": held is not None,
-        "signed_out_reason": None if held else tokens.signed_out_reason.get(key),
+        "signed_out_reason": reason,
+        "signed_out_by_provider": reason in (SIGNED_OUT_AT_PROVIDER, INVALID_REFRESH),
         "last_refresh_error": tokens.last_refresh_error.get(key),
         "login_url": login_url,
     }
@@ -84,3 +88,17 @@ async def build_status(
     status["apis"] = {spec.name: await api_status(api_tokens, user, spec, base_url)
                       for spec in apis}  # fmt: skip
     return status
+
+
+def revision(status: dict[str, Any]) -> str:
+    """A marker that changes when the status does, apart from the seconds ticking away.
+
+    Frontends send it back (If-None-Match) and hear 304 while nothing changed.
+    """
+    def steady(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: steady(v) for k, v in value.items() if k != "expires_in"}
+        return value
+
+    text = json.dumps(steady(status), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
