@@ -1,14 +1,335 @@
+/**
+ * jupyter-nevis-auth in JupyterLab and Notebook 7: the sign-in status item, its details,
+ * commands, notifications and settings. Everything comes from nevis/api/status.
+ */
 import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import {
+  Dialog,
+  ICommandPalette,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar, Popup, showPopup } from '@jupyterlab/statusbar';
+import { Signal } from '@lumino/signaling';
+
+import { ChangeChannel } from './channel';
+import { NoticeBook } from './notices';
+import { SignInPanel } from './panel';
+import { StatusPoller } from './poller';
+import { fetchStatus, signInUrl, signOut } from './server';
+import { DEFAULT_PROVIDER, IReceived, providersOf } from './status';
+import { SignInItem } from './item';
+
+/** The plugin's id, also its settings' name. */
+export const PLUGIN_ID = 'jupyter-nevis-auth:plugin';
+
+/** The commands, in the palette and the Help menu. */
+export namespace CommandIDs {
+  export const signIn = 'nevis-auth:sign-in';
+  export const signOut = 'nevis-auth:sign-out';
+  export const showStatus = 'nevis-auth:show-status';
+}
+
+/** The settings as the schema defines them. */
+interface ISettings {
+  showStatusItem: boolean;
+  warningMinutes: number;
+  pollSeconds: number;
+}
+
+const DEFAULTS: ISettings = { showStatusItem: true, warningMinutes: 5, pollSeconds: 10 };
+/** The longest pause between two requests: while the page is hidden or the server fails. */
+const MAX_PAUSE = 5 * 60 * 1000;
+/** The details' times are redrawn this often while they are open. */
+const PANEL_REDRAW = 5000;
+
+class SignInController {
+  constructor(
+    private app: JupyterFrontEnd,
+    private statusBar: IStatusBar | null
+  ) {
+    const serverSettings = app.serviceManager.serverSettings;
+    this._baseUrl = serverSettings.baseUrl;
+    this.poller = new StatusPoller({
+      fetch: etag => fetchStatus(serverSettings, etag),
+      interval: DEFAULTS.pollSeconds * 1000,
+      maxInterval: MAX_PAUSE
+    });
+    this.poller.changed.connect(() => this._update());
+    this.poller.failed.connect((_, error) => {
+      this._error = error.message;
+      this._redraw(true);
+    });
+    this._channel = new ChangeChannel(new URL(this._baseUrl).pathname, () =>
+      this.poller.refresh()
+    );
+    this.item = new SignInItem(() => this.toggleDetails());
+    this.item.id = 'jp-NevisAuth-item';
+    document.addEventListener('visibilitychange', this._onVisibility);
+    window.addEventListener('focus', this._onVisibility);
+    // The notebook widget's buttons act through the kernel: look again once it has.
+    document.addEventListener('click', this._onClick, true);
+    this._ticker = setInterval(() => this._redraw(false), 1000);
+  }
+
+  readonly poller: StatusPoller;
+  readonly item: SignInItem;
+  /** Emitted when the item's visibility setting changes. */
+  readonly itemVisibility = new Signal<this, void>(this);
+
+  get settings(): ISettings {
+    return this._settings;
+  }
+
+  set settings(value: ISettings) {
+    this._settings = value;
+    this.poller.interval = value.pollSeconds * 1000;
+    this.itemVisibility.emit();
+    if (!this.statusBar) {
+      this.item.setHidden(!value.showStatusItem);
+    }
+    this._redraw(true);
+  }
+
+  get signedIn(): boolean {
+    const received = this.poller.received;
+    return !!received && providersOf(received.status).some(([, p]) => p.logged_in);
+  }
+
+  /** Open the provider's sign-in in a new window; the status follows when it is done. */
+  signIn(provider?: string): void {
+    const received = this.poller.received;
+    const providers = received ? providersOf(received.status) : [];
+    const name =
+      provider ?? providers.find(([, p]) => !p.logged_in)?.[0] ?? DEFAULT_PROVIDER;
+    const status = providers.find(([n]) => n === name)?.[1];
+    const basePath = new URL(this._baseUrl).pathname;
+    const loginUrl =
+      status?.login_url ??
+      `${basePath}nevis/login` + (name === DEFAULT_PROVIDER ? '' : `?provider=${encodeURIComponent(name)}`);
+    // noopener: the provider's pages get no handle on this one. nevis/done tells every
+    // tab (BroadcastChannel) and closes itself; coming back to this tab looks again too.
+    window.open(
+      signInUrl(loginUrl, this._baseUrl),
+      '_blank',
+      'noopener,popup,width=560,height=760'
+    );
+  }
+
+  async signOut(): Promise<void> {
+    try {
+      await signOut(this.app.serviceManager.serverSettings);
+    } catch (error) {
+      Notification.error((error as Error).message, { autoClose: 8000 });
+    }
+    this._channel.post();
+    await this.poller.refresh();
+  }
+
+  /** Open the details (anchored to the status bar item where there is one), or close them. */
+  toggleDetails(): void {
+    if (this._popup && !this._popup.isDisposed) {
+      this._popup.dispose();
+      return;
+    }
+    this.showDetails();
+  }
+
+  showDetails(): void {
+    const panel = this._newPanel();
+    if (this.statusBar && this.item.isAttached && this.item.isVisible) {
+      this._popup = showPopup({ body: panel, anchor: this.item, align: 'right' });
+      this._popup.disposed.connect(() => {
+        this._panel = null;
+        this.item.button.focus();
+      });
+      panel.focusFirst();
+    } else {
+      void showDialog({
+        title: 'Sign-in status',
+        body: panel,
+        buttons: [Dialog.okButton({ label: 'Close' })]
+      }).then(() => {
+        this._panel = null;
+      });
+    }
+    void this.poller.refresh();
+  }
+
+  dispose(): void {
+    clearInterval(this._ticker);
+    document.removeEventListener('visibilitychange', this._onVisibility);
+    window.removeEventListener('focus', this._onVisibility);
+    document.removeEventListener('click', this._onClick, true);
+    this._channel.dispose();
+    this.poller.dispose();
+  }
+
+  private _newPanel(): SignInPanel {
+    const panel = new SignInPanel(
+      {
+        signIn: provider => this.signIn(provider),
+        signOut: () => void this.signOut(),
+        refresh: () => void this.poller.refresh()
+      },
+      this._settings.warningMinutes * 60
+    );
+    panel.disposed.connect(() => {
+      if (this._panel === panel) {
+        this._panel = null;
+      }
+    });
+    this._panel = panel;
+    panel.render(this.poller.received, Date.now(), this._error);
+    return panel;
+  }
+
+  private _update(): void {
+    this._error = null;
+    this.app.commands.notifyCommandChanged();
+    this._redraw(true);
+  }
+
+  private _redraw(full: boolean): void {
+    const now = Date.now();
+    const received = this.poller.received;
+    const warnSeconds = this._settings.warningMinutes * 60;
+    this.item.render(received, now, warnSeconds);
+    if (this._panel && (full || now - this._panelDrawn >= PANEL_REDRAW)) {
+      this._panel.render(received, now, this._error);
+      this._panelDrawn = now;
+    }
+    this._notify(received, now, warnSeconds);
+  }
+
+  private _notify(received: IReceived | null, now: number, warnSeconds: number): void {
+    if (received) {
+      // A provider signed in again: its "signed out" notification is out of date.
+      for (const [name, provider] of providersOf(received.status)) {
+        const id = this._notifications.get(name);
+        if (provider.logged_in && id) {
+          Notification.dismiss(id);
+          this._notifications.delete(name);
+        }
+      }
+    }
+    for (const notice of this._book.take(received, now, warnSeconds)) {
+      const id = Notification.warning(notice.message, {
+        autoClose: false,
+        actions: [
+          {
+            label: 'Sign in',
+            caption: 'Open the provider to sign in again',
+            displayType: 'accent',
+            callback: () => this.signIn(notice.provider)
+          }
+        ]
+      });
+      this._notifications.set(notice.provider, id);
+    }
+  }
+
+  private _onVisibility = (): void => {
+    this.poller.wake();
+  };
+
+  private _onClick = (event: MouseEvent): void => {
+    const target = event.target as Element | null;
+    if (target?.closest?.('.nevis-login button, .nevis-login a')) {
+      this.poller.refreshSoon();
+    }
+  };
+
+  private _baseUrl: string;
+  private _channel: ChangeChannel;
+  private _settings: ISettings = { ...DEFAULTS };
+  private _popup: Popup | null = null;
+  private _panel: SignInPanel | null = null;
+  private _panelDrawn = 0;
+  private _error: string | null = null;
+  private _ticker: ReturnType<typeof setInterval>;
+  private _book = new NoticeBook();
+  private _notifications = new Map<string, string>();
+}
+
+function readSettings(settings: ISettingRegistry.ISettings): ISettings {
+  const composite = settings.composite as Partial<ISettings>;
+  return {
+    showStatusItem: composite.showStatusItem ?? DEFAULTS.showStatusItem,
+    warningMinutes: composite.warningMinutes ?? DEFAULTS.warningMinutes,
+    pollSeconds: composite.pollSeconds ?? DEFAULTS.pollSeconds
+  };
+}
 
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyter-nevis-auth:plugin',
+  id: PLUGIN_ID,
   description: 'Sign-in status and controls of jupyter-nevis-auth.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
-    void app;
+  optional: [IStatusBar, ICommandPalette, ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    statusBar: IStatusBar | null,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null
+  ) => {
+    const controller = new SignInController(app, statusBar);
+    const { commands } = app;
+    commands.addCommand(CommandIDs.signIn, {
+      label: 'Sign in',
+      caption: 'Sign in at the identity provider, for notebooks to call APIs',
+      execute: args => controller.signIn(args.provider as string | undefined)
+    });
+    commands.addCommand(CommandIDs.signOut, {
+      label: 'Sign out',
+      caption: 'Sign out and revoke the tokens notebooks use',
+      isEnabled: () => controller.signedIn,
+      execute: () => controller.signOut()
+    });
+    commands.addCommand(CommandIDs.showStatus, {
+      label: 'Show sign-in status',
+      caption: 'Who is signed in, until when, and for which APIs',
+      execute: () => controller.showDetails()
+    });
+    if (palette) {
+      for (const command of Object.values(CommandIDs)) {
+        palette.addItem({ command, category: 'Sign-in' });
+      }
+    }
+
+    if (statusBar) {
+      statusBar.registerStatusItem('jupyter-nevis-auth:status', {
+        item: controller.item,
+        align: 'right',
+        rank: 10,
+        isActive: () => controller.settings.showStatusItem,
+        activeStateChanged: controller.itemVisibility
+      });
+    } else {
+      // Notebook 7 has no status bar: its top bar holds the item.
+      controller.item.addClass('jp-NevisAuth-topItem');
+      app.shell.add(controller.item, 'top', { rank: 990 });
+    }
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          controller.settings = readSettings(settings);
+          settings.changed.connect(() => {
+            controller.settings = readSettings(settings);
+          });
+        })
+        .catch(reason => {
+          console.warn('jupyter-nevis-auth: settings not loaded:', reason);
+        })
+        .finally(() => controller.poller.start());
+    } else {
+      controller.poller.start();
+    }
   }
 };
 

@@ -111,3 +111,30 @@ async def test_signed_out_by_provider_tells_a_revoked_grant_from_a_sign_out(
     await settings["nevis_auth"].logout(settings["nevis_auth_owner"])
     body = json.loads((await get_status(browser)).body)
     assert (body["logged_in"], body["signed_out_by_provider"]) == (False, False)
+
+
+async def test_done_and_signed_out_pages_tell_the_other_tabs(
+    browser: Browser, redirect_uri: str, username: str, jp_base_url: str
+):
+    channel = json.dumps("jupyter-nevis-auth:" + jp_base_url)
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    done = await browser.get("nevis", "done")
+    assert done.code == 200
+    assert f"new BroadcastChannel({channel}).postMessage" in done.body.decode()
+
+    confirm = await browser.get("nevis", "logout")
+    assert "BroadcastChannel" not in confirm.body.decode()
+    await sign_out_with_form(browser)
+    signed_out = await browser.get("nevis", "logout")
+    assert b"Signed out" in signed_out.body
+    assert f"new BroadcastChannel({channel})" in signed_out.body.decode()
+
+
+async def sign_out_with_form(browser: Browser) -> None:
+    """Sign out as the sign-out page's form does (a POST with the xsrf token)."""
+    xsrf = browser.cookies["_xsrf"].value
+    response = await browser.fetch(
+        "nevis", "logout", method="POST", body=f"_xsrf={xsrf}",
+        headers={"Cookie": browser.cookie_header()}, follow_redirects=False, raise_error=False,
+    )  # fmt: skip
+    assert response.code == 302

@@ -116,7 +116,7 @@ class LogoutHandler(NevisPageHandler):
     def signed_out_page(self, message: str, status: int = 200) -> None:
         """The page saying the user is signed out, with the ways on."""
         links = [(self.login_url(), "Sign in again"), (self.base_url, "go back to Jupyter")]
-        self.page("Signed out", message, status, links=links)
+        self.page("Signed out", message, status, links=links, broadcast=True)
 
     @web.authenticated
     @authorized
@@ -171,4 +171,5 @@ class DoneHandler(NevisPageHandler):
             f"Signed in as {display_name(status['claims'])}. You can close this window.",
             notes=warnings,
             close_window=not warnings,
+            broadcast=True,
         )

@@ -1,0 +1,81 @@
+/**
+ * Which notifications the sign-in status calls for; each is shown once.
+ */
+import { endsSoon, IReceived, providersOf, secondsLeft } from './status';
+
+/** A notification to show: its key (shown once per key), sentence and provider. */
+export interface INotice {
+  key: string;
+  kind: 'signed-out-by-provider' | 'ends-soon';
+  provider: string;
+  message: string;
+}
+
+/** The sentence when the provider ended a sign-in (it refused the refresh token). */
+export const SIGNED_OUT_BY_PROVIDER = 'Signed out by the provider; sign in again.';
+
+/** The sentence when a sign-in without refresh token is about to end. */
+export function endsSoonMessage(minutes: number): string {
+  const unit = minutes === 1 ? 'minute' : 'minutes';
+  return `Sign-in expires in ${minutes} ${unit}; it cannot be renewed, sign in again to keep working.`;
+}
+
+/**
+ * The notices for a status seen at `now`, without those already shown (`shown` keys).
+ *
+ * Provider names are in the sentence only when there are several providers.
+ */
+export function noticesFor(
+  received: IReceived | null,
+  now: number,
+  warnSeconds: number,
+  shown: ReadonlySet<string>
+): INotice[] {
+  if (!received) {
+    return [];
+  }
+  const providers = providersOf(received.status);
+  const notices: INotice[] = [];
+  for (const [name, provider] of providers) {
+    const where = providers.length > 1 ? ` (${name})` : '';
+    if (!provider.logged_in && provider.signed_out_by_provider) {
+      notices.push({
+        key: `signed-out:${name}`,
+        kind: 'signed-out-by-provider',
+        provider: name,
+        message: SIGNED_OUT_BY_PROVIDER.replace(';', `${where};`)
+      });
+    } else if (endsSoon(provider, received.receivedAt, now, warnSeconds)) {
+      const left = secondsLeft(provider.expires_in, received.receivedAt, now) ?? 0;
+      const minutes = Math.max(1, Math.ceil(left / 60));
+      notices.push({
+        key: `ends-soon:${name}:${provider.expires_at ?? ''}`,
+        kind: 'ends-soon',
+        provider: name,
+        message: endsSoonMessage(minutes).replace(';', `${where};`)
+      });
+    }
+  }
+  return notices.filter(notice => !shown.has(notice.key));
+}
+
+/**
+ * Remembers which notices were shown; a provider signed in again may be told again.
+ */
+export class NoticeBook {
+  /** The notices of `received` not shown yet; they count as shown from now on. */
+  take(received: IReceived | null, now: number, warnSeconds: number): INotice[] {
+    if (received) {
+      for (const [name, provider] of providersOf(received.status)) {
+        if (provider.logged_in) {
+          this._shown.delete(`signed-out:${name}`);
+        }
+      }
+    }
+    const notices = noticesFor(received, now, warnSeconds, this._shown);
+    notices.forEach(notice => this._shown.add(notice.key));
+    return notices;
+  }
+
+  private _shown = new Set<string>();
+}
