@@ -37,6 +37,14 @@ class TokenManager(EnvConfigurable):
         help="""Seconds before the first retry of a failed refresh; doubles each time.
         Default: $NEVIS_AUTH_RETRY_BACKOFF""",
     )
+    refresh_ahead = Float(
+        30.0,
+        config=True,
+        help="""Seconds before a token is due for its refresh (NevisAuth.refresh_leeway) from
+        which a request starts that refresh in the background and is answered at once with
+        the current token, so callers seldom wait for the provider; at most a quarter of the
+        token's lifetime, 0 to refresh only when due. Default: $NEVIS_AUTH_REFRESH_AHEAD""",
+    )
     failure_cooldown = Float(
         30.0,
         config=True,
@@ -125,6 +133,12 @@ class TokenManager(EnvConfigurable):
         # A leeway as long as the token's lifetime would refresh on every request.
         return min(leeway, lifetime / 2) if lifetime and lifetime > 0 else leeway
 
+    def ahead(self, tokens: TokenSet) -> float:
+        """Seconds before the refresh is due at which a background refresh starts."""
+        lifetime = tokens.lifetime()
+        ahead = max(self.refresh_ahead, 0.0)
+        return min(ahead, lifetime / 4) if lifetime and lifetime > 0 else ahead
+
     async def fresh(
         self, user: str, min_ttl: float | None = None, *, force: bool = False
     ) -> TokenSet:
@@ -140,7 +154,12 @@ class TokenManager(EnvConfigurable):
             )
             if force:
                 self._last_forced[user] = now
-        if not force and not tokens.is_expiring(self.effective_leeway(tokens, min_ttl)):
+        leeway = self.effective_leeway(tokens, min_ttl)
+        if not force and not tokens.is_expiring(leeway):
+            if tokens.refresh_token and tokens.is_expiring(leeway + self.ahead(tokens)):
+                # Good for this caller still: the refresh runs while callers are answered.
+                if time.monotonic() >= self._quiet_until.get(user, 0.0):
+                    self._start_refresh(user, tokens)
             return tokens
         if not tokens.refresh_token:
             if tokens.is_expiring(0):
@@ -151,11 +170,7 @@ class TokenManager(EnvConfigurable):
         still_valid = not tokens.is_expiring(0)
         if not force and still_valid and time.monotonic() < self._quiet_until.get(user, 0.0):
             return tokens
-        task = self._inflight.get(user)
-        if task is None:
-            task = asyncio.ensure_future(self._refresh_under_lock(user, tokens))
-            self._inflight[user] = task
-            task.add_done_callback(functools.partial(self._refresh_done, user))
+        task = self._start_refresh(user, tokens)
         try:
             # Shielded: a caller that gives up must not cancel a refresh others wait for,
             # nor lose a rotated refresh token the provider has already issued.
@@ -164,6 +179,15 @@ class TokenManager(EnvConfigurable):
             if force or tokens.is_expiring(0):
                 raise
             return tokens
+
+    def _start_refresh(self, user: str, tokens: TokenSet) -> asyncio.Task[TokenSet]:
+        """The user's refresh under way, started now from `tokens` if there is none."""
+        task = self._inflight.get(user)
+        if task is None:
+            task = asyncio.ensure_future(self._refresh_under_lock(user, tokens))
+            self._inflight[user] = task
+            task.add_done_callback(functools.partial(self._refresh_done, user))
+        return task
 
     def _refresh_done(self, user: str, task: asyncio.Task[TokenSet]) -> None:
         if self._inflight.get(user) is task:
@@ -216,6 +240,8 @@ class TokenManager(EnvConfigurable):
             return fresh
 
     def _record_failure(self, user: str, error: ProviderError) -> None:
+        # Said here too: a refresh started ahead of time has no caller to tell.
+        self.log.warning("Refresh for %s failed: %s", user, error)
         self.last_refresh_error[user] = str(error)
         self._quiet_until[user] = time.monotonic() + self.failure_cooldown
 

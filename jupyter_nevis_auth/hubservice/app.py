@@ -25,6 +25,7 @@ from ..service import AuthService
 from ..stores import MemoryTokenStore, TokenStore
 from . import base
 from .api import ApisHandler, StatusHandler, TokenHandler
+from .auth import ServerTokens
 from .authstate import AuthStateService
 from .hook import PATH as HUB_TOKENS
 from .hubgrants import HubUsers
@@ -100,6 +101,7 @@ def make_app(
         nevis_auth_log=log,
         nevis_auth_templates=templates,
         hub_auth=hub_auth,
+        server_tokens=ServerTokens(hub_auth),
     )
 
 

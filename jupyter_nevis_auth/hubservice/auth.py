@@ -9,7 +9,11 @@ opens every server of the user, which is what tells it from a server's own token
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import random
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,18 +67,92 @@ def request_token(request: HTTPServerRequest) -> str:
     return match.group(1) if match else ""
 
 
-async def identify_server(hub_auth: HubAuth, request: HTTPServerRequest) -> ServerCaller:
+#: What JupyterHub said of a token: its server, or the sentence refusing it.
+Verdict = ServerCaller | str
+#: The share of `max_age` after which a token in use is checked again in the background,
+#: drawn per answer, so that tokens first seen together are not checked again together.
+RECHECK_FROM, RECHECK_TO = 0.5, 0.75
+
+
+@dataclass(slots=True)
+class Answer:
+    """JupyterHub's verdict on one token, and when it was asked for it (time.monotonic)."""
+
+    verdict: Verdict
+    asked: float
+    recheck: float
+
+
+class ServerTokens:
+    """JupyterHub's answers about servers' tokens, each used at most `max_age` seconds.
+
+    A token in use is asked about again in the background from a random point between
+    RECHECK_FROM and RECHECK_TO of that time on, so a server that keeps asking does not
+    wait for JupyterHub, and the answers about many tokens do not all expire at once.
+    Only an answer older than `max_age` (counted from the question) makes a request
+    wait; one question per token at a time.
+    """
+
+    def __init__(self, hub_auth: HubAuth, max_age: float | None = None) -> None:
+        self.hub_auth = hub_auth
+        self.max_age = float(hub_auth.cache_max_age if max_age is None else max_age)
+        self._answers: dict[str, Answer] = {}
+        self._asking: dict[str, asyncio.Task[Answer]] = {}
+        self._purged = time.monotonic()
+
+    async def verdict(self, token: str) -> Verdict:
+        """The server whose token this is, or the sentence refusing it; 502 from JupyterHub."""
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        now = time.monotonic()
+        answer = self._answers.get(key)
+        if answer is not None and now - answer.asked < self.max_age:
+            if now >= answer.recheck and key not in self._asking:
+                self._ask(key, token)
+            return answer.verdict
+        return (await asyncio.shield(self._ask(key, token))).verdict
+
+    def _ask(self, key: str, token: str) -> asyncio.Task[Answer]:
+        task = self._asking.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._question(key, token))
+            self._asking[key] = task
+            task.add_done_callback(lambda done: self._asked(key, done))
+        return task
+
+    def _asked(self, key: str, task: asyncio.Task[Answer]) -> None:
+        if self._asking.get(key) is task:
+            del self._asking[key]
+        if not task.cancelled():
+            task.exception()  # a background question that failed: the next request asks again
+
+    async def _question(self, key: str, token: str) -> Answer:
+        asked = time.monotonic()
+        try:
+            model = await self.hub_auth.user_for_token(token, use_cache=False, sync=False)
+        except web.HTTPError as e:
+            raise web.HTTPError(502, HUB_UNREACHABLE) from e
+        verdict: Verdict = NOT_KNOWN_TO_HUB if model is None else server_of(model) or NOT_A_SERVER
+        share = random.uniform(RECHECK_FROM, RECHECK_TO)  # noqa: S311 (spreading load only)
+        answer = Answer(verdict, asked, asked + share * self.max_age)
+        self._purge(asked)
+        self._answers[key] = answer
+        return answer
+
+    def _purge(self, now: float) -> None:
+        """Drop answers too old to be used, once per `max_age`."""
+        if now - self._purged < self.max_age:
+            return
+        self._purged = now
+        for key in [k for k, a in self._answers.items() if now - a.asked >= self.max_age]:
+            del self._answers[key]
+
+
+async def identify_server(tokens: ServerTokens, request: HTTPServerRequest) -> ServerCaller:
     """The user server making `request`, or a 403 (502 when JupyterHub cannot be asked)."""
     token = request_token(request)
     if not token:
         raise web.HTTPError(403, NO_CREDENTIAL)
-    try:
-        model = await hub_auth.user_for_token(token, sync=False)
-    except web.HTTPError as e:
-        raise web.HTTPError(502, HUB_UNREACHABLE) from e
-    if model is None:
-        raise web.HTTPError(403, NOT_KNOWN_TO_HUB)
-    caller = server_of(model)
-    if caller is None:
-        raise web.HTTPError(403, NOT_A_SERVER)
-    return caller
+    verdict = await tokens.verdict(token)
+    if isinstance(verdict, str):
+        raise web.HTTPError(403, verdict)
+    return verdict

@@ -127,7 +127,7 @@ class ServiceAPI(ServiceHandler):
 
     async def prepare(self) -> None:
         """Refuse anything but a user server's own JUPYTERHUB_API_TOKEN."""
-        self.caller = await identify_server(self.settings["hub_auth"], self.request)
+        self.caller = await identify_server(self.settings["server_tokens"], self.request)
 
     def check_xsrf_cookie(self) -> None:
         """No XSRF check: the token travels in a header, and cookies are never read here."""

@@ -76,12 +76,50 @@ def row_id(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class ReadCache:
+    """The decrypted tokens of the store's rows, as this process last read or wrote them.
+
+    The service is its database's only writer, so an entry stays true until this process
+    writes or deletes that key. Each write counts, before and after it: a read that began
+    before a write and ends after it is not kept, however the two interleave.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, TokenSet] = {}
+        self._writes: dict[str, int] = {}
+
+    def get(self, key: str) -> TokenSet | None:
+        """The tokens kept for `key`, None when not cached (signed-out keys never are)."""
+        return self._tokens.get(key)
+
+    def generation(self, key: str) -> int:
+        """How many times `key` was written; a read notes it before it starts."""
+        return self._writes.get(key, 0)
+
+    def keep(self, key: str, tokens: TokenSet, generation: int) -> None:
+        """Keep what a read found, unless `key` was written since `generation`."""
+        if self._writes.get(key, 0) == generation:
+            self._tokens[key] = tokens
+
+    def forget(self, key: str) -> None:
+        """Drop `key`, which is being written or deleted."""
+        self._tokens.pop(key, None)
+        self._writes[key] = self._writes.get(key, 0) + 1
+
+    def written(self, key: str, tokens: TokenSet | None) -> None:
+        """`key` now holds `tokens` (None: deleted) in the database."""
+        self.forget(key)
+        if tokens is not None:
+            self._tokens[key] = tokens
+
+
 class SQLTokenStore(TokenStore):
     """Keeps every user's tokens in a database, encrypted with NevisAuth.store_key.
 
     A row that cannot be decrypted, or that was moved under another key, reads as
     signed out. Calls run in threads, a connection per call: a slow database holds up
-    only the requests that wait for it.
+    only the requests that wait for it. What was read or written is kept decrypted in
+    memory (`ReadCache`), so most reads need neither the database nor a decryption.
     """
 
     def __init__(self, db_url: str, fernet: MultiFernet, **kwargs: Any) -> None:
@@ -90,6 +128,7 @@ class SQLTokenStore(TokenStore):
         self.engine = make_engine(db_url)
         self.fernet = fernet
         self._warned: set[str] = set()
+        self.cache = ReadCache()
         metadata.create_all(self.engine)
 
     @property
@@ -99,6 +138,10 @@ class SQLTokenStore(TokenStore):
 
     async def get(self, user: str) -> TokenSet | None:
         """The tokens kept under `user` (a store key), or None when signed out."""
+        cached = self.cache.get(user)
+        if cached is not None:
+            return cached
+        generation = self.cache.generation(user)
         ciphertext = await asyncio.to_thread(self._select, user)
         if ciphertext is None:
             return None
@@ -107,21 +150,27 @@ class SQLTokenStore(TokenStore):
             # The key is inside the encryption: a row copied under another user is refused.
             if data.get("key") != user:
                 raise ValueError("row of another key")
-            return TokenSet.from_dict(data["tokens"])
+            tokens = TokenSet.from_dict(data["tokens"])
         except (InvalidToken, ValueError, TypeError, KeyError, AttributeError) as e:
             self._warn_once(user, e)
             return None
+        self.cache.keep(user, tokens, generation)
+        return tokens
 
     async def set(self, user: str, tokens: TokenSet) -> None:
         """Keep the tokens under `user`, encrypted with the newest key."""
         payload = json.dumps({"key": user, "tokens": tokens.to_dict()}).encode()
         ciphertext = self.fernet.encrypt(payload).decode("ascii")
+        self.cache.forget(user)
         await asyncio.to_thread(self._upsert, user, ciphertext)
+        self.cache.written(user, tokens)
         self._warned.discard(user)
 
     async def delete(self, user: str) -> None:
         """Forget the tokens under `user`."""
+        self.cache.forget(user)
         await asyncio.to_thread(self._delete, user)
+        self.cache.written(user, None)
 
     async def keys(self) -> list[str]:
         """Every key tokens are kept under."""
