@@ -18,6 +18,9 @@ with the user's server token):
   service's database and store key, the provider's real login and consent forms) while
   the service runs: timed;
 - every server asks once each way again, everybody signed in;
+- the baseline: the same open loops at a process that answers at once with a body as big
+  as a token answer (benchmarks/null_service.py), through the same proxy and straight:
+  what the proxy, this load generator and the machine cost by themselves;
 - an open loop of --rate requests/s for 10 s lets the service settle (JupyterHub's
   answers it keeps then expire at different times), then the measured open loops of
   --rate requests/s for --seconds, each request for a random user's token: through the
@@ -27,15 +30,21 @@ with the user's server token):
 Prints for each: answers/s, p50/p99/max latency (from each request's scheduled time, so
 a late client counts against the result), errors, the refresh requests the provider saw
 against the new tokens (one per refresh, seen in the answers or, at the end, in the
-service's database), CPU per process. The service's memory per signed-in user is its RSS
+service's database), CPU per process (and of the processes outside the run: the machine
+may be shared), and the service's figures against the baseline's. The service's memory
+per signed-in user is its RSS
 (psutil) after the pass with everybody signed in, less its RSS after the pass with
 nobody signed in, divided by N; its RSS after the loops is printed too.
 
 Goals: p99 under 20 ms at 500 req/s on both paths, without errors; exactly one refresh
-per user per expiry (no new token before the one it replaces was due, no answer with a
-token that was due); under 10 KiB per signed-in user. Exits 1 when one is missed.
+per user per expiry (no new token before the one it replaces came into its refresh
+window, which opens TokenManager.refresh_ahead before it is due; no answer with a token
+that was due); under 10 KiB per signed-in user. Exits 1 when one is missed.
 
-    python benchmarks/bench_hub.py [--users 1000] [--rate 500] [--seconds 20]
+    python benchmarks/bench_hub.py [--users 1000] [--rate 500] [--seconds 20] [--profile F]
+
+--profile F runs the service under cProfile and writes its statistics to F (slower: for
+where the time goes, not for the figures).
 """
 
 from __future__ import annotations
@@ -45,14 +54,16 @@ import asyncio
 import json
 import math
 import os
+import pstats
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,10 +78,12 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.support import percentile, sign_in  # noqa: E402
 from jupyter_nevis_auth.apis import token_key  # noqa: E402
 from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
+from jupyter_nevis_auth.hubservice.auth import RECHECK_TO  # noqa: E402
 from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet  # noqa: E402
 from jupyter_nevis_auth.protocol import DEFAULT_MIN_TTL  # noqa: E402
+from jupyter_nevis_auth.refresh import TokenManager  # noqa: E402
 from jupyter_nevis_auth.service import AuthService  # noqa: E402
-from tests.hub.harness import PROXY, HubError  # noqa: E402
+from tests.hub.harness import PROXY, HubError, free_port  # noqa: E402
 from tests.hub.service_harness import SERVICE, ServiceHub  # noqa: E402
 from tests.support.provider import HTTP_TIMEOUT, SERVER_SCRIPT, OIDCTestProvider  # noqa: E402
 
@@ -94,11 +107,23 @@ REQUEST_TIMEOUT = 10.0
 #: Seconds of clock and rounding slack when answers are compared with token lifetimes.
 SLACK = 1.0
 MS = 1000
+#: Appended to the service's config file by --profile: cProfile from then until it exits.
+PROFILE = """
+import atexit, cProfile
+_profile = cProfile.Profile()
+atexit.register(_profile.dump_stats, {path!r})
+_profile.enable()
+"""
 MIB = 1024 * 1024
 IDLE = "idle"
+OTHERS = "outside the run"
+NULL_SERVICE = Path(__file__).resolve().with_name("null_service.py")
+#: The baseline's path on the proxy, and the size of its answers (about a token answer's).
+BASELINE_PREFIX = "/services/bench-baseline/"
+BASELINE_BYTES = 2500
 #: What an answer took besides the service's own work (a refresh may follow a hub question).
 ONLY_SERVICE = "the service alone"
-ASKS_HUB = "a question to JupyterHub"
+ASKS_HUB = "a question to JupyterHub (at most)"
 REFRESHES = "a refresh"
 LOOP = "service event loop"
 
@@ -154,6 +179,8 @@ class Expiries:
         self.ttl = ttl
         #: The service refreshes a token with fewer than this many seconds left.
         self.leeway = min(DEFAULT_MIN_TTL, ttl / 2)
+        #: It starts that refresh in the background this much earlier, when asked then.
+        self.ahead = min(TokenManager.refresh_ahead.default_value, ttl / 4)
         self.expires_at: dict[str, float] = {}
 
     def see(self, user: str, expires_at: float, left: float | None, run: Run) -> bool:
@@ -165,8 +192,9 @@ class Expiries:
             return False
         run.expiries += 1
         run.users_refreshed.add(user)
-        # Obtained `ttl` before it expires; the one it replaces was due `leeway` before its end.
-        if expires_at - self.ttl < known - self.leeway - SLACK:
+        # Obtained `ttl` before it expires; the one it replaces could be refreshed from
+        # `leeway` + `ahead` before its end.
+        if expires_at - self.ttl < known - self.leeway - self.ahead - SLACK:
             run.early += 1
         self.expires_at[user] = expires_at
         return True
@@ -211,11 +239,16 @@ class Load:
     ) -> None:  # fmt: skip
         """One request for `user`'s token; its latency counts from `since`."""
         headers = {"Authorization": f"token {self.servers[user]}"}
-        # The service keeps JupyterHub's answer about a token that long, then asks again
-        # (about then: its clock starts when the hub answers).
+        if BASELINE_PREFIX in url:
+            await self.ask_baseline(http, url, headers, run, since)
+            return
+        # The service uses JupyterHub's answer about a token that long, and asks again in
+        # the background once a request comes in the last part of it. By this reckoning
+        # (the latest the service asks again), an upper bound of the requests that waited.
         now = time.perf_counter()
-        asks_hub = now - self.hub_asked.get(user, -math.inf) > self.hub_cache_seconds
-        if asks_hub:
+        age = now - self.hub_asked.get(user, -math.inf)
+        asks_hub = age > self.hub_cache_seconds
+        if asks_hub or age > RECHECK_TO * self.hub_cache_seconds:
             self.hub_asked[user] = now
         kind = ASKS_HUB if asks_hub else ONLY_SERVICE
         try:
@@ -243,6 +276,23 @@ class Load:
                 kind = REFRESHES
         run.latencies.append(done - since)
         run.by_kind.setdefault(kind, []).append(done - since)
+
+    @staticmethod
+    async def ask_baseline(
+        http: aiohttp.ClientSession, url: str, headers: dict[str, str], run: Run, since: float
+    ) -> None:
+        """One request to the baseline, with a server's token as the service gets it."""
+        try:
+            async with http.get(url, headers=headers) as response:
+                status = response.status
+                await response.read()
+        except Exception as e:  # any failure is one error of its kind
+            run.errors[type(e).__name__] += 1
+            return
+        if status != 200:
+            run.errors[f"HTTP {status}"] += 1
+            return
+        run.latencies.append(time.perf_counter() - since)
 
     async def open_loop(self, target: Target, run: Run, rate: float, seconds: float) -> None:
         """`rate` requests a second for `seconds`, each sent on time whatever the answers do."""
@@ -322,11 +372,13 @@ class Processes:
                 self.by_name["proxy"] = child
             elif "jupyterhub" in line and "-f" in command:
                 self.by_name["hub"] = child
-        order = ["load (this process)", "provider", "hub", "proxy", "service"]
-        missing = set(order) - set(self.by_name)
+            elif str(NULL_SERVICE) in line:
+                self.by_name["baseline"] = child
+        order = ["load (this process)", "provider", "hub", "proxy", "service", "baseline"]
+        missing = set(order) - set(self.by_name) - {"baseline"}
         if missing:
             raise HubError(f"cannot find these processes of the run: {', '.join(sorted(missing))}")
-        self.by_name = {name: self.by_name[name] for name in order}
+        self.by_name = {name: self.by_name[name] for name in order if name in self.by_name}
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds (user and system) each process used so far, and the machine's idle time."""
@@ -338,8 +390,12 @@ class Processes:
         # Its event loop runs in its first thread; the others read and write the database.
         loop = next(t for t in service.threads() if t.id == service.pid)
         used[LOOP] = loop.user_time + loop.system_time
-        # The machine may be shared: what is left idle shows whether the run had it all.
-        used[IDLE] = psutil.cpu_times().idle
+        # The machine may be shared: what is left idle shows whether the run had it all,
+        # and what the processes outside the run took.
+        machine = psutil.cpu_times()
+        busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        used[IDLE] = machine.idle
+        used[OTHERS] = busy - sum(used[name] for name in self.by_name)
         return used
 
     async def service_rss(self) -> int:
@@ -453,7 +509,7 @@ def report(run: Run, users: int) -> None:
           f"max {run.p(100) * MS:.1f} ms, errors {run.errors_text()}")  # fmt: skip
     if run.rate:
         print(f"  client late by {run.lag * MS:.1f} ms at most")
-    if run.answers:
+    if run.by_kind:
         kinds = [(kind, run.by_kind.get(kind, [])) for kind in (ONLY_SERVICE, ASKS_HUB, REFRESHES)]
         print("  p50/p99 of the answers that took " + "; ".join(
             f"{kind}: {percentile(lat, 50) * MS:.1f}/{percentile(lat, 99) * MS:.1f} ms "
@@ -463,8 +519,9 @@ def report(run: Run, users: int) -> None:
           f"answers with a token due {run.stale}")  # fmt: skip
     seconds = run.seconds or 1.0
     cores = ", ".join(f"{name} {used / seconds:.2f}" for name, used in run.cpu.items()
-                      if name not in (IDLE, LOOP))  # fmt: skip
+                      if name not in (IDLE, LOOP, OTHERS))  # fmt: skip
     print(f"  CPU in cores: {cores} (its event loop's thread {run.cpu[LOOP] / seconds:.2f}); "
+          f"processes outside the run {run.cpu[OTHERS] / seconds:.2f}; "
           f"idle {run.cpu[IDLE] / seconds:.2f} of the machine's {os.cpu_count()}")  # fmt: skip
     if run.answers:
         print(f"  service CPU per answer {run.cpu['service'] / run.answers * MS:.2f} ms")
@@ -487,16 +544,76 @@ class Bench:
         self.client = provider.add_client([self.hub.redirect_uri],
                                           access_token_ttl=args.token_ttl)  # fmt: skip
         # The service reads the config file in its working directory; it wins over its env.
-        (work / "nevis_auth_hub_config.py").write_text(
-            f"c.NevisAuthHub.hub_cache_seconds = {args.hub_cache_seconds}\n", encoding="utf-8"
-        )
+        config = f"c.NevisAuthHub.hub_cache_seconds = {args.hub_cache_seconds}\n"
+        if args.profile:
+            config += PROFILE.format(path=str(Path(args.profile).resolve()))
+        (work / "nevis_auth_hub_config.py").write_text(config, encoding="utf-8")
         self.expiries = Expiries(args.token_ttl)
         self.proxy = Target("through the hub's proxy", self.hub.url + SERVICE + "api/token")
         self.direct = Target("straight to the service",
                              self.hub.service_url + SERVICE + "api/token")  # fmt: skip
+        self.baseline_port = free_port()
+        self.baselines = {
+            self.proxy.name: Target(self.proxy.name, self.hub.url + BASELINE_PREFIX + "api/token"),
+            self.direct.name: Target(
+                self.direct.name, f"http://127.0.0.1:{self.baseline_port}{BASELINE_PREFIX}api/token"
+            ),
+        }
+        self.baseline_runs: dict[str, Run] = {}
         self.runs: list[Run] = []
         self.load: Load
         self.processes: Processes
+
+    @contextmanager
+    def baseline(self) -> Iterator[None]:
+        """The baseline process, behind the hub's proxy too (a route of its own)."""
+        process = subprocess.Popen(
+            [sys.executable, str(NULL_SERVICE), str(self.baseline_port), str(BASELINE_BYTES)],
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            # The test hub's own proxy settings.
+            api = self.hub._env["HUB_TEST_PROXY_API_URL"]
+            token = self.hub._env["HUB_TEST_PROXY_TOKEN"]
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    requests.get(self.baselines[self.direct.name].url, timeout=2)
+                    break
+                except requests.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise HubError("the baseline process did not start") from None
+                    time.sleep(0.1)
+            added = requests.post(
+                f"{api}/api/routes{BASELINE_PREFIX.rstrip('/')}",
+                json={"target": f"http://127.0.0.1:{self.baseline_port}"},
+                headers={"Authorization": f"token {token}"}, timeout=HTTP_TIMEOUT,
+            )  # fmt: skip
+            if added.status_code != 201:
+                raise HubError(f"the proxy did not take the baseline's route: {added.status_code}")
+            yield
+        finally:
+            process.terminate()
+            process.wait(30)
+
+    async def baseline_loops(self) -> None:
+        """The open loops at the baseline, through the proxy and straight."""
+        for name, target in self.baselines.items():
+            run = Run(f"baseline, open loop {name}")
+            await self.measure(run, self.load.open_loop(target, run, self.args.rate,
+                                                        self.args.seconds))  # fmt: skip
+            report(run, len(self.names))
+            self.baseline_runs[name] = run
+
+    def against_baseline(self, run: Run, target: Target) -> None:
+        """Print a service run's latencies against the baseline's the same way."""
+        base = self.baseline_runs.get(target.name)
+        if base is None or not base.answers or not run.answers:
+            return
+        print(f"  against the baseline ({base.p(50) * MS:.1f}/{base.p(99) * MS:.1f} ms): "
+              f"p50 {run.p(50) / base.p(50):.1f}x, p99 {run.p(99) / base.p(99):.1f}x; "
+              f"over it: p50 +{(run.p(50) - base.p(50)) * MS:.1f} ms, "
+              f"p99 +{(run.p(99) - base.p(99)) * MS:.1f} ms")  # fmt: skip
 
     def refresh_calls(self) -> int:
         """Refresh requests the provider has seen from the service's client."""
@@ -553,6 +670,7 @@ class Bench:
             run = Run(f"open loop {target.name}")
             await self.measure(run, self.load.open_loop(target, run, args.rate, args.seconds))
             report(run, len(self.names))
+            self.against_baseline(run, target)
         seconds = min(args.seconds, CLOSED_LOOP_SECONDS)
         for target in (self.proxy, self.direct):
             run = Run(f"closed loop, {args.connections} callers, {target.name}")
@@ -592,15 +710,17 @@ async def run(args: argparse.Namespace) -> int:
     """Run the benchmark; the exit status says whether every goal was met."""
     clock = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
-    with OIDCTestProvider() as provider, work_dir() as work:
+    with OIDCTestProvider() as provider, work_dir() as work, ExitStack() as stack:
         bench = Bench(args, provider, work)
         with bench.hub.running(bench.client.client_id, bench.client.client_secret):
+            stack.enter_context(bench.baseline())
             bench.processes = processes = Processes()
             rss_start = await processes.service_rss()
             took = time.perf_counter() - clock
             print(f"provider and hub with the service up in {took:.1f} s; the service keeps "
                   f"JupyterHub's answers {args.hub_cache_seconds} s")  # fmt: skip
             await bench.setup()
+            await bench.baseline_loops()
 
             warm = Run("every server once each way, nobody signed in (401)")
             await bench.measure(warm, bench.every_server_once(warm, 401))
@@ -623,6 +743,9 @@ async def run(args: argparse.Namespace) -> int:
           f"with all {args.users} signed in: {per_user / 1024:.2f} KiB per signed-in user; "
           f"{rss_after / MIB:.1f} MiB after the loops "
           f"({(rss_after - rss_none) / args.users / 1024:.2f} KiB per user)")  # fmt: skip
+    if args.profile:
+        print(f"\nthe service's profile ({args.profile}), by own time:")
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
     return 0 if bench.goals(per_user) else 1
 
 
@@ -639,6 +762,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--hub-cache-seconds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--profile", help="write the service's cProfile statistics here")
     args = parser.parse_args()
     if args.token_ttl is None:
         # Due once per open loop: every user's token comes due about once in each.
