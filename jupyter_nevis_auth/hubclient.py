@@ -45,12 +45,18 @@ class HubServiceClient:
     async def call(
         self, method: str, path: str, params: dict[str, str] | None = None
     ) -> tuple[int, dict[str, Any]]:
-        """One call to the service's API: its status and JSON, or a 502/504 with a sentence."""
+        """One call to the service's API: its status and JSON, or a 502/504 with a sentence.
+
+        The parameters go in the body of a POST, else in the query.
+        """
         query = {k: v for k, v in (params or {}).items() if v}
-        url = self.url + path + ("?" + urlencode(query) if query else "")
+        body = query if method == "POST" else None
+        url = self.url + path + ("?" + urlencode(query) if query and body is None else "")
         headers = {"Authorization": f"token {self.api_token}"}
         try:
-            answer = await self.http.fetch(url, method=method, headers=headers, what=SERVICE)
+            answer = await self.http.fetch(
+                url, method=method, body=body, headers=headers, what=SERVICE
+            )
         except ProviderTimeoutError as e:
             return 504, {"error": PROVIDER_TIMEOUT, "message": str(e)}
         except NevisAuthError as e:

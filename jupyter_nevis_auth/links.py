@@ -1,7 +1,8 @@
 """One-time sign-in links: any browser, Jupyter session or not, signs in for the server's owner.
 
-A link carries a random token. The server keeps only its SHA-256, with the owner, what the
-sign-in is for and when it expires; the token is usable once and never logged.
+A link carries a random token. The server (or, in hub mode, the hub's service) keeps only its
+SHA-256, with the owner, what the sign-in is for and when it expires; the token is usable
+once and never logged.
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ NO_PUBLIC_URL = (
     "a browser on the server's machine; set NevisAuth.public_url ($NEVIS_AUTH_PUBLIC_URL)."
 )
 NEW_LINK = "Run the cell again in your notebook for a new sign-in link."
-EXPIRED = (
-    "This sign-in link has expired, was already used or is not one this server made. " + NEW_LINK
-)
+EXPIRED = "This sign-in link has expired, was already used or is not a real one. " + NEW_LINK
 
 
 @dataclass(frozen=True, repr=False)
@@ -76,9 +75,11 @@ class SignInLinks:
         self._prune()
         return self._links.pop(_key(token), None) if token else None
 
-    def revoke(self, token: str) -> None:
-        """Make `token` unusable (the cell that asked for it stopped waiting)."""
-        self._links.pop(_key(token), None)
+    def revoke(self, token: str, owner: str) -> None:
+        """Make `owner`'s link `token` unusable (the cell that asked for it stopped waiting)."""
+        link = self.peek(token)
+        if link is not None and link.owner == owner:
+            del self._links[_key(token)]
 
     def __len__(self) -> int:
         self._prune()
@@ -99,6 +100,6 @@ def public_origin(*candidates: str) -> str:
     return ""
 
 
-def link_url(origin: str, base_url: str, token: str) -> str:
-    """The absolute URL of the link with `token`."""
-    return urls.with_query(origin + urls.join(base_url, LINK_PAGE_PATH), {LINK_TOKEN_PARAM: token})
+def link_url(origin: str, page: str, token: str) -> str:
+    """The absolute URL of the link with `token`, whose page has the path `page`."""
+    return urls.with_query(origin + page, {LINK_TOKEN_PARAM: token})

@@ -8,7 +8,15 @@ from tornado import web
 
 from .. import urls
 from ..hubclient import HubServiceClient
-from ..protocol import APIS_PATH, TOKEN_PATH, TOKEN_STATUS_PATH
+from ..protocol import (
+    APIS_PATH,
+    DEVICE_ID_PARAM,
+    DEVICE_PATH,
+    LINK_PATH,
+    LINK_TOKEN_PARAM,
+    TOKEN_PATH,
+    TOKEN_STATUS_PATH,
+)
 from .base import SELECTION_PARAMS, NevisAPIHandler, NevisPageHandler
 from .kernel_api import KernelAPIHandler
 
@@ -120,6 +128,50 @@ class HubKernelApisHandler(HubModeMixin, KernelAPIHandler):
         self.answer(*await self.hub.call("GET", "api/apis"))
 
 
+class HubKernelSignInHandler(HubModeMixin, KernelAPIHandler):
+    """Sign-ins at another browser or device in hub mode: the service issues and runs them."""
+
+    #: The service's endpoint this one stands for.
+    service_path = ""
+    #: The parameters relayed, besides those choosing a sign-in.
+    relayed: tuple[str, ...] = ()
+
+    async def relay(self, method: str) -> None:
+        """Ask the service for this server's owner, with the kernel's parameters."""
+        names = SELECTION_PARAMS if method == "POST" else self.relayed
+        params = {k: self.get_argument(k, "") for k in names}
+        self.answer(*await self.hub.call(method, self.service_path, params))
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        """Start one: a one-time link, or a device sign-in."""
+        await self.relay("POST")
+
+    @allow_unauthenticated
+    async def delete(self) -> None:
+        """Give one up: nobody waits for it any more."""
+        await self.relay("DELETE")
+
+
+class HubKernelLinkHandler(HubKernelSignInHandler):
+    """nevis/api/token/link in hub mode: links to the service's page, which needs no hub login."""
+
+    service_path = "api/token/link"
+    relayed = (LINK_TOKEN_PARAM,)
+
+
+class HubKernelDeviceHandler(HubKernelSignInHandler):
+    """nevis/api/token/device in hub mode: device sign-ins polled by the service."""
+
+    service_path = "api/token/device"
+    relayed = (DEVICE_ID_PARAM,)
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """How the device sign-in goes."""
+        await self.relay("GET")
+
+
 #: Every handler of hub mode, by path below the server's base URL.
 hub_handlers: list[tuple[str, type[web.RequestHandler]]] = [
     ("/" + urls.LOGIN_PATH, HubLoginHandler),
@@ -130,4 +182,6 @@ hub_handlers: list[tuple[str, type[web.RequestHandler]]] = [
     ("/" + TOKEN_PATH, HubKernelTokenHandler),
     ("/" + TOKEN_STATUS_PATH, HubKernelStatusHandler),
     ("/" + APIS_PATH, HubKernelApisHandler),
+    ("/" + LINK_PATH, HubKernelLinkHandler),
+    ("/" + DEVICE_PATH, HubKernelDeviceHandler),
 ]

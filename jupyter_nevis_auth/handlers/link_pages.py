@@ -1,28 +1,57 @@
 """nevis/link and nevis/link/done: a one-time sign-in link's pages, for browsers without Jupyter.
 
 Opening the link shows what it does; its button (a POST, so that link previews and mail
-scanners cannot use the link up) starts the code flow bound to this browser.
+scanners cannot use the link up) starts the code flow bound to this browser. The mixins hold
+the pages' work, for a server's own links and for the hub service's.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 
 from .. import urls
 from ..errors import NevisAuthError
+from ..flow import PendingLogin
 from ..links import EXPIRED, LINK_DONE_PATH, LINK_PAGE_PATH, SignInLink
 from ..protocol import LINK_TOKEN_PARAM
-from .base import NevisPageHandler
+from .base import NevisHandlerMixin, NevisPageHandler
 from .pages import LINK_DONE_COOKIE, bind_to_browser
 
 
-class LinkHandler(NevisPageHandler):
-    """nevis/link: what a one-time link signs in for, and the button that starts it."""
+class LinkPageMixin(NevisHandlerMixin):
+    """A link's page: whose sign-in it is, and the button that starts it."""
 
-    def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
-        """Any origin: the link's token is the credential, and a page holding it could as well
-        open it; with Referrer-Policy no-referrer browsers send the form with Origin: null."""
-        return True
+    page: Callable[..., None]
+    redirect: Callable[..., None]
+    get_query_argument: Callable[..., str]
+    get_body_argument: Callable[..., str]
+
+    def link_page(self) -> str:
+        """The path of this page."""
+        return urls.join(self.base_url, LINK_PAGE_PATH)
+
+    def link_done(self) -> str:
+        """The path of the page a link's sign-in ends on."""
+        return urls.join(self.base_url, LINK_DONE_PATH)
+
+    def whose(self, link: SignInLink) -> str:
+        """Whose notebooks the sign-in is for, in a sentence."""
+        return f"the Jupyter server of {link.owner}: its notebooks"
+
+    def link_redirect_uri(self, provider: str) -> str:
+        """The redirect URI of a link's sign-in at `provider`."""
+        return self.nevis.redirect_uri(self.origin(), self.base_url, provider)
+
+    def bind_link(self, login: PendingLogin, link: SignInLink) -> None:
+        """Let only this browser finish the link's sign-in."""
+        bind_to_browser(self, login)  # type: ignore[arg-type]
+
+    def usable(self, link: SignInLink) -> bool:
+        """Whether this page may use `link`: a server's links are for its owner only."""
+        return link.owner == self.owner
 
     def gone(self) -> None:
         """The page of a link that cannot be used."""
@@ -32,10 +61,10 @@ class LinkHandler(NevisPageHandler):
         )  # fmt: skip
 
     def live_link(self, token: str, *, redeem: bool) -> SignInLink | None:
-        """The link of `token` if it is live and for this server's owner (used up if `redeem`)."""
+        """The link of `token` if it is live and usable here (used up if `redeem`)."""
         links = self.nevis.links
         link = links.redeem(token) if redeem else links.peek(token)
-        return link if link is not None and link.owner == self.owner else None
+        return link if link is not None and self.usable(link) else None
 
     @allow_unauthenticated
     async def get(self) -> None:
@@ -48,10 +77,10 @@ class LinkHandler(NevisPageHandler):
         what = f" for {link.api.name}" if link.api and link.api.name else ""
         self.page(
             "Sign in",
-            f"This one-time link signs you in{what} for the Jupyter server of {self.owner}: "
-            "its notebooks will call APIs as whoever signs in next. Go on only if you asked "
-            "for this sign-in from your own notebook.",
-            link_form={"action": urls.join(self.base_url, LINK_PAGE_PATH), "token": token},
+            f"This one-time link signs you in{what} for {self.whose(link)} will call APIs "
+            "as whoever signs in next. Go on only if you asked for this sign-in from your own "
+            "notebook.",
+            link_form={"action": self.link_page(), "token": token},
         )
 
     @allow_unauthenticated
@@ -62,28 +91,34 @@ class LinkHandler(NevisPageHandler):
             self.gone()
             return
         try:
-            redirect_uri = self.nevis.redirect_uri(self.origin(), self.base_url, link.provider)
             login, url = await self.nevis.start_login(
-                redirect_uri, urls.join(self.base_url, LINK_DONE_PATH), link.provider, link.api,
-                via_link=True,
+                self.link_redirect_uri(link.provider), self.link_done(), link.provider,
+                link.api, via_link=True,
             )  # fmt: skip
         except NevisAuthError as e:
-            self.log.warning("Sign-in from a link for %s not started: %s", self.owner, e)
+            self.log.warning("Sign-in from a link for %s not started: %s", link.owner, e)
             self.page("Sign-in is not available", str(e), e.status_code)
             return
-        bind_to_browser(self, login)
+        self.bind_link(login, link)
         self.redirect(url)
 
 
-class LinkDoneHandler(NevisPageHandler):
-    """nevis/link/done: where a link's sign-in ends; names whom only right after it."""
+class LinkDoneMixin(NevisHandlerMixin):
+    """Where a link's sign-in ends; names whom only right after it."""
+
+    page: Callable[..., Any]
+    get_secure_cookie: Callable[..., bytes | None]
+    clear_cookie: Callable[..., None]
+
+    def link_done(self) -> str:
+        """The path of this page."""
+        return urls.join(self.base_url, LINK_DONE_PATH)
 
     @allow_unauthenticated
     async def get(self) -> None:
         """Say who signed in, once."""
-        path = urls.join(self.base_url, LINK_DONE_PATH)
         name = self.get_secure_cookie(LINK_DONE_COOKIE, max_age_days=1)
-        self.clear_cookie(LINK_DONE_COOKIE, path=path)
+        self.clear_cookie(LINK_DONE_COOKIE, path=self.link_done())
         if name is None:
             self.page("Nothing to see here", "This page ends sign-ins from one-time links.")
             return
@@ -92,3 +127,16 @@ class LinkDoneHandler(NevisPageHandler):
             f"Signed in as {name.decode()}. You can close this window: the notebook that asked "
             "for the sign-in carries on.",
         )
+
+
+class LinkHandler(LinkPageMixin, NevisPageHandler):
+    """nevis/link: what a one-time link signs in for, and the button that starts it."""
+
+    def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
+        """Any origin: the link's token is the credential, and a page holding it could as well
+        open it; with Referrer-Policy no-referrer browsers send the form with Origin: null."""
+        return True
+
+
+class LinkDoneHandler(LinkDoneMixin, NevisPageHandler):
+    """nevis/link/done: where a link's sign-in ends."""

@@ -10,7 +10,7 @@ from ..claims import display_name
 from ..errors import CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
 from ..links import LINK_DONE_PATH, NEW_LINK
-from .base import NevisPageHandler
+from .base import NevisHandlerMixin, NevisPageHandler
 
 #: The authorization-response parameters the callback reads; each at most once.
 CALLBACK_PARAMS = ("state", "code", "iss", "error", "error_description")
@@ -32,6 +32,19 @@ def bind_to_browser(handler: NevisPageHandler, login: PendingLogin) -> None:
         secure=handler.request.protocol == "https",
         samesite="Lax",
     )
+
+
+async def remember_link_sign_in(
+    handler: NevisHandlerMixin, user: str, login: PendingLogin, done_page: str
+) -> None:
+    """Tell `done_page`, where a link's sign-in ends, whom it signed in (a signed cookie)."""
+    status = await handler.nevis.status(user, handler.base_url)
+    claims = status["providers"][login.provider].get("claims") or {}
+    handler.set_secure_cookie(  # type: ignore[attr-defined]
+        LINK_DONE_COOKIE, display_name(claims), expires_days=None, max_age=LINK_DONE_TTL,
+        path=done_page, httponly=True, secure=handler.request.protocol == "https",
+        samesite="Lax",
+    )  # fmt: skip
 
 
 class LoginHandler(NevisPageHandler):
@@ -101,12 +114,7 @@ class CallbackHandler(NevisPageHandler):
                 self.fail(e)
             return
         if via_link:
-            status = (await self.nevis.status(user, self.base_url))["providers"][login.provider]
-            self.set_secure_cookie(
-                LINK_DONE_COOKIE, display_name(status.get("claims") or {}), expires_days=None,
-                max_age=LINK_DONE_TTL, path=urls.join(self.base_url, LINK_DONE_PATH),
-                httponly=True, secure=self.request.protocol == "https", samesite="Lax",
-            )  # fmt: skip
+            await remember_link_sign_in(self, user, login, urls.join(self.base_url, LINK_DONE_PATH))
         self.redirect(login.next_url)
 
 

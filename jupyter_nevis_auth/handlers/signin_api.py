@@ -1,18 +1,21 @@
-"""Sign-ins that kernels start for a person at another browser or device, behind the kernel secret.
+"""Sign-ins that kernels start for a person at another browser or device.
 
 nevis/api/token/link hands out a one-time sign-in link; nevis/api/token/device starts a device
-sign-in (RFC 8628) and tells how it goes.
+sign-in (RFC 8628) and tells how it goes. The mixins hold the work, for this server's kernels
+(behind the kernel secret) and for the hub's service (behind a user server's own token).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 
+from .. import urls
 from ..device import DeviceSignIn
 from ..errors import NevisAuthError, ProviderTimeoutError, RequestError
-from ..links import NO_PUBLIC_URL, link_url
+from ..links import LINK_PAGE_PATH, NO_PUBLIC_URL, link_url
 from ..protocol import (
     DEVICE_FLOW_UNAVAILABLE,
     DEVICE_ID_PARAM,
@@ -23,25 +26,48 @@ from ..protocol import (
     DeviceAnswer,
     LinkAnswer,
 )
+from .base import NevisHandlerMixin
 from .kernel_api import KernelAPIHandler
 
 
-class KernelLinkHandler(KernelAPIHandler):
-    """nevis/api/token/link: one-time sign-in links for browsers without a Jupyter session."""
+class SignInAPIMixin(NevisHandlerMixin):
+    """Whose sign-ins a request may start, and the JSON answer; the handler class says how."""
+
+    answer: Callable[[int, dict[str, Any]], None]
+    get_argument: Callable[..., str]
+
+    def signer(self) -> str:
+        """The user whose sign-in this request starts or asks about."""
+        return self.owner
+
+    def chosen(self) -> tuple[str, Any] | None:
+        """The provider and API the parameters choose; None once a 400 is answered."""
+        try:
+            return self.nevis.selection(self.selection_params())
+        except RequestError as e:
+            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
+            return None
+
+
+class LinkAPIMixin(SignInAPIMixin):
+    """One-time sign-in links for browsers without a Jupyter session."""
+
+    def link_page(self) -> str:
+        """The path of the page a link opens."""
+        return urls.join(self.base_url, LINK_PAGE_PATH)
 
     @allow_unauthenticated
     async def post(self) -> None:
         """A new link for the sign-in the parameters choose (api=, provider=...)."""
-        try:
-            provider, api = self.nevis.selection(self.selection_params())
-        except RequestError as e:
-            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
+        chosen = self.chosen()
+        if chosen is None:
             return
+        provider, api = chosen
         origin = self.nevis.public_origin(provider)
         # A kernel calls over loopback: its Host names this machine, not what browsers use.
-        token = self.nevis.links.issue(self.owner, provider, api)
+        token = self.nevis.links.issue(self.signer(), provider, api)
         answer: LinkAnswer = {
-            "url": link_url(origin or self.origin(), self.base_url, token),
+            "url": link_url(origin or self.origin(), self.link_page(), token),
             "expires_in": self.nevis.links.ttl,
             "public": bool(origin),
             "note": None if origin else NO_PUBLIC_URL,
@@ -52,21 +78,20 @@ class KernelLinkHandler(KernelAPIHandler):
     @allow_unauthenticated
     async def delete(self) -> None:
         """Make a link unusable: the cell that asked for it stopped waiting."""
-        self.nevis.links.revoke(self.get_argument(LINK_TOKEN_PARAM, ""))
+        self.nevis.links.revoke(self.get_argument(LINK_TOKEN_PARAM, ""), self.signer())
         self.answer(200, {})
 
 
-class KernelDeviceHandler(KernelAPIHandler):
-    """nevis/api/token/device: device sign-ins, polled for by the server."""
+class DeviceAPIMixin(SignInAPIMixin):
+    """Device sign-ins, polled for by the server that holds the client secret."""
 
     @allow_unauthenticated
     async def post(self) -> None:
         """Start a device sign-in for the parameters' choice; what the person needs."""
-        try:
-            provider, api = self.nevis.selection(self.selection_params())
-        except RequestError as e:
-            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
+        chosen = self.chosen()
+        if chosen is None:
             return
+        provider, api = chosen
         if not await self.nevis.devices.offered(provider):
             self.answer(400, {
                 "error": DEVICE_FLOW_UNAVAILABLE,
@@ -75,9 +100,9 @@ class KernelDeviceHandler(KernelAPIHandler):
             })  # fmt: skip
             return
         try:
-            sign_in = await self.nevis.devices.start(self.owner, provider, api)
+            sign_in = await self.nevis.devices.start(self.signer(), provider, api)
         except NevisAuthError as e:
-            self.log.warning("No device sign-in for %s: %s", self.owner, e)
+            self.log.warning("No device sign-in for %s: %s", self.signer(), e)
             error = PROVIDER_TIMEOUT if isinstance(e, ProviderTimeoutError) else PROVIDER_ERROR
             self.answer(e.status_code, {"error": error, "message": str(e)})
             return
@@ -86,7 +111,7 @@ class KernelDeviceHandler(KernelAPIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         """How the device sign-in `id` goes: pending, done, or failed and why."""
-        sign_in = self.nevis.devices.progress(self.owner, self.get_argument(DEVICE_ID_PARAM, ""))
+        sign_in = self.nevis.devices.progress(self.signer(), self.get_argument(DEVICE_ID_PARAM, ""))
         if sign_in is None:
             message = "No such device sign-in (it ended long ago); run the cell again."
             self.answer(404, {"error": INVALID_REQUEST, "message": message})
@@ -96,8 +121,16 @@ class KernelDeviceHandler(KernelAPIHandler):
     @allow_unauthenticated
     async def delete(self) -> None:
         """Give a device sign-in up: nobody waits for it any more."""
-        self.nevis.devices.cancel(self.owner, self.get_argument(DEVICE_ID_PARAM, ""))
+        self.nevis.devices.cancel(self.signer(), self.get_argument(DEVICE_ID_PARAM, ""))
         self.answer(200, {})
+
+
+class KernelLinkHandler(LinkAPIMixin, KernelAPIHandler):
+    """nevis/api/token/link: links for the server's owner, asked for by its kernels."""
+
+
+class KernelDeviceHandler(DeviceAPIMixin, KernelAPIHandler):
+    """nevis/api/token/device: device sign-ins for the server's owner, for its kernels."""
 
 
 def device_answer(sign_in: DeviceSignIn) -> dict[str, Any]:

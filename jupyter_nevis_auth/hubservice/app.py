@@ -30,6 +30,7 @@ from .authstate import AuthStateService
 from .hook import PATH as HUB_TOKENS
 from .hubgrants import HubUsers
 from .hubtokens import HubTokensHandler
+from .links import HANDLERS as LINK_HANDLERS
 from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler, OAuthCallbackHandler
 from .store import SQLTokenStore, make_fernet
 
@@ -46,6 +47,7 @@ HANDLERS: list[tuple[str, type[web.RequestHandler]]] = [
     ("api/token", TokenHandler),
     ("api/status", StatusHandler),
     ("api/apis", ApisHandler),
+    *LINK_HANDLERS,
 ]
 
 

@@ -9,10 +9,15 @@ from tornado import web
 
 from ..claims import display_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
-from ..flow import cookie_name
-from ..handlers.pages import CALLBACK_PARAMS
+from ..flow import PendingLogin, cookie_name
+from ..handlers.pages import CALLBACK_PARAMS, remember_link_sign_in
+from ..links import NEW_LINK
 from ..protocol import DEFAULT_PROVIDER
 from .base import CALLBACK, LOGOUT, ServicePage
+
+#: The pages of one-time sign-in links at the service, below its prefix.
+LINK = "link"
+LINK_DONE = "link/done"
 
 OTHER_USER = "This sign-in was started by another JupyterHub user; start the sign-in again."
 
@@ -26,6 +31,27 @@ def browser_binding(raw: bytes | None) -> tuple[str | None, str | None]:
     return (starter, key) if isinstance(starter, str) and isinstance(key, str) else (None, None)
 
 
+def bind_to_hub_user(handler: ServicePage, login: PendingLogin, user: str) -> None:
+    """Bind `login` to this browser and to the hub user `user`: the callback checks both."""
+    handler.set_secure_cookie(
+        cookie_name(login.state),
+        json.dumps([user, login.browser_key]),
+        expires_days=None,
+        max_age=int(handler.nevis.config.state_ttl),
+        path=handler.path_of(CALLBACK),
+        httponly=True,
+        secure=handler.request.protocol == "https",
+        samesite="Lax",
+    )
+
+
+def service_redirect_uri(handler: ServicePage, provider: str = DEFAULT_PROVIDER) -> str:
+    """The configured redirect URI, else the service's callback at the request's origin."""
+    nevis = handler.nevis
+    configured = nevis.providers[provider].config.redirect_uri or nevis.config.redirect_uri
+    return configured or handler.origin() + handler.path_of(CALLBACK)
+
+
 class LoginHandler(ServicePage):
     """login: starts the Authorization Code flow for the signed-in hub user."""
 
@@ -36,40 +62,25 @@ class LoginHandler(ServicePage):
         try:
             provider, api = self.nevis.selection(self.selection_params())
             login, url = await self.nevis.start_login(
-                self.redirect_uri(provider), self.next_url(), provider, api
+                service_redirect_uri(self, provider), self.next_url(), provider, api
             )
         except NevisAuthError as e:
             self.log.warning("Sign-in for %s not started: %s", user, e)
             self.page("Sign-in is not available", str(e), e.status_code)
             return
-        # Binds the sign-in to this browser and to this hub user: the callback checks both.
-        self.set_secure_cookie(
-            cookie_name(login.state),
-            json.dumps([user, login.browser_key]),
-            expires_days=None,
-            max_age=int(self.nevis.config.state_ttl),
-            path=self.path_of(CALLBACK),
-            httponly=True,
-            secure=self.request.protocol == "https",
-            samesite="Lax",
-        )
+        bind_to_hub_user(self, login, user)
         self.redirect(url)
-
-    def redirect_uri(self, provider: str = DEFAULT_PROVIDER) -> str:
-        """The configured redirect URI, else the service's callback at this request's origin."""
-        configured = self.nevis.providers[provider].config.redirect_uri or (
-            self.nevis.config.redirect_uri
-        )
-        return configured or self.origin() + self.path_of(CALLBACK)
 
 
 class CallbackHandler(ServicePage):
-    """callback: the redirect URI registered at the provider; finishes the flow."""
+    """callback: the redirect URI registered at the provider; finishes the flow.
 
-    @web.authenticated
+    A sign-in started from a one-time link finishes for the link's user in the browser that
+    opened it, without a hub login; every other sign-in needs the hub user who started it.
+    """
+
     async def get(self) -> None:
         """Check the response, trade the code, store the tokens, go to `next`."""
-        user = self.hub_user()
         params: dict[str, str] = {}
         for name in CALLBACK_PARAMS:
             values = self.get_query_arguments(name, strip=False)
@@ -78,22 +89,51 @@ class CallbackHandler(ServicePage):
                 return
             if values:
                 params[name] = values[0]
-        key = None
-        if params.get("state"):
-            name = cookie_name(params["state"])
-            raw = self.get_secure_cookie(name, max_age_days=1)
-            self.clear_cookie(name, path=self.path_of(CALLBACK))
-            starter, key = browser_binding(raw)
-            if starter is not None and starter != user:
-                self.log.warning("Sign-in started by another hub user refused for %s.", user)
-                self.fail(AccessDeniedError(OTHER_USER))
-                return
+        if self.nevis.started_from_link(params.get("state")):
+            await self._finish_link(params)
+        else:
+            await self._finish_for_hub_user(params)  # type: ignore[misc]
+
+    def binding(self, params: dict[str, str]) -> tuple[str | None, str | None]:
+        """The hub user and browser key the sign-in's cookie holds; the cookie is used up."""
+        if not params.get("state"):
+            return None, None
+        name = cookie_name(params["state"])
+        raw = self.get_secure_cookie(name, max_age_days=1)
+        self.clear_cookie(name, path=self.path_of(CALLBACK))
+        return browser_binding(raw)
+
+    @web.authenticated
+    async def _finish_for_hub_user(self, params: dict[str, str]) -> None:
+        user = self.hub_user()
+        starter, key = self.binding(params)
+        if starter is not None and starter != user:
+            self.log.warning("Sign-in started by another hub user refused for %s.", user)
+            self.fail(AccessDeniedError(OTHER_USER))
+            return
         try:
             login = await self.nevis.finish_login(user, params, key)
         except NevisAuthError as e:
             self.log.warning("Sign-in for %s failed: %s", user, e)
             self.fail(e)
             return
+        self.redirect(login.next_url)
+
+    async def _finish_link(self, params: dict[str, str]) -> None:
+        """The user is the link's, named in the cookie the link's page set in this browser.
+
+        Without that cookie (another browser) there is no key, and the sign-in is refused
+        before any user is needed.
+        """
+        starter, key = self.binding(params)
+        user = starter or ""
+        try:
+            login = await self.nevis.finish_login(user, params, key)
+        except NevisAuthError as e:
+            self.log.warning("Sign-in from a link for %s failed: %s", user or "nobody", e)
+            self.page("Sign-in failed", f"{e} {NEW_LINK}", e.status_code)
+            return
+        await remember_link_sign_in(self, user, login, self.path_of(LINK_DONE))
         self.redirect(login.next_url)
 
     def fail(self, error: NevisAuthError) -> None:

@@ -9,6 +9,11 @@ The rule, from the request that runs the cell:
   driving the kernel from a terminal): text, a one-time link and a countdown;
 - anything else (nbclient, papermill, nbconvert --execute, a script): nobody to sign in.
 
+VS Code renders widgets, but its notebooks are not pages of the Jupyter server: a relative
+link leads nowhere there, so its widget offers the one-time link (absolute) as the sign-in. It
+names each cell by the cell document's URI, `vscode-notebook-cell:...`; JupyterLab and
+Notebook 7 by the cell's id.
+
 $NEVIS_AUTH_LOGIN_METHOD (widget, link or device) in the kernel's environment overrides the
 choice for every wait; `login(method=...)` for one sign-in.
 """
@@ -26,6 +31,8 @@ WIDGET, LINK, DEVICE = "widget", "link", "device"
 METHODS = (WIDGET, LINK, DEVICE)
 #: What a frontend can show: widgets, or text only.
 TEXT = "text"
+#: How the cell ids of VS Code begin (its cells' document URIs).
+VSCODE_CELL_ID = "vscode-"
 
 
 def _parent() -> dict[str, Any] | None:
@@ -49,6 +56,13 @@ def frontend_kind() -> str | None:
     if msg_type != "execute_request" or not parent.get("content", {}).get("allow_stdin"):
         return None
     return WIDGET if (parent.get("metadata") or {}).get("cellId") else TEXT
+
+
+def remote_frontend() -> bool:
+    """Whether the cell runs in a notebook frontend that is no page of this server (VS Code)."""
+    parent = _parent() or {}
+    cell_id = (parent.get("metadata") or {}).get("cellId")
+    return isinstance(cell_id, str) and cell_id.startswith(VSCODE_CELL_ID)
 
 
 def chosen_method(method: str | None = None) -> str:

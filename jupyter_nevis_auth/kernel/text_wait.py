@@ -46,6 +46,16 @@ def wait_with_link(error: LoginRequiredError, timeout: float) -> None:
     print("Signed in.")
 
 
+def needed_sign_in(api: str | None, provider: str | None) -> LoginRequiredError | None:
+    """What is missing for the token of `api` or `provider`; None when it can be had now."""
+    selection = select(api=api, provider=provider) or DEFAULT
+    try:
+        client.default_client().cached_or_fetched(0.0, selection)
+    except LoginRequiredError as error:
+        return error
+    return None
+
+
 def sign_in_without_widget(method: str | None, api: str | None, provider: str | None) -> bool:
     """For login(): sign in with a link or a device code when asked or when only text shows.
 

@@ -20,6 +20,7 @@ from IPython.display import display
 from ..errors import LoginRequiredError, NevisAuthError
 from ..protocol import ENV_LOGIN_URL, Status
 from . import client, text_wait
+from .detect import remote_frontend
 from .monitor import monitor, poll
 from .selection import from_params
 from .signin_client import drop_link, ready, sign_in_link
@@ -92,6 +93,8 @@ class LoginWidget(widgets.VBox):
         #: While a cell waits: what it waits for, naming the sign-in it needs.
         self._waiting: LoginRequiredError | None = None
         self._link: str | None = None
+        #: The waiting cell runs in VS Code: its sign-in is the link, relative ones lead nowhere.
+        self._remote = False
         self.show(*poll())
         monitor.add(self)
 
@@ -159,6 +162,7 @@ class LoginWidget(widgets.VBox):
             link = None  # the server's own sign-in page still works
         with self._lock:
             self._waiting, self._link = error, link["url"] if link else None
+            self._remote = remote_frontend()
         try:
             return self._wait_until(lambda: ready(token_client, selection), timeout)
         finally:
@@ -208,7 +212,7 @@ class LoginWidget(widgets.VBox):
         self.wait_line.value = self._wait_text()
         waiting = self._waiting
         if waiting is not None:
-            login_url = waiting.login_url or self._login_url()
+            login_url = (self._remote and self._link) or waiting.login_url or self._login_url()
             self.sign_in_link.value = sign_in_button(login_url, sign_in_label(waiting))
         elif not signed_in and not error:
             self.sign_in_link.value = sign_in_button(self._login_url())
@@ -236,7 +240,9 @@ class LoginWidget(widgets.VBox):
             '<i class="fa fa-hourglass-half" aria-hidden="true"></i> This cell waits for you to '
             f"sign in: <b>{left // 60}:{left % 60:02d}</b> left."
         )
-        if self._link:
+        if self._link and self._remote:
+            text += "<br>The sign-in button is a one-time link: it works once, in any browser."
+        elif self._link:
             # For a frontend that is not a browser signed in to this server (VS Code...).
             text += (
                 "<br>Jupyter not open in your browser? Use this "
@@ -266,8 +272,15 @@ def login(
     `method` "link" or "device" chooses those (for the sign-in of `api` or `provider`); a
     frontend that shows text only (jupyter console) gets the link without asking.
     """
-    if not text_wait.sign_in_without_widget(method, api, provider):
-        display(LoginWidget())
+    if text_wait.sign_in_without_widget(method, api, provider):
+        return
+    if method is None and remote_frontend():
+        # VS Code: the widget's sign-in is a one-time link, which lives while the cell waits.
+        error = text_wait.needed_sign_in(api, provider)
+        if error is not None:
+            wait_for_login(error, client.login_timeout())
+            return
+    display(LoginWidget())
 
 
 def wait_for_login(error: LoginRequiredError, timeout: float) -> None:

@@ -5,6 +5,7 @@ the sign-ins and tokens live in the `nevis-auth` service instead of the user ser
 tests/hub/service_harness.py starts `jupyterhub -f` on this file.
 """
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -38,6 +39,8 @@ c.JupyterHub.services = [
             "NEVIS_AUTH_APIS": env["HUB_TEST_APIS"],
             # A stopped server's token must stop working within the tests' patience.
             "NEVIS_AUTH_HUB_CACHE_SECONDS": "1",
+            # What a test module adds (ServiceHub's service_env).
+            **json.loads(env.get("HUB_TEST_SERVICE_ENV", "{}")),
         },
     }
 ]

@@ -25,8 +25,17 @@ class ServiceHub(JupyterHub):
 
     config_file = SERVICE_CONFIG
 
-    def __init__(self, work_dir: Path, issuer: str, apis: dict[str, Any]) -> None:
-        """Prepare a hub whose service knows `apis`; its one redirect URI is the service's."""
+    def __init__(
+        self,
+        work_dir: Path,
+        issuer: str,
+        apis: dict[str, Any],
+        service_env: dict[str, str] | None = None,
+    ) -> None:
+        """Prepare a hub whose service knows `apis`; its one redirect URI is the service's.
+
+        `service_env` adds to the service's environment (NEVIS_AUTH_* settings).
+        """
         super().__init__(work_dir, issuer)
         self.service_url = f"http://127.0.0.1:{free_port()}"
         self.redirect_uri = self.url + SERVICE + "callback"
@@ -36,6 +45,7 @@ class ServiceHub(JupyterHub):
             HUB_TEST_SERVICE_URL=self.service_url,
             HUB_TEST_STORE_KEY=self.store_key,
             HUB_TEST_APIS=json.dumps(apis),
+            HUB_TEST_SERVICE_ENV=json.dumps(service_env or {}),
         )
 
     def start(self, client_id: str, client_secret: str) -> None:

@@ -22,6 +22,9 @@ async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
         lambda: "one-time sign-in link" in kernel_view.text(widget) and kernel_view.text(widget)
     )
     assert "Jupyter not open in your browser?" in text
+    # JupyterLab shows the notebook on this server: its own sign-in page comes first.
+    buttons = [p["value"] for p in kernel_view.parts(widget) if "nevis-sign-in" in str(p)]
+    assert buttons and 'href="/a%40b/nevis/login' in buttons[0]
     state = " ".join(str(m) for m in kernel_view.models.values())
     assert re.search(r"http://127\.0\.0\.1:\d+/a%40b/nevis/link\?link_token=[\w-]{40,}", state)
     assert len(links) == 1
@@ -33,3 +36,47 @@ async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
     assert reply["status"] == "ok", reply
     await kernel_view.until(lambda: "one-time" not in kernel_view.text(widget))
     assert len(links) == 0
+
+
+#: A cell id as VS Code sends it: the URI of the cell's document.
+VSCODE_CELL = "vscode-notebook-cell:/home/me/analysis.ipynb#W2sZmlsZQ%3D%3D"
+
+
+async def test_in_vs_code_the_widgets_sign_in_is_the_one_time_link(
+    kernel_view: KernelView, browser: Browser, redirect_uri, username, jp_serverapp: Any
+):
+    links = jp_serverapp.web_app.settings["nevis_auth"].links
+    cell = kernel_view.start_execute("jupyter_nevis_auth.get_access_token()", VSCODE_CELL)
+    widget = await kernel_view.until(
+        lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
+    )
+    # Once the link is there (the widget shows before the cell asks for it).
+    href = await kernel_view.until(
+        lambda: "link_token" in (kernel_view.sign_in_link(widget) or "")
+        and kernel_view.sign_in_link(widget)
+    )
+    # Absolute: VS Code shows the notebook, not a page of this server.
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/a%40b/nevis/link\?link_token=[\w-]{40,}", href)
+    text = kernel_view.text(widget)
+    assert "works once, in any browser" in text and "Jupyter not open" not in text
+    assert len(links) == 1
+
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    reply = await asyncio.wait_for(cell, 30)
+
+    assert reply["status"] == "ok", reply
+    assert len(links) == 0
+
+
+async def test_in_vs_code_login_waits_with_the_one_time_link(kernel_view: KernelView):
+    cell = kernel_view.start_execute("jupyter_nevis_auth.login()", VSCODE_CELL)
+    widget = await kernel_view.until(
+        lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
+    )
+    href = await kernel_view.until(
+        lambda: "link_token" in (kernel_view.sign_in_link(widget) or "")
+        and kernel_view.sign_in_link(widget)
+    )
+    assert href.startswith("http://127.0.0.1:") and "/nevis/link?link_token=" in href
+    assert "This cell waits for you to sign in" in kernel_view.text(widget)
+    cell.cancel()

@@ -62,15 +62,16 @@ class KernelView:
         return result
 
     async def execute(
-        self, code: str, *, interactive: bool = True, timeout: float = 60
+        self, code: str, *, interactive: bool = True, timeout: float = 60, cell_id: str = ""
     ) -> dict[str, Any]:
         """Run `code` as a cell (from a person's notebook when `interactive`); its reply.
 
-        As JupyterLab does, a person's cell allows stdin and names the cell it runs.
+        As JupyterLab does, a person's cell allows stdin and names the cell it runs (`cell_id`,
+        else a new id).
         """
         content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
                    "allow_stdin": interactive, "stop_on_error": False}  # fmt: skip
-        metadata = {"cellId": str(uuid.uuid4())} if interactive else {}
+        metadata = {"cellId": cell_id or str(uuid.uuid4())} if interactive else {}
         msg = self.client.session.msg("execute_request", content, metadata=metadata)
         self.client.shell_channel.send(msg)
         msg_id = msg["header"]["msg_id"]
@@ -82,9 +83,9 @@ class KernelView:
         await self.until(lambda: msg_id in self._idle)
         return {**reply["content"], "output": self.output(msg_id)}
 
-    def start_execute(self, code: str) -> asyncio.Task[dict[str, Any]]:
+    def start_execute(self, code: str, cell_id: str = "") -> asyncio.Task[dict[str, Any]]:
         """Run `code` as a person's cell in the background."""
-        return asyncio.create_task(self.execute(code))
+        return asyncio.create_task(self.execute(code, cell_id=cell_id))
 
     def output(self, msg_id: str) -> str:
         """The text a cell printed or displayed."""

@@ -1,0 +1,84 @@
+"""One-time sign-in links and device sign-ins at the service, for user servers in hub mode.
+
+A user server's kernel asks its server, which asks here with its own token (api/token/link,
+api/token/device): links and device sign-ins are for the server's owner only. A link opens the
+service's `link` page, which needs no hub login: its sign-in ends at the service's callback,
+bound to the browser that pressed the page's button, and the tokens are kept for the link's
+user.
+"""
+
+from __future__ import annotations
+
+from tornado import web
+
+from ..flow import PendingLogin
+from ..handlers.link_pages import LinkDoneMixin, LinkPageMixin
+from ..handlers.signin_api import DeviceAPIMixin, LinkAPIMixin
+from ..links import SignInLink
+from .base import ServiceAPI, ServicePage
+from .pages import LINK, LINK_DONE, bind_to_hub_user, service_redirect_uri
+
+
+class LinkHandler(LinkPageMixin, ServicePage):
+    """link: whose sign-in a one-time link is, and the button that starts it."""
+
+    def link_page(self) -> str:
+        """The service's link page."""
+        return self.path_of(LINK)
+
+    def link_done(self) -> str:
+        """The service's page where a link's sign-in ends."""
+        return self.path_of(LINK_DONE)
+
+    def whose(self, link: SignInLink) -> str:
+        """The link's hub user: every server of theirs shares the sign-in."""
+        return f"the JupyterHub user {link.owner}: notebooks on their servers"
+
+    def usable(self, link: SignInLink) -> bool:
+        """Any live link: the service holds every user's, each for its own user."""
+        return True
+
+    def link_redirect_uri(self, provider: str) -> str:
+        """The service's redirect URI."""
+        return service_redirect_uri(self, provider)
+
+    def bind_link(self, login: PendingLogin, link: SignInLink) -> None:
+        """Bind the sign-in to this browser and to the link's user."""
+        bind_to_hub_user(self, login, link.owner)
+
+
+class LinkDoneHandler(LinkDoneMixin, ServicePage):
+    """link/done: where a link's sign-in ends."""
+
+    def link_done(self) -> str:
+        """This page."""
+        return self.path_of(LINK_DONE)
+
+
+class LinkAPIHandler(LinkAPIMixin, ServiceAPI):
+    """api/token/link: a one-time link for the calling server's user; DELETE drops it."""
+
+    def signer(self) -> str:
+        """The calling server's user."""
+        return self.caller.user
+
+    def link_page(self) -> str:
+        """The service's link page."""
+        return self.path_of(LINK)
+
+
+class DeviceAPIHandler(DeviceAPIMixin, ServiceAPI):
+    """api/token/device: device sign-ins for the calling server's user, polled here."""
+
+    def signer(self) -> str:
+        """The calling server's user."""
+        return self.caller.user
+
+
+#: The service's handlers of links and device sign-ins, by their path below its prefix.
+HANDLERS: list[tuple[str, type[web.RequestHandler]]] = [
+    (LINK, LinkHandler),
+    (LINK_DONE, LinkDoneHandler),
+    ("api/token/link", LinkAPIHandler),
+    ("api/token/device", DeviceAPIHandler),
+]
