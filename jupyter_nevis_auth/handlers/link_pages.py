@@ -18,7 +18,7 @@ from ..flow import PendingLogin
 from ..links import EXPIRED, LINK_DONE_PATH, LINK_PAGE_PATH, SignInLink
 from ..protocol import LINK_TOKEN_PARAM
 from .base import NevisHandlerMixin, NevisPageHandler
-from .pages import LINK_DONE_COOKIE, bind_to_browser
+from .pages import LINK_DONE_COOKIE, bind_to_browser, hub_servers_path, name_link_owner
 
 
 class LinkPageMixin(NevisHandlerMixin):
@@ -48,6 +48,18 @@ class LinkPageMixin(NevisHandlerMixin):
     def bind_link(self, login: PendingLogin, link: SignInLink) -> None:
         """Let only this browser finish the link's sign-in."""
         bind_to_browser(self, login)  # type: ignore[arg-type]
+        name_link_owner(self, login)  # type: ignore[arg-type]
+
+    def hints(self, link: SignInLink) -> dict[str, Any]:
+        """Notes and links for the page: under JupyterHub, the hub login the sign-in needs."""
+        servers = hub_servers_path()
+        if not servers:
+            return {}
+        note = (
+            f"This server runs on JupyterHub, where the sign-in ends: JupyterHub will want "
+            f"this browser signed in as {link.owner}. Sign in to JupyterHub first if it is not."
+        )
+        return {"notes": [note], "links": [(servers[: -len("user/")] + "hub/login", "JupyterHub")]}
 
     def usable(self, link: SignInLink) -> bool:
         """Whether this page may use `link`: a server's links are for its owner only."""
@@ -81,6 +93,7 @@ class LinkPageMixin(NevisHandlerMixin):
             "as whoever signs in next. Go on only if you asked for this sign-in from your own "
             "notebook.",
             link_form={"action": self.link_page(), "token": token},
+            **self.hints(link),
         )
 
     @allow_unauthenticated

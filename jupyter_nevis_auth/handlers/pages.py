@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import quote, unquote
+
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
@@ -18,6 +21,14 @@ CALLBACK_PARAMS = ("state", "code", "iss", "error", "error_description")
 LINK_DONE_COOKIE = "nevis_auth_link_done"
 #: Seconds that cookie lives: the redirect follows at once.
 LINK_DONE_TTL = 60
+#: Under JupyterHub: tells every server of the hub whose server a link's sign-in is for.
+LINK_FOR_COOKIE = "nevis_auth_link_for_"
+OTHER_HUB_USER = (
+    "This sign-in came from a one-time link to {owner}'s server, but JupyterHub sent it to "
+    "{user}'s because this browser is signed in to JupyterHub as {user}; sign out of "
+    "JupyterHub here (or use a browser signed in as {owner}) and run the cell again for a "
+    "new link."
+)
 
 
 def bind_to_browser(handler: NevisPageHandler, login: PendingLogin) -> None:
@@ -32,6 +43,32 @@ def bind_to_browser(handler: NevisPageHandler, login: PendingLogin) -> None:
         secure=handler.request.protocol == "https",
         samesite="Lax",
     )
+
+
+def hub_servers_path() -> str:
+    """The path below which JupyterHub serves every user's servers; "" without a hub."""
+    base = os.environ.get("JUPYTERHUB_BASE_URL")
+    return urls.join(base, "user/") if base else ""
+
+
+def link_for_cookie(state: str) -> str:
+    """The name of the cookie telling whose server the link's sign-in `state` is for."""
+    return LINK_FOR_COOKIE + cookie_name(state)[-16:]
+
+
+def name_link_owner(handler: NevisPageHandler, login: PendingLogin) -> None:
+    """Under JupyterHub, let the user's other servers say whose link's sign-in this is.
+
+    The hub's user-redirect sends the callback to the server of whoever is signed in to the
+    hub in this browser: another user's server then knows why it does not know the sign-in.
+    """
+    path = hub_servers_path()
+    if path:
+        handler.set_cookie(
+            link_for_cookie(login.state), quote(handler.owner, safe=""), expires_days=None,
+            max_age=int(handler.nevis.config.state_ttl), path=path, httponly=True,
+            secure=handler.request.protocol == "https", samesite="Lax",
+        )  # fmt: skip
 
 
 async def remember_link_sign_in(
@@ -86,10 +123,20 @@ class CallbackHandler(NevisPageHandler):
                 return
             if values:
                 params[name] = values[0]
+        owner = self.link_owner(params.get("state"))
         if self.nevis.started_from_link(params.get("state")):
             await self._finish(self.owner, params, via_link=True)
+        elif owner and owner != self.owner:
+            self.log.warning("A link's sign-in for %s refused at %s's server.", owner, self.owner)
+            self.page("Sign-in failed", OTHER_HUB_USER.format(owner=owner, user=self.owner), 403)
         else:
             await self._finish_for_jupyter_user(params)  # type: ignore[misc]
+
+    def link_owner(self, state: str | None) -> str:
+        """Under JupyterHub, whose server the link's sign-in `state` is for; "" if unknown."""
+        raw = self.get_cookie(link_for_cookie(state)) if state and hub_servers_path() else None
+        name = unquote(raw or "")
+        return name if name.isprintable() and len(name) <= 255 else ""
 
     @web.authenticated
     @authorized

@@ -9,6 +9,8 @@ user.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tornado import web
 
 from ..flow import PendingLogin
@@ -37,6 +39,10 @@ class LinkHandler(LinkPageMixin, ServicePage):
     def usable(self, link: SignInLink) -> bool:
         """Any live link: the service holds every user's, each for its own user."""
         return True
+
+    def hints(self, link: SignInLink) -> dict[str, Any]:
+        """None: the service's sign-in needs no hub login."""
+        return {}
 
     def link_redirect_uri(self, provider: str) -> str:
         """The service's redirect URI."""
