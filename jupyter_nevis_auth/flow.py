@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from .apis import ApiSpec
 from .protocol import DEFAULT_PROVIDER
 
-#: Sign-ins kept at once; the oldest is dropped first so a flood cannot grow memory.
+#: Sign-ins kept at once for one owner (a hub service keeps every hub user's); the oldest is
+#: dropped first, so a flood grows no memory, and one user's cannot crowd out another's.
 MAX_PENDING = 64
 
 #: Ends a named JupyterHub server's name at the start of its states; never in the random part.
@@ -61,6 +62,8 @@ class PendingLogin:
     api: ApiSpec | None = None
     #: Started from a one-time sign-in link: its callback needs no Jupyter session.
     via_link: bool = False
+    #: Who started it, where several users share the pending sign-ins (the hub service).
+    owner: str = ""
 
     def __repr__(self) -> str:
         return f"PendingLogin(next_url={self.next_url!r}, created={self.created!r})"
@@ -82,11 +85,16 @@ class PendingLogins:
         api: ApiSpec | None = None,
         *,
         via_link: bool = False,
+        owner: str = "",
     ) -> PendingLogin:
-        """A new sign-in with fresh random state, nonce, verifier and browser key."""
+        """A new sign-in with fresh random state, nonce, verifier and browser key.
+
+        When `owner` has MAX_PENDING sign-ins under way already, their oldest is dropped.
+        """
         self._prune()
-        while len(self._pending) >= MAX_PENDING:
-            self._pending.popitem(last=False)
+        theirs = [state for state, login in self._pending.items() if login.owner == owner]
+        for state in theirs[: max(0, len(theirs) - MAX_PENDING + 1)]:
+            del self._pending[state]
         login = PendingLogin(
             state=new_state(self.server_name),
             nonce=secrets.token_urlsafe(32),
@@ -98,9 +106,20 @@ class PendingLogins:
             provider=provider,
             api=api,
             via_link=via_link,
+            owner=owner,
         )
         self._pending[login.state] = login
         return login
+
+    def live(self) -> list[PendingLogin]:
+        """Every sign-in under way, oldest first."""
+        self._prune()
+        return list(self._pending.values())
+
+    def restore(self, login: PendingLogin) -> None:
+        """Take back a sign-in that was under way before a restart (if it has not expired)."""
+        self._pending[login.state] = login
+        self._prune()
 
     def peek(self, state: str) -> PendingLogin | None:
         """The live sign-in for `state`, left in place."""

@@ -96,9 +96,16 @@ class AuthService:
         api: ApiSpec | None = None,
         *,
         via_link: bool = False,
+        owner: str = "",
     ) -> tuple[PendingLogin, str]:
-        """A new pending sign-in and the provider URL to send the browser to."""
-        return await self.sign_ins.start(redirect_uri, next_url, provider, api, via_link=via_link)
+        """A new pending sign-in and the provider URL to send the browser to.
+
+        `owner` names the user who starts it where users share the pending sign-ins (the hub
+        service): each user may have flow.MAX_PENDING under way.
+        """
+        return await self.sign_ins.start(
+            redirect_uri, next_url, provider, api, via_link=via_link, owner=owner
+        )
 
     def started_from_link(self, state: str | None) -> bool:
         """Whether `state` is a live sign-in started from a one-time link."""

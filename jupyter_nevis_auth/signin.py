@@ -76,11 +76,14 @@ class SignIns:
         api: ApiSpec | None,
         *,
         via_link: bool = False,
+        owner: str = "",
     ) -> tuple[PendingLogin, str]:
-        """A new pending sign-in and the provider URL to send the browser to."""
+        """A new pending sign-in (of `owner`, where users share them) and its provider URL."""
         metadata = await self.usable_metadata(provider)
         client = self.providers[provider].client
-        login = self.pending.start(redirect_uri, next_url, provider, api, via_link=via_link)
+        login = self.pending.start(
+            redirect_uri, next_url, provider, api, via_link=via_link, owner=owner
+        )
         extra = self.extra_scopes(provider, api)
         url = client.authorize_url(
             metadata,

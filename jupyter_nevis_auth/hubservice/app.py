@@ -27,11 +27,13 @@ from . import base
 from .api import ApisHandler, StatusHandler, TokenHandler
 from .auth import ServerTokens
 from .authstate import AuthStateService
+from .cookie_secret import load_cookie_secret
 from .hook import PATH as HUB_TOKENS
 from .hubgrants import HubUsers
 from .hubtokens import HubTokensHandler
 from .links import HANDLERS as LINK_HANDLERS
 from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler, OAuthCallbackHandler
+from .pending import keep_pending, take_back_pending
 from .store import SQLTokenStore, make_fernet
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -58,6 +60,8 @@ class NevisAuthHub(EnvConfigurable):
         "db_url": "NEVIS_AUTH_HUB_DB_URL",
         "hub_cache_seconds": "NEVIS_AUTH_HUB_CACHE_SECONDS",
         "auth_state": "NEVIS_AUTH_HUB_AUTH_STATE",
+        "cookie_secret": "NEVIS_AUTH_HUB_COOKIE_SECRET",
+        "cookie_secret_file": "NEVIS_AUTH_HUB_COOKIE_SECRET_FILE",
     }
 
     db_url = Unicode(
@@ -73,6 +77,20 @@ class NevisAuthHub(EnvConfigurable):
         help="""Seconds JupyterHub's answer about a server's token is reused: a stopped server's
         token keeps working at most this long. Default: $NEVIS_AUTH_HUB_CACHE_SECONDS""",
     )
+    cookie_secret = Unicode(
+        "",
+        config=True,
+        help="""The secret signing the service's cookies, in hex (`openssl rand -hex 32`);
+        instead of cookie_secret_file. Default: $NEVIS_AUTH_HUB_COOKIE_SECRET""",
+    )
+    cookie_secret_file = Unicode(
+        "nevis_auth_hub_cookie_secret",
+        config=True,
+        help="""File keeping the secret that signs the service's cookies, so that sign-ins under
+        way survive a restart: made (readable by the service only) when missing, refused when
+        others may read it; relative to the service's working directory. Empty: a new secret
+        each start. Default: $NEVIS_AUTH_HUB_COOKIE_SECRET_FILE""",
+    )
     auth_state = Bool(
         False,
         config=True,
@@ -84,7 +102,11 @@ class NevisAuthHub(EnvConfigurable):
 
 
 def make_app(
-    service: AuthService, hub_auth: HubOAuth, prefix: str, log: logging.Logger
+    service: AuthService,
+    hub_auth: HubOAuth,
+    prefix: str,
+    log: logging.Logger,
+    cookie_secret: bytes | None = None,
 ) -> web.Application:
     """The tornado application of the service below `prefix` (/services/<name>/)."""
     templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
@@ -93,9 +115,8 @@ def make_app(
         handlers.append((HUB_TOKENS, HubTokensHandler))
     return web.Application(
         [(prefix + path, handler) for path, handler in handlers],
-        # Signs the sign-in cookies and JupyterHub's OAuth cookie: after a restart, browsers
-        # pass the hub's OAuth again, unseen (oauth_no_confirm), and started sign-ins end.
-        cookie_secret=secrets.token_bytes(32),
+        # Signs the sign-in cookies and JupyterHub's OAuth cookie (cookie_secret.py).
+        cookie_secret=cookie_secret or secrets.token_bytes(32),
         xsrf_cookies=True,
         log_function=base.log_request,
         nevis_auth=service,
@@ -195,13 +216,22 @@ class NevisAuthHubApp(Application):
                               "service (c.JupyterHub.services) with a url.", self.name)  # fmt: skip
             self.exit(1)
         settings = NevisAuthHub(parent=self)
+        try:
+            secret = load_cookie_secret(
+                settings.cookie_secret, settings.cookie_secret_file, self.log
+            )
+        except SettingsError as e:
+            self.log.critical("jupyter-nevis-auth: %s", e)
+            self.exit(1)
         service, store = self.build_service(settings)
         if isinstance(store, SQLTokenStore):
             # Older keys can be dropped from NevisAuth.store_key once this has run.
             rotated = await store.rotate()
             self.log.info("jupyter-nevis-auth: %d sign-ins kept from before", rotated)
+            under_way = await take_back_pending(store, service.pending)
+            self.log.info("jupyter-nevis-auth: %d sign-ins under way at the last stop", under_way)
         hub_auth = HubOAuth(parent=self, cache_max_age=settings.hub_cache_seconds)
-        app = make_app(service, hub_auth, prefix, self.log)
+        app = make_app(service, hub_auth, prefix, self.log, secret)
         where = urlsplit(service_url)
         server = app.listen(where.port or 80, where.hostname or "127.0.0.1", xheaders=True)
         self.log.info("jupyter-nevis-auth: the service listens at %s%s",
@@ -215,6 +245,7 @@ class NevisAuthHubApp(Application):
         checking.cancel()
         server.stop()
         if isinstance(store, SQLTokenStore):
+            await keep_pending(store, service.pending)
             store.close()
         self.log.info("jupyter-nevis-auth: the service stopped")
 

@@ -62,7 +62,7 @@ class LoginHandler(ServicePage):
         try:
             provider, api = self.nevis.selection(self.selection_params())
             login, url = await self.nevis.start_login(
-                service_redirect_uri(self, provider), self.next_url(), provider, api
+                service_redirect_uri(self, provider), self.next_url(), provider, api, owner=user
             )
         except NevisAuthError as e:
             self.log.warning("Sign-in for %s not started: %s", user, e)

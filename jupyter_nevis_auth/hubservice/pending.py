@@ -1,0 +1,84 @@
+"""Sign-ins under way at the service, kept in its database while it restarts.
+
+A sign-in's state, nonce and PKCE verifier live in the service's memory until its callback
+comes. At stop they are written, encrypted with NevisAuth.store_key, to a table of their own;
+at the next start they are read back and deleted from it (a state is used once only), and
+those that have not expired (NevisAuth.state_ttl) finish as if nothing happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from typing import Any
+
+from cryptography.fernet import InvalidToken
+from sqlalchemy import Column, String, Table, Text, delete, insert, select
+from sqlalchemy.engine import Engine
+
+from ..apis import ApiSpec
+from ..flow import PendingLogin, PendingLogins
+from .store import SQLTokenStore, metadata, row_id
+
+pending_table = Table(
+    "nevis_auth_pending",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+)
+
+
+def login_data(login: PendingLogin) -> dict[str, Any]:
+    """A sign-in as plain data; when it started, on the wall clock (its own is monotonic)."""
+    data = dataclasses.asdict(login)
+    data["started_at"] = time.time() - (time.monotonic() - data.pop("created"))
+    return data
+
+
+def login_of(data: dict[str, Any]) -> PendingLogin:
+    """The inverse of login_data, in this process's monotonic clock."""
+    api = data.pop("api")
+    spec = None
+    if api is not None:
+        spec = ApiSpec(**{**api, "scopes": tuple(api["scopes"]), "urls": tuple(api["urls"])})
+    created = time.monotonic() - (time.time() - float(data.pop("started_at")))
+    return PendingLogin(**data, api=spec, created=created)
+
+
+async def keep_pending(store: SQLTokenStore, pending: PendingLogins) -> int:
+    """Write the sign-ins under way to the database; returns how many."""
+    rows = [
+        (row_id(login.state), store.fernet.encrypt(json.dumps(login_data(login)).encode()))
+        for login in pending.live()
+    ]
+    await asyncio.to_thread(_replace, store.engine, [(i, c.decode("ascii")) for i, c in rows])
+    return len(rows)
+
+
+async def take_back_pending(store: SQLTokenStore, pending: PendingLogins) -> int:
+    """Restore the sign-ins kept at the last stop, and delete them there; returns how many."""
+    for ciphertext in await asyncio.to_thread(_take_all, store.engine):
+        try:
+            login = login_of(json.loads(store.fernet.decrypt(ciphertext.encode("ascii"))))
+        except (InvalidToken, ValueError, TypeError, KeyError, AttributeError):
+            continue  # another key, or damaged: that sign-in is started again
+        pending.restore(login)
+    return len(pending.live())
+
+
+def _replace(engine: Engine, rows: list[tuple[str, str]]) -> None:
+    pending_table.create(engine, checkfirst=True)
+    with engine.begin() as db:
+        db.execute(delete(pending_table))
+        if rows:
+            db.execute(insert(pending_table), [{"id": i, "ciphertext": c} for i, c in rows])
+
+
+def _take_all(engine: Engine) -> list[str]:
+    pending_table.create(engine, checkfirst=True)
+    with engine.begin() as db:
+        texts = list(db.execute(select(pending_table.c.ciphertext)).scalars())
+        db.execute(delete(pending_table))
+    return texts
