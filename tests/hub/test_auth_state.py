@@ -9,6 +9,8 @@ share one hub, in file order.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ import pytest
 import requests
 
 from jupyter_nevis_auth.hubservice.authstate import WITHOUT_REFRESH
+from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import SERVICE, OAuthHub, hub_login, service_api, stop_server
 from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider, RegisteredClient
@@ -226,3 +229,62 @@ def test_the_log_holds_no_token(hub: OAuthHub) -> None:
         state = hub.auth_state(user)
         assert not [k for k in ("access_token", "refresh_token", "id_token")
                     if state.get(k) and state[k] in log]  # fmt: skip
+
+
+def service_store(hub: OAuthHub) -> SQLTokenStore:
+    """The service's database, opened with its store key as the service opens it."""
+    db_url = f"sqlite:///{hub.work_dir / 'nevis_auth_hub.sqlite'}"
+    return SQLTokenStore(db_url, make_fernet(hub.store_key))
+
+
+def test_after_invalid_grant_the_service_retries_with_the_hubs_newer_sign_in(
+    hub_and_client: tuple[OAuthHub, RegisteredClient], oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+) -> None:  # fmt: skip
+    """The service was down; meanwhile its grant ended and the user signed in to the hub again.
+
+    At its first look after a restart the service cannot tell which of its refresh token and
+    the hub's is newer, so it refreshes with its own: the provider answers invalid_grant, and
+    the service reads auth_state again and continues with the hub's grant, at once.
+    """
+    hub, client = hub_and_client
+    assert token(hub, "bob").status_code == 200  # his server of the test above asks
+    store = service_store(hub)
+    held = asyncio.run(store.get("bob"))
+    store.close()
+    assert held is not None and held.refresh_token
+    # bob signs in to the hub again, in another browser: a new grant at the provider.
+    for again in signed_in(hub, "bob"):
+        newer = hub.auth_state("bob")
+        assert newer["refresh_token"] != held.refresh_token
+        hub.stop()
+        # The service's grant ends at the provider, and its access token expires meanwhile.
+        revoked = requests.post(
+            oidc_provider.revocation_endpoint, auth=(client.client_id, client.client_secret),
+            data={"token": held.refresh_token, "token_type_hint": "refresh_token"},
+            timeout=HTTP_TIMEOUT,
+        )  # fmt: skip
+        assert revoked.status_code == 200, revoked.text
+        store = service_store(hub)
+        gone = time.time() - 1
+        asyncio.run(store.set("bob", dataclasses.replace(
+            held, expires_at=gone, obtained_at=gone - 3600)))  # fmt: skip
+        store.close()
+        before = refreshes(oidc_provider, client)
+        logged = len(hub.log())
+        hub.start(client.client_id, client.client_secret)
+
+        # The hub's refresh_user asks the service, which refreshes: refused, then retried.
+        hub_refreshes(again)
+        log = hub.log()[logged:]
+        assert "Refresh of bob refused; retrying with JupyterHub's tokens" in log
+        after = refreshes(oidc_provider, client)
+        assert after["error"] == before["error"] + 1 and after["ok"] == before["ok"] + 1
+        state = hub.auth_state("bob")
+        assert state["access_token"] != newer["access_token"]  # the service answered the hub
+        again.start_server()
+        answer = token(hub, "bob")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["access_token"] == state["access_token"]
+        assert bearer(resource_server, answer.json()["access_token"]) == 200
+        assert "signing bob out" not in log and newer["refresh_token"] not in hub.log()
