@@ -107,10 +107,11 @@ REQUEST_TIMEOUT = 10.0
 #: Seconds of clock and rounding slack when answers are compared with token lifetimes.
 SLACK = 1.0
 MS = 1000
-#: Appended to the service's config file by --profile: cProfile from then until it exits.
+#: Appended to the service's config file by --profile: cProfile from then until it exits,
+#: counting the CPU time of the service's process.
 PROFILE = """
-import atexit, cProfile
-_profile = cProfile.Profile()
+import atexit, cProfile, time
+_profile = cProfile.Profile(time.process_time)  # CPU time: the machine may be shared
 atexit.register(_profile.dump_stats, {path!r})
 _profile.enable()
 """
@@ -230,8 +231,9 @@ class Load:
         self.expiries = expiries
         self.rng = random.Random(seed)
         self.hub_cache_seconds = hub_cache_seconds
-        #: When the service last asked JupyterHub about each server's token, as far as seen here.
-        self.hub_asked: dict[str, float] = {}
+        #: When the service last asked JupyterHub about each server's token, as far as seen
+        #: here, and whether the token was used since.
+        self.hub_asked: dict[str, tuple[float, bool]] = {}
 
     async def ask(
         self, http: aiohttp.ClientSession, url: str, user: str, run: Run, since: float,
@@ -242,14 +244,16 @@ class Load:
         if BASELINE_PREFIX in url:
             await self.ask_baseline(http, url, headers, run, since)
             return
-        # The service uses JupyterHub's answer about a token that long, and asks again in
-        # the background once a request comes in the last part of it. By this reckoning
-        # (the latest the service asks again), an upper bound of the requests that waited.
+        # The service uses JupyterHub's answer about a token that long, and asks again in the
+        # background before then when the token was used since. By this reckoning (the latest
+        # it asks again), an upper bound of the requests that waited for JupyterHub.
         now = time.perf_counter()
-        age = now - self.hub_asked.get(user, -math.inf)
-        asks_hub = age > self.hub_cache_seconds
-        if asks_hub or age > RECHECK_TO * self.hub_cache_seconds:
-            self.hub_asked[user] = now
+        asked, used = self.hub_asked.get(user, (-math.inf, False))
+        recheck = asked + RECHECK_TO * self.hub_cache_seconds
+        if used and now > recheck:
+            asked = recheck
+        asks_hub = now - asked > self.hub_cache_seconds
+        self.hub_asked[user] = (now, False) if asks_hub else (asked, True)
         kind = ASKS_HUB if asks_hub else ONLY_SERVICE
         try:
             async with http.get(url, headers=headers) as response:

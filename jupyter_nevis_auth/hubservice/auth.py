@@ -69,28 +69,29 @@ def request_token(request: HTTPServerRequest) -> str:
 
 #: What JupyterHub said of a token: its server, or the sentence refusing it.
 Verdict = ServerCaller | str
-#: The share of `max_age` after which a token in use is checked again in the background,
-#: drawn per answer, so that tokens first seen together are not checked again together.
-RECHECK_FROM, RECHECK_TO = 0.5, 0.75
+#: The share of `max_age` after which a token used since JupyterHub's answer is asked about
+#: again, drawn per answer, so that tokens first seen together are not asked about together.
+RECHECK_FROM, RECHECK_TO = 0.7, 0.9
 
 
 @dataclass(slots=True)
 class Answer:
-    """JupyterHub's verdict on one token, and when it was asked for it (time.monotonic)."""
+    """JupyterHub's verdict on one token: when it was asked for, and if it was used since."""
 
     verdict: Verdict
     asked: float
-    recheck: float
+    used: bool = False
 
 
 class ServerTokens:
     """JupyterHub's answers about servers' tokens, each used at most `max_age` seconds.
 
-    A token in use is asked about again in the background from a random point between
-    RECHECK_FROM and RECHECK_TO of that time on, so a server that keeps asking does not
-    wait for JupyterHub, and the answers about many tokens do not all expire at once.
-    Only an answer older than `max_age` (counted from the question) makes a request
-    wait; one question per token at a time.
+    A token used since JupyterHub's last answer is asked about again in the background at a
+    random point between RECHECK_FROM and RECHECK_TO of that time, whether or not a request
+    comes then: a server that keeps asking never waits for JupyterHub, and the answers about
+    many tokens do not all expire at once. Only the first request with a token, or one after
+    a pause longer than that, waits; one question per token at a time. For the questions in
+    the background the token itself is kept in memory as long as its answer.
     """
 
     def __init__(self, hub_auth: HubAuth, max_age: float | None = None) -> None:
@@ -98,16 +99,13 @@ class ServerTokens:
         self.max_age = float(hub_auth.cache_max_age if max_age is None else max_age)
         self._answers: dict[str, Answer] = {}
         self._asking: dict[str, asyncio.Task[Answer]] = {}
-        self._purged = time.monotonic()
 
     async def verdict(self, token: str) -> Verdict:
         """The server whose token this is, or the sentence refusing it; 502 from JupyterHub."""
         key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-        now = time.monotonic()
         answer = self._answers.get(key)
-        if answer is not None and now - answer.asked < self.max_age:
-            if now >= answer.recheck and key not in self._asking:
-                self._ask(key, token)
+        if answer is not None and time.monotonic() - answer.asked < self.max_age:
+            answer.used = True
             return answer.verdict
         return (await asyncio.shield(self._ask(key, token))).verdict
 
@@ -122,8 +120,12 @@ class ServerTokens:
     def _asked(self, key: str, task: asyncio.Task[Answer]) -> None:
         if self._asking.get(key) is task:
             del self._asking[key]
-        if not task.cancelled():
-            task.exception()  # a background question that failed: the next request asks again
+        answer = self._answers.get(key)
+        if task.cancelled() or task.exception() is None or answer is None:
+            return
+        # JupyterHub could not say: the answer before serves until it expires, then goes.
+        delay = answer.asked + self.max_age - time.monotonic()
+        asyncio.get_running_loop().call_later(max(delay, 0.0), self._forget, key, answer)
 
     async def _question(self, key: str, token: str) -> Answer:
         asked = time.monotonic()
@@ -132,18 +134,25 @@ class ServerTokens:
         except web.HTTPError as e:
             raise web.HTTPError(502, HUB_UNREACHABLE) from e
         verdict: Verdict = NOT_KNOWN_TO_HUB if model is None else server_of(model) or NOT_A_SERVER
-        share = random.uniform(RECHECK_FROM, RECHECK_TO)  # noqa: S311 (spreading load only)
-        answer = Answer(verdict, asked, asked + share * self.max_age)
-        self._purge(asked)
-        self._answers[key] = answer
+        answer = Answer(verdict, asked)
+        if self.max_age > 0:
+            self._answers[key] = answer
+            share = random.uniform(RECHECK_FROM, RECHECK_TO)  # noqa: S311 (spreading load only)
+            delay = asked + share * self.max_age - time.monotonic()
+            asyncio.get_running_loop().call_later(delay, self._recheck, key, token, answer)
         return answer
 
-    def _purge(self, now: float) -> None:
-        """Drop answers too old to be used, once per `max_age`."""
-        if now - self._purged < self.max_age:
+    def _recheck(self, key: str, token: str, answer: Answer) -> None:
+        """Ask again about a token used since `answer`; forget one that was not."""
+        if self._answers.get(key) is not answer:
             return
-        self._purged = now
-        for key in [k for k, a in self._answers.items() if now - a.asked >= self.max_age]:
+        if answer.used:
+            self._ask(key, token)
+        else:
+            del self._answers[key]
+
+    def _forget(self, key: str, answer: Answer) -> None:
+        if self._answers.get(key) is answer:
             del self._answers[key]
 
 

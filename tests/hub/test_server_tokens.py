@@ -1,0 +1,112 @@
+"""JupyterHub's answers about servers' tokens, as the service keeps them (ServerTokens).
+
+Against a real JupyterHub (tests/hub/jupyterhub_config.py) and the tokens it makes for a
+server; the hub is asked through JupyterHub's own HubAuth, counted on the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from jupyterhub.services.auth import HubAuth
+
+from jupyter_nevis_auth.hubservice.auth import NOT_KNOWN_TO_HUB, ServerCaller, ServerTokens
+from tests.hub.harness import JupyterHub
+from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider
+
+pytestmark = pytest.mark.hub
+
+MAX_AGE = 1.0
+
+
+class CountingHubAuth(HubAuth):
+    """JupyterHub's HubAuth, counting the questions it sends."""
+
+    questions = 0
+
+    def user_for_token(self, token: str, *args: Any, **kwargs: Any) -> Any:
+        """Ask the hub, and count it."""
+        self.questions += 1
+        return super().user_for_token(token, *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def hub(
+    oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterHub]:
+    """A hub of its own for the module."""
+    hub = JupyterHub(tmp_path_factory.mktemp("tokens-hub"), oidc_provider.issuer)
+    client = oidc_provider.add_client([hub.redirect_uri])
+    with hub.running(client.client_id, client.client_secret):
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def admin_token(hub: JupyterHub) -> str:
+    """An admin's API token."""
+    with hub.browser("admin") as admin:
+        admin.log_in()
+        return admin.api_token()
+
+
+def server_token(hub: JupyterHub, admin_token: str, user: str) -> tuple[str, str]:
+    """A token such as JupyterHub gives `user`'s default server: its id and the token."""
+    made = requests.post(
+        f"{hub.url}/hub/api/users/{user}/tokens", timeout=HTTP_TIMEOUT,
+        headers={"Authorization": f"token {admin_token}"},
+        json={"scopes": [f"access:servers!server={user}/"], "note": "a server's"},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    return made.json()["id"], made.json()["token"]
+
+
+async def timed(tokens: ServerTokens, auth: CountingHubAuth, token: str) -> tuple[Any, bool]:
+    """A verdict, and whether the request waited for a question to JupyterHub."""
+    before = auth.questions
+    verdict = await tokens.verdict(token)
+    return verdict, auth.questions > before
+
+
+def test_a_server_that_keeps_asking_never_waits_and_a_revoked_token_ends_in_time(
+    hub: JupyterHub, admin_token: str
+) -> None:
+    token_id, token = server_token(hub, admin_token, "alice")
+    auth = CountingHubAuth(api_url=hub.url + "/hub/api", api_token=admin_token)
+
+    async def scenario() -> None:
+        tokens = ServerTokens(auth, MAX_AGE)
+        assert await timed(tokens, auth, token) == (ServerCaller("alice", ""), True)
+        # Asking every 0.1 s for three times the answers' age: none waits for the hub,
+        # which is asked again in the background, about once per answer's age.
+        waited = []
+        end = time.monotonic() + 3 * MAX_AGE
+        while time.monotonic() < end:
+            verdict, asked = await timed(tokens, auth, token)
+            assert verdict == ServerCaller("alice", "")
+            waited.append(asked)
+            await asyncio.sleep(0.1)
+        assert not any(waited) and 3 <= auth.questions <= 5
+
+        # Revoked: refused at most MAX_AGE after the hub's last answer (plus its question).
+        gone = requests.delete(
+            f"{hub.url}/hub/api/users/alice/tokens/{token_id}", timeout=HTTP_TIMEOUT,
+            headers={"Authorization": f"token {admin_token}"},
+        )  # fmt: skip
+        assert gone.status_code == 204
+        revoked = time.monotonic()
+        while (await tokens.verdict(token)) != NOT_KNOWN_TO_HUB:
+            assert time.monotonic() - revoked < MAX_AGE + 0.5
+            await asyncio.sleep(0.05)
+
+        # A token unused for longer than an answer's age is asked about again, waiting.
+        _, other = server_token(hub, admin_token, "bob")
+        assert await timed(tokens, auth, other) == (ServerCaller("bob", ""), True)
+        await asyncio.sleep(MAX_AGE + 0.2)
+        assert await timed(tokens, auth, other) == (ServerCaller("bob", ""), True)
+
+    asyncio.run(scenario())
