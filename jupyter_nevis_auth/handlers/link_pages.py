@@ -106,7 +106,7 @@ class LinkPageMixin(NevisHandlerMixin):
         try:
             login, url = await self.nevis.start_login(
                 self.link_redirect_uri(link.provider), self.link_done(), link.provider,
-                link.api, via_link=True,
+                link.api, via_link=True, owner=link.owner,
             )  # fmt: skip
         except NevisAuthError as e:
             self.log.warning("Sign-in from a link for %s not started: %s", link.owner, e)

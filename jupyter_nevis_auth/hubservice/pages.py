@@ -120,13 +120,13 @@ class CallbackHandler(ServicePage):
         self.redirect(login.next_url)
 
     async def _finish_link(self, params: dict[str, str]) -> None:
-        """The user is the link's, named in the cookie the link's page set in this browser.
+        """For the link's user, whom the sign-in names; in the browser that pressed its button.
 
-        Without that cookie (another browser) there is no key, and the sign-in is refused
-        before any user is needed.
+        Without that browser's cookie there is no key, and the sign-in is refused.
         """
-        starter, key = self.binding(params)
-        user = starter or ""
+        pending = self.nevis.pending.peek(params.get("state") or "")
+        user = pending.owner if pending else ""
+        _starter, key = self.binding(params)
         try:
             login = await self.nevis.finish_login(user, params, key)
         except NevisAuthError as e:

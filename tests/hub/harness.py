@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import psutil
 import requests
@@ -32,6 +32,16 @@ STARTUP_TIMEOUT = 60.0
 SPAWN_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 MAX_REDIRECTS = 20
+
+
+def query(url: str) -> dict[str, str]:
+    """The query parameters of `url`."""
+    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
+
+
+def path(url: str) -> str:
+    """The path of `url`."""
+    return urlparse(url).path
 
 
 class HubError(RuntimeError):
@@ -140,6 +150,13 @@ class JupyterHub:
     def browser(self, name: str) -> HubBrowser:
         """A browser of the hub user `name`, not yet signed in."""
         return HubBrowser(self, name)
+
+    def user(self, name: str) -> Iterator[HubBrowser]:
+        """For a fixture: the hub user `name` signed in to the hub, their default server running."""
+        with self.browser(name) as browser:
+            browser.log_in()
+            assert browser.start_server() == f"/user/{name}/"
+            yield browser
 
 
 class HubBrowser:

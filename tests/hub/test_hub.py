@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -20,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 from jupyter_nevis_auth.flow import new_state, state_server_name
 from jupyter_nevis_auth.protocol import SECRET_HEADER
-from tests.hub.harness import HubBrowser, JupyterHub
+from tests.hub.harness import HubBrowser, JupyterHub, path, query
 from tests.support.provider import OIDCTestProvider, provider_login
 from tests.support.resource_server import ResourceServer
 
@@ -62,16 +62,6 @@ class SignIn:
     response: requests.Response
 
 
-def query(url: str) -> dict[str, str]:
-    """The query parameters of `url`."""
-    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
-
-
-def path(url: str) -> str:
-    """The path of `url`."""
-    return urlparse(url).path
-
-
 @pytest.fixture(scope="module")
 def hub(
     oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
@@ -90,24 +80,16 @@ def seen() -> list[str]:
     return []
 
 
-def user(hub: JupyterHub, name: str) -> Iterator[HubBrowser]:
-    """A hub user signed in to the hub, with their default server running."""
-    with hub.browser(name) as browser:
-        browser.log_in()
-        assert browser.start_server() == f"/user/{name}/"
-        yield browser
-
-
 @pytest.fixture(scope="module")
 def alice(hub: JupyterHub) -> Iterator[HubBrowser]:
     """alice, signed in to the hub, her server running."""
-    yield from user(hub, "alice")
+    yield from hub.user("alice")
 
 
 @pytest.fixture(scope="module")
 def bob(hub: JupyterHub) -> Iterator[HubBrowser]:
     """bob, signed in to the hub, his server running."""
-    yield from user(hub, "bob")
+    yield from hub.user("bob")
 
 
 def provider_redirect(browser: HubBrowser, server: str, username: str) -> tuple[str, str]:

@@ -14,13 +14,13 @@ import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import urljoin
 
 import pytest
 import requests
 
 from tests.hub.console import ConsoleCell
-from tests.hub.harness import HubBrowser
+from tests.hub.harness import HubBrowser, path, query
 from tests.hub.service_harness import SERVICE, ServiceHub, service_api
 from tests.support.provider import (
     DEVICE_CODE,
@@ -37,11 +37,6 @@ pytestmark = pytest.mark.hub
 #: Seconds a link stays usable at this hub's service.
 LINK_TTL = 30
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/services/nevis-auth/link\?link_token=[\w-]{40,}")
-
-
-def query(url: str) -> dict[str, str]:
-    """The query parameters of `url`."""
-    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
 
 
 @pytest.fixture(scope="module")
@@ -78,24 +73,16 @@ def hub(hub_and_client: tuple[ServiceHub, RegisteredClient]) -> ServiceHub:
     return hub_and_client[0]
 
 
-def user(hub: ServiceHub, name: str) -> Iterator[HubBrowser]:
-    """A hub user signed in to the hub, with their default server running."""
-    with hub.browser(name) as browser:
-        browser.log_in()
-        browser.start_server()
-        yield browser
-
-
 @pytest.fixture(scope="module")
 def alice(hub: ServiceHub) -> Iterator[HubBrowser]:
     """alice, her default server running (it only proves itself to the service)."""
-    yield from user(hub, "alice")
+    yield from hub.user("alice")
 
 
 @pytest.fixture(scope="module")
 def bob(hub: ServiceHub) -> Iterator[HubBrowser]:
     """bob, his default server running."""
-    yield from user(hub, "bob")
+    yield from hub.user("bob")
 
 
 def ask_link(hub: ServiceHub, user: str, seen: list[str]) -> str:
@@ -121,7 +108,7 @@ def press_continue(browser: requests.Session, url: str) -> requests.Response:
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
     assert xsrf is not None
     return browser.post(
-        urljoin(url, urlparse(url).path),
+        urljoin(url, path(url)),
         data={**query(url), "_xsrf": html.unescape(xsrf.group(1))},
         allow_redirects=False, timeout=HTTP_TIMEOUT,
     )  # fmt: skip

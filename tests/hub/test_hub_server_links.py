@@ -10,11 +10,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import urljoin
 
 import pytest
 
-from tests.hub.harness import HubBrowser, JupyterHub
+from tests.hub.harness import HubBrowser, JupyterHub, path, query
 from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider, provider_login
 
 pytestmark = pytest.mark.hub
@@ -26,16 +26,6 @@ from jupyter_nevis_auth.kernel import client, selection, signin_client
 print(signin_client.sign_in_link(client.default_client(), selection.DEFAULT)["url"])
 """
 WHOAMI = "from jupyter_nevis_auth import whoami\nprint(whoami()['sub'])"
-
-
-def query(url: str) -> dict[str, str]:
-    """The query parameters of `url`."""
-    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
-
-
-def path(url: str) -> str:
-    """The path of `url`."""
-    return urlparse(url).path
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +45,16 @@ def seen() -> list[str]:
     return []
 
 
-def user(hub: JupyterHub, name: str) -> Iterator[HubBrowser]:
-    """A hub user signed in to the hub, with their default server running."""
-    with hub.browser(name) as browser:
-        browser.log_in()
-        browser.start_server()
-        yield browser
-
-
 @pytest.fixture(scope="module")
 def alice(hub: JupyterHub) -> Iterator[HubBrowser]:
     """alice, signed in to the hub, her server running."""
-    yield from user(hub, "alice")
+    yield from hub.user("alice")
 
 
 @pytest.fixture(scope="module")
 def bob(hub: JupyterHub) -> Iterator[HubBrowser]:
     """bob, signed in to the hub, his server running."""
-    yield from user(hub, "bob")
+    yield from hub.user("bob")
 
 
 def ask_link(hub: JupyterHub, alice: HubBrowser, seen: list[str]) -> str:

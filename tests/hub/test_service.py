@@ -17,12 +17,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import urljoin
 
 import pytest
 import requests
 
-from tests.hub.harness import HubBrowser
+from tests.hub.harness import HubBrowser, path, query
 from tests.hub.service_harness import SERVICE, ServiceHub, service_api, stop_server
 from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider, RegisteredClient, provider_login
 from tests.support.resource_server import SALES_AUDIENCE, ResourceServer
@@ -35,16 +35,6 @@ from jupyter_nevis_auth import BearerAuth, whoami
 answer = requests.get({url!r}, auth=BearerAuth(), timeout=10)
 print(answer.status_code, answer.json()["sub"], whoami()["sub"])
 """
-
-
-def query(url: str) -> dict[str, str]:
-    """The query parameters of `url`."""
-    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
-
-
-def path(url: str) -> str:
-    """The path of `url`."""
-    return urlparse(url).path
 
 
 def bearer(api: ResourceServer, token: str) -> int:
@@ -81,24 +71,16 @@ def hub(hub_and_client: tuple[ServiceHub, RegisteredClient]) -> ServiceHub:
     return hub_and_client[0]
 
 
-def user(hub: ServiceHub, name: str) -> Iterator[HubBrowser]:
-    """A hub user signed in to the hub, with their default server running."""
-    with hub.browser(name) as browser:
-        browser.log_in()
-        browser.start_server()
-        yield browser
-
-
 @pytest.fixture(scope="module")
 def alice(hub: ServiceHub) -> Iterator[HubBrowser]:
     """alice, signed in to the hub, her server running."""
-    yield from user(hub, "alice")
+    yield from hub.user("alice")
 
 
 @pytest.fixture(scope="module")
 def bob(hub: ServiceHub) -> Iterator[HubBrowser]:
     """bob, signed in to the hub, his server running."""
-    yield from user(hub, "bob")
+    yield from hub.user("bob")
 
 
 @pytest.fixture(scope="module")

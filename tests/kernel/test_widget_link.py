@@ -42,19 +42,24 @@ async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
 VSCODE_CELL = "vscode-notebook-cell:/home/me/analysis.ipynb#W2sZmlsZQ%3D%3D"
 
 
+async def sign_in_with_link(kernel_view: KernelView) -> tuple[str, str]:
+    """The waiting widget, and its sign-in once that is the link (it shows before the link)."""
+    widget = await kernel_view.until(
+        lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
+    )
+    href = await kernel_view.until(
+        lambda: "link_token" in (kernel_view.sign_in_link(widget) or "")
+        and kernel_view.sign_in_link(widget)
+    )
+    return widget, href
+
+
 async def test_in_vs_code_the_widgets_sign_in_is_the_one_time_link(
     kernel_view: KernelView, browser: Browser, redirect_uri, username, jp_serverapp: Any
 ):
     links = jp_serverapp.web_app.settings["nevis_auth"].links
     cell = kernel_view.start_execute("jupyter_nevis_auth.get_access_token()", VSCODE_CELL)
-    widget = await kernel_view.until(
-        lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
-    )
-    # Once the link is there (the widget shows before the cell asks for it).
-    href = await kernel_view.until(
-        lambda: "link_token" in (kernel_view.sign_in_link(widget) or "")
-        and kernel_view.sign_in_link(widget)
-    )
+    widget, href = await sign_in_with_link(kernel_view)
     # Absolute: VS Code shows the notebook, not a page of this server.
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/a%40b/nevis/link\?link_token=[\w-]{40,}", href)
     text = kernel_view.text(widget)
@@ -70,13 +75,7 @@ async def test_in_vs_code_the_widgets_sign_in_is_the_one_time_link(
 
 async def test_in_vs_code_login_waits_with_the_one_time_link(kernel_view: KernelView):
     cell = kernel_view.start_execute("jupyter_nevis_auth.login()", VSCODE_CELL)
-    widget = await kernel_view.until(
-        lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
-    )
-    href = await kernel_view.until(
-        lambda: "link_token" in (kernel_view.sign_in_link(widget) or "")
-        and kernel_view.sign_in_link(widget)
-    )
+    widget, href = await sign_in_with_link(kernel_view)
     assert href.startswith("http://127.0.0.1:") and "/nevis/link?link_token=" in href
     assert "This cell waits for you to sign in" in kernel_view.text(widget)
     cell.cancel()
