@@ -124,6 +124,25 @@ async def test_refreshes_before_expiry_and_replaces_the_refresh_token(session, b
     assert body["last_refresh_error"] is None
 
 
+async def test_a_token_close_to_due_is_refreshed_in_the_background_once(session):
+    first = await session.sign_in()
+    manager = session.service.tokens
+    # Due LEEWAY before expiry; the background refresh may start `ahead` earlier still.
+    ahead = manager.ahead(first)
+    assert 0 < ahead <= first.lifetime() / 4
+    await sleep_until(first.expires_at - LEEWAY - ahead / 2)
+
+    answers = await asyncio.gather(*(session.current() for _ in range(20)))
+    assert all(tokens is first for tokens in answers)  # at once, with the current token
+    deadline = time.monotonic() + 3
+    while (fresh := await session.stored()) == first:
+        assert time.monotonic() < deadline, "no refresh in the background"
+        await asyncio.sleep(0.05)
+    assert session.refreshes() == {"ok": 1, "error": 0}
+    assert fresh.refresh_token != first.refresh_token
+    assert await session.current() is fresh
+
+
 async def test_short_lived_tokens_are_not_refreshed_on_every_request(session):
     first = await session.sign_in()
     for _ in range(5):
