@@ -66,3 +66,8 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .app import NevisAuthApp
 
     return [{"module": "jupyter_nevis_auth.app", "app": NevisAuthApp}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    # The JupyterLab extension built into labextension/ (for `jupyter labextension develop`).
+    return [{"src": "labextension", "dest": "jupyter-nevis-auth"}]

@@ -21,7 +21,7 @@ import { NoticeBook } from './notices';
 import { SignInPanel } from './panel';
 import { StatusPoller } from './poller';
 import { fetchStatus, signInUrl, signOut } from './server';
-import { DEFAULT_PROVIDER, IReceived, providersOf } from './status';
+import { DEFAULT_PROVIDER, IReceived, providersOf, secondsLeft } from './status';
 import { SignInItem } from './item';
 
 /** The plugin's id, also its settings' name. */
@@ -44,6 +44,8 @@ interface ISettings {
 const DEFAULTS: ISettings = { showStatusItem: true, warningMinutes: 5, pollSeconds: 10 };
 /** The longest pause between two requests: while the page is hidden or the server fails. */
 const MAX_PAUSE = 5 * 60 * 1000;
+/** Milliseconds between two requests prompted by a token whose time ran out here. */
+const EXPIRED_ASK_PAUSE = 5000;
 /** The details' times are redrawn this often while they are open. */
 const PANEL_REDRAW = 5000;
 
@@ -142,10 +144,24 @@ class SignInController {
   showDetails(): void {
     const panel = this._newPanel();
     if (this.statusBar && this.item.isAttached && this.item.isVisible) {
-      this._popup = showPopup({ body: panel, anchor: this.item, align: 'right' });
+      this._popup = showPopup({
+        body: panel,
+        anchor: this.item,
+        align: 'right',
+        hasDynamicSize: true
+      });
+      // Escape closes the details wherever the focus is (the popup hears it only inside).
+      const onKeydown = (event: KeyboardEvent) => {
+        if (event.key === 'Escape') {
+          this._popup?.dispose();
+        }
+      };
+      document.addEventListener('keydown', onKeydown);
       this._popup.disposed.connect(() => {
+        document.removeEventListener('keydown', onKeydown);
         this._panel = null;
-        this.item.button.focus();
+        // After the popup has left the page, whatever it did with the focus.
+        requestAnimationFrame(() => this.item.button.focus());
       });
       panel.focusFirst();
     } else {
@@ -197,6 +213,17 @@ class SignInController {
   private _redraw(full: boolean): void {
     const now = Date.now();
     const received = this.poller.received;
+    // A token whose time ran out here has been renewed (or not) at the server: look.
+    if (received && now - this._expiredAsked > EXPIRED_ASK_PAUSE) {
+      const ranOut = providersOf(received.status).some(([, p]) => {
+        const left = secondsLeft(p.expires_in, received.receivedAt, now);
+        return p.logged_in && left !== null && left <= 0;
+      });
+      if (ranOut) {
+        this._expiredAsked = now;
+        void this.poller.refresh();
+      }
+    }
     const warnSeconds = this._settings.warningMinutes * 60;
     this.item.render(received, now, warnSeconds);
     if (this._panel && (full || now - this._panelDrawn >= PANEL_REDRAW)) {
@@ -250,6 +277,7 @@ class SignInController {
   private _popup: Popup | null = null;
   private _panel: SignInPanel | null = null;
   private _panelDrawn = 0;
+  private _expiredAsked = 0;
   private _error: string | null = null;
   private _ticker: ReturnType<typeof setInterval>;
   private _book = new NoticeBook();

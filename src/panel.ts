@@ -7,6 +7,8 @@ import { Widget } from '@lumino/widgets';
 import {
   claimRows,
   formatLeft,
+  IApiStatus,
+  IProviderStatus,
   IReceived,
   problemsOf,
   providersOf,
@@ -69,6 +71,26 @@ function table(
   return node;
 }
 
+/** "Access token: 57 min left, renewed automatically." and the like. */
+export function tokenLine(provider: IProviderStatus, receivedAt: number, now: number): string {
+  const seconds = secondsLeft(provider.expires_in, receivedAt, now);
+  const renews = provider.refresh_possible;
+  if (seconds !== null && seconds <= 0) {
+    return renews
+      ? 'Access token: being renewed.'
+      : 'Access token: expired; sign in again.';
+  }
+  const left = seconds === null ? 'no expiry' : `${formatLeft(seconds)} left`;
+  return renews
+    ? `Access token: ${left}, renewed automatically.`
+    : `Access token: ${left}; it cannot be renewed, sign in again when it ends.`;
+}
+
+/** An API token's time left, or why there is none. */
+export function apiLeft(api: IApiStatus, receivedAt: number, now: number): string {
+  return api.ready ? formatLeft(secondsLeft(api.expires_in, receivedAt, now)) : 'no token yet';
+}
+
 export class SignInPanel extends Widget {
   constructor(actions: IPanelActions, warnSeconds: number) {
     super();
@@ -82,6 +104,13 @@ export class SignInPanel extends Widget {
 
   /** Show `received` as of `now`; the same status again only updates the times. */
   render(received: IReceived | null, now: number, error: string | null = null): void {
+    if (this._drawn && received === this._received && error === this._error) {
+      this._tick(now);
+      return;
+    }
+    this._drawn = true;
+    this._received = received;
+    this._error = error;
     const focused = document.activeElement;
     const focusKey =
       focused instanceof HTMLElement && this.node.contains(focused)
@@ -128,13 +157,9 @@ export class SignInPanel extends Widget {
         continue;
       }
       section.appendChild(element('p', 'jp-NevisAuth-who', `Signed in as ${whoOf(provider)}`));
-      const left = formatLeft(secondsLeft(provider.expires_in, received.receivedAt, now));
-      const renews = provider.refresh_possible
-        ? 'renewed automatically'
-        : 'cannot be renewed: sign in again when it ends';
-      section.appendChild(
-        element('p', 'jp-NevisAuth-line', `Access token: ${left} left, ${renews}.`)
-      );
+      const line = element('p', 'jp-NevisAuth-line', tokenLine(provider, received.receivedAt, now));
+      line.dataset.tokenOf = name;
+      section.appendChild(line);
       const problems = problemsOf(provider, received.receivedAt, now, this._warnSeconds);
       for (const sentence of [...problems, ...(provider.warnings ?? [])]) {
         section.appendChild(element('p', 'jp-NevisAuth-problem', sentence));
@@ -157,11 +182,15 @@ export class SignInPanel extends Widget {
       const rows = apis.map(([name, api]) => [
         name,
         several ? api.provider : api.scopes.join(' ') || '—',
-        api.ready ? formatLeft(secondsLeft(api.expires_in, received.receivedAt, now)) : 'no token yet',
+        apiLeft(api, received.receivedAt, now),
         api.obtained_by ?? '—'
       ]);
       const headers = ['API', several ? 'Provider' : 'Scopes', 'Token left', 'Obtained by'];
-      parts.push(table('APIs', headers, rows, 'jp-NevisAuth-apis'));
+      const apiTable = table('APIs', headers, rows, 'jp-NevisAuth-apis');
+      apiTable.querySelectorAll('tbody tr').forEach((tr, index) => {
+        (tr.children[2] as HTMLElement).dataset.apiLeft = apis[index][0];
+      });
+      parts.push(apiTable);
     }
     parts.push(this._actionsRow(signInFor, providers.some(([, p]) => p.logged_in), several));
     return parts;
@@ -189,6 +218,33 @@ export class SignInPanel extends Widget {
     return row;
   }
 
+  /** Count the times down in place: no element is replaced, the focus stays. */
+  private _tick(now: number): void {
+    const received = this._received;
+    if (!received) {
+      return;
+    }
+    const providers = new Map(providersOf(received.status));
+    this.node.querySelectorAll<HTMLElement>('[data-token-of]').forEach(line => {
+      const provider = providers.get(line.dataset.tokenOf ?? '');
+      const text = provider ? tokenLine(provider, received.receivedAt, now) : '';
+      if (provider && line.textContent !== text) {
+        line.textContent = text;
+      }
+    });
+    const apis = received.status.apis ?? {};
+    this.node.querySelectorAll<HTMLElement>('[data-api-left]').forEach(cell => {
+      const api = apis[cell.dataset.apiLeft ?? ''];
+      const text = api ? apiLeft(api, received.receivedAt, now) : '';
+      if (api && cell.textContent !== text) {
+        cell.textContent = text;
+      }
+    });
+  }
+
+  private _drawn = false;
+  private _received: IReceived | null = null;
+  private _error: string | null = null;
   private _actions: IPanelActions;
   private _warnSeconds: number;
 }

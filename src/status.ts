@@ -183,7 +183,8 @@ export function summaryOf(received: IReceived | null, now: number): string {
       return `${prefix}signed out`;
     }
     const left = secondsLeft(p.expires_in, received.receivedAt, now);
-    return `${prefix}${whoOf(p)} · ${formatLeft(left)}`;
+    const time = left !== null && left <= 0 && p.refresh_possible ? 'renewing' : formatLeft(left);
+    return `${prefix}${whoOf(p)} · ${time}`;
   });
   if (providers.length === 1 && !providers[0][1].logged_in) {
     return 'Signed out';
@@ -204,9 +205,14 @@ const CLAIM_LABELS: Record<string, string> = {
   acr: 'Authentication level',
   amr: 'Authentication methods',
   auth_time: 'Signed in at',
+  iat: 'ID token issued',
+  exp: 'ID token expires',
   groups: 'Groups',
   roles: 'Roles'
 };
+
+/** Claims that are seconds since the epoch: shown as a local date and time. */
+const TIME_CLAIMS = ['auth_time', 'iat', 'exp', 'nbf', 'updated_at'];
 
 /** The claims as label and text rows, the known ones first. */
 export function claimRows(claims: Record<string, unknown>): [string, string][] {
@@ -217,7 +223,7 @@ export function claimRows(claims: Record<string, unknown>): [string, string][] {
   return [...known, ...others].map(name => {
     const value = claims[name];
     let text: string;
-    if (name === 'auth_time' && typeof value === 'number') {
+    if (TIME_CLAIMS.includes(name) && typeof value === 'number') {
       text = new Date(value * 1000).toLocaleString();
     } else if (Array.isArray(value)) {
       text = value.join(', ');

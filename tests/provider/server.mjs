@@ -594,6 +594,18 @@ function admin(provider) {
     } else if (ctx.method === 'POST' && ctx.path === '/__test__/stats/reset') {
       stats.clear();
       sendJson(ctx, 200, {});
+    } else if (ctx.method === 'POST' && ctx.path === '/__test__/grants/revoke') {
+      // What an administrator's "revoke access" does: every grant of the client ends,
+      // with its refresh and access tokens (a refresh then answers invalid_grant).
+      const { client_id: clientId } = await readJson(ctx);
+      let revoked = 0;
+      for (const [key, { payload }] of [...store]) {
+        if (payload.clientId === clientId && /^(Grant|RefreshToken|AccessToken):/.test(key)) {
+          deleteEntry(key);
+          revoked += 1;
+        }
+      }
+      sendJson(ctx, 200, { revoked });
     } else {
       sendJson(ctx, 404, { error: 'not_found' });
     }

@@ -289,6 +289,10 @@ class OIDCTestProvider:
             metadata=registered,
         )
 
+    def revoke_grants(self, client_id: str) -> int:
+        """End every grant of the client at the provider, as an administrator would."""
+        return int(self._admin("POST", "grants/revoke", json={"client_id": client_id})["revoked"])
+
     def stats(self, client_id: str | None = None) -> dict[str, Any]:
         """Request counters for one client (all clients when None)."""
         params = {} if client_id is None else {"client_id": client_id}

@@ -1,0 +1,347 @@
+"""The JupyterLab / Notebook 7 extension in a real browser: status item, details, commands.
+
+Headless Debian Chromium driven by Playwright against a `jupyter lab` process with the
+extension as installed (`jupyter labextension list` shows it), the test provider and its
+login form. The page polls only every 300 s here, so every update a test waits for comes
+from a sign-in or sign-out page, the item's own actions, or the tab being looked at again.
+With UPDATE_SCREENSHOTS=1 the run refreshes the README's images of the item and its details.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.provider import OIDCTestProvider
+from tests.support.resource_server import ResourceServer
+from tests.test_browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    MIN_CONTRAST,
+    README_IMAGES,
+    UI_TIMEOUT,
+    JupyterLab,
+    Notebook,
+    artifacts_on_failure,
+    chromium_or_skip,
+    sign_in_at_provider,
+    write_settings,
+)
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # chromium_or_skip() reports it
+    sync_playwright = None
+
+pytestmark = pytest.mark.browser
+
+#: Seconds an access token lives: refreshes (and a revoked grant) show within half of it.
+ACCESS_TOKEN_TTL = 24
+ITEM = "#jp-NevisAuth-item"
+PANEL = ".jp-NevisAuth-panel"
+SIGNED_IN = re.compile(r"Alice Example · (\d+ s|\d+ min|renewing)")
+
+
+@pytest.fixture
+def jp_asyncio_loop() -> None:
+    """No Jupyter test event loop: Playwright's sync API runs its own."""
+
+
+@pytest.fixture
+def jp_server_cleanup() -> None:
+    """No in-process Jupyter server to clean up: JupyterLab runs in its own process."""
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    return chromium_or_skip()
+
+
+@pytest.fixture(scope="module")
+def lab(
+    chromium_path: str,
+    oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[JupyterLab]:
+    """JupyterLab with the extension; short-lived access tokens; a page that rarely polls."""
+    server = JupyterLab(tmp_path_factory.mktemp("lab-ext"), oidc_provider, resource_server)
+    oidc_provider.add_client(
+        [server.url + "nevis/callback"],
+        client_id=server.env["NEVIS_AUTH_CLIENT_ID"],
+        client_secret=server.env["NEVIS_AUTH_CLIENT_SECRET"],
+        access_token_ttl=ACCESS_TOKEN_TTL,
+    )
+    write_settings(
+        server.workdir / "settings", "jupyter-nevis-auth:plugin", {"pollSeconds": 300}
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_path: str) -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def context(chromium: Any, lab: JupyterLab) -> Iterator[Any]:
+    """A fresh browser profile, starting signed out."""
+    requests.post(lab.url + "nevis/logout", params={"token": lab.token}, timeout=10)
+    assert lab.status()["logged_in"] is False
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=2)
+    context.set_default_timeout(UI_TIMEOUT)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def contrast(locator: Any) -> float:
+    return Notebook(None).contrast(locator)
+
+
+def check_readable(page: Any, selector: str) -> None:
+    """Every piece of text under `selector` meets WCAG AA contrast."""
+    parts = page.locator(
+        f"{selector} .jp-NevisAuth-itemText, {selector} p, {selector} th, {selector} td, "
+        f"{selector} caption, {selector} button, {selector} h2, {selector} h3"
+    )
+    for number in range(parts.count()):
+        part = parts.nth(number)
+        if part.is_visible() and part.inner_text().strip():
+            ratio = contrast(part)
+            assert ratio >= MIN_CONTRAST, f"{part.inner_text()!r}: contrast {ratio:.2f}"
+
+
+def save(page: Any, name: str, *, item: Any, panel: Any | None = None) -> None:
+    """A screenshot of the item (and its open details) for the artifacts, and the README."""
+    boxes = [b for b in (item.bounding_box(), panel.bounding_box() if panel else None) if b]
+    left = min(b["x"] for b in boxes) - 12
+    top = min(b["y"] for b in boxes) - 12
+    right = max(b["x"] + b["width"] for b in boxes) + 12
+    bottom = max(b["y"] + b["height"] for b in boxes) + 4
+    clip = {"x": max(left, 0), "y": max(top, 0), "width": right - max(left, 0),
+            "height": bottom - max(top, 0)}  # fmt: skip
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", clip=clip)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        README_IMAGES.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=README_IMAGES / f"{name}.png", clip=clip)
+
+
+def open_lab(context: Any, lab: JupyterLab, path: str = "lab") -> Any:
+    page = context.new_page()
+    page.goto(f"{lab.url}{path}?token={lab.token}")
+    page.locator(ITEM).wait_for()
+    if path.startswith("lab"):
+        # Once the layout is restored, nothing takes the focus away any more.
+        page.wait_for_function("window.jupyterapp !== undefined")
+        page.evaluate("window.jupyterapp.restored.then(() => true)")
+    return page
+
+
+def sign_in_in_popup(context: Any, click: Any, username: str = "alice") -> None:
+    """Click what opens the sign-in window, sign in at the provider; the window closes."""
+    with context.expect_page() as new_window:
+        click()
+    popup = new_window.value
+    popup.locator('input[name="login"], button:has-text("Continue")').first.wait_for()
+    if popup.locator('input[name="login"]').count():
+        sign_in_at_provider(popup, username)
+    else:  # the provider remembers this browser: only its consent page
+        popup.get_by_role("button", name="Continue").click()
+    if not popup.is_closed():
+        popup.wait_for_event("close")
+
+
+def test_labextension_is_listed_enabled_and_ok() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "jupyter", "labextension", "list"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    output = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
+    assert re.search(r"jupyter-nevis-auth v\S+ enabled OK", output), output
+
+
+def test_signed_out_then_sign_in_through_the_status_item(context: Any, lab: JupyterLab) -> None:
+    page = open_lab(context, lab)
+    with artifacts_on_failure(context, lab, "lab-item-sign-in"):
+        item = page.locator(ITEM)
+        item.get_by_text("Signed out", exact=True).wait_for()
+        assert item.get_attribute("data-tone") == "signed-out"
+        check_readable(page, ITEM)
+
+        # Keyboard: the item is a button; Enter opens the details, Escape closes them.
+        item.locator("button").focus()
+        page.keyboard.press("Enter")
+        panel = page.locator(PANEL)
+        panel.get_by_text("Signed out", exact=True).wait_for()
+        assert page.evaluate("document.activeElement.textContent") == "Sign in"
+        check_readable(page, PANEL)
+        save(page, "lab-item-signed-out", item=item, panel=panel)
+        page.keyboard.press("Escape")
+        panel.wait_for(state="detached")
+        page.wait_for_function("document.activeElement.closest('#jp-NevisAuth-item') !== null")
+
+        item.locator("button").click()
+        sign_in_in_popup(context, lambda: panel.get_by_role("button", name="Sign in").click())
+
+        item.get_by_text(SIGNED_IN).wait_for()
+        assert item.get_attribute("data-tone") == "ok"
+        panel.get_by_text("Signed in as Alice Example").wait_for()
+        line = re.compile(r"Access token: \d+ s left, renewed automatically\.")
+        panel.get_by_text(line).wait_for()
+        claims = panel.locator(".jp-NevisAuth-claims")
+        rows = dict(zip(claims.locator("tbody th").all_inner_texts(),
+                        claims.locator("tbody td").all_inner_texts(), strict=True))  # fmt: skip
+        assert rows["Name"] == "Alice Example" and rows["Subject"] == "alice", rows
+        panel.get_by_text(re.compile(r"Scopes: .*api")).wait_for()
+        check_readable(page, PANEL)
+        check_readable(page, ITEM)
+        save(page, "lab-item-signed-in", item=item, panel=panel)
+        # Nothing the page holds is a token: not its storage, not its settings.
+        tokens = page.evaluate(
+            "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+        )
+        assert "eyJ" not in tokens and "access_token" not in tokens
+
+        page.evaluate(
+            "window.jupyterapp.commands.execute('apputils:change-theme', "
+            "{theme: 'JupyterLab Dark'})"
+        )
+        page.locator('body[data-jp-theme-light="false"]').wait_for(state="attached")
+        if not panel.is_visible():
+            item.locator("button").click()
+        panel.get_by_text("Signed in as Alice Example").wait_for()
+        check_readable(page, PANEL)
+        check_readable(page, ITEM)
+        save(page, "lab-item-signed-in-dark", item=item, panel=panel)
+        page.evaluate(
+            "window.jupyterapp.commands.execute('apputils:change-theme', "
+            "{theme: 'JupyterLab Light'})"
+        )
+
+
+def test_sign_out_from_the_details(context: Any, lab: JupyterLab) -> None:
+    page = open_lab(context, lab)
+    with artifacts_on_failure(context, lab, "lab-item-sign-out"):
+        item = page.locator(ITEM)
+        item.get_by_text("Signed out", exact=True).wait_for()
+        # A sign-in in another tab of the browser (nevis/login, then nevis/done) shows here.
+        other = context.new_page()
+        other.goto(f"{lab.url}nevis/login?next=/nevis/done")
+        sign_in_at_provider(other, "alice")
+        item.get_by_text(SIGNED_IN).wait_for()
+
+        item.locator("button").click()
+        page.locator(PANEL).get_by_role("button", name="Sign out").click()
+        item.get_by_text("Signed out", exact=True).wait_for()
+        page.locator(PANEL).get_by_text("You signed out.").wait_for()
+        assert lab.status()["logged_in"] is False
+
+
+def test_commands_in_the_palette_and_the_help_menu(context: Any, lab: JupyterLab) -> None:
+    page = open_lab(context, lab)
+    with artifacts_on_failure(context, lab, "lab-commands"):
+        page.get_by_role("menuitem", name="Help").click()
+        menu = page.locator(".lm-Menu")
+        for label in ("Show sign-in status", "Sign in", "Sign out"):
+            menu.get_by_text(label, exact=True).wait_for()
+        page.keyboard.press("Escape")
+
+        page.keyboard.press("Control+Shift+C")
+        palette = page.locator(".lm-CommandPalette")
+        palette.locator("input").fill("Show sign-in status")
+        palette.locator(".lm-CommandPalette-item.lm-mod-active").get_by_text(
+            "Show sign-in status"
+        ).wait_for()
+        page.keyboard.press("Enter")
+        page.locator(".jp-Dialog, " + PANEL).first.wait_for()
+        page.locator(PANEL).get_by_text("Signed out", exact=True).wait_for()
+
+
+def test_item_follows_a_sign_in_in_the_notebook_widget(context: Any, lab: JupyterLab) -> None:
+    page = open_lab(context, lab, "lab/tree/getting-started.ipynb")
+    nb = Notebook(page)
+    with artifacts_on_failure(context, lab, "lab-item-widget"):
+        item = page.locator(ITEM)
+        item.get_by_text("Signed out", exact=True).wait_for()
+        widget = nb.widget(nb.run("login()"))
+        widget.get_by_text(re.compile("Signed out")).first.wait_for()
+        sign_in_in_popup(context, lambda: widget.locator("a.nevis-sign-in").click())
+        item.get_by_text(SIGNED_IN).wait_for()
+
+        # Signing out in the widget (through the kernel) shows in the item too.
+        widget.locator(".nevis-sign-out").click()
+        item.get_by_text("Signed out", exact=True).wait_for()
+
+
+def test_notification_when_the_provider_revokes_the_grant(
+    context: Any, lab: JupyterLab, oidc_provider: OIDCTestProvider
+) -> None:
+    page = open_lab(context, lab)
+    with artifacts_on_failure(context, lab, "lab-item-revoked"):
+        item = page.locator(ITEM)
+        item.locator("button").click()
+        sign_in_in_popup(
+            context, lambda: page.locator(PANEL).get_by_role("button", name="Sign in").click()
+        )
+        item.get_by_text(SIGNED_IN).wait_for()
+        signed_in_at = time.monotonic()
+        page.keyboard.press("Escape")
+
+        assert oidc_provider.revoke_grants(lab.env["NEVIS_AUTH_CLIENT_ID"]) > 0
+        # The server refreshes once half the token's life is left; the provider refuses.
+        time.sleep(max(0.0, ACCESS_TOKEN_TTL / 2 + 1 - (time.monotonic() - signed_in_at)))
+        page.evaluate("window.dispatchEvent(new Event('focus'))")  # the person looks again
+
+        toast = page.locator(".Toastify__toast").filter(
+            has_text="Signed out by the provider; sign in again."
+        )
+        toast.wait_for()
+        item.get_by_text("Signed out", exact=True).wait_for()
+        assert lab.status()["signed_out_by_provider"] is True
+        sign_in_in_popup(context, lambda: toast.get_by_role("button", name="Sign in").click())
+        item.get_by_text(SIGNED_IN).wait_for()
+        toast.wait_for(state="detached")
+
+
+def test_notebook_7_tree_and_notebook(context: Any, lab: JupyterLab) -> None:
+    page = open_lab(context, lab, "tree")
+    with artifacts_on_failure(context, lab, "notebook7-item"):
+        item = page.locator(ITEM)
+        item.get_by_text("Signed out", exact=True).wait_for()
+        check_readable(page, ITEM)
+        item.locator("button").click()
+        dialog = page.locator(".jp-Dialog")
+        sign_in_in_popup(
+            context, lambda: dialog.locator(PANEL).get_by_role("button", name="Sign in").click()
+        )
+        item.get_by_text(SIGNED_IN).wait_for()
+        dialog.get_by_text("Signed in as Alice Example").wait_for()
+        check_readable(page, ".jp-Dialog")
+        save(page, "notebook7-item", item=item)
+        dialog.get_by_role("button", name="Close").click()
+        dialog.wait_for(state="detached")
+
+        notebook = context.new_page()
+        notebook.goto(f"{lab.url}notebooks/getting-started.ipynb?token={lab.token}")
+        notebook.locator(ITEM).get_by_text(SIGNED_IN).wait_for()
+        check_readable(notebook, ITEM)
