@@ -95,6 +95,7 @@ def revision(status: dict[str, Any]) -> str:
 
     Frontends send it back (If-None-Match) and hear 304 while nothing changed.
     """
+
     def steady(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: steady(v) for k, v in value.items() if k != "expires_in"}

@@ -80,9 +80,7 @@ def lab(
         client_secret=server.env["NEVIS_AUTH_CLIENT_SECRET"],
         access_token_ttl=ACCESS_TOKEN_TTL,
     )
-    write_settings(
-        server.workdir / "settings", "jupyter-nevis-auth:plugin", {"pollSeconds": 300}
-    )
+    write_settings(server.workdir / "settings", "jupyter-nevis-auth:plugin", {"pollSeconds": 300})
     server.start()
     try:
         yield server
