@@ -19,6 +19,9 @@ module.exports = {
   automock: false,
   collectCoverageFrom: ['src/**/*.{ts,tsx}', '!src/**/*.d.ts'],
   coverageReporters: ['text'],
+  // Only src/: the virtualenv and the built extension hold package.json files of their own.
+  roots: ['<rootDir>/src'],
+  modulePathIgnorePatterns: ['<rootDir>/.venv', '<rootDir>/jupyter_nevis_auth', '<rootDir>/lib'],
   testRegex: 'src/.*/.*.spec.ts[x]?$',
   transformIgnorePatterns: [`/node_modules/(?!${esModules}).+`]
 };

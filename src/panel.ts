@@ -104,13 +104,27 @@ export class SignInPanel extends Widget {
 
   /** Show `received` as of `now`; the same status again only updates the times. */
   render(received: IReceived | null, now: number, error: string | null = null): void {
-    if (this._drawn && received === this._received && error === this._error) {
+    // The warnings depend on the time left too: a new one redraws the whole panel.
+    const problems = received
+      ? JSON.stringify(
+          providersOf(received.status).map(([, p]) =>
+            problemsOf(p, received.receivedAt, now, this._warnSeconds)
+          )
+        )
+      : '';
+    if (
+      this._drawn &&
+      received === this._received &&
+      error === this._error &&
+      problems === this._problems
+    ) {
       this._tick(now);
       return;
     }
     this._drawn = true;
     this._received = received;
     this._error = error;
+    this._problems = problems;
     const focused = document.activeElement;
     const focusKey =
       focused instanceof HTMLElement && this.node.contains(focused)
@@ -245,6 +259,7 @@ export class SignInPanel extends Widget {
   private _drawn = false;
   private _received: IReceived | null = null;
   private _error: string | null = null;
+  private _problems = '';
   private _actions: IPanelActions;
   private _warnSeconds: number;
 }

@@ -1,0 +1,119 @@
+import {
+  claimRows,
+  formatLeft,
+  IStatus,
+  problemsOf,
+  providersOf,
+  summaryOf,
+  toneOf
+} from '../status';
+
+const NOW = 1_700_000_000_000;
+
+function signedIn(extra: Partial<IStatus> = {}): IStatus {
+  return {
+    logged_in: true,
+    display_name: 'Alice Example',
+    claims: { name: 'Alice Example', sub: 'alice' },
+    scopes: ['openid', 'offline_access'],
+    expires_at: NOW / 1000 + 3420,
+    expires_in: 3420,
+    refresh_possible: true,
+    login_url: '/nevis/login',
+    ...extra
+  };
+}
+
+describe('formatLeft', () => {
+  it.each([
+    [null, 'no expiry'],
+    [-3, 'expired'],
+    [0, 'expired'],
+    [42.9, '42 s'],
+    [60, '1 min'],
+    [3420, '57 min'],
+    [3600, '1 h'],
+    [3900, '1 h 5 min'],
+    [3 * 86400, '3 d']
+  ])('%p seconds read %p', (seconds, text) => {
+    expect(formatLeft(seconds as number | null)).toBe(text);
+  });
+});
+
+describe('summaryOf', () => {
+  it('says who and how long, counting down from when the status came', () => {
+    const received = { status: signedIn(), receivedAt: NOW };
+    expect(summaryOf(received, NOW)).toBe('Alice Example · 57 min');
+    expect(summaryOf(received, NOW + 3400_000)).toBe('Alice Example · 20 s');
+    expect(summaryOf(received, NOW + 3500_000)).toBe('Alice Example · renewing');
+  });
+
+  it('says signed out, and unavailable before any answer', () => {
+    const status: IStatus = { logged_in: false, login_url: '/nevis/login' };
+    expect(summaryOf({ status, receivedAt: NOW }, NOW)).toBe('Signed out');
+    expect(summaryOf(null, NOW)).toBe('Sign-in unavailable');
+  });
+
+  it('names each provider when there are several, the default first', () => {
+    const partner = { logged_in: false, login_url: '/nevis/login?provider=partner' };
+    const status = signedIn({
+      providers: { partner, default: signedIn() }
+    });
+    expect(providersOf(status).map(([name]) => name)).toEqual(['default', 'partner']);
+    expect(summaryOf({ status, receivedAt: NOW }, NOW)).toBe(
+      'default: Alice Example · 57 min | partner: signed out'
+    );
+  });
+});
+
+describe('toneOf', () => {
+  const warn = 300;
+
+  it('is ok for a renewable sign-in, signed-out without one', () => {
+    expect(toneOf({ status: signedIn(), receivedAt: NOW }, NOW, warn)).toBe('ok');
+    const out: IStatus = { logged_in: false, login_url: '/nevis/login' };
+    expect(toneOf({ status: out, receivedAt: NOW }, NOW, warn)).toBe('signed-out');
+    expect(toneOf(null, NOW, warn)).toBe('unavailable');
+  });
+
+  it('warns after a failed refresh', () => {
+    const status = signedIn({ last_refresh_error: 'The provider did not answer.' });
+    expect(toneOf({ status, receivedAt: NOW }, NOW, warn)).toBe('warning');
+    expect(problemsOf(status, NOW, NOW, warn)).toEqual([
+      'The last refresh failed: The provider did not answer.'
+    ]);
+  });
+
+  it('warns when a sign-in without refresh token ends within the warning time', () => {
+    const status = signedIn({ refresh_possible: false, expires_in: 600 });
+    const received = { status, receivedAt: NOW };
+    expect(toneOf(received, NOW, warn)).toBe('ok');
+    expect(toneOf(received, NOW + 301_000, warn)).toBe('warning');
+    // A renewable sign-in never warns for its expiry.
+    const renewable = { status: signedIn({ expires_in: 10 }), receivedAt: NOW };
+    expect(toneOf(renewable, NOW, warn)).toBe('ok');
+  });
+
+  it('warns when one of several providers is signed out', () => {
+    const partner = { logged_in: false, login_url: '/nevis/login?provider=partner' };
+    const status = signedIn({ providers: { default: signedIn(), partner } });
+    expect(toneOf({ status, receivedAt: NOW }, NOW, warn)).toBe('warning');
+  });
+});
+
+describe('claimRows', () => {
+  it('labels known claims by name, known ones first, lists joined', () => {
+    const rows = claimRows({
+      zeta: 'z',
+      email: 'alice@example.org',
+      name: 'Alice Example',
+      groups: ['a', 'b']
+    });
+    expect(rows).toEqual([
+      ['Name', 'Alice Example'],
+      ['Email', 'alice@example.org'],
+      ['Groups', 'a, b'],
+      ['zeta', 'z']
+    ]);
+  });
+});
