@@ -59,7 +59,8 @@ class LinkPageMixin(NevisHandlerMixin):
             f"This server runs on JupyterHub, where the sign-in ends: JupyterHub will want "
             f"this browser signed in as {link.owner}. Sign in to JupyterHub first if it is not."
         )
-        return {"notes": [note], "links": [(servers[: -len("user/")] + "hub/login", "JupyterHub")]}
+        login = servers[: -len("user/")] + "hub/login"
+        return {"notes": [note], "links": [(login, "Sign in to JupyterHub")]}
 
     def usable(self, link: SignInLink) -> bool:
         """Whether this page may use `link`: a server's links are for its owner only."""

@@ -74,24 +74,6 @@ def hub(
         yield hub
 
 
-@pytest.fixture(scope="module")
-def seen() -> list[str]:
-    """Codes and states that passed through the hub, to look for in its log."""
-    return []
-
-
-@pytest.fixture(scope="module")
-def alice(hub: JupyterHub) -> Iterator[HubBrowser]:
-    """alice, signed in to the hub, her server running."""
-    yield from hub.user("alice")
-
-
-@pytest.fixture(scope="module")
-def bob(hub: JupyterHub) -> Iterator[HubBrowser]:
-    """bob, signed in to the hub, his server running."""
-    yield from hub.user("bob")
-
-
 def provider_redirect(browser: HubBrowser, server: str, username: str) -> tuple[str, str]:
     """Start a sign-in on `server` and pass the provider's form; return both URLs."""
     authorize = browser.start_sign_in(server, next_url=server + "nevis/api/status")

@@ -40,12 +40,6 @@ LINK = re.compile(r"http://127\.0\.0\.1:\d+/services/nevis-auth/link\?link_token
 
 
 @pytest.fixture(scope="module")
-def seen() -> list[str]:
-    """Links, codes and tokens that passed through the hub, to look for in its log."""
-    return []
-
-
-@pytest.fixture(scope="module")
 def device_provider() -> Iterator[OIDCTestProvider]:
     """A provider that offers the device flow too."""
     with OIDCTestProvider(device_flow=True) as provider:
@@ -71,18 +65,6 @@ def hub_and_client(
 def hub(hub_and_client: tuple[ServiceHub, RegisteredClient]) -> ServiceHub:
     """The running hub."""
     return hub_and_client[0]
-
-
-@pytest.fixture(scope="module")
-def alice(hub: ServiceHub) -> Iterator[HubBrowser]:
-    """alice, her default server running (it only proves itself to the service)."""
-    yield from hub.user("alice")
-
-
-@pytest.fixture(scope="module")
-def bob(hub: ServiceHub) -> Iterator[HubBrowser]:
-    """bob, his default server running."""
-    yield from hub.user("bob")
 
 
 def ask_link(hub: ServiceHub, user: str, seen: list[str]) -> str:

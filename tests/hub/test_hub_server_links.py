@@ -39,24 +39,6 @@ def hub(
         yield hub
 
 
-@pytest.fixture(scope="module")
-def seen() -> list[str]:
-    """Links, codes and states that passed through the hub, to look for in its log."""
-    return []
-
-
-@pytest.fixture(scope="module")
-def alice(hub: JupyterHub) -> Iterator[HubBrowser]:
-    """alice, signed in to the hub, her server running."""
-    yield from hub.user("alice")
-
-
-@pytest.fixture(scope="module")
-def bob(hub: JupyterHub) -> Iterator[HubBrowser]:
-    """bob, signed in to the hub, his server running."""
-    yield from hub.user("bob")
-
-
 def ask_link(hub: JupyterHub, alice: HubBrowser, seen: list[str]) -> str:
     """A one-time link of alice's server, asked for by a kernel of hers."""
     url = alice.run_code(ALICE, ASK_LINK).strip()

@@ -44,12 +44,6 @@ def bearer(api: ResourceServer, token: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def seen() -> list[str]:
-    """Codes, states and tokens that passed through the hub, to look for in its log."""
-    return []
-
-
-@pytest.fixture(scope="module")
 def hub_and_client(
     oidc_provider: OIDCTestProvider,
     sales_api: ResourceServer,
@@ -69,18 +63,6 @@ def hub_and_client(
 def hub(hub_and_client: tuple[ServiceHub, RegisteredClient]) -> ServiceHub:
     """The running hub."""
     return hub_and_client[0]
-
-
-@pytest.fixture(scope="module")
-def alice(hub: ServiceHub) -> Iterator[HubBrowser]:
-    """alice, signed in to the hub, her server running."""
-    yield from hub.user("alice")
-
-
-@pytest.fixture(scope="module")
-def bob(hub: ServiceHub) -> Iterator[HubBrowser]:
-    """bob, signed in to the hub, his server running."""
-    yield from hub.user("bob")
 
 
 @pytest.fixture(scope="module")
