@@ -4,14 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install provider hub browser postgres demo test lint bench docs
+.PHONY: install node frontend provider hub browser postgres demo test lint bench docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+# Building the JupyterLab extension from src/ needs Node.js (a built wheel does not).
+install: $(BIN)/python node
 	$(BIN)/python -m pip install --quiet -e ".[test,hub]"
+
+node:
+	@command -v node >/dev/null || { \
+	  echo "Install Node.js 20 or newer (Debian: nodejs and npm) to build the JupyterLab extension."; \
+	  exit 1; }
+
+# Rebuild the JupyterLab extension after a change in src/, style/ or schema/, and link
+# the build into .venv: a page reload shows it.
+frontend: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" jlpm build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter labextension develop --overwrite .
 
 provider:
 	npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error

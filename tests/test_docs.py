@@ -421,6 +421,10 @@ def schemas() -> dict[str, Any]:
         "TokenAnswer": protocol.TokenAnswer,
         "ErrorAnswer": protocol.ErrorAnswer,
         "doctor": {"ok": bool, "checks": list[Check]},
+        # The JupyterLab extension's settings, as its schema defines them.
+        "lab-settings": dict.fromkeys(
+            json.loads((ROOT / "schema" / "plugin.json").read_text())["properties"], object
+        ),
     }
 
 

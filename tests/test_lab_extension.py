@@ -41,7 +41,8 @@ except ImportError:  # chromium_or_skip() reports it
 
 pytestmark = pytest.mark.browser
 
-#: Seconds an access token lives: refreshes (and a revoked grant) show within half of it.
+#: Seconds an access token lives in the revocation test: the server refreshes (and hears
+#: that the grant is gone) once half of it is left.
 ACCESS_TOKEN_TTL = 24
 ITEM = "#jp-NevisAuth-item"
 PANEL = ".jp-NevisAuth-panel"
@@ -72,18 +73,22 @@ def lab(
 ) -> Iterator[JupyterLab]:
     """JupyterLab with the extension; short-lived access tokens; a page that rarely polls."""
     server = JupyterLab(tmp_path_factory.mktemp("lab-ext"), oidc_provider, resource_server)
-    oidc_provider.add_client(
-        [server.url + "nevis/callback"],
-        client_id=server.env["NEVIS_AUTH_CLIENT_ID"],
-        client_secret=server.env["NEVIS_AUTH_CLIENT_SECRET"],
-        access_token_ttl=ACCESS_TOKEN_TTL,
-    )
     write_settings(server.workdir / "settings", "jupyter-nevis-auth:plugin", {"pollSeconds": 300})
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+def token_lifetime(provider: OIDCTestProvider, lab: JupyterLab, seconds: int | None) -> None:
+    """Access tokens of the lab's client live `seconds` from the next sign-in (None: 1 h)."""
+    provider.add_client(
+        [lab.url + "nevis/callback"],
+        client_id=lab.env["NEVIS_AUTH_CLIENT_ID"],
+        client_secret=lab.env["NEVIS_AUTH_CLIENT_SECRET"],
+        access_token_ttl=seconds,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +140,7 @@ def save(page: Any, name: str, *, item: Any, panel: Any | None = None) -> None:
     bottom = max(b["y"] + b["height"] for b in boxes) + 4
     clip = {"x": max(left, 0), "y": max(top, 0), "width": right - max(left, 0),
             "height": bottom - max(top, 0)}  # fmt: skip
+    page.mouse.move(0, 0)  # no hover highlight in the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{name}.png", clip=clip)
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
@@ -193,7 +199,7 @@ def test_signed_out_then_sign_in_through_the_status_item(context: Any, lab: Jupy
         item.get_by_text(SIGNED_IN).wait_for()
         assert item.get_attribute("data-tone") == "ok"
         panel.get_by_text("Signed in as Alice Example").wait_for()
-        line = re.compile(r"Access token: \d+ s left, renewed automatically\.")
+        line = re.compile(r"Access token: \d+ min left, renewed automatically\.")
         panel.get_by_text(line).wait_for()
         claims = panel.locator(".jp-NevisAuth-claims")
         rows = dict(zip(claims.locator("tbody th").all_inner_texts(),
@@ -283,6 +289,7 @@ def test_item_follows_a_sign_in_in_the_notebook_widget(context: Any, lab: Jupyte
 def test_notification_when_the_provider_revokes_the_grant(
     context: Any, lab: JupyterLab, oidc_provider: OIDCTestProvider
 ) -> None:
+    token_lifetime(oidc_provider, lab, ACCESS_TOKEN_TTL)
     page = open_lab(context, lab)
     with artifacts_on_failure(context, lab, "lab-item-revoked"):
         item = page.locator(ITEM)
@@ -308,6 +315,7 @@ def test_notification_when_the_provider_revokes_the_grant(
         sign_in_in_popup(context, lambda: toast.get_by_role("button", name="Sign in").click())
         item.get_by_text(SIGNED_IN).wait_for()
         toast.wait_for(state="detached")
+    token_lifetime(oidc_provider, lab, None)
 
 
 def test_notebook_7_tree_and_notebook(context: Any, lab: JupyterLab) -> None:
