@@ -100,7 +100,7 @@ def test_a_server_that_keeps_asking_never_waits_and_a_revoked_token_ends_in_time
         assert gone.status_code == 204
         revoked = time.monotonic()
         while (await tokens.verdict(token)) != NOT_KNOWN_TO_HUB:
-            assert time.monotonic() - revoked < MAX_AGE + 0.5
+            assert time.monotonic() - revoked < MAX_AGE + 2  # + the question itself
             await asyncio.sleep(0.05)
 
         # A token unused for longer than an answer's age is asked about again, waiting.
