@@ -18,28 +18,28 @@ from typing import Any
 import pytest
 import requests
 
+from tests import test_browser
 from tests.support.provider import OIDCTestProvider
 from tests.support.resource_server import ResourceServer
 from tests.test_browser import (
     ARTIFACTS,
-    CHROMIUM_ARGS,
     MIN_CONTRAST,
     README_IMAGES,
     UI_TIMEOUT,
     JupyterLab,
     Notebook,
     artifacts_on_failure,
-    chromium_or_skip,
     sign_in_at_provider,
     write_settings,
 )
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # chromium_or_skip() reports it
-    sync_playwright = None
-
 pytestmark = pytest.mark.browser
+
+# test_browser's fixtures: Debian's Chromium, and no Jupyter test event loop.
+chromium_path = test_browser.chromium_path
+chromium = test_browser.chromium
+jp_asyncio_loop = test_browser.jp_asyncio_loop
+jp_server_cleanup = test_browser.jp_server_cleanup
 
 #: Seconds an access token lives in the revocation test: the server refreshes (and hears
 #: that the grant is gone) once half of it is left.
@@ -49,21 +49,6 @@ PANEL = ".jp-NevisAuth-panel"
 SIGNED_IN = re.compile(r"Alice Example · (\d+ s|\d+ min|renewing)")
 
 
-@pytest.fixture
-def jp_asyncio_loop() -> None:
-    """No Jupyter test event loop: Playwright's sync API runs its own."""
-
-
-@pytest.fixture
-def jp_server_cleanup() -> None:
-    """No in-process Jupyter server to clean up: JupyterLab runs in its own process."""
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    return chromium_or_skip()
-
-
 @pytest.fixture(scope="module")
 def lab(
     chromium_path: str,
@@ -71,7 +56,7 @@ def lab(
     resource_server: ResourceServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[JupyterLab]:
-    """JupyterLab with the extension; short-lived access tokens; a page that rarely polls."""
+    """JupyterLab with the extension, whose pages poll only every 300 s."""
     server = JupyterLab(tmp_path_factory.mktemp("lab-ext"), oidc_provider, resource_server)
     write_settings(server.workdir / "settings", "jupyter-nevis-auth:plugin", {"pollSeconds": 300})
     server.start()
@@ -89,16 +74,6 @@ def token_lifetime(provider: OIDCTestProvider, lab: JupyterLab, seconds: int | N
         client_secret=lab.env["NEVIS_AUTH_CLIENT_SECRET"],
         access_token_ttl=seconds,
     )
-
-
-@pytest.fixture(scope="module")
-def chromium(chromium_path: str) -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

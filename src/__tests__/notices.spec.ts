@@ -1,27 +1,8 @@
 import { NoticeBook, SIGNED_OUT_BY_PROVIDER } from '../notices';
 import { IStatus } from '../status';
+import { NOW, revoked, signedIn } from './fixtures';
 
-const NOW = 1_700_000_000_000;
 const WARN = 300;
-
-const revoked: IStatus = {
-  logged_in: false,
-  signed_out_reason: "Your session at the provider has ended; sign in again.",
-  signed_out_by_provider: true,
-  login_url: '/nevis/login'
-};
-
-function signedIn(extra: Partial<IStatus> = {}): IStatus {
-  return {
-    logged_in: true,
-    display_name: 'Alice Example',
-    expires_at: NOW / 1000 + 3600,
-    expires_in: 3600,
-    refresh_possible: true,
-    login_url: '/nevis/login',
-    ...extra
-  };
-}
 
 describe('NoticeBook', () => {
   it('tells once that the provider signed the user out, again after a new sign-in', () => {

@@ -7,22 +7,7 @@ import {
   summaryOf,
   toneOf
 } from '../status';
-
-const NOW = 1_700_000_000_000;
-
-function signedIn(extra: Partial<IStatus> = {}): IStatus {
-  return {
-    logged_in: true,
-    display_name: 'Alice Example',
-    claims: { name: 'Alice Example', sub: 'alice' },
-    scopes: ['openid', 'offline_access'],
-    expires_at: NOW / 1000 + 3420,
-    expires_in: 3420,
-    refresh_possible: true,
-    login_url: '/nevis/login',
-    ...extra
-  };
-}
+import { NOW, signedIn } from './fixtures';
 
 describe('formatLeft', () => {
   it.each([

@@ -2,13 +2,9 @@ import { SignInItem } from '../item';
 import { SignInPanel } from '../panel';
 import { signInUrl } from '../server';
 import { IStatus } from '../status';
+import { NOW, signedIn } from './fixtures';
 
-const NOW = 1_700_000_000_000;
-
-const status: IStatus = {
-  logged_in: true,
-  display_name: 'Alice Example',
-  claims: { name: 'Alice Example', sub: 'alice' },
+const status: IStatus = signedIn({
   scopes: ['openid', 'api'],
   expires_at: NOW / 1000 + 600,
   expires_in: 600,
@@ -26,7 +22,7 @@ const status: IStatus = {
       login_url: '/base/nevis/login?api=sales'
     }
   }
-};
+});
 
 describe('SignInItem', () => {
   it('is a labelled button whose tone follows the status', () => {
