@@ -13,6 +13,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -66,14 +67,26 @@ def lab(
         server.stop()
 
 
-def token_lifetime(provider: OIDCTestProvider, lab: JupyterLab, seconds: int | None) -> None:
-    """Access tokens of the lab's client live `seconds` from the next sign-in (None: 1 h)."""
-    provider.add_client(
-        [lab.url + "nevis/callback"],
-        client_id=lab.env["NEVIS_AUTH_CLIENT_ID"],
-        client_secret=lab.env["NEVIS_AUTH_CLIENT_SECRET"],
-        access_token_ttl=seconds,
-    )
+@contextmanager
+def token_lifetime(
+    provider: OIDCTestProvider, lab: JupyterLab, seconds: int, *, refresh: bool = True
+) -> Iterator[None]:
+    """Sign-ins at the lab's client get access tokens of `seconds` (and no refresh token)."""
+
+    def register(ttl: int | None, grant_types: list[str] | None) -> None:
+        provider.add_client(
+            [lab.url + "nevis/callback"],
+            client_id=lab.env["NEVIS_AUTH_CLIENT_ID"],
+            client_secret=lab.env["NEVIS_AUTH_CLIENT_SECRET"],
+            access_token_ttl=ttl,
+            grant_types=grant_types,
+        )
+
+    register(seconds, None if refresh else ["authorization_code"])
+    try:
+        yield
+    finally:
+        register(None, None)
 
 
 @pytest.fixture
@@ -134,17 +147,23 @@ def open_lab(context: Any, lab: JupyterLab, path: str = "lab") -> Any:
     return page
 
 
-def sign_in_in_popup(context: Any, click: Any, username: str = "alice") -> None:
-    """Click what opens the sign-in window, sign in at the provider; the window closes."""
+def sign_in_in_popup(context: Any, click: Any, *, stays_open: bool = False) -> None:
+    """Click what opens the sign-in window, sign in at the provider; the window closes.
+
+    With `stays_open`, nevis/done has a warning to read and stays: the test closes it.
+    """
     with context.expect_page() as new_window:
         click()
     popup = new_window.value
     popup.locator('input[name="login"], button:has-text("Continue")').first.wait_for()
     if popup.locator('input[name="login"]').count():
-        sign_in_at_provider(popup, username)
+        sign_in_at_provider(popup, "alice")
     else:  # the provider remembers this browser: only its consent page
         popup.get_by_role("button", name="Continue").click()
-    if not popup.is_closed():
+    if stays_open:
+        popup.get_by_role("heading", name="Signed in").wait_for()
+        popup.close()
+    elif not popup.is_closed():
         popup.wait_for_event("close")
 
 
@@ -264,9 +283,11 @@ def test_item_follows_a_sign_in_in_the_notebook_widget(context: Any, lab: Jupyte
 def test_notification_when_the_provider_revokes_the_grant(
     context: Any, lab: JupyterLab, oidc_provider: OIDCTestProvider
 ) -> None:
-    token_lifetime(oidc_provider, lab, ACCESS_TOKEN_TTL)
     page = open_lab(context, lab)
-    with artifacts_on_failure(context, lab, "lab-item-revoked"):
+    with (
+        token_lifetime(oidc_provider, lab, ACCESS_TOKEN_TTL),
+        artifacts_on_failure(context, lab, "lab-item-revoked"),
+    ):
         item = page.locator(ITEM)
         item.locator("button").click()
         sign_in_in_popup(
@@ -290,7 +311,33 @@ def test_notification_when_the_provider_revokes_the_grant(
         sign_in_in_popup(context, lambda: toast.get_by_role("button", name="Sign in").click())
         item.get_by_text(SIGNED_IN).wait_for()
         toast.wait_for(state="detached")
-    token_lifetime(oidc_provider, lab, None)
+
+
+def test_warning_before_a_sign_in_without_refresh_token_ends(
+    context: Any, lab: JupyterLab, oidc_provider: OIDCTestProvider
+) -> None:
+    page = open_lab(context, lab)
+    with (
+        token_lifetime(oidc_provider, lab, 150, refresh=False),
+        artifacts_on_failure(context, lab, "lab-item-ends-soon"),
+    ):
+        item = page.locator(ITEM)
+        item.locator("button").click()
+        panel = page.locator(PANEL)
+        sign_in_in_popup(
+            context, lambda: panel.get_by_role("button", name="Sign in").click(), stays_open=True
+        )
+        item.get_by_text(SIGNED_IN).wait_for()
+        assert lab.status()["refresh_possible"] is False
+
+        # 150 s left, fewer than the 5 minutes of warning: the warning comes at once.
+        page.locator(".Toastify__toast").filter(
+            has_text=re.compile(r"Sign-in expires in [123] minutes; it cannot be renewed")
+        ).wait_for()
+        assert item.get_attribute("data-tone") == "warning"
+        panel.get_by_text(re.compile(r"cannot be renewed and ends in \d+ min")).wait_for()
+        check_readable(page, PANEL)
+        check_readable(page, ITEM)
 
 
 def test_notebook_7_tree_and_notebook(context: Any, lab: JupyterLab) -> None:
