@@ -181,7 +181,7 @@ class Expiries:
         #: The service refreshes a token with fewer than this many seconds left.
         self.leeway = min(DEFAULT_MIN_TTL, ttl / 2)
         #: It starts that refresh in the background this much earlier, when asked then.
-        self.ahead = min(TokenManager.refresh_ahead.default_value, ttl / 4)
+        self.ahead = min(TokenManager.refresh_ahead.default_value, (ttl - self.leeway) / 4)
         self.expires_at: dict[str, float] = {}
 
     def see(self, user: str, expires_at: float, left: float | None, run: Run) -> bool:

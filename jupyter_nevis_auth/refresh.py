@@ -43,7 +43,8 @@ class TokenManager(EnvConfigurable):
         help="""Seconds before a token is due for its refresh (NevisAuth.refresh_leeway) from
         which a request starts that refresh in the background and is answered at once with
         the current token, so callers seldom wait for the provider; at most a quarter of the
-        token's lifetime, 0 to refresh only when due. Default: $NEVIS_AUTH_REFRESH_AHEAD""",
+        time the token is used before it is due, 0 to refresh only when due.
+        Default: $NEVIS_AUTH_REFRESH_AHEAD""",
     )
     failure_cooldown = Float(
         30.0,
@@ -133,11 +134,12 @@ class TokenManager(EnvConfigurable):
         # A leeway as long as the token's lifetime would refresh on every request.
         return min(leeway, lifetime / 2) if lifetime and lifetime > 0 else leeway
 
-    def ahead(self, tokens: TokenSet) -> float:
-        """Seconds before the refresh is due at which a background refresh starts."""
+    def ahead(self, tokens: TokenSet, leeway: float) -> float:
+        """Seconds before the refresh is due (at `leeway`) it may start in the background."""
         lifetime = tokens.lifetime()
         ahead = max(self.refresh_ahead, 0.0)
-        return min(ahead, lifetime / 4) if lifetime and lifetime > 0 else ahead
+        # Tokens are still refreshed about once per lifetime, not much more often.
+        return min(ahead, (lifetime - leeway) / 4) if lifetime and lifetime > leeway else ahead
 
     async def fresh(
         self, user: str, min_ttl: float | None = None, *, force: bool = False
@@ -156,7 +158,7 @@ class TokenManager(EnvConfigurable):
                 self._last_forced[user] = now
         leeway = self.effective_leeway(tokens, min_ttl)
         if not force and not tokens.is_expiring(leeway):
-            if tokens.refresh_token and tokens.is_expiring(leeway + self.ahead(tokens)):
+            if tokens.refresh_token and tokens.is_expiring(leeway + self.ahead(tokens, leeway)):
                 # Good for this caller still: the refresh runs while callers are answered.
                 if time.monotonic() >= self._quiet_until.get(user, 0.0):
                     self._start_refresh(user, tokens)
