@@ -44,8 +44,6 @@ interface ISettings {
 const DEFAULTS: ISettings = { showStatusItem: true, warningMinutes: 5, pollSeconds: 10 };
 /** The longest pause between two requests: while the page is hidden or the server fails. */
 const MAX_PAUSE = 5 * 60 * 1000;
-/** Milliseconds between two requests prompted by a token whose time ran out here. */
-const EXPIRED_ASK_PAUSE = 5000;
 /** The details' times are redrawn this often while they are open. */
 const PANEL_REDRAW = 5000;
 
@@ -157,7 +155,9 @@ class SignInController {
         }
       };
       document.addEventListener('keydown', onKeydown);
+      this.item.button.setAttribute('aria-expanded', 'true');
       this._popup.disposed.connect(() => {
+        this.item.button.setAttribute('aria-expanded', 'false');
         document.removeEventListener('keydown', onKeydown);
         this._panel = null;
         // After the popup has left the page, whatever it did with the focus.
@@ -213,15 +213,16 @@ class SignInController {
   private _redraw(full: boolean): void {
     const now = Date.now();
     const received = this.poller.received;
-    // A token whose time ran out here has been renewed (or not) at the server: look.
-    if (received && now - this._expiredAsked > EXPIRED_ASK_PAUSE) {
-      const ranOut = providersOf(received.status).some(([, p]) => {
+    // A token whose time ran out here has been renewed (or not) at the server: look,
+    // once per token (a sign-in that cannot be renewed stays expired until it ends).
+    if (received) {
+      for (const [name, p] of providersOf(received.status)) {
         const left = secondsLeft(p.expires_in, received.receivedAt, now);
-        return p.logged_in && left !== null && left <= 0;
-      });
-      if (ranOut) {
-        this._expiredAsked = now;
-        void this.poller.refresh();
+        const key = `${name}:${p.expires_at}`;
+        if (p.logged_in && left !== null && left <= 0 && !this._expiredAsked.has(key)) {
+          this._expiredAsked.add(key);
+          void this.poller.refresh();
+        }
       }
     }
     const warnSeconds = this._settings.warningMinutes * 60;
@@ -277,7 +278,7 @@ class SignInController {
   private _popup: Popup | null = null;
   private _panel: SignInPanel | null = null;
   private _panelDrawn = 0;
-  private _expiredAsked = 0;
+  private _expiredAsked = new Set<string>();
   private _error: string | null = null;
   private _ticker: ReturnType<typeof setInterval>;
   private _book = new NoticeBook();

@@ -14,6 +14,7 @@ export class SignInItem extends Widget {
     this._button.type = 'button';
     this._button.className = 'jp-NevisAuth-itemButton';
     this._button.setAttribute('aria-haspopup', 'dialog');
+    this._button.setAttribute('aria-expanded', 'false');
     this._icon = document.createElement('span');
     this._icon.className = 'jp-NevisAuth-itemIcon';
     this._icon.setAttribute('aria-hidden', 'true');

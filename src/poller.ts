@@ -9,6 +9,9 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { IReceived, IStatus } from './status';
 
+/** Milliseconds after an answer during which waking up asks nothing. */
+const WAKE_QUIET = 1000;
+
 /** What one request brings: a new status, or null when it has not changed (304). */
 export interface IFetched {
   status: IStatus | null;
@@ -103,11 +106,16 @@ export class StatusPoller {
     }
   }
 
-  /** The page became visible again: ask now, then at the normal pace. */
+  /**
+   * The page became visible again, or got the focus: ask now (unless an answer came
+   * within the last second: both events come together), then at the normal pace.
+   */
   wake(): void {
     if (!this._isHidden()) {
       this._hiddenPause = 0;
-      void this.refresh();
+      if (Date.now() - this._answeredAt >= WAKE_QUIET) {
+        void this.refresh();
+      }
     }
   }
 
@@ -134,6 +142,7 @@ export class StatusPoller {
           this._changed.emit(this._received);
         }
       }
+      this._answeredAt = Date.now();
     } catch (error) {
       ok = false;
       this._failures += 1;
@@ -185,6 +194,7 @@ export class StatusPoller {
   private _failures = 0;
   private _hiddenPause = 0;
   private _pause = 0;
+  private _answeredAt = -Infinity;
   private _disposed = false;
   private _changed = new Signal<this, IReceived>(this);
   private _failed = new Signal<this, Error>(this);

@@ -176,11 +176,14 @@ def test_signed_out_then_sign_in_through_the_status_item(context: Any, lab: Jupy
         check_readable(page, ITEM)
 
         # Keyboard: the item is a button; Enter opens the details, Escape closes them.
-        item.locator("button").focus()
+        button = item.locator("button")
+        assert button.get_attribute("aria-expanded") == "false"
+        button.focus()
         page.keyboard.press("Enter")
         panel = page.locator(PANEL)
         panel.get_by_text("Signed out", exact=True).wait_for()
         assert page.evaluate("document.activeElement.textContent") == "Sign in"
+        assert button.get_attribute("aria-expanded") == "true"
         check_readable(page, PANEL)
         save(page, "lab-item-signed-out", item=item, panel=panel)
         page.keyboard.press("Escape")

@@ -69,11 +69,16 @@ describe('StatusPoller', () => {
     }
     expect(pauses).toEqual([20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]);
     const before = fetch.mock.calls.length;
+    jest.advanceTimersByTime(1000);
     hidden.value = false;
     p.wake();
     await settle();
     expect(fetch).toHaveBeenCalledTimes(before + 1);
     expect(p.pause).toBe(10_000);
+    // Focus and visibility come together: the second asks nothing.
+    p.wake();
+    await settle();
+    expect(fetch).toHaveBeenCalledTimes(before + 1);
     p.dispose();
   });
 
