@@ -365,3 +365,59 @@ def test_notebook_7_tree_and_notebook(context: Any, lab: JupyterLab) -> None:
         notebook.goto(f"{lab.url}notebooks/getting-started.ipynb?token={lab.token}")
         notebook.locator(ITEM).get_by_text(SIGNED_IN).wait_for()
         check_readable(notebook, ITEM)
+
+
+HIDE = """(hidden) => {
+  Object.defineProperty(document, 'hidden', {get: () => hidden, configurable: true});
+  Object.defineProperty(document, 'visibilityState',
+    {get: () => (hidden ? 'hidden' : 'visible'), configurable: true});
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+def test_one_request_per_interval_for_the_page_fewer_while_hidden(
+    context: Any, lab: JupyterLab
+) -> None:
+    settings = lab.workdir / "settings"
+    write_settings(settings, "jupyter-nevis-auth:plugin", {"pollSeconds": 2})
+    try:
+        answers: list[tuple[float, int]] = []
+        page = context.new_page()
+        page.on(
+            "response",
+            lambda r: (
+                answers.append((time.monotonic(), r.status))
+                if "/nevis/api/status" in r.url
+                else None
+            ),
+        )
+        page.goto(f"{lab.url}lab?token={lab.token}")
+        # Playwright's events arrive while the test waits through it (not in time.sleep).
+        with artifacts_on_failure(context, lab, "lab-item-polling"):
+            page.locator(ITEM).get_by_text("Signed out", exact=True).wait_for()
+            page.locator(ITEM).locator("button").click()  # the details too: still one poll
+            page.locator(PANEL).wait_for()
+            page.wait_for_timeout(1000)
+            start = len(answers)
+            page.wait_for_timeout(8500)
+            visible = answers[start:]
+            assert 3 <= len(visible) <= 5, visible
+            # Nothing changed: the server answers each with an empty 304.
+            assert {status for _, status in visible} == {304}, visible
+
+            page.evaluate(HIDE, True)
+            page.wait_for_timeout(2500)  # the request planned before hiding
+            start = len(answers)
+            page.wait_for_timeout(12000)
+            hidden = answers[start:]
+            # Pauses of 4, 8, 16 s... instead of 2: at most two requests in 12 s.
+            assert len(hidden) <= 2, hidden
+
+            start = len(answers)
+            page.evaluate(HIDE, False)
+            deadline = time.monotonic() + 1.5
+            while len(answers) == start and time.monotonic() < deadline:
+                page.wait_for_timeout(100)
+            assert len(answers) > start, "no request when the page became visible again"
+    finally:
+        write_settings(settings, "jupyter-nevis-auth:plugin", {"pollSeconds": 300})
