@@ -21,7 +21,11 @@ module.exports = {
   coverageReporters: ['text'],
   // Only src/: the virtualenv and the built extension hold package.json files of their own.
   roots: ['<rootDir>/src'],
-  modulePathIgnorePatterns: ['<rootDir>/.venv', '<rootDir>/jupyter_nevis_auth', '<rootDir>/lib'],
+  modulePathIgnorePatterns: [
+    '<rootDir>/.venv',
+    '<rootDir>/jupyter_nevis_auth',
+    '<rootDir>/lib'
+  ],
   testRegex: 'src/.*/.*.spec.ts[x]?$',
   transformIgnorePatterns: [`/node_modules/(?!${esModules}).+`]
 };

@@ -20,8 +20,13 @@ import { ChangeChannel } from './channel';
 import { NoticeBook } from './notices';
 import { SignInPanel } from './panel';
 import { StatusPoller } from './poller';
-import { fetchStatus, signInUrl, signOut } from './server';
-import { DEFAULT_PROVIDER, IReceived, providersOf, secondsLeft } from './status';
+import { fetchStatus, signInUrl, signOut, signOutPageUrl } from './server';
+import {
+  DEFAULT_PROVIDER,
+  IReceived,
+  providersOf,
+  secondsLeft
+} from './status';
 import { SignInItem } from './item';
 
 /** The plugin's id, also its settings' name. */
@@ -41,7 +46,11 @@ interface ISettings {
   pollSeconds: number;
 }
 
-const DEFAULTS: ISettings = { showStatusItem: true, warningMinutes: 5, pollSeconds: 10 };
+const DEFAULTS: ISettings = {
+  showStatusItem: true,
+  warningMinutes: 5,
+  pollSeconds: 10
+};
 /** The longest pause between two requests: while the page is hidden or the server fails. */
 const MAX_PAUSE = 5 * 60 * 1000;
 /** The details' times are redrawn this often while they are open. */
@@ -97,7 +106,9 @@ class SignInController {
 
   get signedIn(): boolean {
     const received = this.poller.received;
-    return !!received && providersOf(received.status).some(([, p]) => p.logged_in);
+    return (
+      !!received && providersOf(received.status).some(([, p]) => p.logged_in)
+    );
   }
 
   /** Open the provider's sign-in in a new window; the status follows when it is done. */
@@ -105,12 +116,17 @@ class SignInController {
     const received = this.poller.received;
     const providers = received ? providersOf(received.status) : [];
     const name =
-      provider ?? providers.find(([, p]) => !p.logged_in)?.[0] ?? DEFAULT_PROVIDER;
+      provider ??
+      providers.find(([, p]) => !p.logged_in)?.[0] ??
+      DEFAULT_PROVIDER;
     const status = providers.find(([n]) => n === name)?.[1];
     const basePath = new URL(this._baseUrl).pathname;
     const loginUrl =
       status?.login_url ??
-      `${basePath}nevis/login` + (name === DEFAULT_PROVIDER ? '' : `?provider=${encodeURIComponent(name)}`);
+      `${basePath}nevis/login` +
+        (name === DEFAULT_PROVIDER
+          ? ''
+          : `?provider=${encodeURIComponent(name)}`);
     // noopener: the provider's pages get no handle on this one. nevis/done tells every
     // tab (BroadcastChannel) and closes itself; coming back to this tab looks again too.
     window.open(
@@ -122,7 +138,16 @@ class SignInController {
 
   async signOut(): Promise<void> {
     try {
-      await signOut(this.app.serviceManager.serverSettings);
+      if (!(await signOut(this.app.serviceManager.serverSettings))) {
+        // Signing out happens on the page (JupyterHub's service): open it; coming back
+        // to this tab looks again.
+        window.open(
+          signOutPageUrl(this._baseUrl),
+          '_blank',
+          'noopener,popup,width=560,height=520'
+        );
+        return;
+      }
     } catch (error) {
       Notification.error((error as Error).message, { autoClose: 8000 });
     }
@@ -219,7 +244,12 @@ class SignInController {
       for (const [name, p] of providersOf(received.status)) {
         const left = secondsLeft(p.expires_in, received.receivedAt, now);
         const key = `${name}:${p.expires_at}`;
-        if (p.logged_in && left !== null && left <= 0 && !this._expiredAsked.has(key)) {
+        if (
+          p.logged_in &&
+          left !== null &&
+          left <= 0 &&
+          !this._expiredAsked.has(key)
+        ) {
           this._expiredAsked.add(key);
           void this.poller.refresh();
         }
@@ -234,7 +264,11 @@ class SignInController {
     this._notify(received, now, warnSeconds);
   }
 
-  private _notify(received: IReceived | null, now: number, warnSeconds: number): void {
+  private _notify(
+    received: IReceived | null,
+    now: number,
+    warnSeconds: number
+  ): void {
     if (received) {
       // A provider signed in again: its "signed out" notification is out of date.
       for (const [name, provider] of providersOf(received.status)) {

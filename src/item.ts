@@ -57,7 +57,8 @@ export class SignInItem extends Widget {
       this._button.title = label;
       this._button.setAttribute('aria-label', label);
     }
-    this._icon.textContent = tone === 'ok' ? '●' : tone === 'signed-out' ? '○' : '!';
+    this._icon.textContent =
+      tone === 'ok' ? '●' : tone === 'signed-out' ? '○' : '!';
   }
 
   private _button: HTMLButtonElement;

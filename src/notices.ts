@@ -12,7 +12,8 @@ export interface INotice {
 }
 
 /** The sentence when the provider ended a sign-in (it refused the refresh token). */
-export const SIGNED_OUT_BY_PROVIDER = 'Signed out by the provider; sign in again.';
+export const SIGNED_OUT_BY_PROVIDER =
+  'Signed out by the provider; sign in again.';
 
 /** The sentence when a sign-in without refresh token is about to end. */
 export function endsSoonMessage(minutes: number): string {
@@ -46,7 +47,8 @@ export function noticesFor(
         message: SIGNED_OUT_BY_PROVIDER.replace(';', `${where};`)
       });
     } else if (endsSoon(provider, received.receivedAt, now, warnSeconds)) {
-      const left = secondsLeft(provider.expires_in, received.receivedAt, now) ?? 0;
+      const left =
+        secondsLeft(provider.expires_in, received.receivedAt, now) ?? 0;
       const minutes = Math.max(1, Math.ceil(left / 60));
       notices.push({
         key: `ends-soon:${name}:${provider.expires_at ?? ''}`,
@@ -64,7 +66,11 @@ export function noticesFor(
  */
 export class NoticeBook {
   /** The notices of `received` not shown yet; they count as shown from now on. */
-  take(received: IReceived | null, now: number, warnSeconds: number): INotice[] {
+  take(
+    received: IReceived | null,
+    now: number,
+    warnSeconds: number
+  ): INotice[] {
     if (received) {
       for (const [name, provider] of providersOf(received.status)) {
         if (provider.logged_in) {

@@ -36,7 +36,11 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-function button(label: string, className: string, onClick: () => void): HTMLButtonElement {
+function button(
+  label: string,
+  className: string,
+  onClick: () => void
+): HTMLButtonElement {
   const node = element('button', `jp-NevisAuth-action ${className}`, label);
   node.type = 'button';
   node.addEventListener('click', onClick);
@@ -61,7 +65,8 @@ function table(
   for (const row of rows) {
     const tr = body.insertRow();
     row.forEach((text, index) => {
-      const cell = index === 0 ? element('th', '', text) : element('td', '', text);
+      const cell =
+        index === 0 ? element('th', '', text) : element('td', '', text);
       if (index === 0) {
         (cell as HTMLTableCellElement).scope = 'row';
       }
@@ -72,7 +77,11 @@ function table(
 }
 
 /** "Access token: 57 min left, renewed automatically." and the like. */
-export function tokenLine(provider: IProviderStatus, receivedAt: number, now: number): string {
+export function tokenLine(
+  provider: IProviderStatus,
+  receivedAt: number,
+  now: number
+): string {
   const seconds = secondsLeft(provider.expires_in, receivedAt, now);
   const renews = provider.refresh_possible;
   if (seconds !== null && seconds <= 0) {
@@ -87,8 +96,14 @@ export function tokenLine(provider: IProviderStatus, receivedAt: number, now: nu
 }
 
 /** An API token's time left, or why there is none. */
-export function apiLeft(api: IApiStatus, receivedAt: number, now: number): string {
-  return api.ready ? formatLeft(secondsLeft(api.expires_in, receivedAt, now)) : 'no token yet';
+export function apiLeft(
+  api: IApiStatus,
+  receivedAt: number,
+  now: number
+): string {
+  return api.ready
+    ? formatLeft(secondsLeft(api.expires_in, receivedAt, now))
+    : 'no token yet';
 }
 
 export class SignInPanel extends Widget {
@@ -103,7 +118,11 @@ export class SignInPanel extends Widget {
   }
 
   /** Show `received` as of `now`; the same status again only updates the times. */
-  render(received: IReceived | null, now: number, error: string | null = null): void {
+  render(
+    received: IReceived | null,
+    now: number,
+    error: string | null = null
+  ): void {
     // The warnings depend on the time left too: a new one redraws the whole panel.
     const problems = received
       ? JSON.stringify(
@@ -141,13 +160,25 @@ export class SignInPanel extends Widget {
     (this.node.querySelector('button') ?? this.node).focus();
   }
 
-  private _render(received: IReceived | null, now: number, error: string | null): HTMLElement[] {
-    const parts: HTMLElement[] = [element('h2', 'jp-NevisAuth-title', 'Sign-in')];
+  private _render(
+    received: IReceived | null,
+    now: number,
+    error: string | null
+  ): HTMLElement[] {
+    const parts: HTMLElement[] = [
+      element('h2', 'jp-NevisAuth-title', 'Sign-in')
+    ];
     if (error) {
       parts.push(element('p', 'jp-NevisAuth-problem', error));
     }
     if (!received) {
-      parts.push(element('p', 'jp-NevisAuth-line', 'The sign-in status is not known yet.'));
+      parts.push(
+        element(
+          'p',
+          'jp-NevisAuth-line',
+          'The sign-in status is not known yet.'
+        )
+      );
       parts.push(this._actionsRow([]));
       return parts;
     }
@@ -170,11 +201,22 @@ export class SignInPanel extends Widget {
         parts.push(section);
         continue;
       }
-      section.appendChild(element('p', 'jp-NevisAuth-who', `Signed in as ${whoOf(provider)}`));
-      const line = element('p', 'jp-NevisAuth-line', tokenLine(provider, received.receivedAt, now));
+      section.appendChild(
+        element('p', 'jp-NevisAuth-who', `Signed in as ${whoOf(provider)}`)
+      );
+      const line = element(
+        'p',
+        'jp-NevisAuth-line',
+        tokenLine(provider, received.receivedAt, now)
+      );
       line.dataset.tokenOf = name;
       section.appendChild(line);
-      const problems = problemsOf(provider, received.receivedAt, now, this._warnSeconds);
+      const problems = problemsOf(
+        provider,
+        received.receivedAt,
+        now,
+        this._warnSeconds
+      );
       for (const sentence of [...problems, ...(provider.warnings ?? [])]) {
         section.appendChild(element('p', 'jp-NevisAuth-problem', sentence));
       }
@@ -183,11 +225,17 @@ export class SignInPanel extends Widget {
       }
       const scopes = provider.scopes ?? [];
       section.appendChild(
-        element('p', 'jp-NevisAuth-line', `Scopes: ${scopes.length ? scopes.join(' ') : 'none'}`)
+        element(
+          'p',
+          'jp-NevisAuth-line',
+          `Scopes: ${scopes.length ? scopes.join(' ') : 'none'}`
+        )
       );
       const claims = claimRows(provider.claims ?? {});
       if (claims.length) {
-        section.appendChild(table('Claims', ['Claim', 'Value'], claims, 'jp-NevisAuth-claims'));
+        section.appendChild(
+          table('Claims', ['Claim', 'Value'], claims, 'jp-NevisAuth-claims')
+        );
       }
       parts.push(section);
     }
@@ -199,18 +247,33 @@ export class SignInPanel extends Widget {
         apiLeft(api, received.receivedAt, now),
         api.obtained_by ?? '—'
       ]);
-      const headers = ['API', several ? 'Provider' : 'Scopes', 'Token left', 'Obtained by'];
+      const headers = [
+        'API',
+        several ? 'Provider' : 'Scopes',
+        'Token left',
+        'Obtained by'
+      ];
       const apiTable = table('APIs', headers, rows, 'jp-NevisAuth-apis');
       apiTable.querySelectorAll('tbody tr').forEach((tr, index) => {
         (tr.children[2] as HTMLElement).dataset.apiLeft = apis[index][0];
       });
       parts.push(apiTable);
     }
-    parts.push(this._actionsRow(signInFor, providers.some(([, p]) => p.logged_in), several));
+    parts.push(
+      this._actionsRow(
+        signInFor,
+        providers.some(([, p]) => p.logged_in),
+        several
+      )
+    );
     return parts;
   }
 
-  private _actionsRow(signInFor: string[], signedIn = false, several = false): HTMLElement {
+  private _actionsRow(
+    signInFor: string[],
+    signedIn = false,
+    several = false
+  ): HTMLElement {
     const row = element('div', 'jp-NevisAuth-actions');
     const names = signInFor.length || signedIn ? signInFor : ['default'];
     for (const name of names) {
@@ -222,11 +285,15 @@ export class SignInPanel extends Widget {
       row.appendChild(action);
     }
     if (signedIn) {
-      const action = button('Sign out', 'jp-NevisAuth-signOut', () => this._actions.signOut());
+      const action = button('Sign out', 'jp-NevisAuth-signOut', () =>
+        this._actions.signOut()
+      );
       action.dataset.key = 'sign-out';
       row.appendChild(action);
     }
-    const refresh = button('Refresh', 'jp-NevisAuth-refresh', () => this._actions.refresh());
+    const refresh = button('Refresh', 'jp-NevisAuth-refresh', () =>
+      this._actions.refresh()
+    );
     refresh.dataset.key = 'refresh';
     row.appendChild(refresh);
     return row;
@@ -241,7 +308,9 @@ export class SignInPanel extends Widget {
     const providers = new Map(providersOf(received.status));
     this.node.querySelectorAll<HTMLElement>('[data-token-of]').forEach(line => {
       const provider = providers.get(line.dataset.tokenOf ?? '');
-      const text = provider ? tokenLine(provider, received.receivedAt, now) : '';
+      const text = provider
+        ? tokenLine(provider, received.receivedAt, now)
+        : '';
       if (provider && line.textContent !== text) {
         line.textContent = text;
       }

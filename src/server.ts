@@ -48,11 +48,14 @@ export async function fetchStatus(
 /**
  * Sign out of every provider (or of `provider`), revoking the tokens, as the sign-out
  * page's form does. The answer's redirect is not followed: only the sign-out matters.
+ *
+ * Returns false where this server signs out only through its page (under JupyterHub's
+ * nevis-auth service, nevis/logout sends the browser to the service's page).
  */
 export async function signOut(
   settings: ServerConnection.ISettings,
   provider?: string
-): Promise<void> {
+): Promise<boolean> {
   const url = URLExt.join(settings.baseUrl, LOGOUT_PATH);
   const body = new URLSearchParams();
   if (provider) {
@@ -68,10 +71,19 @@ export async function signOut(
     },
     settings
   );
+  if (response.status === 405) {
+    return false;
+  }
   // A redirect (opaque here) means done; an error page says what went wrong.
   if (response.type !== 'opaqueredirect' && !response.ok) {
     throw new Error(`Signing out failed (HTTP ${response.status}).`);
   }
+  return true;
+}
+
+/** The sign-out page (a confirmation form), for where signOut() cannot sign out. */
+export function signOutPageUrl(baseUrl: string): string {
+  return URLExt.join(baseUrl, LOGOUT_PATH);
 }
 
 /**
@@ -81,6 +93,9 @@ export async function signOut(
 export function signInUrl(loginUrl: string, baseUrl: string): string {
   const origin = new URL(baseUrl).origin;
   const url = new URL(loginUrl, origin);
-  url.searchParams.set('next', URLExt.join(new URL(baseUrl).pathname, DONE_PATH));
+  url.searchParams.set(
+    'next',
+    URLExt.join(new URL(baseUrl).pathname, DONE_PATH)
+  );
   return url.toString();
 }

@@ -57,7 +57,11 @@ export interface IReceived {
 export function providersOf(status: IStatus): [string, IProviderStatus][] {
   const all = status.providers ?? { [DEFAULT_PROVIDER]: status };
   const names = Object.keys(all).sort((a, b) =>
-    a === DEFAULT_PROVIDER ? -1 : b === DEFAULT_PROVIDER ? 1 : a.localeCompare(b)
+    a === DEFAULT_PROVIDER
+      ? -1
+      : b === DEFAULT_PROVIDER
+        ? 1
+        : a.localeCompare(b)
   );
   return names.map(name => [name, all[name]]);
 }
@@ -183,7 +187,10 @@ export function summaryOf(received: IReceived | null, now: number): string {
       return `${prefix}signed out`;
     }
     const left = secondsLeft(p.expires_in, received.receivedAt, now);
-    const time = left !== null && left <= 0 && p.refresh_possible ? 'renewing' : formatLeft(left);
+    const time =
+      left !== null && left <= 0 && p.refresh_possible
+        ? 'renewing'
+        : formatLeft(left);
     return `${prefix}${whoOf(p)} · ${time}`;
   });
   if (providers.length === 1 && !providers[0][1].logged_in) {

@@ -35,15 +35,25 @@ def jlpm_or_skip() -> str:
     pytest.skip(reason)
 
 
-def test_typescript_unit_tests_pass() -> None:
+def run_jlpm(*args: str) -> str:
+    """`jlpm ARGS` in the project; its output, which a failure shows."""
     jlpm = jlpm_or_skip()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run(
-        [jlpm, "test", "--ci"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=280
+        [jlpm, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=280
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
+    return output
+
+
+def test_typescript_unit_tests_pass() -> None:
+    output = run_jlpm("test", "--ci")
     assert re.search(r"Tests:\s+\d+ passed, \d+ total", output), output
+
+
+def test_typescript_and_css_are_formatted() -> None:
+    run_jlpm("prettier:check")
 
 
 def test_labextension_is_listed_enabled_and_ok() -> None:

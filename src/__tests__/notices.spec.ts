@@ -16,9 +16,15 @@ describe('NoticeBook', () => {
         message: SIGNED_OUT_BY_PROVIDER
       }
     ]);
-    expect(book.take({ status: revoked, receivedAt: NOW }, NOW + 1000, WARN)).toEqual([]);
-    expect(book.take({ status: signedIn(), receivedAt: NOW }, NOW, WARN)).toEqual([]);
-    expect(book.take({ status: revoked, receivedAt: NOW }, NOW, WARN)).toHaveLength(1);
+    expect(
+      book.take({ status: revoked, receivedAt: NOW }, NOW + 1000, WARN)
+    ).toEqual([]);
+    expect(
+      book.take({ status: signedIn(), receivedAt: NOW }, NOW, WARN)
+    ).toEqual([]);
+    expect(
+      book.take({ status: revoked, receivedAt: NOW }, NOW, WARN)
+    ).toHaveLength(1);
   });
 
   it('says nothing for a sign-out of the user', () => {
@@ -54,9 +60,13 @@ describe('NoticeBook', () => {
 
   it('names the provider when there are several', () => {
     const book = new NoticeBook();
-    const status = signedIn({ providers: { default: signedIn(), partner: revoked } });
+    const status = signedIn({
+      providers: { default: signedIn(), partner: revoked }
+    });
     const [notice] = book.take({ status, receivedAt: NOW }, NOW, WARN);
     expect(notice.provider).toBe('partner');
-    expect(notice.message).toBe('Signed out by the provider (partner); sign in again.');
+    expect(notice.message).toBe(
+      'Signed out by the provider (partner); sign in again.'
+    );
   });
 });

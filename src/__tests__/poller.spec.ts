@@ -67,7 +67,9 @@ describe('StatusPoller', () => {
       await settle();
       pauses.push(p.pause);
     }
-    expect(pauses).toEqual([20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]);
+    expect(pauses).toEqual([
+      20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000
+    ]);
     const before = fetch.mock.calls.length;
     jest.advanceTimersByTime(1000);
     hidden.value = false;
@@ -83,7 +85,11 @@ describe('StatusPoller', () => {
   });
 
   it('backs off after failures and says why', async () => {
-    const { p } = poller([new Error('down'), new Error('down'), { status: STATUS, etag: 'x' }]);
+    const { p } = poller([
+      new Error('down'),
+      new Error('down'),
+      { status: STATUS, etag: 'x' }
+    ]);
     const failed = jest.fn();
     p.failed.connect((_, error) => failed(error.message));
     p.start();

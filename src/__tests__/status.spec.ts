@@ -30,7 +30,9 @@ describe('summaryOf', () => {
     const received = { status: signedIn(), receivedAt: NOW };
     expect(summaryOf(received, NOW)).toBe('Alice Example · 57 min');
     expect(summaryOf(received, NOW + 3400_000)).toBe('Alice Example · 20 s');
-    expect(summaryOf(received, NOW + 3500_000)).toBe('Alice Example · renewing');
+    expect(summaryOf(received, NOW + 3500_000)).toBe(
+      'Alice Example · renewing'
+    );
   });
 
   it('says signed out, and unavailable before any answer', () => {
@@ -40,11 +42,17 @@ describe('summaryOf', () => {
   });
 
   it('names each provider when there are several, the default first', () => {
-    const partner = { logged_in: false, login_url: '/nevis/login?provider=partner' };
+    const partner = {
+      logged_in: false,
+      login_url: '/nevis/login?provider=partner'
+    };
     const status = signedIn({
       providers: { partner, default: signedIn() }
     });
-    expect(providersOf(status).map(([name]) => name)).toEqual(['default', 'partner']);
+    expect(providersOf(status).map(([name]) => name)).toEqual([
+      'default',
+      'partner'
+    ]);
     expect(summaryOf({ status, receivedAt: NOW }, NOW)).toBe(
       'default: Alice Example · 57 min | partner: signed out'
     );
@@ -55,14 +63,20 @@ describe('toneOf', () => {
   const warn = 300;
 
   it('is ok for a renewable sign-in, signed-out without one', () => {
-    expect(toneOf({ status: signedIn(), receivedAt: NOW }, NOW, warn)).toBe('ok');
+    expect(toneOf({ status: signedIn(), receivedAt: NOW }, NOW, warn)).toBe(
+      'ok'
+    );
     const out: IStatus = { logged_in: false, login_url: '/nevis/login' };
-    expect(toneOf({ status: out, receivedAt: NOW }, NOW, warn)).toBe('signed-out');
+    expect(toneOf({ status: out, receivedAt: NOW }, NOW, warn)).toBe(
+      'signed-out'
+    );
     expect(toneOf(null, NOW, warn)).toBe('unavailable');
   });
 
   it('warns after a failed refresh', () => {
-    const status = signedIn({ last_refresh_error: 'The provider did not answer.' });
+    const status = signedIn({
+      last_refresh_error: 'The provider did not answer.'
+    });
     expect(toneOf({ status, receivedAt: NOW }, NOW, warn)).toBe('warning');
     expect(problemsOf(status, NOW, NOW, warn)).toEqual([
       'The last refresh failed: The provider did not answer.'
@@ -80,7 +94,10 @@ describe('toneOf', () => {
   });
 
   it('warns when one of several providers is signed out', () => {
-    const partner = { logged_in: false, login_url: '/nevis/login?provider=partner' };
+    const partner = {
+      logged_in: false,
+      login_url: '/nevis/login?provider=partner'
+    };
     const status = signedIn({ providers: { default: signedIn(), partner } });
     expect(toneOf({ status, receivedAt: NOW }, NOW, warn)).toBe('warning');
   });

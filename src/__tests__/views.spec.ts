@@ -58,16 +58,20 @@ describe('SignInPanel', () => {
     );
     expect(text).toContain('Scopes: openid api');
     expect(text).toContain('The provider issued no refresh token.');
-    const claims = Array.from(panel.node.querySelectorAll('.jp-NevisAuth-claims tbody tr')).map(
-      row => row.textContent
-    );
+    const claims = Array.from(
+      panel.node.querySelectorAll('.jp-NevisAuth-claims tbody tr')
+    ).map(row => row.textContent);
     expect(claims).toEqual(['NameAlice Example', 'Subjectalice']);
     const apis = panel.node.querySelector('.jp-NevisAuth-apis tbody tr');
     expect(apis?.textContent).toBe('salessales.read2 minnarrowed refresh');
 
-    const buttons = Array.from(panel.node.querySelectorAll('button')).map(b => b.textContent);
+    const buttons = Array.from(panel.node.querySelectorAll('button')).map(
+      b => b.textContent
+    );
     expect(buttons).toEqual(['Sign out', 'Refresh']);
-    (panel.node.querySelector('.jp-NevisAuth-signOut') as HTMLButtonElement).click();
+    (
+      panel.node.querySelector('.jp-NevisAuth-signOut') as HTMLButtonElement
+    ).click();
     expect(signOut).toHaveBeenCalled();
   });
 
@@ -83,12 +87,17 @@ describe('SignInPanel', () => {
     expect(panel.node.querySelector('[data-token-of="default"]')).toBe(line);
     expect(line?.textContent).toContain('8 min left');
     panel.render(received, NOW + 540_000);
-    expect(panel.node.textContent).toContain('cannot be renewed and ends in 1 min');
+    expect(panel.node.textContent).toContain(
+      'cannot be renewed and ends in 1 min'
+    );
   });
 
   it('offers the sign-in when signed out, with the reason', () => {
     const signIn = jest.fn();
-    const panel = new SignInPanel({ signIn, signOut: jest.fn(), refresh: jest.fn() }, 300);
+    const panel = new SignInPanel(
+      { signIn, signOut: jest.fn(), refresh: jest.fn() },
+      300
+    );
     const out: IStatus = {
       logged_in: false,
       signed_out_reason: 'You signed out.',
@@ -96,14 +105,18 @@ describe('SignInPanel', () => {
     };
     panel.render({ status: out, receivedAt: NOW }, NOW);
     expect(panel.node.textContent).toContain('You signed out.');
-    (panel.node.querySelector('.jp-NevisAuth-signIn') as HTMLButtonElement).click();
+    (
+      panel.node.querySelector('.jp-NevisAuth-signIn') as HTMLButtonElement
+    ).click();
     expect(signIn).toHaveBeenCalledWith('default');
   });
 });
 
 describe('signInUrl', () => {
   it('keeps the provider or API of the login URL and ends on nevis/done', () => {
-    expect(signInUrl('/base/nevis/login?api=sales', 'http://host:8888/base/')).toBe(
+    expect(
+      signInUrl('/base/nevis/login?api=sales', 'http://host:8888/base/')
+    ).toBe(
       'http://host:8888/base/nevis/login?api=sales&next=%2Fbase%2Fnevis%2Fdone'
     );
     expect(signInUrl('/nevis/login', 'http://localhost:8888/')).toBe(
