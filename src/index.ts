@@ -231,7 +231,11 @@ class SignInController {
 
   private _update(): void {
     this._error = null;
-    this.app.commands.notifyCommandChanged();
+    // Only Sign out depends on the status (enabled while signed in).
+    if (this.signedIn !== this._wasSignedIn) {
+      this._wasSignedIn = this.signedIn;
+      this.app.commands.notifyCommandChanged(CommandIDs.signOut);
+    }
     this._redraw(true);
   }
 
@@ -313,6 +317,7 @@ class SignInController {
   private _panel: SignInPanel | null = null;
   private _panelDrawn = 0;
   private _expiredAsked = new Set<string>();
+  private _wasSignedIn = false;
   private _error: string | null = null;
   private _ticker: ReturnType<typeof setInterval>;
   private _book = new NoticeBook();

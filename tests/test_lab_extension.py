@@ -254,6 +254,9 @@ def test_commands_in_the_palette_and_the_help_menu(context: Any, lab: JupyterLab
         menu = page.locator(".lm-Menu")
         for label in ("Show sign-in status", "Sign in", "Sign out"):
             menu.get_by_text(label, exact=True).wait_for()
+        # Signed out: nothing to sign out of.
+        sign_out = menu.locator(".lm-Menu-item").filter(has_text="Sign out")
+        assert "lm-mod-disabled" in (sign_out.get_attribute("class") or "")
         page.keyboard.press("Escape")
 
         page.keyboard.press("Control+Shift+C")
