@@ -103,9 +103,20 @@ class AuthStateService(AuthService):
         if grant is None or grant.refresh_token in (None, held.refresh_token):
             return False
         if not self._held[user]:
-            # The first look since the service started: no telling which is newer.
+            # The first look since the service started: the hub's grant is newer when its ID
+            # token was issued after the service last got tokens; otherwise no telling.
+            if self._issued_after(grant, held):
+                return True
             self._first_seen.setdefault(user, grant.mark)
         return grant.mark not in self._held[user] and grant.mark != self._first_seen.get(user)
+
+    @staticmethod
+    def _issued_after(grant: HubGrant, held: TokenSet) -> bool:
+        """Whether the hub's ID token was issued after the service's tokens were obtained."""
+        issued = grant.issued_at
+        iat = held.claims.get("iat")
+        since = max(held.obtained_at, iat if isinstance(iat, (int, float)) else 0.0)
+        return issued is not None and since > 0 and issued > since
 
     @staticmethod
     def _tokens_of(grant: HubGrant, claims: dict[str, Any]) -> TokenSet:

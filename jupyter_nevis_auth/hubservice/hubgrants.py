@@ -63,6 +63,19 @@ class HubGrant:
         return cls(access_token, pick("refresh_token"), pick("id_token"), tuple(map(str, scopes)))
 
     @property
+    def issued_at(self) -> float | None:
+        """When the provider issued the grant's ID token (its iat, read unverified), if known.
+
+        Only for telling which of two grants is newer; what the token proves is checked by
+        hub_id_token_claims before the grant is used.
+        """
+        try:
+            iat = jwt.decode(self.id_token or "", options={"verify_signature": False}).get("iat")
+        except jwt.PyJWTError:
+            return None
+        return float(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None
+
+    @property
     def mark(self) -> str:
         """The fingerprint of the grant's refresh token (else of its access token)."""
         return fingerprint(self.refresh_token or self.access_token)

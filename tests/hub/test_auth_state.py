@@ -243,9 +243,10 @@ def test_after_invalid_grant_the_service_retries_with_the_hubs_newer_sign_in(
 ) -> None:  # fmt: skip
     """The service was down; meanwhile its grant ended and the user signed in to the hub again.
 
-    At its first look after a restart the service cannot tell which of its refresh token and
-    the hub's is newer, so it refreshes with its own: the provider answers invalid_grant, and
-    the service reads auth_state again and continues with the hub's grant, at once.
+    Here the service cannot tell at its first look after the restart that the hub's grant is
+    newer (its own ID token looks newer, as after a clock that went back), so it refreshes
+    with its own: the provider answers invalid_grant, and the service reads auth_state again
+    and continues with the hub's grant, at once.
     """
     hub, client = hub_and_client
     assert token(hub, "bob").status_code == 200  # his server of the test above asks
@@ -267,8 +268,9 @@ def test_after_invalid_grant_the_service_retries_with_the_hubs_newer_sign_in(
         assert revoked.status_code == 200, revoked.text
         store = service_store(hub)
         gone = time.time() - 1
+        looks_newer = {**held.claims, "iat": int(time.time()) + 60}
         asyncio.run(store.set("bob", dataclasses.replace(
-            held, expires_at=gone, obtained_at=gone - 3600)))  # fmt: skip
+            held, expires_at=gone, obtained_at=gone - 3600, claims=looks_newer)))  # fmt: skip
         store.close()
         before = refreshes(oidc_provider, client)
         logged = len(hub.log())
@@ -288,3 +290,38 @@ def test_after_invalid_grant_the_service_retries_with_the_hubs_newer_sign_in(
         assert answer.json()["access_token"] == state["access_token"]
         assert bearer(resource_server, answer.json()["access_token"]) == 200
         assert "signing bob out" not in log and newer["refresh_token"] not in hub.log()
+
+
+def test_after_a_restart_a_newer_hub_sign_in_is_continued_not_overwritten(
+    hub_and_client: tuple[OAuthHub, RegisteredClient], oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+) -> None:  # fmt: skip
+    """bob signs in to the hub again after the service restarted, its tokens still good.
+
+    The hub's ID token was issued after the service got its tokens, so the hub's grant is the
+    newer one: the service continues it instead of answering the hub with its own.
+    """
+    hub, client = hub_and_client
+    assert token(hub, "bob").status_code == 200
+    store = service_store(hub)
+    held = asyncio.run(store.get("bob"))
+    store.close()
+    assert held is not None and held.expires_at and held.expires_at > time.time() + 60
+    hub.stop()
+    hub.start(client.client_id, client.client_secret)
+    before = refreshes(oidc_provider, client)
+    logged = len(hub.log())
+    time.sleep(1.1)  # a sign-in in a later second than the service's tokens
+    for again in signed_in(hub, "bob"):
+        newer = hub.auth_state("bob")
+        assert newer["refresh_token"] != held.refresh_token
+        hub_refreshes(again)
+        assert "Continuing with the newer JupyterHub sign-in of bob" in hub.log()[logged:]
+        state = hub.auth_state("bob")
+        assert state["access_token"] not in (held.access_token, newer["access_token"])
+        again.start_server()
+        answer = token(hub, "bob")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["access_token"] == state["access_token"]
+        assert bearer(resource_server, answer.json()["access_token"]) == 200
+    assert refreshes(oidc_provider, client)["error"] == before["error"]
