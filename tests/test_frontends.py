@@ -221,7 +221,7 @@ async def test_a_refused_device_sign_in_ends_the_wait_with_a_sentence(console: C
     ]
 
 
-@pytest.mark.parametrize("client_options", [{"device_interval": 1, "device_code_ttl": 2}])
+@pytest.mark.parametrize("client_options", [{"device_interval": 1, "device_code_ttl": 5}])
 async def test_an_expired_device_code_ends_the_wait_with_a_sentence(console: Console):
     cell = Cell(console, "nevis.login(method='device')")
     await cell.shows(DEVICE_LINK)

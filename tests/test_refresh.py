@@ -152,6 +152,9 @@ async def test_short_lived_tokens_are_not_refreshed_on_every_request(session):
 
 
 async def test_concurrent_callers_at_expiry_share_one_refresh(session, browser):
+    # At expiry only: on a busy machine the new 4 s token could be due for its refresh
+    # ahead of time before the last of the 100 callers is answered.
+    session.service.tokens.refresh_ahead = 0
     first = await session.sign_in()
     await sleep_until(first.expires_at + 0.1)
 
