@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import io
+import time
+from collections.abc import Callable
 
 from ..errors import LoginRequiredError
 from ..protocol import DeviceAnswer
@@ -81,9 +83,13 @@ def wait_with_device(error: LoginRequiredError, timeout: float) -> None:
             return True
         return progress.get("status") == "done" and ready(token_client, selection)
 
-    timeout = min(timeout, float(answer.get("expires_in") or timeout))
+    code_ttl = float(answer.get("expires_in") or timeout)
     try:
-        signed_in = countdown(done, timeout)
+        signed_in = countdown(done, min(timeout, code_ttl))
+        if not signed_in and not failure and code_ttl <= timeout:
+            # The server asks the provider once more after the code's lifetime: its answer
+            # (expired_token, or a sign-in in the last second) decides.
+            signed_in = settle(done, float(answer.get("interval") or 5) + 2)
     finally:
         cancel_device(token_client, sign_in_id)
     if failure:
@@ -92,5 +98,15 @@ def wait_with_device(error: LoginRequiredError, timeout: float) -> None:
             scopes=error.scopes, request=error.request,
         ) from error  # fmt: skip
     if not signed_in:
-        raise timed_out(error, timeout, "a new code") from error
+        raise timed_out(error, min(timeout, code_ttl), "a new code") from error
     print("Signed in.")
+
+
+def settle(done: Callable[[], bool], seconds: float) -> bool:
+    """Whether `done()` comes true within `seconds`, asked twice a second, without output."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if done():
+            return True
+        time.sleep(0.5)
+    return False
