@@ -295,7 +295,10 @@ class SignInController {
           }
         ]
       });
-      this._notifications.set(notice.provider, id);
+      if (notice.kind === 'signed-out-by-provider') {
+        // Dismissed once the provider is signed in again; "ends soon" stays until closed.
+        this._notifications.set(notice.provider, id);
+      }
     }
   }
 

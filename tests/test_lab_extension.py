@@ -337,9 +337,13 @@ def test_warning_before_a_sign_in_without_refresh_token_ends(
         assert lab.status()["refresh_possible"] is False
 
         # 150 s left, fewer than the 5 minutes of warning: the warning comes at once.
-        page.locator(".Toastify__toast").filter(
+        warning = page.locator(".Toastify__toast").filter(
             has_text=re.compile(r"Sign-in expires in [123] minutes; it cannot be renewed")
-        ).wait_for()
+        )
+        warning.wait_for()
+        # It stays while the item counts down (a redraw each second), until closed.
+        page.wait_for_timeout(2500)
+        assert warning.is_visible()
         assert item.get_attribute("data-tone") == "warning"
         panel.get_by_text(re.compile(r"cannot be renewed and ends in \d+ min")).wait_for()
         check_readable(page, PANEL)
