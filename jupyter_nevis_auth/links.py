@@ -7,7 +7,6 @@ once and never logged.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections import OrderedDict
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 from . import urls
 from .apis import ApiSpec
 from .protocol import LINK_TOKEN_PARAM
+from .tokens import fingerprint
 
 #: The page a link opens, and the one its sign-in ends on; both need no Jupyter session.
 LINK_PAGE_PATH = "nevis/link"
@@ -45,10 +45,6 @@ class SignInLink:
         return f"SignInLink(owner={self.owner!r}, provider={self.provider!r})"
 
 
-def _key(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
 class SignInLinks:
     """The links handed out and not yet used, by the hash of their token."""
 
@@ -62,24 +58,25 @@ class SignInLinks:
         while len(self._links) >= MAX_LINKS:
             self._links.popitem(last=False)
         token = secrets.token_urlsafe(32)
-        self._links[_key(token)] = SignInLink(owner, provider, api, time.monotonic() + self.ttl)
+        expires = time.monotonic() + self.ttl
+        self._links[fingerprint(token)] = SignInLink(owner, provider, api, expires)
         return token
 
     def peek(self, token: str) -> SignInLink | None:
         """The live link of `token`, left usable."""
         self._prune()
-        return self._links.get(_key(token)) if token else None
+        return self._links.get(fingerprint(token)) if token else None
 
     def redeem(self, token: str) -> SignInLink | None:
         """The live link of `token`, used up."""
         self._prune()
-        return self._links.pop(_key(token), None) if token else None
+        return self._links.pop(fingerprint(token), None) if token else None
 
     def revoke(self, token: str, owner: str) -> None:
         """Make `owner`'s link `token` unusable (the cell that asked for it stopped waiting)."""
         link = self.peek(token)
         if link is not None and link.owner == owner:
-            del self._links[_key(token)]
+            del self._links[fingerprint(token)]
 
     def __len__(self) -> int:
         self._prune()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+def fingerprint(secret: str) -> str:
+    """A stand-in for a token or key that can be kept and compared, and shows nothing of it."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, repr=False)

@@ -10,7 +10,6 @@ opens every server of the user, which is what tells it from a server's own token
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import re
 import time
@@ -20,6 +19,8 @@ from typing import Any
 from jupyterhub.services.auth import HubAuth
 from tornado import web
 from tornado.httputil import HTTPServerRequest
+
+from ..tokens import fingerprint
 
 SERVER_SCOPE = "access:servers!server="
 #: Scopes that reach every server of a user, or of several: a person's token, never a server's.
@@ -102,7 +103,7 @@ class ServerTokens:
 
     async def verdict(self, token: str) -> Verdict:
         """The server whose token this is, or the sentence refusing it; 502 from JupyterHub."""
-        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        key = fingerprint(token)
         answer = self._answers.get(key)
         if answer is not None and time.monotonic() - answer.asked < self.max_age:
             answer.used = True

@@ -9,7 +9,6 @@ token_response.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,16 +21,12 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ..errors import InvalidTokenError
 from ..oidc import OIDCClient
+from ..tokens import fingerprint
 
 NO_SCOPE = (
     "JupyterHub does not show this service the users' auth_state: grant it the scopes "
     "admin:auth_state and read:users:name through a role (c.JupyterHub.load_roles)."
 )
-
-
-def fingerprint(token: str) -> str:
-    """A stand-in for a token that can be kept and compared, and shows nothing of it."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, repr=False)

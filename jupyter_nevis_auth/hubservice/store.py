@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -30,7 +29,7 @@ from ..apis import split_key
 from ..env import env_name
 from ..errors import SettingsError
 from ..stores import TokenStore
-from ..tokens import TokenSet
+from ..tokens import TokenSet, fingerprint
 
 metadata = MetaData()
 #: One row per store key; `id` is the key's SHA-256, so keys of any length fit a primary key.
@@ -73,7 +72,7 @@ def make_engine(db_url: str) -> Engine:
 
 def row_id(key: str) -> str:
     """The primary key of the row holding `key`'s tokens."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return fingerprint(key)
 
 
 class ReadCache:
