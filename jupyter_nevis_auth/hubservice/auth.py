@@ -73,6 +73,10 @@ Verdict = ServerCaller | str
 #: The share of `max_age` after which a token used since JupyterHub's answer is asked about
 #: again, drawn per answer, so that tokens first seen together are not asked about together.
 RECHECK_FROM, RECHECK_TO = 0.7, 0.9
+#: The same after the first answer about a token: servers first seen together (all of them
+#: after a restart of the service) are spread over most of `max_age` at once, instead of
+#: over a fifth of it, then a fifth more at each question after.
+FIRST_RECHECK_FROM = 0.3
 
 
 @dataclass(slots=True)
@@ -88,9 +92,10 @@ class ServerTokens:
     """JupyterHub's answers about servers' tokens, each used at most `max_age` seconds.
 
     A token used since JupyterHub's last answer is asked about again in the background at a
-    random point between RECHECK_FROM and RECHECK_TO of that time, whether or not a request
-    comes then: a server that keeps asking never waits for JupyterHub, and the answers about
-    many tokens do not all expire at once. Only the first request with a token, or one after
+    random point between RECHECK_FROM (FIRST_RECHECK_FROM after the first answer about it)
+    and RECHECK_TO of that time, whether or not a request comes then: a server that keeps
+    asking never waits for JupyterHub, and the answers about many tokens do not all expire
+    at once. Only the first request with a token, or one after
     a pause longer than that, waits; one question per token at a time. For the questions in
     the background the token itself is kept in memory as long as its answer.
     """
@@ -137,8 +142,10 @@ class ServerTokens:
         verdict: Verdict = NOT_KNOWN_TO_HUB if model is None else server_of(model) or NOT_A_SERVER
         answer = Answer(verdict, asked)
         if self.max_age > 0:
+            first = key not in self._answers
             self._answers[key] = answer
-            share = random.uniform(RECHECK_FROM, RECHECK_TO)  # noqa: S311 (spreading load only)
+            start = FIRST_RECHECK_FROM if first else RECHECK_FROM
+            share = random.uniform(start, RECHECK_TO)  # noqa: S311 (spreading load only)
             delay = asked + share * self.max_age - time.monotonic()
             asyncio.get_running_loop().call_later(delay, self._recheck, key, token, answer)
         return answer

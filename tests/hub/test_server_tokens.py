@@ -7,6 +7,7 @@ server; the hub is asked through JupyterHub's own HubAuth, counted on the way.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,14 @@ import pytest
 import requests
 from jupyterhub.services.auth import HubAuth
 
-from jupyter_nevis_auth.hubservice.auth import NOT_KNOWN_TO_HUB, ServerCaller, ServerTokens
+from jupyter_nevis_auth.hubservice.auth import (
+    FIRST_RECHECK_FROM,
+    NOT_KNOWN_TO_HUB,
+    RECHECK_FROM,
+    RECHECK_TO,
+    ServerCaller,
+    ServerTokens,
+)
 from tests.hub.harness import JupyterHub
 from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider
 
@@ -110,3 +118,33 @@ def test_a_server_that_keeps_asking_never_waits_and_a_revoked_token_ends_in_time
         assert await timed(tokens, auth, other) == (ServerCaller("bob", ""), True)
 
     asyncio.run(scenario())
+
+
+def test_a_tokens_first_recheck_is_spread_wider_than_the_later_ones(
+    hub: JupyterHub, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Servers first seen together (after a restart of the service) must not be asked about
+    # again together: the first question back is drawn from most of the answer's age.
+    _, token = server_token(hub, admin_token, "alice")
+    auth = CountingHubAuth(api_url=hub.url + "/hub/api", api_token=admin_token)
+    drawn: list[tuple[float, float]] = []
+    uniform = random.uniform
+
+    def recording(a: float, b: float) -> float:
+        drawn.append((a, b))
+        return uniform(a, b)
+
+    monkeypatch.setattr(random, "uniform", recording)
+
+    async def scenario() -> None:
+        tokens = ServerTokens(auth, MAX_AGE)
+        assert await tokens.verdict(token) == ServerCaller("alice", "")
+        end = time.monotonic() + 2 * MAX_AGE
+        while time.monotonic() < end:
+            await tokens.verdict(token)
+            await asyncio.sleep(0.1)
+
+    asyncio.run(scenario())
+    assert drawn[0] == (FIRST_RECHECK_FROM, RECHECK_TO)
+    assert len(drawn) >= 2 and set(drawn[1:]) == {(RECHECK_FROM, RECHECK_TO)}
+    assert FIRST_RECHECK_FROM < RECHECK_FROM

@@ -48,8 +48,10 @@ async def sign_in_with_link(kernel_view: KernelView) -> tuple[str, str]:
         lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
     )
     href = await kernel_view.until(
-        lambda: "link_token" in (kernel_view.sign_in_link(widget) or "")
-        and kernel_view.sign_in_link(widget)
+        lambda: (
+            "link_token" in (kernel_view.sign_in_link(widget) or "")
+            and kernel_view.sign_in_link(widget)
+        )
     )
     return widget, href
 
