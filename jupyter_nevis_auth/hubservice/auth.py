@@ -95,9 +95,9 @@ class ServerTokens:
     random point between RECHECK_FROM (FIRST_RECHECK_FROM after the first answer about it)
     and RECHECK_TO of that time, whether or not a request comes then: a server that keeps
     asking never waits for JupyterHub, and the answers about many tokens do not all expire
-    at once. Only the first request with a token, or one after
-    a pause longer than that, waits; one question per token at a time. For the questions in
-    the background the token itself is kept in memory as long as its answer.
+    at once. Only the first request with a token, or one after a pause longer than that,
+    waits; one question per token at a time. For the questions in the background the token
+    itself is kept in memory as long as its answer.
     """
 
     def __init__(self, hub_auth: HubAuth, max_age: float | None = None) -> None:
