@@ -18,9 +18,15 @@
 // with device_interval, device_code_ttl and slow_down_polls hear that interval,
 // get codes of that lifetime, and get slow_down for their first polls.
 //
-// Usage: node server.mjs [PORT] [--port PORT] [--state FILE] [--device-flow]
+// With --login-first its authorization endpoint sends a browser that has not
+// signed in to a login page of its own (/login?next=...) before it looks at the
+// request at all, as django-oauth-toolkit does: an unregistered redirect_uri is
+// refused only after the password. The default checks the request first.
+//
+// Usage: node server.mjs [PORT] [--port PORT] [--state FILE] [--device-flow] [--login-first]
 //   PORT 0 (the default) picks a free port. Env fallbacks: OIDC_PROVIDER_PORT,
-//   OIDC_PROVIDER_STATE, OIDC_PROVIDER_DEVICE_FLOW=1. With --state, keys, clients, tokens, sessions and
+//   OIDC_PROVIDER_STATE, OIDC_PROVIDER_DEVICE_FLOW=1, OIDC_PROVIDER_LOGIN_FIRST=1.
+//   With --state, keys, clients, tokens, sessions and
 //   counters are written to FILE on SIGTERM/SIGINT and read back on start, so a
 //   restart on the same port looks like a provider outage, not a new provider.
 // Prints "READY <issuer>" on stdout once listening.
@@ -46,17 +52,25 @@ const API_SCOPES = [...RESOURCES.values()].flat();
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const HOST = '127.0.0.1';
+const AUTHORIZE_PATH = '/auth/oauth2/authorize';
+// The --login-first login page, and the cookie that says its browser signed in.
+const LOGIN_PATH = '/login';
+const LOGIN_COOKIE = 'login_first';
 const DAY = 24 * 60 * 60;
 
 const { values: args, positionals } = parseArgs({
   options: {
-    port: { type: 'string' }, state: { type: 'string' }, 'device-flow': { type: 'boolean' },
+    port: { type: 'string' },
+    state: { type: 'string' },
+    'device-flow': { type: 'boolean' },
+    'login-first': { type: 'boolean' },
   },
   allowPositionals: true,
 });
 const requestedPort = Number(args.port ?? positionals[0] ?? process.env.OIDC_PROVIDER_PORT ?? 0);
 const stateFile = args.state ?? process.env.OIDC_PROVIDER_STATE;
 const deviceFlow = args['device-flow'] ?? process.env.OIDC_PROVIDER_DEVICE_FLOW === '1';
+const loginFirst = args['login-first'] ?? process.env.OIDC_PROVIDER_LOGIN_FIRST === '1';
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
   console.error(`invalid port: ${requestedPort}`);
@@ -349,7 +363,7 @@ function configuration() {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
     pkce: { required: () => true },
     routes: {
-      authorization: '/auth/oauth2/authorize',
+      authorization: AUTHORIZE_PATH,
       token: '/auth/oauth2/token',
       jwks: '/.well-known/jwks.json',
       revocation: '/auth/oauth2/revoke',
@@ -699,6 +713,35 @@ function deviceKnobs() {
   };
 }
 
+// --login-first: a signed-out browser goes to LOGIN_PATH before oidc-provider
+// sees its authorization request; once it signs in there (any name), the request
+// goes on to oidc-provider, which checks it and shows its own login as usual.
+function loginPage() {
+  return async (ctx, next) => {
+    if (ctx.path === LOGIN_PATH) {
+      // Only a path of this provider, so that the page is no open redirect.
+      const target = String(ctx.query.next ?? '/');
+      const next = target.startsWith('/') && !target.startsWith('//') ? target : '/';
+      if (ctx.method === 'POST') {
+        ctx.cookies.set(LOGIN_COOKIE, '1', { httpOnly: true, sameSite: 'lax' });
+        ctx.status = 303;
+        ctx.redirect(next);
+        return;
+      }
+      ctx.type = 'html';
+      ctx.body = page('Sign in', `<form method="post" action="${htmlEscape(ctx.originalUrl)}">`
+        + '<input name="login" autofocus><input name="password" type="password">'
+        + '<button type="submit">Sign in</button></form>');
+      return;
+    }
+    if (ctx.path === AUTHORIZE_PATH && !ctx.cookies.get(LOGIN_COOKIE)) {
+      ctx.redirect(`${LOGIN_PATH}?next=${encodeURIComponent(ctx.originalUrl)}`);
+      return;
+    }
+    await next();
+  };
+}
+
 // ---------------------------------------------------------------- start
 
 const server = http.createServer();
@@ -711,6 +754,7 @@ server.listen(requestedPort, HOST, () => {
   provider.registerGrantType(TOKEN_EXCHANGE, tokenExchange, TOKEN_EXCHANGE_PARAMS, repeatable);
   provider.on('access_token.issued', rememberGrant);
   provider.use(admin(provider));
+  if (loginFirst) provider.use(loginPage());
   provider.use(counters());
   provider.use(refreshEcho());
   provider.use(deviceKnobs());

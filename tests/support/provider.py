@@ -81,15 +81,25 @@ def process_state(pid: int) -> str:
 class OIDCTestProvider:
     """A real oidc-provider as a node subprocess; each instance has its own port, keys and state."""
 
-    def __init__(self, port: int = 0, *, node: str = "node", device_flow: bool = False) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        node: str = "node",
+        device_flow: bool = False,
+        login_first: bool = False,
+    ) -> None:
         """Prepare a provider on `port` (0 picks a free one on first start); call start().
 
         With `device_flow` it offers the device authorization grant (RFC 8628); clients that
-        use it are registered with DEVICE_CODE among their grant_types.
+        use it are registered with DEVICE_CODE among their grant_types. With `login_first` a
+        signed-out browser is sent to a login page before its authorization request is
+        checked, as django-oauth-toolkit does.
         """
         self.port = port
         self.node = node
         self.device_flow = device_flow
+        self.login_first = login_first
         self.issuer = ""
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -173,6 +183,8 @@ class OIDCTestProvider:
         command = [self.node, str(SERVER_SCRIPT), "--port", str(self.port), "--state", state_file]
         if self.device_flow:
             command.append("--device-flow")
+        if self.login_first:
+            command.append("--login-first")
         process = subprocess.Popen(
             command,
             cwd=PROVIDER_DIR,
