@@ -176,6 +176,15 @@ class NevisAuth(EnvConfigurable):
         old one after it, separated by a comma, until the file has been written again.
         Default: $NEVIS_AUTH_STORE_KEY""",
     )
+    allowed_subjects = List(
+        Unicode(),
+        config=True,
+        help="""Provider subjects (the ID token's `sub`) whose sign-ins this server takes. Empty:
+        the subject of the first sign-in, until the user signs out (under the JupyterHub
+        service: the subject of the user's JupyterHub login). ["*"]: any subject, each
+        sign-in replacing the last. A sign-in naming another subject is refused and changes
+        nothing. Default: $NEVIS_AUTH_ALLOWED_SUBJECTS (space separated)""",
+    )
     login_timeout = Float(
         300.0,
         config=True,

@@ -15,7 +15,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .apis import ApiSpec
-from .errors import InvalidTokenError, NevisAuthError, OAuthError, ProviderError, SettingsError
+from .errors import (
+    InvalidTokenError,
+    NevisAuthError,
+    OAuthError,
+    ProviderError,
+    SettingsError,
+    WrongIdentityError,
+)
 from .oidc import refusals
 from .oidc.device import DeviceCode, authorize_device, poll_device
 from .signin import SignIns
@@ -147,7 +154,12 @@ class DeviceSignIns:
                 claims = await client.validate_id_token(id_token, nonce=None)
                 await self.sign_ins.keep(sign_in.user, sign_in.provider, sign_in.api, data, claims)
             except NevisAuthError as e:
-                self._fail(sign_in, f"{e} Run the cell again to start over.")
+                again = (
+                    ""
+                    if isinstance(e, WrongIdentityError)
+                    else " Run the cell again to start over."
+                )
+                self._fail(sign_in, f"{e}{again}")
                 return
             sign_in.status, sign_in.ended = DONE, time.monotonic()
             return

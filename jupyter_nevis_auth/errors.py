@@ -39,6 +39,10 @@ class AccessDeniedError(CallbackError):
     status_code = 403
 
 
+class WrongIdentityError(AccessDeniedError):
+    """A sign-in names another person than the one the user's sign-ins belong to."""
+
+
 class ProviderError(NevisAuthError):
     """The OpenID provider could not be reached or gave an unusable answer."""
 

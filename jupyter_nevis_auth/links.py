@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from . import urls
 from .apis import ApiSpec
+from .errors import NevisAuthError, WrongIdentityError
 from .protocol import LINK_TOKEN_PARAM
 from .tokens import fingerprint
 
@@ -30,6 +31,11 @@ NO_PUBLIC_URL = (
 )
 NEW_LINK = "Run the cell again in your notebook for a new sign-in link."
 EXPIRED = "This sign-in link has expired, was already used or is not a real one. " + NEW_LINK
+
+
+def failed_sentence(error: NevisAuthError) -> str:
+    """What a failed link's sign-in says: why, and a new link unless it was the wrong person."""
+    return str(error) if isinstance(error, WrongIdentityError) else f"{error} {NEW_LINK}"
 
 
 @dataclass(frozen=True, repr=False)

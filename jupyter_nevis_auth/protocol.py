@@ -99,6 +99,10 @@ class ErrorAnswer(TypedDict, total=False):
     error: str
     message: str
     login_url: str
+    #: With LOGIN_REQUIRED: when (time.time()) a sign-in naming another person than the
+    #: user's was last refused, and the sentence why; absent when none was.
+    refused_at: float
+    refusal: str
 
 
 class ProviderStatus(TypedDict, total=False):

@@ -17,7 +17,7 @@ PROVIDER_OPTIONS = (
     "issuer", "client_id", "client_secret", "client_secret_file", "scopes", "redirect_uri",
     "authorize_url", "token_url", "jwks_url", "revocation_url", "logout_url",
     "post_logout_redirect_uri", "token_endpoint_auth_method", "extra_authorize_params",
-    "id_token_signing_algs", "validate_cert", "ca_bundle",
+    "id_token_signing_algs", "validate_cert", "ca_bundle", "allowed_subjects",
 )  # fmt: skip
 #: Top-level options that every provider shares.
 SHARED_OPTIONS = ("http_timeout", "clock_skew", "state_ttl", "refresh_leeway", "login_timeout",

@@ -16,7 +16,7 @@ from .errors import InvalidTokenError, NevisAuthError, RequestError
 from .flow import PendingLogin, PendingLogins
 from .links import SignInLinks, public_origin
 from .oidc import OIDCClient
-from .protocol import DEFAULT_PROVIDER
+from .protocol import DEFAULT_PROVIDER, ErrorAnswer
 from .providers import build_providers
 from .refresh import TokenManager
 from .signin import SignIns
@@ -178,7 +178,15 @@ class AuthService:
             tokens = await self._sign_out(key, split_key(key)[1])
             if key == token_key(user):
                 dropped = tokens
+        for name in names:
+            # Signing out on purpose is how a user switches to another account.
+            self.sign_ins.identities.forget(user, name)
         return dropped
+
+    def refused_sign_in(self, user: str, provider: str) -> ErrorAnswer:
+        """For a 401: when a sign-in naming another person was last refused, and why."""
+        refused = self.sign_ins.identity_refusals.get(token_key(user, provider))
+        return ErrorAnswer(refused_at=refused[0], refusal=refused[1]) if refused else ErrorAnswer()
 
     async def sign_out(self, user: str, params: dict[str, str], return_url: str) -> str | None:
         """The sign-out of a page: of the provider `params` name, or of all; then where to go.

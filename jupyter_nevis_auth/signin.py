@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import time
+from collections import defaultdict
 from typing import Any
 
 from .apis import ApiSpec, token_key
@@ -14,8 +17,10 @@ from .errors import (
     NevisAuthError,
     OAuthError,
     SettingsError,
+    WrongIdentityError,
 )
 from .flow import PendingLogin, PendingLogins, pkce_challenge
+from .identity import Identities
 from .oidc import ProviderMetadata, refusals
 from .protocol import DEFAULT_PROVIDER
 from .providers import Provider
@@ -43,6 +48,14 @@ class SignIns:
         self.tokens = tokens
         self.pending = pending
         self.log = log
+        #: Whose sign-ins each user's tokens may come from.
+        self.identities = Identities(providers, tokens.store, log)
+        #: Per user and provider: when a sign-in naming another person was last refused, and
+        #: the sentence why, so a cell waiting for that sign-in can stop and say so.
+        self.identity_refusals: dict[str, tuple[float, str]] = {}
+        # One sign-in kept at a time per user and provider: both would pass the identity
+        # check before either is stored.
+        self._keeping: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def check_configured(self) -> None:
         """Raise SettingsError naming what is missing, if anything is."""
@@ -183,7 +196,15 @@ class SignIns:
         requested = client.requested_scopes(metadata) + list(api.scopes if api else ())
         tokens = TokenSet.from_response(data, claims, requested_scope=requested)
         spec = api if api and api.narrowed else None
-        await self.tokens.save(token_key(user, provider, spec.key if spec else None), tokens)
+        async with self._keeping[token_key(user, provider)]:
+            try:
+                await self.identities.check(user, provider, claims)
+            except WrongIdentityError as e:
+                self.identity_refusals[token_key(user, provider)] = (time.time(), str(e))
+                raise
+            await self.tokens.save(token_key(user, provider, spec.key if spec else None), tokens)
+            self.identities.bind(user, provider, claims)
+            self.identity_refusals.pop(token_key(user, provider), None)
         self.log.info(
             "Signed in %s at %s%s as provider subject %s", user, provider,
             f" for {spec.name or 'more scopes'}" if spec else "", claims.get("sub"),

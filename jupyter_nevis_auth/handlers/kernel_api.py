@@ -75,6 +75,7 @@ class KernelTokenHandler(KernelAPIHandler):
                 "api": api.name if api and api.name else None,
                 "scopes": list(api.scopes) if api else [],
                 "login_url": sign_in_url(self.base_url, provider, api if signed_in else None),
+                **self.nevis.refused_sign_in(self.owner, provider),
             })  # fmt: skip
             return
         except NevisAuthError as e:

@@ -12,7 +12,7 @@ from .. import urls
 from ..claims import display_name
 from ..errors import CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
-from ..links import LINK_DONE_PATH, NEW_LINK
+from ..links import LINK_DONE_PATH, failed_sentence
 from .base import NevisHandlerMixin, NevisPageHandler
 
 #: The authorization-response parameters the callback reads; each at most once.
@@ -156,7 +156,7 @@ class CallbackHandler(NevisPageHandler):
         except NevisAuthError as e:
             self.log.warning("Sign-in for %s failed: %s", user, e)
             if via_link:
-                self.page("Sign-in failed", f"{e} {NEW_LINK}", e.status_code)
+                self.page("Sign-in failed", failed_sentence(e), e.status_code)
             else:
                 self.fail(e)
             return

@@ -55,6 +55,7 @@ class TokenHandler(ServiceAPI):
                 error=LOGIN_REQUIRED, message=str(e), provider=provider,
                 api=api.name if api and api.name else None,
                 scopes=list(api.scopes) if api else [], login_url=self.service_login_url(url),
+                **self.nevis.refused_sign_in(user, provider),
             )))  # fmt: skip
             return
         except NevisAuthError as e:

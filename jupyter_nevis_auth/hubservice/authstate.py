@@ -26,6 +26,7 @@ from typing import Any
 from ..apis import split_key, token_key
 from ..config import NevisAuth
 from ..errors import InvalidTokenError, OAuthError, ProviderError
+from ..identity import Identities, Identity
 from ..protocol import DEFAULT_PROVIDER
 from ..service import AuthService
 from ..stores import TokenStore
@@ -42,12 +43,27 @@ WITHOUT_ID = (
 )
 
 
+class HubLoginIdentities(Identities):
+    """A user's sign-ins at the hub's provider must name the person of their JupyterHub login."""
+
+    def __init__(self, service: AuthStateService) -> None:
+        super().__init__(service.providers, service.tokens.store, service.log)
+        self.service = service
+
+    async def login_identity(self, user: str, provider: str) -> Identity | None:
+        """Whom the ID token of the user's JupyterHub login names, where it can be checked."""
+        if provider != DEFAULT_PROVIDER:
+            return None
+        return await self.service.hub_identity(user)
+
+
 class AuthStateService(AuthService):
     """The AuthService of a hub whose authenticator keeps the users' tokens in auth_state."""
 
     def __init__(self, config: NevisAuth, store: TokenStore, hub: HubUsers, **kwargs: Any) -> None:
         super().__init__(config, store, **kwargs)
         self.hub = hub
+        self.sign_ins.identities = HubLoginIdentities(self)
         #: Per user: the refresh tokens the service held lately (fingerprints): the hub's copy
         #: of one of them is older than the service's, and may have been used already.
         self._held: defaultdict[str, deque[str]] = defaultdict(lambda: deque(maxlen=32))
@@ -56,6 +72,38 @@ class AuthStateService(AuthService):
         #: Per user: grants in auth_state not to take over (signed out, refused, unusable).
         self._declined: defaultdict[str, set[str]] = defaultdict(set)
         self._taking: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def hub_identity(self, user: str) -> Identity | None:
+        """Whom the ID token of `user`'s JupyterHub login names; None without a usable one."""
+        grant = await self.hub.grant(user)
+        if grant is None or not grant.id_token:
+            return None
+        try:
+            claims = await hub_id_token_claims(self.client, grant.id_token)
+        except (InvalidTokenError, ProviderError) as e:
+            self.log.warning("The JupyterHub login of %s names nobody that can be checked: %s",
+                             user, e)  # fmt: skip
+            return None
+        return Identity.of(claims)
+
+    async def _drop_other_persons(self, user: str) -> None:
+        """Drop a held sign-in that names another person than the user's JupyterHub login.
+
+        Such a sign-in can only come from before sign-ins were bound to their person; the
+        user's own JupyterHub login replaces it.
+        """
+        held = await self.tokens.store.get(token_key(user))
+        if held is None or not held.claims.get("sub"):
+            return
+        login = await self.hub_identity(user)
+        if login is None or login == Identity.of(held.claims):
+            return
+        self.log.warning(
+            "The sign-in held for %s names subject %r, but their JupyterHub login names %r; "
+            "it is dropped and the JupyterHub login is used instead.",
+            user, held.claims.get("sub"), login.subject,
+        )  # fmt: skip
+        await super().logout(user, DEFAULT_PROVIDER)
 
     async def take_over(self, user: str) -> None:
         """When the service holds no sign-in of `user`, start from the hub's, refreshed at once."""
@@ -172,6 +220,7 @@ class AuthStateService(AuthService):
         A newer grant in auth_state (the user signed in to the hub again, or the hub refreshed
         by itself) is continued first: answering with the service's would overwrite it.
         """
+        await self._drop_other_persons(user)
         await self.take_over(user)
         key = token_key(user)
 

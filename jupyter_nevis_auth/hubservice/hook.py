@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import jwt
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 #: The service's name in c.JupyterHub.services, as docs/jupyterhub.md configures it.
@@ -46,6 +47,28 @@ def auth_model(user: Any, authenticator: Any, auth_state: Any, tokens: dict[str,
     return model
 
 
+def same_person(auth_state: Any, tokens: dict[str, Any]) -> bool:
+    """Whether the service's ID token names the person of auth_state's, where both have one.
+
+    Read without checking signatures: this only ever refuses to write, and the service
+    checked its tokens when it got them.
+    """
+    state = auth_state if isinstance(auth_state, dict) else {}
+    response = state.get("token_response")
+    held = state.get("id_token") or (
+        response.get("id_token") if isinstance(response, dict) else None
+    )
+    new = tokens.get("id_token")
+    if not isinstance(held, str) or not isinstance(new, str):
+        return True
+    try:
+        before = jwt.decode(held, options={"verify_signature": False})
+        after = jwt.decode(new, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return (before.get("iss"), before.get("sub")) == (after.get("iss"), after.get("sub"))
+
+
 def service_refresher(name: str = SERVICE_NAME) -> RefreshUserHook:
     """A refresh_user_hook asking the service called `name` for the user's current tokens."""
 
@@ -73,6 +96,12 @@ def service_refresher(name: str = SERVICE_NAME) -> RefreshUserHook:
             message = tokens.get("message") if isinstance(tokens, dict) else None
             authenticator.log.info("The %s service holds no tokens of %s (%s): %s",
                                    name, user.name, response.code, message)  # fmt: skip
+            return True
+        if not same_person(auth_state, tokens):
+            authenticator.log.warning(
+                "The %s service answered tokens of another person than %s's JupyterHub "
+                "login; auth_state is kept as it is.", name, user.name,
+            )  # fmt: skip
             return True
         return auth_model(user, authenticator, auth_state, tokens)
 

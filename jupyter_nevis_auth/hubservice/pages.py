@@ -11,7 +11,7 @@ from ..claims import display_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
 from ..handlers.pages import CALLBACK_PARAMS, remember_link_sign_in
-from ..links import NEW_LINK
+from ..links import failed_sentence
 from ..protocol import DEFAULT_PROVIDER
 from .base import CALLBACK, LOGOUT, ServicePage
 
@@ -131,7 +131,7 @@ class CallbackHandler(ServicePage):
             login = await self.nevis.finish_login(user, params, key)
         except NevisAuthError as e:
             self.log.warning("Sign-in from a link for %s failed: %s", user or "nobody", e)
-            self.page("Sign-in failed", f"{e} {NEW_LINK}", e.status_code)
+            self.page("Sign-in failed", failed_sentence(e), e.status_code)
             return
         await remember_link_sign_in(self, user, login, self.path_of(LINK_DONE))
         self.redirect(login.next_url)
