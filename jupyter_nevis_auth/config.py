@@ -10,6 +10,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode
 
 from .env import EnvConfigurable
 from .errors import SettingsError
+from .secret_files import read_secret_file
 from .urls import check_url
 
 #: Signature algorithms accepted on ID tokens; `none` and shared-secret HMAC never are.
@@ -174,7 +175,15 @@ class NevisAuth(EnvConfigurable):
         help="""Fernet key encrypting the token file of EncryptedFileTokenStore (make one with
         `python -m jupyter_nevis_auth.filestore`). To change keys, list the new key first and the
         old one after it, separated by a comma, until the file has been written again.
-        Default: $NEVIS_AUTH_STORE_KEY""",
+        Prefer store_key_file. Default: $NEVIS_AUTH_STORE_KEY""",
+    )
+    store_key_file = Unicode(
+        "",
+        config=True,
+        help="""Path of a file holding store_key (the same comma-separated keys; surrounding
+        whitespace is ignored), e.g. a mounted Kubernetes Secret; wins over store_key. Read
+        when the store starts; refused when anybody may read it (chmod 600).
+        Default: $NEVIS_AUTH_STORE_KEY_FILE""",
     )
     allowed_subjects = List(
         Unicode(),
@@ -267,6 +276,13 @@ class NevisAuth(EnvConfigurable):
                     f"(${self.env_var_of('client_secret_file')})."
                 ) from e
         return self.client_secret
+
+    def get_store_key(self) -> str:
+        """The store key(s), from store_key_file when set, else store_key; or SettingsError."""
+        if self.store_key_file:
+            option = f"NevisAuth.store_key_file (${self.env_var_of('store_key_file')})"
+            return read_secret_file(self.store_key_file, "store key file", option)
+        return self.store_key
 
     def problems(self) -> list[str]:
         """Sentences naming each missing or wrong setting and how to set it."""

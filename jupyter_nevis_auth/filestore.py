@@ -21,8 +21,8 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Unicode
 
 from .config import NevisAuth
-from .env import env_name
-from .stores import TokenStore
+from .errors import SettingsError
+from .stores import TokenStore, make_fernet
 from .tokens import TokenSet
 
 #: Format of the decrypted file; a file of another version is treated as unreadable.
@@ -32,7 +32,7 @@ FILE_VERSION = 1
 class EncryptedFileTokenStore(TokenStore):
     """Keeps tokens in a Fernet-encrypted file (mode 0600) that survives server restarts.
 
-    Its file and key are NevisAuth.store_path and NevisAuth.store_key.
+    Its file and key are NevisAuth.store_path and NevisAuth.store_key (or store_key_file).
     """
 
     path = Unicode(
@@ -64,23 +64,13 @@ class EncryptedFileTokenStore(TokenStore):
         self._lock = asyncio.Lock()
 
     def _make_fernet(self) -> MultiFernet | None:
-        keys = [k.strip() for k in self.settings.store_key.split(",") if k.strip()]
-        if not keys:
-            self.log.warning(
-                "No key for the token file %s: set NevisAuth.store_key (or $%s; "
-                "`python -m jupyter_nevis_auth.filestore` makes one). Sign-ins are kept in "
-                "memory only and end when the server stops.",
-                self.file, env_name("store_key"),
-            )  # fmt: skip
-            return None
         try:
-            return MultiFernet([Fernet(k) for k in keys])
-        except ValueError:
+            return make_fernet(self.settings.get_store_key())
+        except SettingsError as e:
             self.log.warning(
-                "NevisAuth.store_key is not a valid key (a Fernet key is 44 characters of "
-                "url-safe base64; `python -m jupyter_nevis_auth.filestore` makes one). Sign-ins "
-                "are kept in memory only and end when the server stops."
-            )
+                "%s Sign-ins are kept in memory only, not in %s, and end when the server "
+                "stops.", e, self.file,
+            )  # fmt: skip
             return None
 
     async def get(self, user: str) -> TokenSet | None:

@@ -1,12 +1,39 @@
-"""Where token sets are kept: the TokenStore interface and the in-memory store."""
+"""Where token sets are kept: the TokenStore interface, the in-memory store, the stores' key."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cryptography.fernet import Fernet, MultiFernet
 from traitlets.config import LoggingConfigurable
 
+from .env import env_name
+from .errors import SettingsError
 from .tokens import TokenSet
+
+MAKE_KEY = "`python -m jupyter_nevis_auth.filestore` makes one"
+
+
+def make_fernet(store_key: str) -> MultiFernet:
+    """The keys of NevisAuth.store_key (comma separated, newest first), or SettingsError.
+
+    The one reading of the key for both encrypted stores: a server's file and the hub
+    service's database.
+    """
+    keys = [k.strip() for k in store_key.split(",") if k.strip()]
+    if not keys:
+        raise SettingsError(
+            f"Set NevisAuth.store_key (or ${env_name('store_key')}, or "
+            f"${env_name('store_key_file')} for a mounted secret file) to keep the tokens "
+            f"encrypted; {MAKE_KEY}."
+        )
+    try:
+        return MultiFernet([Fernet(k) for k in keys])
+    except ValueError as e:
+        raise SettingsError(
+            "NevisAuth.store_key is not a list of Fernet keys (each 44 characters of url-safe "
+            f"base64, comma separated); {MAKE_KEY}."
+        ) from e
 
 
 class TokenStore(LoggingConfigurable):

@@ -12,6 +12,7 @@ import pytest
 
 from jupyter_nevis_auth.config import NevisAuth
 from jupyter_nevis_auth.env import env_name
+from jupyter_nevis_auth.errors import SettingsError
 
 ENV = {
     "NEVIS_AUTH_ISSUER": "https://example.id.nevis.cloud",
@@ -60,6 +61,46 @@ def test_secret_file_is_read_each_time(tmp_path):
     assert config.get_client_secret() == "first"
     secret.write_text("rotated")
     assert config.get_client_secret() == "rotated"
+
+
+def one_sentence(message: str) -> bool:
+    """Whether `message` is one sentence for a person: a capital, one full stop, at the end."""
+    return bool(re.fullmatch(r"[A-Z][^\n]*\.", message)) and not re.search(r"\.\s+[A-Z]", message)
+
+
+def test_the_store_key_file_wins_over_the_key(tmp_path, monkeypatch):
+    key_file = tmp_path / "store-key"
+    key_file.write_text("  new-key,old-key\n")
+    key_file.chmod(0o600)
+    monkeypatch.setenv("NEVIS_AUTH_STORE_KEY", "from-env")
+    assert NevisAuth().get_store_key() == "from-env"
+    monkeypatch.setenv("NEVIS_AUTH_STORE_KEY_FILE", str(key_file))
+    assert NevisAuth().get_store_key() == "new-key,old-key"
+    # A Kubernetes Secret mounted with fsGroup is readable by the pod's group: that is fine.
+    key_file.chmod(0o440)
+    assert NevisAuth().get_store_key() == "new-key,old-key"
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "sentence"),
+    [
+        (None, None, "cannot be read (No such file or directory)"),
+        ("a-key", 0o644, "can be read or written by anybody; make it readable by its owner only"),
+        ("a-key", 0o606, "can be read or written by anybody"),
+        ("\n", 0o600, "is empty"),
+    ],
+)
+def test_an_unusable_store_key_file_is_one_sentence(tmp_path, content, mode, sentence):
+    key_file = tmp_path / "store-key"
+    if content is not None:
+        key_file.write_text(content)
+        key_file.chmod(mode)
+    with pytest.raises(SettingsError) as raised:
+        NevisAuth(store_key="ignored", store_key_file=str(key_file)).get_store_key()
+    message = str(raised.value)
+    assert sentence in message and one_sentence(message), message
+    assert str(key_file) in message and "a-key" not in message
+    assert "NevisAuth.store_key_file ($NEVIS_AUTH_STORE_KEY_FILE)" in message or "chmod" in message
 
 
 @pytest.mark.parametrize(

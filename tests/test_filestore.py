@@ -121,6 +121,33 @@ async def test_without_a_usable_key_tokens_stay_in_memory(tmp_path, caplog, key)
     assert "python -m jupyter_nevis_auth.filestore" in caplog.text
 
 
+async def test_the_key_can_come_from_a_file(tmp_path, monkeypatch):
+    key_file = tmp_path / "store-key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
+    monkeypatch.setenv("NEVIS_AUTH_STORE_KEY_FILE", str(key_file))
+    path = tmp_path / "tokens.fernet"
+    tokens = token_set()
+    await EncryptedFileTokenStore(parent=NevisAuth(store_path=str(path))).set("alice", tokens)
+    assert decrypt(path)["users"]["alice"]["refresh_token"] == tokens.refresh_token
+
+
+async def test_a_key_file_anybody_may_read_keeps_tokens_in_memory(tmp_path, caplog):
+    key_file = tmp_path / "store-key"
+    key_file.write_text(KEY)
+    key_file.chmod(0o644)
+    path = tmp_path / "tokens.fernet"
+    config = NevisAuth(store_path=str(path), store_key_file=str(key_file))
+    memory_only = EncryptedFileTokenStore(parent=config)
+    await memory_only.set("alice", token_set())
+
+    assert await memory_only.get("alice") is not None
+    assert not path.exists()
+    (line,) = [r.getMessage() for r in caplog.records if str(key_file) in r.getMessage()]
+    assert "can be read or written by anybody; make it readable by its owner only" in line
+    assert "memory only" in line and KEY not in caplog.text
+
+
 async def test_without_a_key_an_existing_file_is_left_alone(tmp_path, caplog):
     path = tmp_path / "tokens.fernet"
     await store(path).set("alice", token_set())

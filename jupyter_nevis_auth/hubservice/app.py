@@ -22,8 +22,9 @@ from ..config import NevisAuth
 from ..env import EnvConfigurable
 from ..errors import SettingsError
 from ..refresh import TokenManager
+from ..secret_files import read_secret_file
 from ..service import AuthService
-from ..stores import MemoryTokenStore, TokenStore
+from ..stores import MemoryTokenStore, TokenStore, make_fernet
 from . import base
 from .api import ApisHandler, StatusHandler, TokenHandler
 from .auth import ServerTokens
@@ -35,7 +36,7 @@ from .hubtokens import HubTokensHandler
 from .links import HANDLERS as LINK_HANDLERS
 from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler, OAuthCallbackHandler
 from .pending import keep_pending, take_back_pending
-from .store import SQLTokenStore, make_fernet
+from .store import SQLTokenStore
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CONFIG_FILE = "nevis_auth_hub_config.py"
@@ -59,6 +60,7 @@ class NevisAuthHub(EnvConfigurable):
 
     env_names = {  # noqa: RUF012 (EnvConfigurable's own class attribute)
         "db_url": "NEVIS_AUTH_HUB_DB_URL",
+        "db_url_file": "NEVIS_AUTH_HUB_DB_URL_FILE",
         "hub_cache_seconds": "NEVIS_AUTH_HUB_CACHE_SECONDS",
         "auth_state": "NEVIS_AUTH_HUB_AUTH_STATE",
         "cookie_secret": "NEVIS_AUTH_HUB_COOKIE_SECRET",
@@ -70,7 +72,16 @@ class NevisAuthHub(EnvConfigurable):
         config=True,
         help="""SQLAlchemy URL of the database keeping every user's tokens (encrypted with
         NevisAuth.store_key): SQLite in the service's working directory by default, or e.g.
-        postgresql://user@host/db with a driver installed. Default: $NEVIS_AUTH_HUB_DB_URL""",
+        postgresql://user@host/db with a driver installed (a password: db_url_file). The
+        SQLite file is made readable by the service only, and refused when anybody may read
+        it. Default: $NEVIS_AUTH_HUB_DB_URL""",
+    )
+    db_url_file = Unicode(
+        "",
+        config=True,
+        help="""Path of a file holding db_url, for a URL with a password (e.g. a mounted
+        Kubernetes Secret); wins over db_url. Read at start; refused when anybody may read it
+        (chmod 600). Default: $NEVIS_AUTH_HUB_DB_URL_FILE""",
     )
     hub_cache_seconds = Int(
         60,
@@ -102,6 +113,13 @@ class NevisAuthHub(EnvConfigurable):
         read:users:name), and answer the hub's refresh_user (jupyter_nevis_auth.hubservice.hook).
         Default: $NEVIS_AUTH_HUB_AUTH_STATE""",
     )
+
+    def get_db_url(self) -> str:
+        """The database's URL, from db_url_file when set, else db_url; or SettingsError."""
+        if self.db_url_file:
+            option = f"NevisAuthHub.db_url_file (${self.env_var('db_url_file')})"
+            return read_secret_file(self.db_url_file, "database URL file", option)
+        return self.db_url
 
 
 def make_app(
@@ -181,7 +199,10 @@ class NevisAuthHubApp(Application):
         asyncio.run(self.serve())
 
     def build_service(self, settings: NevisAuthHub) -> tuple[AuthService, TokenStore]:
-        """The AuthService over the encrypted database (memory only when no key is set)."""
+        """The AuthService over the encrypted database (memory only when no key is set).
+
+        SettingsError when the database cannot be used as configured.
+        """
         config = NevisAuth(parent=self)
         public = os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
         if not config.redirect_uri and public:
@@ -190,12 +211,13 @@ class NevisAuthHubApp(Application):
             self.log.error("jupyter-nevis-auth: %s", problem)
         store: TokenStore
         try:
-            store = SQLTokenStore(settings.db_url, make_fernet(config.store_key), parent=config)
+            fernet = make_fernet(config.get_store_key())
         except SettingsError as e:
             self.log.error("jupyter-nevis-auth: %s Sign-ins are kept in memory only and end "
                            "when the service stops.", e)  # fmt: skip
             store = MemoryTokenStore(parent=config)
         else:
+            store = SQLTokenStore(settings.get_db_url(), fernet, parent=config)
             self.log.info("jupyter-nevis-auth: tokens are kept in %s", store.where)
         service: AuthService
         if settings.auth_state:
@@ -223,10 +245,10 @@ class NevisAuthHubApp(Application):
             secret = load_cookie_secret(
                 settings.cookie_secret, settings.cookie_secret_file, self.log
             )
+            service, store = self.build_service(settings)
         except SettingsError as e:
             self.log.critical("jupyter-nevis-auth: %s", e)
             self.exit(1)
-        service, store = self.build_service(settings)
         if isinstance(store, SQLTokenStore):
             # Older keys can be dropped from NevisAuth.store_key once this has run.
             rotated = await store.rotate()

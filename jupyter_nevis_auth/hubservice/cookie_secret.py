@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 
 from ..errors import SettingsError
+from ..secret_files import check_private, create_private
 
 #: 256 bits, as JupyterHub makes its own.
 SECRET_BYTES = 32
@@ -40,9 +41,7 @@ def load_cookie_secret(given: str, path: str, log: logging.Logger) -> bytes:
         if file.exists():
             return read_secret(file)
         secret = secrets.token_bytes(SECRET_BYTES)
-        # Made readable by its owner only from the start, never for a moment by anyone else.
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
+        with os.fdopen(create_private(file), "w", encoding="ascii") as out:
             out.write(secret.hex() + "\n")
     except OSError as e:
         raise SettingsError(
@@ -55,11 +54,7 @@ def load_cookie_secret(given: str, path: str, log: logging.Logger) -> bytes:
 
 def read_secret(file: Path) -> bytes:
     """The secret in `file`, refused when others may read or write the file."""
-    if os.name != "nt" and file.stat().st_mode & 0o007:
-        raise SettingsError(
-            f"The cookie secret file {file} can be read or written by anybody; "
-            f"make it readable by the service only (chmod 600 {file})."
-        )
+    check_private(file, "cookie secret file")
     text = file.read_text(encoding="ascii", errors="replace").strip()
     if not HEX.fullmatch(text):
         raise SettingsError(

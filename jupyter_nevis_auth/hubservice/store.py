@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import (
     Column,
     DateTime,
@@ -26,9 +28,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from ..apis import split_key
-from ..env import env_name
 from ..errors import SettingsError
+from ..secret_files import check_private, create_private
 from ..stores import TokenStore
+from ..stores import make_fernet as make_fernet  # where the service's callers found it
 from ..tokens import TokenSet, fingerprint
 
 metadata = MetaData()
@@ -41,33 +44,43 @@ tokens_table = Table(
     Column("ciphertext", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
-MAKE_KEY = "`python -m jupyter_nevis_auth.filestore` makes one"
-
-
-def make_fernet(store_key: str) -> MultiFernet:
-    """The keys of NevisAuth.store_key (comma separated, newest first), or SettingsError."""
-    keys = [k.strip() for k in store_key.split(",") if k.strip()]
-    if not keys:
-        raise SettingsError(
-            f"Set NevisAuth.store_key (or ${env_name('store_key')}) to keep the tokens "
-            f"encrypted in the database; {MAKE_KEY}."
-        )
-    try:
-        return MultiFernet([Fernet(k) for k in keys])
-    except ValueError as e:
-        raise SettingsError(
-            "NevisAuth.store_key is not a list of Fernet keys (each 44 characters of url-safe "
-            f"base64, comma separated); {MAKE_KEY}."
-        ) from e
 
 
 def make_engine(db_url: str) -> Engine:
-    """An engine for `db_url`; an in-memory SQLite database is shared by every thread."""
+    """An engine for `db_url`; an in-memory SQLite database is shared by every thread.
+
+    A SQLite file is made, readable by the service only, before SQLite opens it, and one that
+    anybody may read is refused (SettingsError): with the store key, it gives every user's
+    refresh token.
+    """
     url = make_url(db_url)
     options: dict[str, Any] = {"hide_parameters": True}
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        # A URI filename (`file:...` with uri=true) is SQLite's own to resolve.
+        elif not url.database.startswith("file:"):
+            private_database_file(Path(url.database))
     return create_engine(url, **options)
+
+
+def private_database_file(file: Path) -> None:
+    """Make the SQLite file `file` its owner's alone, or check that the existing one is.
+
+    SQLite itself would make it with the umask's mode (0644 under umask 022); the journals it
+    writes next to it take the database file's mode.
+    """
+    try:
+        try:
+            os.close(create_private(file))
+        except FileExistsError:
+            pass
+        check_private(file, "database file")
+    except OSError as e:
+        raise SettingsError(
+            f"The database file {file} cannot be made ({e.strerror or type(e).__name__}); "
+            "check NevisAuthHub.db_url and the service's working directory."
+        ) from e
 
 
 def row_id(key: str) -> str:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from jupyter_nevis_auth.hubservice.app import NevisAuthHub, NevisAuthHubApp
-from jupyter_nevis_auth.hubservice.store import SQLTokenStore
+from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
 from jupyter_nevis_auth.stores import MemoryTokenStore
+from jupyter_nevis_auth.tokens import TokenSet
 
 pytestmark = pytest.mark.hub
 
@@ -24,6 +28,26 @@ def app_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name)
     monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://hub.example/services/nevis-auth/")
     return tmp_path
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The umask most services run with: files are made 0644 unless their maker says otherwise."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+def secret_file(path: Path, text: str, mode: int = 0o600) -> str:
+    """A file holding `text`, as a mounted secret; its path."""
+    path.write_text(text + "\n")
+    path.chmod(mode)
+    return str(path)
+
+
+def errors_of(app: NevisAuthHubApp, caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    """The lines of `level` or above the application logged."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= level]
 
 
 def launch(argv: list[str]) -> NevisAuthHubApp:
@@ -77,3 +101,90 @@ def test_without_a_store_key_sign_ins_stay_in_memory_with_one_error(
 def test_every_option_names_its_env_var() -> None:
     for name, trait in NevisAuthHub.class_traits(config=True).items():
         assert "$" + NevisAuthHub.env_var(name) in trait.help, name
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_the_store_key_and_the_database_url_come_from_files(
+    app_in: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = Fernet.generate_key().decode()
+    database = app_in / "db" / "tokens.sqlite"
+    database.parent.mkdir()
+    monkeypatch.setenv("NEVIS_AUTH_STORE_KEY_FILE", secret_file(app_in / "store-key", key))
+    monkeypatch.setenv(
+        "NEVIS_AUTH_HUB_DB_URL_FILE", secret_file(app_in / "db-url", f"sqlite:///{database}")
+    )
+    monkeypatch.setenv("NEVIS_AUTH_STORE_KEY", "a literal the file wins over")
+    app = launch([])
+    app.log.addHandler(caplog.handler)
+    try:
+        _service, store = app.build_service(NevisAuthHub(parent=app))
+    finally:
+        app.log.removeHandler(caplog.handler)
+    assert isinstance(store, SQLTokenStore)
+    tokens = TokenSet("alice-access", refresh_token="alice-refresh", claims={"sub": "alice"})
+    asyncio.run(store.set("alice", tokens))
+    store.close()
+    # Made readable by the service only, under a umask that would have made it 0644.
+    assert database.stat().st_mode & 0o777 == 0o600
+    assert not (app_in / "nevis_auth_hub.sqlite").exists()
+    again = SQLTokenStore(f"sqlite:///{database}", make_fernet(key))
+    assert asyncio.run(again.get("alice")) == tokens
+    # No word of the key or the database among the errors (the provider is not configured).
+    assert not [e for e in errors_of(app, caplog, logging.ERROR) if "store" in e or "data" in e]
+    assert key not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "sentence"),
+    [
+        (None, None, "cannot be read (No such file or directory); fix NevisAuth.store_key_file"),
+        ("key", 0o644, "can be read or written by anybody; make it readable by its owner only"),
+        ("", 0o600, "is empty; fix NevisAuth.store_key_file ($NEVIS_AUTH_STORE_KEY_FILE)"),
+    ],
+)
+def test_an_unusable_store_key_file_keeps_sign_ins_in_memory_with_one_error(
+    app_in: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    content: str | None,
+    mode: int,
+    sentence: str,
+) -> None:
+    path = app_in / "store-key"
+    if content is not None:
+        secret_file(path, content, mode)
+    monkeypatch.setenv("NEVIS_AUTH_STORE_KEY_FILE", str(path))
+    app = launch([])
+    app.log.addHandler(caplog.handler)
+    try:
+        _service, store = app.build_service(NevisAuthHub(parent=app))
+    finally:
+        app.log.removeHandler(caplog.handler)
+    assert isinstance(store, MemoryTokenStore)
+    (error,) = [e for e in errors_of(app, caplog, logging.ERROR) if "store key file" in e]
+    assert sentence in error and str(path) in error
+    assert not (app_in / "nevis_auth_hub.sqlite").exists()
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_database_anybody_may_read_stops_the_service_with_one_sentence(
+    app_in: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = app_in / "nevis_auth_hub.sqlite"
+    sqlite3.connect(database).close()  # as an earlier version left it: 0644
+    monkeypatch.setenv("NEVIS_AUTH_STORE_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:1")
+    app = launch([])
+    app.log.addHandler(caplog.handler)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            asyncio.run(app.serve())
+    finally:
+        app.log.removeHandler(caplog.handler)
+    assert stopped.value.code == 1
+    assert errors_of(app, caplog, logging.CRITICAL) == [
+        f"jupyter-nevis-auth: The database file {database.name} can be read or written by "
+        f"anybody; make it readable by its owner only (chmod 600 {database.name})."
+    ]
+    assert database.stat().st_mode & 0o777 == 0o644

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,6 +127,57 @@ def test_a_read_that_a_write_overtook_is_not_kept() -> None:
 def test_a_missing_or_bad_key_is_one_sentence(keys: str) -> None:
     with pytest.raises(SettingsError, match="store_key"):
         make_fernet(keys)
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The umask most services run with: files are made 0644 unless their maker says otherwise."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_the_database_file_is_made_readable_by_the_service_only(tmp_path: Path) -> None:
+    key = Fernet.generate_key().decode()
+    store = store_at(tmp_path / "t.sqlite", key)
+    asyncio.run(store.set("alice", ALICE))
+    asyncio.run(store.delete("alice"))
+    asyncio.run(store.set("bob", BOB))
+    store.close()
+    # The database, and nothing else (SQLite's journals, gone after each write), 0600.
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
+    assert modes == {"t.sqlite": oct(0o600)}
+    # Group access is left alone: a volume mounted with fsGroup gives it.
+    (tmp_path / "t.sqlite").chmod(0o640)
+    assert asyncio.run(store_at(tmp_path / "t.sqlite", key).get("bob")) == BOB
+
+
+@pytest.mark.usefixtures("umask_022")
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o602])
+def test_a_database_file_anybody_may_read_is_refused_with_one_sentence(
+    tmp_path: Path, mode: int
+) -> None:
+    path = tmp_path / "nevis_auth_hub.sqlite"
+    sqlite3.connect(path).close()  # as SQLite made it before: the umask's mode
+    path.chmod(mode)
+    with pytest.raises(SettingsError) as raised:
+        store_at(path, Fernet.generate_key().decode())
+    message = str(raised.value)
+    assert message == (
+        f"The database file {path} can be read or written by anybody; make it readable by "
+        f"its owner only (chmod 600 {path})."
+    )
+    assert path.stat().st_mode & 0o777 == mode  # left as it was, for its owner to fix
+
+
+def test_a_database_file_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "nevis_auth_hub.sqlite"
+    with pytest.raises(SettingsError) as raised:
+        store_at(path, Fernet.generate_key().decode())
+    message = str(raised.value)
+    assert message.startswith(f"The database file {path} cannot be made (No such file")
+    assert not re.search(r"\.\s+[A-Z]", message) and message.endswith(".")
 
 
 @pytest.mark.parametrize(
