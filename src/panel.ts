@@ -160,27 +160,36 @@ export class SignInPanel extends Widget {
     (this.node.querySelector('button') ?? this.node).focus();
   }
 
+  /** The title, the details, and below them the actions, which never scroll away. */
   private _render(
     received: IReceived | null,
     now: number,
     error: string | null
   ): HTMLElement[] {
-    const parts: HTMLElement[] = [
-      element('h2', 'jp-NevisAuth-title', 'Sign-in')
-    ];
+    const details = element('div', 'jp-NevisAuth-details');
+    const actions = this._fill(details, received, now, error);
+    return [element('h2', 'jp-NevisAuth-title', 'Sign-in'), details, actions];
+  }
+
+  /** Put the status into `details`; the row of actions that goes with it. */
+  private _fill(
+    details: HTMLElement,
+    received: IReceived | null,
+    now: number,
+    error: string | null
+  ): HTMLElement {
     if (error) {
-      parts.push(element('p', 'jp-NevisAuth-problem', error));
+      details.append(element('p', 'jp-NevisAuth-problem', error));
     }
     if (!received) {
-      parts.push(
+      details.append(
         element(
           'p',
           'jp-NevisAuth-line',
           'The sign-in status is not known yet.'
         )
       );
-      parts.push(this._actionsRow([]));
-      return parts;
+      return this._actionsRow([]);
     }
     const providers = providersOf(received.status);
     const several = providers.length > 1;
@@ -198,7 +207,7 @@ export class SignInPanel extends Widget {
           section.appendChild(element('p', 'jp-NevisAuth-line', reason));
         }
         signInFor.push(name);
-        parts.push(section);
+        details.append(section);
         continue;
       }
       section.appendChild(
@@ -237,7 +246,7 @@ export class SignInPanel extends Widget {
           table('Claims', ['Claim', 'Value'], claims, 'jp-NevisAuth-claims')
         );
       }
-      parts.push(section);
+      details.append(section);
     }
     const apis = Object.entries(received.status.apis ?? {});
     if (apis.length) {
@@ -257,16 +266,13 @@ export class SignInPanel extends Widget {
       apiTable.querySelectorAll('tbody tr').forEach((tr, index) => {
         (tr.children[2] as HTMLElement).dataset.apiLeft = apis[index][0];
       });
-      parts.push(apiTable);
+      details.append(apiTable);
     }
-    parts.push(
-      this._actionsRow(
-        signInFor,
-        providers.some(([, p]) => p.logged_in),
-        several
-      )
+    return this._actionsRow(
+      signInFor,
+      providers.some(([, p]) => p.logged_in),
+      several
     );
-    return parts;
   }
 
   private _actionsRow(

@@ -374,6 +374,61 @@ def test_notebook_7_tree_and_notebook(context: Any, lab: JupyterLab) -> None:
         check_readable(notebook, ITEM)
 
 
+#: Whether the element is what the page shows at the middle of its box: not scrolled out
+#: of sight inside the dialog, nor clipped by it, nor covered by something else.
+SHOWN_AT_ITS_MIDDLE = """(el) => {
+  const box = el.getBoundingClientRect();
+  const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+  return hit !== null && el.contains(hit);
+}"""
+
+
+def test_notebook_7_details_fit_a_window_600_px_high(
+    context: Any, lab: JupyterLab, oidc_provider: OIDCTestProvider
+) -> None:
+    page = open_lab(context, lab, "tree")
+    page.set_viewport_size({"width": 1280, "height": 600})
+    with (
+        # A sign-in that ends soon has the most to say: its warnings, and Sign in again.
+        token_lifetime(oidc_provider, lab, 150, refresh=False),
+        artifacts_on_failure(context, lab, "notebook7-details-600"),
+    ):
+        item = page.locator(ITEM)
+        item.get_by_text("Signed out", exact=True).wait_for()
+        other = context.new_page()
+        other.goto(f"{lab.url}nevis/login?next=/nevis/done")
+        sign_in_at_provider(other, "alice")
+        other.close()
+        item.get_by_text(SIGNED_IN).wait_for()
+
+        item.locator("button").click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.get_by_text(re.compile(r"cannot be renewed and ends in \d+ min")).wait_for()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "notebook7-details-600.png")
+        content = dialog.locator(".jp-Dialog-content").bounding_box()
+        assert content and content["y"] >= 0 and content["y"] + content["height"] <= 600, content
+        # The actions are in sight as the dialog opens, before anything scrolls.
+        names = ("Sign in", "Sign out", "Refresh", "Close")
+        buttons = [dialog.get_by_role("button", name=n, exact=True) for n in names]
+        for button in buttons:
+            box = button.bounding_box()
+            assert box and 0 <= box["y"] and box["y"] + box["height"] <= 600, box
+            assert button.evaluate(SHOWN_AT_ITS_MIDDLE), f"{button.inner_text()} is out of sight"
+        # Everything else can be scrolled to inside the dialog; the actions stay in sight.
+        last = dialog.locator(f"{PANEL} tr, {PANEL} p").last
+        last.scroll_into_view_if_needed()
+        assert last.evaluate(SHOWN_AT_ITS_MIDDLE), f"{last.inner_text()!r} is out of sight"
+        for button in buttons:
+            assert button.evaluate(SHOWN_AT_ITS_MIDDLE), f"{button.inner_text()} went out of sight"
+        # A click where Sign out shows, as a person would, without scrolling to it.
+        box = buttons[1].bounding_box()
+        assert box
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        item.get_by_text("Signed out", exact=True).wait_for()
+        assert lab.status()["logged_in"] is False
+
+
 HIDE = """(hidden) => {
   Object.defineProperty(document, 'hidden', {get: () => hidden, configurable: true});
   Object.defineProperty(document, 'visibilityState',

@@ -75,6 +75,25 @@ describe('SignInPanel', () => {
     expect(signOut).toHaveBeenCalled();
   });
 
+  it('keeps the actions below the details, out of their scrolling', () => {
+    const panel = new SignInPanel(
+      { signIn: jest.fn(), signOut: jest.fn(), refresh: jest.fn() },
+      300
+    );
+    for (const received of [null, { status, receivedAt: NOW }]) {
+      panel.render(received, NOW);
+      const children = Array.from(panel.node.children).map(c => c.className);
+      expect(children).toEqual([
+        'jp-NevisAuth-title',
+        'jp-NevisAuth-details',
+        'jp-NevisAuth-actions'
+      ]);
+      expect(panel.node.querySelector('.jp-NevisAuth-details button')).toBe(
+        null
+      );
+    }
+  });
+
   it('counts down in place, keeping its elements, until a warning is due', () => {
     const panel = new SignInPanel(
       { signIn: jest.fn(), signOut: jest.fn(), refresh: jest.fn() },
