@@ -18,6 +18,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -29,12 +30,20 @@ from tests.support.provider import OIDCTestProvider, RegisteredClient
 COMMAND = [sys.executable, "-m", "jupyter_nevis_auth.app"]
 #: Registered at the provider; nothing listens there, and nothing needs to.
 REDIRECT_URI = "http://127.0.0.1:8888/nevis/callback"
+#: Not registered: REDIRECT_URI on another path, and on another host.
+WRONG_PATH = "http://127.0.0.1:8888/other/nevis/callback"
+WRONG_HOST = "http://localhost:8888/nevis/callback"
 STEPS = [
     "configuration", "discovery", "provider features", "keys", "scopes",
     "client authentication", "redirect URI", "clock",
 ]  # fmt: skip
+#: The marks of a check passed, failed, not confirmed and not run.
+PASSED, FAILED, UNCONFIRMED, NOT_RUN = "\u2713", "\u2717", "!", "-"
 #: A report line: its mark, then the check's name.
-CHECK = re.compile(rf"[\u2713\u2717] ((?:[\w-]+: )?(?:{'|'.join(STEPS)}|providers and APIs)): ")
+MARKS = PASSED + FAILED + UNCONFIRMED + NOT_RUN  # "-" last: a plain character in a set
+CHECK = re.compile(rf"[{MARKS}] ((?:[\w-]+: )?(?:{'|'.join(STEPS)}|providers and APIs)): ")
+#: The exit code when nothing failed but a check could not be confirmed.
+NOT_CONFIRMED_EXIT = 3
 #: Seconds the skewed provider's clock is ahead.
 SKEW = 600
 #: Runs at once: each is a Python process importing Jupyter Server.
@@ -70,6 +79,9 @@ class Setup:
 
     provider: OIDCTestProvider
     client: RegisteredClient
+    #: A provider that sends a signed-out browser to its login page before checking anything.
+    login_first: OIDCTestProvider
+    login_first_client: RegisteredClient
     skewed_issuer: str
     weak_op: FakeOP
     closed_port: int
@@ -88,6 +100,15 @@ class Setup:
             NEVIS_AUTH_REDIRECT_URI=REDIRECT_URI,
         )
         return apply(env, {k: REMOVE if v is None else v for k, v in changes.items()})
+
+    def login_first_env(self, redirect_uri: str = REDIRECT_URI) -> dict[str, str]:
+        """A run against the login-first provider, its client registered with REDIRECT_URI."""
+        return self.env(
+            NEVIS_AUTH_ISSUER=self.login_first.issuer,
+            NEVIS_AUTH_CLIENT_ID=self.login_first_client.client_id,
+            NEVIS_AUTH_CLIENT_SECRET=self.login_first_client.client_secret,
+            NEVIS_AUTH_REDIRECT_URI=redirect_uri,
+        )
 
 
 def skewed_discovery(document: dict[str, Any]) -> ThreadingHTTPServer:
@@ -133,11 +154,22 @@ def weak_op() -> Iterator[FakeOP]:
 
 
 @pytest.fixture(scope="module")
+def login_first() -> Iterator[OIDCTestProvider]:
+    """The test provider switched to sign a browser in before it looks at redirect_uri."""
+    with OIDCTestProvider(login_first=True) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
 def setup(
-    oidc_provider: OIDCTestProvider, weak_op: FakeOP, tmp_path_factory: pytest.TempPathFactory
+    oidc_provider: OIDCTestProvider,
+    login_first: OIDCTestProvider,
+    weak_op: FakeOP,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Setup]:
-    """Everything the runs need: a client, a skewed issuer, a closed port, a config dir."""
+    """Everything the runs need: clients, a skewed issuer, a closed port, a config dir."""
     client = oidc_provider.add_client([REDIRECT_URI])
+    login_first_client = login_first.add_client([REDIRECT_URI])
     with requests.get(oidc_provider.discovery_url, timeout=10) as response:
         skewed = skewed_discovery(response.json())
     with socket.socket() as sock:
@@ -153,8 +185,8 @@ def setup(
     )
     host, port = skewed.server_address[:2]
     yield Setup(
-        oidc_provider, client, f"http://{host!s}:{port}", weak_op, closed_port,
-        tmp_path_factory.mktemp("jupyter-config"), files_dir,
+        oidc_provider, client, login_first, login_first_client, f"http://{host!s}:{port}",
+        weak_op, closed_port, tmp_path_factory.mktemp("jupyter-config"), files_dir,
     )  # fmt: skip
     skewed.shutdown()
     skewed.server_close()
@@ -229,6 +261,10 @@ def runs_of(setup: Setup) -> dict[str, tuple[dict[str, str], list[str]]]:
         "bad server url": (setup.env(), ["doctor", "--server-url=jupyter.example.org"]),
         "extension help": (setup.env(), ["--help"]),
         "several providers": (several, ["doctor"]),
+        "login first": (setup.login_first_env(), ["doctor"]),
+        "login first, json": (setup.login_first_env(), ["doctor", "--json"]),
+        "login first, wrong path": (setup.login_first_env(WRONG_PATH), ["doctor"]),
+        "login first, wrong host": (setup.login_first_env(WRONG_HOST), ["doctor"]),
     }
 
 
@@ -249,7 +285,8 @@ def doctor(setup: Setup) -> Iterator[dict[str, Future[Result]]]:
 def result(doctor: dict[str, Future[Result]], setup: Setup, name: str) -> Result:
     """The run `name`, checked for secrets."""
     done = doctor[name].result(timeout=120)
-    for secret in (setup.client.client_secret, setup.weak_op.client_secret):
+    secrets = (setup.client, setup.login_first_client, setup.weak_op)
+    for secret in (s.client_secret for s in secrets):
         assert secret not in done.stdout + done.stderr
     return done
 
@@ -285,7 +322,8 @@ def test_correct_configuration_passes_every_check(doctor, setup):
     )
     assert done.line("redirect URI") == (
         f"\u2713 redirect URI: {REDIRECT_URI} (NEVIS_AUTH_REDIRECT_URI) accepted: the provider "
-        f"sends the browser to its sign-in page at {issuer}"
+        f"sends the browser to its sign-in page at {issuer}, and refused an unregistered one "
+        "beside it (HTTP 400)"
     )
     assert done.line("clock").startswith("\u2713 clock: the provider's clock is within ")
 
@@ -298,15 +336,17 @@ def test_each_fault_fails_its_check_with_a_fix(doctor, setup, fault):
     assert done.line(step).startswith(f"\u2717 {step}: "), done.stdout
     assert words in done.line(step)
     assert done.line(step).endswith("."), "a fix is one sentence"
-    others = [line for line in done.lines if line != done.line(step)]
-    assert all(line.startswith("\u2713 ") for line in others), done.stdout
     assert "Traceback" not in done.stderr
+    assert done.names == STEPS
+    before, after = STEPS[: STEPS.index(step)], STEPS[STEPS.index(step) + 1 :]
+    assert all(done.line(name).startswith(f"{PASSED} ") for name in before), done.stdout
     if step == "discovery":
-        # Nothing else can be checked without the provider's metadata; the clock still can.
-        expected = ["configuration", "discovery"] + (["clock"] if "trailing" in words else [])
-        assert done.names == expected
+        # Nothing after a failed discovery passes, not even the clock its answer had a Date for.
+        assert [done.line(name) for name in after] == [
+            f"{NOT_RUN} {name}: not run, as discovery failed" for name in after
+        ], done.stdout
     else:
-        assert done.names == STEPS
+        assert all(done.line(name).startswith(f"{PASSED} ") for name in after), done.stdout
 
 
 def test_each_provider_is_checked(doctor, setup):
@@ -330,6 +370,65 @@ def test_json_for_scripts(doctor, setup):
     assert report["ok"] is True
     assert [c["name"] for c in report["checks"]] == STEPS
     assert all(c["ok"] and c["fix"] == "" and c["detail"] for c in report["checks"])
+    assert {c["status"] for c in report["checks"]} == {"passed"}
+
+
+@pytest.mark.parametrize("uri", [REDIRECT_URI, WRONG_PATH, WRONG_HOST])
+def test_a_provider_that_signs_in_first_cannot_confirm_the_redirect_uri(doctor, setup, uri):
+    """Registered or not, the URI gets the login page: the doctor says it cannot tell."""
+    name = {REDIRECT_URI: "login first", WRONG_PATH: "login first, wrong path"}
+    done = result(doctor, setup, name.get(uri, "login first, wrong host"))
+    assert done.code == NOT_CONFIRMED_EXIT, done.stdout + done.stderr
+    assert done.names == STEPS
+    line = done.line("redirect URI")
+    others = [other for other in done.lines if other != line]
+    assert all(other.startswith(f"{PASSED} ") for other in others), done.stdout
+    parts = urlsplit(uri)
+    # The doctor's control: the URI with a random first path segment, registered by nobody.
+    control = (
+        re.escape(f"{parts.scheme}://{parts.netloc}/unregistered-")
+        + "[0-9a-f]{8}"
+        + re.escape(parts.path)
+    )
+    assert re.fullmatch(
+        f"! redirect URI: {re.escape(uri)} \\(NEVIS_AUTH_REDIRECT_URI\\) not confirmed: the "
+        f"provider answers {control}, which is certainly not registered, alike \\(it sends the "
+        f"browser to its sign-in page at {re.escape(setup.login_first.issuer)}\\), so it "
+        "checks redirect URIs only later, after a sign-in; sign in once through Jupyter to see "
+        f"the provider send you back, or check that {re.escape(uri)} is exactly among the "
+        "redirect \\(return\\) URIs registered for NevisAuth.client_id at the provider\\.",
+        line,
+    ), line
+
+
+def test_a_check_not_confirmed_is_not_ok_in_json(doctor, setup):
+    done = result(doctor, setup, "login first, json")
+    assert done.code == NOT_CONFIRMED_EXIT
+    report = json.loads(done.stdout)
+    assert report["ok"] is False
+    redirect = next(c for c in report["checks"] if c["name"] == "redirect URI")
+    assert redirect["status"] == "not confirmed" and redirect["ok"] is False
+    assert redirect["detail"].endswith("after a sign-in") and redirect["fix"].startswith("sign in")
+    others = [c for c in report["checks"] if c is not redirect]
+    assert {c["status"] for c in others} == {"passed"}
+
+
+def test_the_login_first_provider_refuses_an_unregistered_uri_after_the_password(setup):
+    """What the doctor warns of: the switch makes the provider behave as the issue says."""
+    provider, client = setup.login_first, setup.login_first_client
+    browser = requests.Session()
+    params = {
+        "client_id": client.client_id, "response_type": "code", "scope": "openid",
+        "redirect_uri": WRONG_PATH, "state": "s", "code_challenge": "A" * 43,
+        "code_challenge_method": "S256",
+    }  # fmt: skip
+    first = browser.get(provider.authorization_endpoint, params=params, allow_redirects=False)
+    assert first.status_code == 302 and first.headers["Location"].startswith("/login?next=")
+    signed_in = browser.post(
+        provider.issuer + first.headers["Location"], data={"login": "alice", "password": "pw"}
+    )
+    assert signed_in.status_code == 400
+    assert "redirect_uri did not match any of the client&#39;s registered" in signed_in.text
 
 
 def test_where_each_value_came_from(doctor, setup):

@@ -21,7 +21,7 @@ from ..urls import CALLBACK_PATH, join
 from . import checks, probes
 from .context import Context, unreachable, unreachable_fix
 from .hub_mode import hub_service
-from .report import Check, Report, clause, failed
+from .report import MARKS, PLAIN_MARKS, Check, Report, clause, failed, not_run
 from .settings import configuration
 from .sources import Sources, load
 
@@ -39,8 +39,8 @@ STEPS: tuple[tuple[str, Step], ...] = (
 STEP_BUDGET = 4
 #: What traitlets logs when a config file raises.
 CONFIG_FILE_FAILED = "Exception while loading config file %s"
-#: Exit codes: something to fix; a command line the doctor cannot use.
-PROBLEMS, USAGE = 1, 2
+#: Exit code for a command line the doctor cannot use (the report's own are 0, 1 and 3).
+USAGE = 2
 
 
 class Collected(logging.Handler):
@@ -79,7 +79,8 @@ class DoctorApp(JupyterApp):
     env vars), discovery, what the provider offers, its keys, the scopes, client
     authentication, the redirect URI and the clock. One line per check, and for each problem
     what to change. Nothing is created at the provider. Exit code 0 when every check passes,
-    1 when one fails, 2 for a command line it cannot use."""
+    1 when one fails, 2 for a command line it cannot use, 3 when none fails but one could
+    not be confirmed (the provider's answer would look the same were the setting wrong)."""
     examples = """
 jupyter nevis-auth doctor
 jupyter nevis-auth doctor --server-url=https://jupyter.example.org
@@ -129,7 +130,7 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
         self.update_config(self.sources.config)
 
     def start(self) -> None:
-        """Run the checks, print them, and exit with 0, 1 (something to fix) or 2 (usage)."""
+        """Run the checks, print them, and exit with the report's code, or 2 (usage)."""
         usage = self.usage_problem()
         if usage:
             print(usage, file=sys.stderr)
@@ -138,13 +139,13 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
         if self.json_output:
             print(report.json())
         else:
-            marks = ("\u2713", "\u2717")
+            marks = MARKS
             try:
-                "".join(marks).encode(sys.stdout.encoding or "ascii")
+                "".join(marks.values()).encode(sys.stdout.encoding or "ascii")
             except UnicodeEncodeError:
-                marks = ("OK", "FAIL")
+                marks = PLAIN_MARKS
             print("\n".join(report.lines(marks)))
-        self.exit(0 if report.ok else PROBLEMS)
+        self.exit(report.exit_code)
 
     def usage_problem(self) -> str | None:
         """A sentence when the command line cannot be used."""
@@ -206,10 +207,14 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
         self, ctx: Context, prefix: str, report: Report, log: logging.Logger
     ) -> None:
         """The steps of one provider; the clock from the first answer that had a Date."""
-        for step_name, step in STEPS:
+        for index, (step_name, step) in enumerate(STEPS):
             check = report.add(await bounded(step, ctx, prefix + step_name, log))
             if step is checks.discovery and not check.ok:
-                break
+                # Shown, not left out: a reader must not take a missing line for a pass.
+                for later, _ in STEPS[index + 1 :]:
+                    report.add(not_run(prefix + later, "discovery failed"))
+                report.add(not_run(prefix + "clock", "discovery failed"))
+                return
         if ctx.clock is not None:
             report.add(await bounded(checks.clock, ctx, prefix + "clock", log))
 

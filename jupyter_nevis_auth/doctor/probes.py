@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from urllib.parse import parse_qs, urljoin, urlsplit
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 from ..config import NevisAuth
 from ..errors import SettingsError
@@ -15,7 +16,7 @@ from ..oidc.http import Answer, oauth_error_code, parse_json
 from ..providers import PROVIDER_OPTIONS, SHARED_OPTIONS
 from ..urls import strip_query
 from .context import Context
-from .report import Check, failed, passed, shown
+from .report import Check, failed, passed, shown, unconfirmed
 
 #: The client authentication methods a confidential client can use.
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
@@ -27,6 +28,8 @@ ERROR_IN_PAGE = re.compile(
 )
 #: Bytes of an error page searched for an error code.
 PAGE_BYTES = 65536
+#: The first path segment of the control redirect URI, before a random part.
+CONTROL_SEGMENT = "unregistered-"
 
 
 def _error(answer: Answer) -> tuple[str, str | None]:
@@ -142,7 +145,7 @@ async def _secret(ctx: Context) -> str:
         return ""
 
 
-def _authorize_url(ctx: Context) -> str:
+def _authorize_url(ctx: Context, redirect_uri: str) -> str:
     """The authorization request a sign-in would make, with throwaway state, nonce and PKCE."""
     assert ctx.metadata is not None
     # The sign-in asks for every API's scopes of the provider once (see SignIns.start).
@@ -152,15 +155,26 @@ def _authorize_url(ctx: Context) -> str:
         state=new_state(),
         nonce=secrets.token_urlsafe(32),
         code_challenge=pkce_challenge(secrets.token_urlsafe(48)),
-        redirect_uri=ctx.redirect_uri,
+        redirect_uri=redirect_uri,
         extra_scopes=extra,
     )
 
 
+def _control(uri: str) -> str:
+    """A URI beside `uri` that nobody registered: the same one under a random first segment."""
+    parts = urlsplit(uri)
+    path = f"/{CONTROL_SEGMENT}{secrets.token_hex(4)}{parts.path or '/'}"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def _refused(answer: Answer) -> bool:
+    """Whether the authorization endpoint answered with an error page (a 4xx, no redirect)."""
+    return 400 <= answer.code < 500
+
+
 async def redirect_uri(ctx: Context, name: str) -> Check:
-    """The redirect URI registered: the provider sends the browser on, not to an error page."""
+    """The redirect URI registered: sent on, not to an error page, where another one is refused."""
     label, uri = ctx.label, ctx.redirect_uri
-    assert ctx.metadata is not None
     if not uri:
         return failed(
             name,
@@ -170,61 +184,117 @@ async def redirect_uri(ctx: Context, name: str) -> Check:
             "users open Jupyter at> (or --redirect-uri=<URI>), or set "
             f"{label}.redirect_uri ({ctx.env('redirect_uri')}).",
         )
-    answer = await ctx.fetch(_authorize_url(ctx), what="the provider's authorization endpoint")
     where = f"{uri} ({ctx.redirect_origin})"
+    answer = await _ask_authorize(ctx, uri)
+    how = _how(ctx, uri, answer)
+    if not isinstance(how, str):
+        return how.check(name, where)
+    # A provider that signs the browser in first (django-oauth-toolkit does) sends any URI
+    # to its login page: only a URI it refuses shows that it looked at this one at all.
+    control = _control(uri)
+    other = await _ask_authorize(ctx, control)
+    if _refused(other):
+        return passed(
+            name,
+            f"{where} accepted: the provider {how}, and refused an unregistered one beside it "
+            f"(HTTP {other.code})",
+        )
+    seen = _how(ctx, control, other)
+    if seen == how:
+        detail = (
+            f"the provider answers {control}, which is certainly not registered, alike (it "
+            f"{how}), so it checks redirect URIs only later, after a sign-in"
+        )
+    else:
+        said = seen if isinstance(seen, str) else f"answers HTTP {other.code}"
+        detail = (
+            f"the provider {how}, but it did not refuse {control}, which is certainly not "
+            f"registered, either (it {said})"
+        )
+    return unconfirmed(
+        name,
+        f"{where} not confirmed: {detail}",
+        "sign in once through Jupyter to see the provider send you back, or check that "
+        f"{uri} is exactly among the redirect (return) URIs registered for "
+        f"{label}.client_id at the provider.",
+    )
+
+
+async def _ask_authorize(ctx: Context, uri: str) -> Answer:
+    """One authorization request with `uri`, not followed."""
+    return await ctx.fetch(_authorize_url(ctx, uri), what="the provider's authorization endpoint")
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """Why the authorization endpoint refused a request, to become the check's failure."""
+
+    ctx: Context
+    uri: str
+    answer: Answer
+    error: str
+    #: The provider's error_description, made safe to print.
+    said: str = ""
+    #: Sent back to the URI with an error: registered, but the request was refused.
+    registered: bool = False
+
+    def check(self, name: str, where: str) -> Check:
+        """The failed check, with what to change."""
+        label, answer, error = self.ctx.label, self.answer, self.error
+        if self.registered:
+            fix = refusals.AUTHORIZE_FIXES.get(
+                error, f"check {label}.scopes and {label}.extra_authorize_params"
+            )
+            return failed(
+                name,
+                f"{where} is registered, but the provider refused the sign-in request "
+                f"({error}){self.said}",
+                fix.replace("NevisAuth", label) + ".",
+            )
+        if answer.code >= 500:
+            return failed(
+                name,
+                f"the authorization endpoint answered HTTP {answer.code}",
+                "try again later; if it persists, ask the provider's administrator.",
+            )
+        if error == "invalid_client":
+            return failed(
+                name,
+                f"the provider does not know {label}.client_id (invalid_client)",
+                f"set {label}.client_id ({self.ctx.env('client_id')}) to the application's "
+                "client id at the provider.",
+            )
+        said = f", {error}" if error else ""
+        return failed(
+            name,
+            f"the provider refused an authorization request with {where} (HTTP "
+            f"{answer.code}{said}): it is not registered",
+            f"register {self.uri} exactly as an "
+            "allowed redirect (return) URI of the application at the provider, or set "
+            f"{label}.redirect_uri to the one registered.",
+        )
+
+
+def _how(ctx: Context, uri: str, answer: Answer) -> str | _Refusal:
+    """How the provider went on with a request for `uri` ("sends the browser..."), or why not."""
+    assert ctx.metadata is not None
     location = answer.headers.get("Location")
     if answer.code in (301, 302, 303, 307, 308) and location:
         target = urljoin(ctx.metadata.authorization_endpoint, location)
         if strip_query(target) != strip_query(uri):
             site = urlsplit(target)
-            return passed(
-                name,
-                f"{where} accepted: the provider sends the browser to its "
-                f"sign-in page at {site.scheme}://{site.netloc}",
-            )
+            return f"sends the browser to its sign-in page at {site.scheme}://{site.netloc}"
         parts = urlsplit(target)
         params = parse_qs(parts.query or parts.fragment)
         error = oauth_error_code({"error": params.get("error", [""])[0]})
         if not error or error in refusals.REFUSALS:
-            return passed(
-                name,
-                f"{where} accepted: the provider sends the browser back to it"
-                + (f" ({error})" if error else ""),
-            )
+            return "sends the browser back to it" + (f" ({error})" if error else "")
         said = _said(params.get("error_description", [""])[0])
-        fix = refusals.AUTHORIZE_FIXES.get(
-            error, f"check {label}.scopes and {label}.extra_authorize_params"
-        )
-        return failed(
-            name,
-            f"{where} is registered, but the provider refused the sign-in request ({error}){said}",
-            fix.replace("NevisAuth", label) + ".",
-        )
+        return _Refusal(ctx, uri, answer, error, said, registered=True)
     if answer.code == 200:
-        return passed(name, f"{where} accepted: the provider shows its sign-in page")
-    if answer.code >= 500:
-        return failed(
-            name,
-            f"the authorization endpoint answered HTTP {answer.code}",
-            "try again later; if it persists, ask the provider's administrator.",
-        )
-    error = _error(answer)[0] or _error_in_page(answer)
-    if error == "invalid_client":
-        return failed(
-            name,
-            f"the provider does not know {label}.client_id (invalid_client)",
-            f"set {label}.client_id ({ctx.env('client_id')}) to the application's "
-            "client id at the provider.",
-        )
-    said = f", {error}" if error else ""
-    return failed(
-        name,
-        f"the provider refused an authorization request with {where} (HTTP "
-        f"{answer.code}{said}): it is not registered",
-        f"register {uri} exactly as an "
-        "allowed redirect (return) URI of the application at the provider, or set "
-        f"{label}.redirect_uri to the one registered.",
-    )
+        return "shows its sign-in page"
+    error = "" if answer.code >= 500 else _error(answer)[0] or _error_in_page(answer)
+    return _Refusal(ctx, uri, answer, error)
 
 
 def _error_in_page(answer: Answer) -> str:

@@ -1,22 +1,45 @@
-"""The doctor's report: one line per check, ✓ or ✗, a sentence saying what to change; or JSON."""
+"""The doctor's report: one line per check, ✓ ✗ ! or -, a sentence saying what to do; or JSON."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
 
 #: Characters of a provider-supplied text shown at most.
 MAX_SHOWN = 120
 
+Status = Literal["passed", "failed", "not confirmed", "not run"]
+#: How each status is marked, and the words for a terminal that cannot show the marks.
+MARKS: dict[Status, str] = {
+    "passed": "\u2713",
+    "failed": "\u2717",
+    "not confirmed": "!",
+    "not run": "-",
+}
+PLAIN_MARKS: dict[Status, str] = {
+    "passed": "OK",
+    "failed": "FAIL",
+    "not confirmed": "WARN",
+    "not run": "SKIP",
+}
+#: Exit codes: every check passed; one failed; none failed, but one is not confirmed.
+ALL_PASSED, PROBLEMS, NOT_CONFIRMED = 0, 1, 3
+
 
 @dataclass(frozen=True)
 class Check:
-    """The outcome of one step: `detail` says what was found, `fix` what to change (when not ok)."""
+    """The outcome of one step: `detail` says what was found, `fix` what to do (unless passed).
+
+    `ok` is true for a passed check only: one not confirmed found nothing wrong, but
+    proved nothing right either, and one not run checked nothing.
+    """
 
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    status: Status = "passed"
 
 
 def passed(name: str, detail: str) -> Check:
@@ -26,7 +49,17 @@ def passed(name: str, detail: str) -> Check:
 
 def failed(name: str, detail: str, fix: str) -> Check:
     """A check that found something to change."""
-    return Check(name, False, detail, fix)
+    return Check(name, False, detail, fix, "failed")
+
+
+def unconfirmed(name: str, detail: str, fix: str) -> Check:
+    """A check whose answer would look the same whether or not the setting is right."""
+    return Check(name, False, detail, fix, "not confirmed")
+
+
+def not_run(name: str, why: str) -> Check:
+    """A check left out because `why` (an earlier one failed): it says nothing either way."""
+    return Check(name, False, f"not run, as {why}", status="not run")
 
 
 def shown(text: object) -> str:
@@ -57,9 +90,16 @@ class Report:
         """Whether every check passed."""
         return all(c.ok for c in self.checks)
 
+    @property
+    def exit_code(self) -> int:
+        """0 when every check passed, 1 when one failed, else 3: something is not confirmed."""
+        if self.ok:
+            return ALL_PASSED
+        return PROBLEMS if any(c.status == "failed" for c in self.checks) else NOT_CONFIRMED
+
     def add(self, check: Check) -> Check:
         """Record `check` (a provider may echo a secret back: it never reaches the output)."""
-        masked = Check(check.name, check.ok, self._mask(check.detail), self._mask(check.fix))
+        masked = replace(check, detail=self._mask(check.detail), fix=self._mask(check.fix))
         self.checks.append(masked)
         return masked
 
@@ -69,14 +109,13 @@ class Report:
                 text = text.replace(secret, "***")
         return text
 
-    def lines(self, marks: tuple[str, str] = ("\u2713", "\u2717")) -> list[str]:
-        """One line per check: `✓ name: detail` or `✗ name: detail; fix`."""
-        good, bad = marks
+    def lines(self, marks: dict[Status, str] = MARKS) -> list[str]:
+        """One line per check: `✓ name: detail`, `✗ name: detail; fix`, `! ...; fix`, `- ...`."""
         return [
-            f"{good} {c.name}: {c.detail}" if c.ok else f"{bad} {c.name}: {c.detail}; {c.fix}"
+            f"{marks[c.status]} {c.name}: {c.detail}" + (f"; {c.fix}" if c.fix else "")
             for c in self.checks
         ]
 
     def json(self) -> str:
-        """The report for scripts: {"ok": bool, "checks": [{"name", "ok", "detail", "fix"}]}."""
+        """For scripts: {"ok": bool, "checks": [{"name", "ok", "detail", "fix", "status"}]}."""
         return json.dumps({"ok": self.ok, "checks": [asdict(c) for c in self.checks]}, indent=2)
