@@ -35,12 +35,15 @@ import sys
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from markdown_it import MarkdownIt
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from traitlets.config import Config
 
 from jupyter_nevis_auth import protocol
@@ -409,6 +412,52 @@ def check_jupyter(args: list[str], where: str) -> None:
         if match:
             cls, name = match.groups()
             assert name in config_classes()[cls].class_traits(config=True), f"{where}: {flag}"
+
+
+def readme_install_block() -> Block:
+    """The first shell block under the README's "## Install" heading."""
+    path = ROOT / "README.md"
+    text = path.read_text(encoding="utf-8")
+    section = text.index("\n## Install\n")
+    for first, info, content in fences(text):
+        if info == "bash" and text.count("\n", 0, section) < first:
+            return Block(path, first + 1, info, content, "")
+    pytest.fail("README.md: no bash block under ## Install")
+
+
+def needed_distributions(name: str) -> set[str]:
+    """`name` and every distribution it needs, as `pip install name` brings them: no extras."""
+    needed: set[str] = set()
+    todo = [canonicalize_name(name)]
+    while todo:
+        current = todo.pop()
+        if current in needed:
+            continue
+        needed.add(current)
+        for line in metadata.requires(current) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return needed
+
+
+def test_readme_install_block_needs_only_what_the_package_brings() -> None:
+    """Each command after `pip install` is one the package's own dependencies install."""
+    block = readme_install_block()
+    check_bash(block)
+    needed = needed_distributions("jupyter-nevis-auth")
+    scripts = {
+        e.name: e.dist.name for e in metadata.entry_points(group="console_scripts") if e.dist
+    }
+    for words in commands(block.code):
+        if words[0] == "pip":
+            continue
+        script = f"jupyter-{words[1]}" if words[0] == "jupyter" else words[0]
+        brought_by = scripts.get(script)
+        assert brought_by and canonicalize_name(brought_by) in needed, (
+            f"{block}: `{' '.join(words)}` needs {brought_by or script}, "
+            "which `pip install jupyter-nevis-auth` does not install"
+        )
 
 
 # -- json, yaml, dockerfile, text -----------------------------------------------------------
