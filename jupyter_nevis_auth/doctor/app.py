@@ -101,8 +101,8 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
     json_output = Bool(
         False,
         config=True,
-        help="""Print {"ok": ..., "checks": [{"name", "ok", "detail", "fix"}]} instead of
-        one line per check.""",
+        help="""Print {"ok": ..., "checks": [{"name", "ok", "detail", "fix", "status"}]}
+        instead of one line per check (status: passed, failed, not confirmed or not run).""",
     )
     server_url = Unicode(
         "",
