@@ -131,7 +131,10 @@ class ApiTokens:
         if not main.refresh_token:
             return None, None
         client = self.providers[spec.provider].client
-        data = await client.refresh(main.refresh_token, scopes=spec.scopes, resource=spec.resource)
+        data = await client.refresh(
+            main.refresh_token, scopes=spec.scopes, resource=spec.resource,
+            timeout=self.tokens.refresh_timeout,
+        )  # fmt: skip
         rotated = data.get("refresh_token")
         # One grant, one refresh token: a rotated one replaces the sign-in's.
         kept = dataclasses.replace(main, refresh_token=rotated) if rotated else None

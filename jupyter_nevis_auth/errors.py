@@ -27,6 +27,12 @@ class RequestError(NevisAuthError):
     status_code = 400
 
 
+class StoreUnavailableError(NevisAuthError):
+    """The token store cannot be read or written now (its database is down, its disk full)."""
+
+    status_code = 503
+
+
 class CallbackError(NevisAuthError):
     """The provider's redirect back is unusable (state missing, expired, reused, no code...)."""
 

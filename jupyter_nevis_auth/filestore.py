@@ -61,6 +61,8 @@ class EncryptedFileTokenStore(TokenStore):
         self._loaded = False
         # Set when the file exists but cannot be read: it is moved aside, never overwritten.
         self._unreadable = False
+        #: Why the last write of the file failed; "" when it holds every sign-in.
+        self._unsaved = ""
         self._lock = asyncio.Lock()
 
     def _make_fernet(self) -> MultiFernet | None:
@@ -156,8 +158,17 @@ class EncryptedFileTokenStore(TokenStore):
                 "Could not write the token file %s (%s); sign-ins are kept in memory and end "
                 "when the server stops.", self.file, e.strerror or type(e).__name__,
             )  # fmt: skip
+            self._unsaved = str(e.strerror or type(e).__name__)
             return False
+        self._unsaved = ""
         return True
+
+    async def flush(self) -> bool:
+        """Write the file again if the last write failed; True when it holds every sign-in."""
+        if not self._unsaved:
+            return True
+        async with self._lock:
+            return await self._save()
 
     def _aside_name(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -13,8 +13,15 @@ from typing import Any, TypeVar
 from traitlets import Float
 
 from .env import EnvConfigurable
-from .errors import InvalidTokenError, LoginRequiredError, OAuthError, ProviderError
-from .stores import TokenStore
+from .errors import (
+    InvalidTokenError,
+    LoginRequiredError,
+    OAuthError,
+    ProviderError,
+    ProviderTimeoutError,
+    StoreUnavailableError,
+)
+from .stores import KeptWrites, TokenStore
 from .tokens import TokenSet
 
 SIGNED_OUT_AT_PROVIDER = "Your session at the provider has ended; sign in again."
@@ -22,6 +29,9 @@ INVALID_REFRESH = "The provider's answer to a token refresh failed validation; s
 NOT_SIGNED_IN = "You are not signed in; sign in first."
 #: Seconds between two refreshes forced by callers (after a 401 from an API).
 FORCED_REFRESH_INTERVAL = 10.0
+#: Seconds after a refresh whose answer was lost during which an invalid_grant is said to
+#: follow from it.
+LOST_ANSWER_MEMORY = 3600.0
 
 #: Refreshes the tokens kept under a key (the key says whose, at which provider, for which API).
 RefreshFunction = Callable[[str, TokenSet], Awaitable[TokenSet]]
@@ -46,6 +56,15 @@ class TokenManager(EnvConfigurable):
         time the token is used before it is due, 0 to refresh only when due.
         Default: $NEVIS_AUTH_REFRESH_AHEAD""",
     )
+    refresh_timeout = Float(
+        300.0,
+        config=True,
+        help="""Seconds a refresh may wait for the provider's answer. Callers stop waiting
+        after NevisAuth.http_timeout (and get the still-valid token, or a 504), but the
+        refresh goes on and stores what comes back: with refresh-token rotation, an answer
+        given up on would leave only a used refresh token, and the provider ends the grant
+        when that is used again. Default: $NEVIS_AUTH_REFRESH_TIMEOUT""",
+    )
     failure_cooldown = Float(
         30.0,
         config=True,
@@ -67,7 +86,7 @@ class TokenManager(EnvConfigurable):
         super().__init__(**kwargs)
         if log is not None:
             self.log = log
-        self.store = store
+        self.store: TokenStore = store if isinstance(store, KeptWrites) else KeptWrites(store)
         self._refresh = refresh
         self.leeway = leeway
         #: Seconds a refresh may spend on retries before its error is final.
@@ -78,6 +97,9 @@ class TokenManager(EnvConfigurable):
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._quiet_until: dict[str, float] = {}
         self._last_forced: dict[str, float] = {}
+        #: When a refresh of each key last got no answer: the provider may have rotated
+        #: the refresh token in it.
+        self._lost: dict[str, float] = {}
         self.signed_out_reason: dict[str, str] = {}
         self.last_refresh_error: dict[str, str] = {}
 
@@ -109,11 +131,14 @@ class TokenManager(EnvConfigurable):
             tokens = await self.store.get(key)
             if tokens is None:
                 raise LoginRequiredError(self.signed_out_reason.get(key, NOT_SIGNED_IN))
+            # A rotated refresh token that `use` gets back must be kept.
+            await self.store.check_writable(key)
             try:
                 result, replaced = await use(tokens)
             except OAuthError as e:
                 if e.error != "invalid_grant":
                     raise
+                self._log_invalid_grant(key)
                 await self._drop(key, SIGNED_OUT_AT_PROVIDER)
                 raise LoginRequiredError(SIGNED_OUT_AT_PROVIDER) from e
             if replaced is not None:
@@ -176,11 +201,37 @@ class TokenManager(EnvConfigurable):
         try:
             # Shielded: a caller that gives up must not cancel a refresh others wait for,
             # nor lose a rotated refresh token the provider has already issued.
-            return await asyncio.shield(task)
-        except ProviderError:
+            return await asyncio.wait_for(asyncio.shield(task), self.retry_budget)
+        except asyncio.TimeoutError:
+            if force or tokens.is_expiring(0):
+                raise ProviderTimeoutError(
+                    f"The provider's token endpoint did not answer within "
+                    f"{self.retry_budget:g} seconds (the refresh goes on in the background); "
+                    "try again in a minute."
+                ) from None
+            return tokens
+        except (ProviderError, StoreUnavailableError):
             if force or tokens.is_expiring(0):
                 raise
             return tokens
+
+    async def drain(self, timeout: float) -> None:
+        """Let refreshes under way end (at most `timeout` seconds), then write what is kept.
+
+        Before the process stops: a refresh given up on, or one whose answer stays in
+        memory only, could cost its grant.
+        """
+        running = list(self._inflight.values())
+        if running:
+            self.log.info("Waiting for %d token refreshes under way.", len(running))
+            await asyncio.wait(running, timeout=timeout)
+        if isinstance(self.store, KeptWrites):
+            if not await self.store.flush():
+                self.log.error(
+                    "The token store could not take %d refreshed token sets before the stop; "
+                    "those sign-ins may have to be made again.", len(self.store.unwritten),
+                )  # fmt: skip
+            await self.store.stop_writing()
 
     def _start_refresh(self, user: str, tokens: TokenSet) -> asyncio.Task[TokenSet]:
         """The user's refresh under way, started now from `tokens` if there is none."""
@@ -211,6 +262,13 @@ class TokenManager(EnvConfigurable):
             # Another refresh or a new sign-in finished since the caller looked; its
             # refresh token may be the only valid one, so never use the caller's.
             return tokens
+        # Never ask the provider for tokens that could not be kept: its answer may hold the
+        # only valid refresh token.
+        try:
+            await self.store.check_writable(user)
+        except StoreUnavailableError as e:
+            self.log.info("Refresh for %s not started: %s", user, e)
+            raise
         deadline = time.monotonic() + self.retry_budget
         delay = self.retry_backoff
         while True:
@@ -218,9 +276,14 @@ class TokenManager(EnvConfigurable):
                 fresh = await self._refresh(user, tokens)
             except OAuthError as e:
                 if e.error == "invalid_grant":
-                    self.log.info("Refresh refused (invalid_grant); signing %s out.", user)
+                    self._log_invalid_grant(user)
                     await self._drop(user, SIGNED_OUT_AT_PROVIDER)
                     raise LoginRequiredError(SIGNED_OUT_AT_PROVIDER) from e
+                self._record_failure(user, e)
+                raise
+            except ProviderTimeoutError as e:
+                # No retry: the provider may have answered, rotating the refresh token.
+                self._lost[user] = time.monotonic()
                 self._record_failure(user, e)
                 raise
             except InvalidTokenError as e:
@@ -239,7 +302,20 @@ class TokenManager(EnvConfigurable):
                 continue
             await self.store.set(user, fresh)
             self._clear_failure(user)
+            self._lost.pop(user, None)
             return fresh
+
+    def _log_invalid_grant(self, user: str) -> None:
+        lost = self._lost.pop(user, None)
+        if lost is not None and time.monotonic() - lost < LOST_ANSWER_MEMORY:
+            self.log.warning(
+                "Refresh for %s refused (invalid_grant) after an earlier refresh got no answer "
+                "%.0f s ago: the provider probably rotated the refresh token in that lost "
+                "answer and ended the grant when the old one was used again; signing %s out.",
+                user, time.monotonic() - lost, user,
+            )  # fmt: skip
+        else:
+            self.log.info("Refresh refused (invalid_grant); signing %s out.", user)
 
     def _record_failure(self, user: str, error: ProviderError) -> None:
         # Said here too: a refresh started ahead of time has no caller to tell.

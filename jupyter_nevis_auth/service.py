@@ -282,6 +282,7 @@ class AuthService:
             tokens.refresh_token,
             scopes=spec.scopes if spec else (),
             resource=spec.resource if spec else None,
+            timeout=self.tokens.refresh_timeout,
         )
         claims: dict[str, Any] = tokens.claims
         id_token = data.get("id_token")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from cryptography.fernet import Fernet, MultiFernet
 from traitlets.config import LoggingConfigurable
 
+from .apis import split_key
 from .env import env_name
-from .errors import SettingsError
+from .errors import SettingsError, StoreUnavailableError
 from .tokens import TokenSet
 
 MAKE_KEY = "`python -m jupyter_nevis_auth.filestore` makes one"
+#: Seconds between two tries to write what the store could not take.
+WRITE_RETRY = 2.0
 
 
 def make_fernet(store_key: str) -> MultiFernet:
@@ -54,6 +59,105 @@ class TokenStore(LoggingConfigurable):
     async def keys(self) -> list[str]:
         """Every key tokens are kept under."""
         raise NotImplementedError
+
+    async def check_writable(self, key: str) -> None:
+        """Raise StoreUnavailableError unless `key` can be written now (before a refresh).
+
+        A refresh whose answer cannot be stored may cost the grant: with rotation, the
+        provider ends it when the old refresh token is used again.
+        """
+
+    async def flush(self) -> bool:
+        """Write what earlier writes could not; True when nothing is left unwritten."""
+        return True
+
+
+class KeptWrites(TokenStore):
+    """A store whose failed writes are kept in memory, answered from, and written later.
+
+    A refreshed token set the store cannot take yet (its database restarting) is the only
+    copy of a rotated refresh token: losing it would sign the user out at the provider.
+    """
+
+    def __init__(self, store: TokenStore, **kwargs: Any) -> None:
+        super().__init__(log=store.log, **kwargs)
+        self.store = store
+        #: What the store has not taken yet, by key; None stands for a deletion.
+        self.unwritten: dict[str, TokenSet | None] = {}
+        self._writer: asyncio.Task[None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # The wrapped store's own methods (rotate, close...) stay reachable.
+        store = self.__dict__.get("store")
+        if store is None:
+            raise AttributeError(name)
+        return getattr(store, name)
+
+    async def get(self, user: str) -> TokenSet | None:
+        """The tokens under `user`: the newest kept here, else the store's."""
+        if user in self.unwritten:
+            return self.unwritten[user]
+        return await self.store.get(user)
+
+    async def set(self, user: str, tokens: TokenSet) -> None:
+        """Write the tokens; kept here and written later when the store cannot take them now."""
+        await self._write(user, tokens)
+
+    async def delete(self, user: str) -> None:
+        """Forget the tokens; the deletion is kept and written later when it cannot be now."""
+        await self._write(user, None)
+
+    async def keys(self) -> list[str]:
+        """Every key, as it will be once what is kept here is written."""
+        keys = set(await self.store.keys())
+        keys.update(k for k, tokens in self.unwritten.items() if tokens is not None)
+        keys.difference_update(k for k, tokens in self.unwritten.items() if tokens is None)
+        return sorted(keys)
+
+    async def check_writable(self, key: str) -> None:
+        """Raise StoreUnavailableError unless the store can take a write of `key` now."""
+        await self.store.check_writable(key)
+
+    async def _write(self, key: str, tokens: TokenSet | None) -> None:
+        self.unwritten.pop(key, None)
+        try:
+            await (self.store.delete(key) if tokens is None else self.store.set(key, tokens))
+        except StoreUnavailableError as e:
+            self.unwritten[key] = tokens
+            self.log.warning(
+                "The token store cannot take the tokens of %s now (%s); they are kept in "
+                "memory and written once it can.", split_key(key)[0], e,
+            )  # fmt: skip
+            if self._writer is None or self._writer.done():
+                self._writer = asyncio.ensure_future(self._write_later())
+
+    async def _write_later(self) -> None:
+        while self.unwritten:
+            await asyncio.sleep(WRITE_RETRY)
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Write what the store could not take before; True once nothing is left."""
+        if not self.unwritten:
+            return await self.store.flush()
+        for key, tokens in list(self.unwritten.items()):
+            try:
+                await (self.store.delete(key) if tokens is None else self.store.set(key, tokens))
+            except StoreUnavailableError:
+                return False
+            # Unless a newer write came in meanwhile, this one is done.
+            if self.unwritten.get(key, 0) is tokens:
+                del self.unwritten[key]
+        if not self.unwritten:
+            self.log.info("The token store took every write it could not take before.")
+        return not self.unwritten and await self.store.flush()
+
+    async def stop_writing(self) -> None:
+        """Stop retrying in the background (after a last flush by the caller)."""
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
 
 
 class MemoryTokenStore(TokenStore):

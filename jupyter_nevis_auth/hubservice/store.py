@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import (
@@ -24,15 +25,18 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
 
 from ..apis import split_key
-from ..errors import SettingsError
+from ..errors import SettingsError, StoreUnavailableError
 from ..secret_files import check_private, create_private
 from ..stores import TokenStore
 from ..stores import make_fernet as make_fernet  # where the service's callers found it
 from ..tokens import TokenSet, fingerprint
+
+T = TypeVar("T")
 
 metadata = MetaData()
 #: One row per store key; `id` is the key's SHA-256, so keys of any length fit a primary key.
@@ -44,6 +48,14 @@ tokens_table = Table(
     Column("ciphertext", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+
+#: What a request that needs the database hears while it cannot be reached.
+UNAVAILABLE = (
+    "The token store is unavailable (its database cannot be reached); try again in a minute."
+)
+#: Seconds to wait for a connection to a database server.
+CONNECT_TIMEOUT = 5
 
 
 def make_engine(db_url: str) -> Engine:
@@ -61,6 +73,12 @@ def make_engine(db_url: str) -> Engine:
         # A URI filename (`file:...` with uri=true) is SQLite's own to resolve.
         elif not url.database.startswith("file:"):
             private_database_file(Path(url.database))
+    else:
+        # A database server that restarted leaves dead connections in the pool: test each
+        # before use, and give up on a server that does not answer, so requests get a 503.
+        options.update(pool_pre_ping=True)
+        if url.get_backend_name() == "postgresql":
+            options.update(connect_args={"connect_timeout": CONNECT_TIMEOUT})
     return create_engine(url, **options)
 
 
@@ -141,6 +159,8 @@ class SQLTokenStore(TokenStore):
         self.fernet = fernet
         self._warned: set[str] = set()
         self.cache = ReadCache()
+        #: Whether the last call reached the database: the log says when that changes.
+        self.reachable = True
         metadata.create_all(self.engine)
 
     @property
@@ -154,7 +174,7 @@ class SQLTokenStore(TokenStore):
         if cached is not None:
             return cached
         generation = self.cache.generation(user)
-        ciphertext = await asyncio.to_thread(self._select, user)
+        ciphertext = await self._call(self._select, user)
         if ciphertext is None:
             return None
         try:
@@ -174,19 +194,43 @@ class SQLTokenStore(TokenStore):
         payload = json.dumps({"key": user, "tokens": tokens.to_dict()}).encode()
         ciphertext = self.fernet.encrypt(payload).decode("ascii")
         self.cache.forget(user)
-        await asyncio.to_thread(self._upsert, user, ciphertext)
+        await self._call(self._upsert, user, ciphertext)
         self.cache.written(user, tokens)
         self._warned.discard(user)
 
     async def delete(self, user: str) -> None:
         """Forget the tokens under `user`."""
         self.cache.forget(user)
-        await asyncio.to_thread(self._delete, user)
+        await self._call(self._delete, user)
         self.cache.written(user, None)
 
     async def keys(self) -> list[str]:
         """Every key tokens are kept under."""
-        return await asyncio.to_thread(self._keys)
+        return await self._call(self._keys)
+
+    async def check_writable(self, key: str) -> None:
+        """Raise StoreUnavailableError unless the database takes a write now."""
+        await self._call(self._touch, key)
+
+    async def _call(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work` in a thread; the database's being unreachable is StoreUnavailableError."""
+        try:
+            result = await asyncio.to_thread(work, *args)
+        except (DBAPIError, DisconnectionError, PoolTimeoutError) as e:
+            if isinstance(e, IntegrityError):
+                raise
+            if self.reachable:
+                self.reachable = False
+                cause = type(getattr(e, "orig", None) or e).__name__
+                self.log.error(
+                    "The token database %s cannot be reached (%s): requests that need it get "
+                    "503 until it is back.", self.where, cause,
+                )  # fmt: skip
+            raise StoreUnavailableError(UNAVAILABLE) from e
+        if not self.reachable:
+            self.reachable = True
+            self.log.warning("The token database %s is reachable again.", self.where)
+        return result
 
     async def rotate(self) -> int:
         """Encrypt every row with the newest key, so older keys can be dropped; returns how many."""
@@ -209,6 +253,14 @@ class SQLTokenStore(TokenStore):
             "Ignoring the stored tokens of %s: %s. That sign-in counts as signed out "
             "until the next one replaces it.", split_key(key)[0], why,
         )  # fmt: skip
+
+    def _touch(self, key: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                update(tokens_table)
+                .where(tokens_table.c.id == row_id(key))
+                .values(updated_at=datetime.now(timezone.utc))
+            )
 
     def _select(self, key: str) -> str | None:
         with self.engine.connect() as db:

@@ -160,17 +160,25 @@ class OIDCClient:
         return body, headers
 
     async def token_request(
-        self, params: dict[str, str], *, what: str, expected: tuple[str, ...] = ()
+        self,
+        params: dict[str, str],
+        *,
+        what: str,
+        expected: tuple[str, ...] = (),
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """POST to the token endpoint; an OAuth error answer raises OAuthError.
 
         Errors in `expected` are part of the grant's protocol (a device sign-in's pending
-        answers) and are not logged.
+        answers) and are not logged. `timeout`: seconds to wait for the answer, if not
+        NevisAuth.http_timeout.
         """
         metadata = await self.metadata()
         body, headers = await self.client_auth(metadata, params)
         url = metadata.token_endpoint
-        response = await self.http.fetch(url, method="POST", body=body, headers=headers, what=what)
+        response = await self.http.fetch(
+            url, method="POST", body=body, headers=headers, what=what, timeout=timeout
+        )
         if response.code == 200:
             data = self.http.json_object(response, url, what)
             _check_token_answer(data, what)
@@ -201,15 +209,25 @@ class OIDCClient:
         )
 
     async def refresh(
-        self, refresh_token: str, *, scopes: tuple[str, ...] = (), resource: str | None = None
+        self,
+        refresh_token: str,
+        *,
+        scopes: tuple[str, ...] = (),
+        resource: str | None = None,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Use a refresh token for a new access token, narrowed to `scopes` and `resource`."""
+        """Use a refresh token for a new access token, narrowed to `scopes` and `resource`.
+
+        `timeout`: seconds to wait for the answer, if not NevisAuth.http_timeout.
+        """
         params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         if scopes:
             params["scope"] = " ".join(scopes)  # RFC 6749 6
         if resource:
             params["resource"] = resource  # RFC 8707 2.2
-        return await self.token_request(params, what="the provider's token endpoint")
+        return await self.token_request(
+            params, what="the provider's token endpoint", timeout=timeout
+        )
 
     def offers_token_exchange(self, metadata: ProviderMetadata) -> bool:
         """Whether the provider advertises the token-exchange grant (RFC 8693)."""

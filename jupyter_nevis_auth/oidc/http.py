@@ -71,8 +71,10 @@ class ProviderHTTP:
         body: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         what: str = "the provider",
+        timeout: float | None = None,
     ) -> Answer:
-        """One provider call with the configured timeout; any failure becomes ProviderError."""
+        """One provider call with the configured timeout (or `timeout` seconds to answer);
+        any failure becomes ProviderError."""
         chunks: list[bytes] = []
         size = 0
 
@@ -89,7 +91,7 @@ class ProviderHTTP:
             body=urlencode(body) if body is not None else None,
             headers={"Accept": "application/json", **(headers or {})},
             connect_timeout=self.config.http_timeout,
-            request_timeout=self.config.http_timeout,
+            request_timeout=timeout or self.config.http_timeout,
             validate_cert=self.config.validate_cert,
             ca_certs=self.config.ca_bundle or None,
             follow_redirects=False,
@@ -107,7 +109,8 @@ class ProviderHTTP:
             self.log.warning("%s %s failed: %s", method, strip_query(url), type(e).__name__)
             if timed_out:
                 raise ProviderTimeoutError(
-                    f"{what.capitalize()} did not answer within {self.config.http_timeout:g} "
+                    f"{what.capitalize()} did not answer within "
+                    f"{timeout or self.config.http_timeout:g} "
                     "seconds; try again later."
                 ) from e
             if isinstance(e, _AnswerTooLarge):
