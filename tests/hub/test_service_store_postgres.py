@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from glob import glob
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -18,7 +13,7 @@ from sqlalchemy import text
 from jupyter_nevis_auth.apis import token_key
 from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
 from jupyter_nevis_auth.tokens import TokenSet
-from tests.hub.harness import free_port
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.hub
 
@@ -26,37 +21,20 @@ ALICE = TokenSet("alice-access", refresh_token="alice-refresh", claims={"sub": "
 BOB = TokenSet("bob-access", refresh_token="bob-refresh", claims={"sub": "bob"})
 
 
-def postgres_bin(name: str) -> str | None:
-    """A PostgreSQL program, on PATH or where Debian's packages put it."""
-    return shutil.which(name) or next(iter(sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on a free loopback port; its SQLAlchemy URL."""
-    initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
-    if not initdb or not pg_ctl:
+    try:
+        server = PostgresServer()
+    except FileNotFoundError:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is missing: `make postgres` installs Debian's postgresql.")
         pytest.skip("PostgreSQL is not installed (Debian package postgresql).")
-    # PostgreSQL refuses to run as root: run it as Debian's postgres user in a directory it owns.
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    data = Path(tempfile.mkdtemp(prefix="nevis-pg-"))
-    if as_user:
-        shutil.chown(data, "postgres", "postgres")
-    port = free_port()
-    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "nevis", "--no-sync"],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(data / "log"), "-w",
-             "-t", "60", "start"]  # fmt: skip
-    subprocess.run(start, check=True, capture_output=True, timeout=90)
     try:
-        yield f"postgresql+psycopg://nevis@127.0.0.1:{port}/postgres"
+        server.start()
+        yield server.url
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60, check=False)  # fmt: skip
-        shutil.rmtree(data, ignore_errors=True)
+        server.remove()
 
 
 def test_tokens_survive_a_new_store_encrypted_at_rest(postgres_url: str) -> None:

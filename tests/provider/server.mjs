@@ -591,6 +591,18 @@ async function registerClient(provider, ctx) {
   }
 }
 
+// Seconds the token endpoint holds its answers to a client back, after it has acted on the
+// request (a refresh has rotated the refresh token by then): a provider answering late.
+const tokenDelays = new Map();
+
+function slowTokenAnswers() {
+  return async (ctx, next) => {
+    await next();
+    const seconds = ctx.oidc?.route === 'token' ? tokenDelays.get(requestClientId(ctx)) : 0;
+    if (seconds > 0) await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  };
+}
+
 function admin(provider) {
   return async (ctx, next) => {
     if (!ctx.path.startsWith('/__test__/')) {
@@ -608,6 +620,10 @@ function admin(provider) {
     } else if (ctx.method === 'POST' && ctx.path === '/__test__/stats/reset') {
       stats.clear();
       sendJson(ctx, 200, {});
+    } else if (ctx.method === 'POST' && ctx.path === '/__test__/token_delay') {
+      const { client_id: clientId, seconds } = await readJson(ctx);
+      tokenDelays.set(clientId, Number(seconds) || 0);
+      sendJson(ctx, 200, { seconds: tokenDelays.get(clientId) });
     } else if (ctx.method === 'POST' && ctx.path === '/__test__/grants/revoke') {
       // What an administrator's "revoke access" does: every grant of the client ends,
       // with its refresh and access tokens (a refresh then answers invalid_grant).
@@ -756,6 +772,7 @@ server.listen(requestedPort, HOST, () => {
   provider.use(admin(provider));
   if (loginFirst) provider.use(loginPage());
   provider.use(counters());
+  provider.use(slowTokenAnswers());
   provider.use(refreshEcho());
   provider.use(deviceKnobs());
   server.on('request', provider.callback());

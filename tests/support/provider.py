@@ -334,6 +334,10 @@ class OIDCTestProvider:
         """End every grant of the client at the provider, as an administrator would."""
         return int(self._admin("POST", "grants/revoke", json={"client_id": client_id})["revoked"])
 
+    def delay_token_answers(self, client_id: str, seconds: float) -> None:
+        """Hold the token endpoint's answers to a client back `seconds` after acting on them."""
+        self._admin("POST", "token_delay", json={"client_id": client_id, "seconds": seconds})
+
     def stats(self, client_id: str | None = None) -> dict[str, Any]:
         """Request counters for one client (all clients when None)."""
         params = {} if client_id is None else {"client_id": client_id}

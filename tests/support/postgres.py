@@ -1,0 +1,67 @@
+"""A throwaway PostgreSQL server (Debian's postgresql) on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from glob import glob
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def postgres_bin(name: str) -> str | None:
+    """A PostgreSQL program, on PATH or where Debian's packages put it."""
+    return shutil.which(name) or next(iter(sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
+
+
+class PostgresServer:
+    """A cluster of its own that can be stopped and started again, as a database restart."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise FileNotFoundError("PostgreSQL (Debian package postgresql) is not installed")
+        self.pg_ctl = pg_ctl
+        # PostgreSQL refuses to run as root: run it as Debian's postgres user in its own folder.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.data = Path(tempfile.mkdtemp(prefix="nevis-pg-"))
+        if self.as_user:
+            shutil.chown(self.data, "postgres", "postgres")
+        self.port = free_port()
+        init = [*self.as_user, initdb, "-D", str(self.data), "-A", "trust", "-U", "nevis"]
+        subprocess.run([*init, "--no-sync"], check=True, capture_output=True, timeout=120)
+
+    @property
+    def url(self) -> str:
+        """Its SQLAlchemy URL."""
+        return f"postgresql+psycopg://nevis@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server and wait until it takes connections."""
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-o", options,
+             "-l", str(self.data / "log"), "-w", "-t", "60", "start"],
+            check=True, capture_output=True, timeout=90,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop the server at once, dropping every connection."""
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    def remove(self) -> None:
+        """Stop the server and delete its files."""
+        self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
