@@ -108,7 +108,10 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
             self._provider_check = asyncio.ensure_future(service.check_provider())
 
     async def stop_extension(self) -> None:
-        """Give the server process its environment back."""
+        """Keep what refreshes under way bring, then give the process its environment back."""
+        service = self.settings.get("nevis_auth")
+        if service is not None:
+            await service.tokens.drain()
         self.kernel_env.restore()
 
     def _export_kernel_env(self) -> None:

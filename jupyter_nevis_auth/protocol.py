@@ -67,6 +67,7 @@ DEFAULT_PROVIDER = "default"
 LOGIN_REQUIRED = "login_required"  # 401
 INVALID_REQUEST = "invalid_request"  # 400
 PROVIDER_ERROR = "provider_error"  # 502
+STORE_UNAVAILABLE = "store_unavailable"  # 503: the token store cannot be reached
 PROVIDER_TIMEOUT = "provider_timeout"  # 504
 #: DEVICE_PATH: the configuration or the provider offers no device sign-in.
 DEVICE_FLOW_UNAVAILABLE = "device_flow_unavailable"  # 400

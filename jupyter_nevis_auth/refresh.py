@@ -29,6 +29,8 @@ INVALID_REFRESH = "The provider's answer to a token refresh failed validation; s
 NOT_SIGNED_IN = "You are not signed in; sign in first."
 #: Seconds between two refreshes forced by callers (after a 401 from an API).
 FORCED_REFRESH_INTERVAL = 10.0
+#: Seconds a stopping process waits for refreshes under way, so their answers are kept.
+DRAIN_SECONDS = 10.0
 #: Seconds after a refresh whose answer was lost during which an invalid_grant is said to
 #: follow from it.
 LOST_ANSWER_MEMORY = 3600.0
@@ -215,7 +217,7 @@ class TokenManager(EnvConfigurable):
                 raise
             return tokens
 
-    async def drain(self, timeout: float) -> None:
+    async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
         """Let refreshes under way end (at most `timeout` seconds), then write what is kept.
 
         Before the process stops: a refresh given up on, or one whose answer stays in

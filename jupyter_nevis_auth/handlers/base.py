@@ -14,14 +14,17 @@ from tornado import web
 from tornado.httputil import HTTPServerRequest
 
 from .. import urls
-from ..errors import NevisAuthError, RequestError
+from ..errors import NevisAuthError, ProviderTimeoutError, RequestError, StoreUnavailableError
 from ..protocol import (
     API_PARAM,
     AUDIENCE_PARAM,
+    PROVIDER_ERROR,
     PROVIDER_PARAM,
+    PROVIDER_TIMEOUT,
     RESOURCE_PARAM,
     SCOPE_PARAM,
     SECRET_HEADER,
+    STORE_UNAVAILABLE,
 )
 from ..service import AuthService
 
@@ -37,13 +40,35 @@ AUTH_RESOURCE = "nevis_auth"
 
 
 def error_sentence(status_code: int, kwargs: dict[str, Any]) -> str:
-    """The sentence for an error answer: an HTTPError's own, else UNEXPECTED."""
+    """The sentence for an error answer: an HTTPError's or our error's own, else UNEXPECTED."""
     exc = kwargs.get("exc_info", (None, None))[1]
+    if isinstance(exc, NevisAuthError):
+        return str(exc)
     if isinstance(exc, web.HTTPError) and exc.log_message:
         return exc.log_message % exc.args if exc.args else exc.log_message
     if exc is None and status_code < 500:
         return responses.get(status_code, "The request was refused") + "."
     return UNEXPECTED
+
+
+def error_code(status_code: int, kwargs: dict[str, Any]) -> str:
+    """The `error` of a JSON error answer."""
+    if isinstance(kwargs.get("exc_info", (None, None))[1], StoreUnavailableError):
+        return STORE_UNAVAILABLE
+    return "internal_error" if status_code >= 500 else "request_refused"
+
+
+def token_failure(error: NevisAuthError, log: logging.Logger, whose: str) -> tuple[int, str]:
+    """The status and `error` of a token request that failed with `error`, logged once.
+
+    A store that is down says so itself when it goes away and when it is back.
+    """
+    if isinstance(error, StoreUnavailableError):
+        return error.status_code, STORE_UNAVAILABLE
+    log.warning("No token for %s: %s", whose, error)
+    if isinstance(error, ProviderTimeoutError):
+        return error.status_code, PROVIDER_TIMEOUT
+    return error.status_code, PROVIDER_ERROR
 
 
 class NevisHandlerMixin:
@@ -110,11 +135,23 @@ class NevisHandlerMixin:
         """This server's origin as the browser sees it."""
         return f"{self.request.protocol}://{self.request.host}"
 
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Answer an error of ours with its own status (503 while the store is down), not 500."""
+        exc = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exc, NevisAuthError):
+            status_code = exc.status_code
+        super().send_error(status_code, **kwargs)  # type: ignore[misc]
+
     def log_exception(
         self, typ: type[BaseException] | None, value: BaseException | None, tb: Any
     ) -> None:
         """Log a failure with the path only: the query of nevis/callback holds code and state."""
         where = f"{self.request.method} {self.request.path}"
+        if isinstance(value, StoreUnavailableError):
+            return  # the store says once when it goes away and once when it is back
+        if isinstance(value, NevisAuthError):
+            self.log.warning("%d %s: %s", value.status_code, where, value)
+            return
         if isinstance(value, web.HTTPError):
             if value.log_message:
                 message = value.log_message % value.args if value.args else value.log_message
@@ -170,5 +207,5 @@ class NevisAPIHandler(NevisHandlerMixin, APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Answer any error as {"error", "message"} JSON."""
-        error = "internal_error" if status_code >= 500 else "request_refused"
+        error = error_code(status_code, kwargs)
         self.answer(status_code, {"error": error, "message": error_sentence(status_code, kwargs)})

@@ -9,20 +9,18 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 
 from ..claims import public_claims
-from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError, RequestError
+from ..errors import LoginRequiredError, NevisAuthError, RequestError
 from ..protocol import (
     DEFAULT_MIN_TTL,
     FORCE_REFRESH_PARAM,
     INVALID_REQUEST,
     LOGIN_REQUIRED,
     MIN_TTL_PARAM,
-    PROVIDER_ERROR,
     PROVIDER_PARAM,
-    PROVIDER_TIMEOUT,
     SECRET_HEADER,
 )
 from ..status import sign_in_url
-from .base import NevisAPIHandler
+from .base import NevisAPIHandler, token_failure
 
 
 class KernelAPIHandler(NevisAPIHandler):
@@ -79,9 +77,8 @@ class KernelTokenHandler(KernelAPIHandler):
             })  # fmt: skip
             return
         except NevisAuthError as e:
-            self.log.warning("No token for a kernel of %s: %s", self.owner, e)
-            error = PROVIDER_TIMEOUT if isinstance(e, ProviderTimeoutError) else PROVIDER_ERROR
-            self.answer(e.status_code, {"error": error, "message": str(e)})
+            status, error = token_failure(e, self.log, f"a kernel of {self.owner}")
+            self.answer(status, {"error": error, "message": str(e)})
             return
         self.answer(
             200,

@@ -5,16 +5,15 @@ from __future__ import annotations
 import math
 
 from ..claims import public_claims
-from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError, RequestError
+from ..errors import LoginRequiredError, NevisAuthError, RequestError
+from ..handlers.base import token_failure
 from ..protocol import (
     DEFAULT_MIN_TTL,
     FORCE_REFRESH_PARAM,
     INVALID_REQUEST,
     LOGIN_REQUIRED,
     MIN_TTL_PARAM,
-    PROVIDER_ERROR,
     PROVIDER_PARAM,
-    PROVIDER_TIMEOUT,
     ApisAnswer,
     ErrorAnswer,
     TokenAnswer,
@@ -59,9 +58,8 @@ class TokenHandler(ServiceAPI):
             )))  # fmt: skip
             return
         except NevisAuthError as e:
-            self.log.warning("No token for a server of %s: %s", user, e)
-            error = PROVIDER_TIMEOUT if isinstance(e, ProviderTimeoutError) else PROVIDER_ERROR
-            self.answer(e.status_code, dict(ErrorAnswer(error=error, message=str(e))))
+            status, error = token_failure(e, self.log, f"a server of {user}")
+            self.answer(status, dict(ErrorAnswer(error=error, message=str(e))))
             return
         self.answer(200, dict(TokenAnswer(
             access_token=tokens.access_token, token_type=tokens.token_type,

@@ -274,6 +274,7 @@ class NevisAuthHubApp(Application):
         await stop.wait()
         checking.cancel()
         server.stop()
+        await service.tokens.drain()
         if isinstance(store, SQLTokenStore):
             await keep_pending(store, service.pending)
             store.close()

@@ -11,7 +11,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from tornado import web
 
 from .. import urls
-from ..handlers.base import NevisHandlerMixin, error_sentence
+from ..handlers.base import NevisHandlerMixin, error_code, error_sentence
 from ..service import AuthService
 from .auth import ServerCaller, identify_server
 from .authstate import AuthStateService
@@ -140,5 +140,5 @@ class ServiceAPI(ServiceHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Answer any error as {"error", "message"} JSON."""
-        error = "internal_error" if status_code >= 500 else "request_refused"
+        error = error_code(status_code, kwargs)
         self.answer(status_code, {"error": error, "message": error_sentence(status_code, kwargs)})
