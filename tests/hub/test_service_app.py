@@ -179,7 +179,8 @@ def test_a_database_anybody_may_read_stops_the_service_with_one_sentence(
     app.log.addHandler(caplog.handler)
     try:
         with pytest.raises(SystemExit) as stopped:
-            asyncio.run(app.serve())
+            # A service that started anyway would serve until stopped: 30 s, not forever.
+            asyncio.run(asyncio.wait_for(app.serve(), 30))
     finally:
         app.log.removeHandler(caplog.handler)
     assert stopped.value.code == 1
