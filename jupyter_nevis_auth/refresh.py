@@ -269,7 +269,7 @@ class TokenManager(EnvConfigurable):
         try:
             await self.store.check_writable(user)
         except StoreUnavailableError as e:
-            self.log.info("Refresh for %s not started: %s", user, e)
+            self.log.debug("Refresh for %s not started: %s", user, e)
             raise
         deadline = time.monotonic() + self.retry_budget
         delay = self.retry_backoff

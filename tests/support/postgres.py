@@ -45,8 +45,16 @@ class PostgresServer:
         """Its SQLAlchemy URL."""
         return f"postgresql+psycopg://nevis@127.0.0.1:{self.port}/postgres"
 
+    @property
+    def running(self) -> bool:
+        """Whether the server runs now."""
+        status = [*self.as_user, self.pg_ctl, "-D", str(self.data), "status"]
+        return subprocess.run(status, capture_output=True, timeout=30, check=False).returncode == 0
+
     def start(self) -> None:
-        """Start the server and wait until it takes connections."""
+        """Start the server (unless it runs) and wait until it takes connections."""
+        if self.running:
+            return
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
             [*self.as_user, self.pg_ctl, "-D", str(self.data), "-o", options,
