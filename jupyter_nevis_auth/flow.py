@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .apis import ApiSpec
 from .protocol import DEFAULT_PROVIDER
@@ -15,6 +15,10 @@ from .protocol import DEFAULT_PROVIDER
 #: Sign-ins kept at once for one owner (a hub service keeps every hub user's); the oldest is
 #: dropped first, so a flood grows no memory, and one user's cannot crowd out another's.
 MAX_PENDING = 64
+
+#: Ended sign-ins remembered at once, to say why their callback is refused; the oldest is
+#: forgotten first (its callback then gets the "expired" sentence).
+MAX_ENDED = 256
 
 #: Ends a named JupyterHub server's name at the start of its states; never in the random part.
 STATE_SEPARATOR = "."
@@ -64,6 +68,8 @@ class PendingLogin:
     via_link: bool = False
     #: Who started it, where several users share the pending sign-ins (the hub service).
     owner: str = ""
+    #: The fingerprint of the one-time link it was started from: it ends with the cell's wait.
+    link: str = ""
 
     def __repr__(self) -> str:
         return f"PendingLogin(next_url={self.next_url!r}, created={self.created!r})"
@@ -76,6 +82,9 @@ class PendingLogins:
         self.ttl = ttl
         self.server_name = server_name
         self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
+        #: When each sign-in that a cell's wait took with it started, by state: its callback
+        #: is answered with why, not as an unknown state.
+        self._ended: OrderedDict[str, float] = OrderedDict()
 
     def start(
         self,
@@ -131,6 +140,31 @@ class PendingLogins:
         self._prune()
         return self._pending.pop(state, None)
 
+    def tie_to_link(self, state: str, link: str) -> None:
+        """Mark the sign-in `state` as started from the link whose token's fingerprint is `link`."""
+        login = self.peek(state)
+        if login is not None:
+            self._pending[state] = replace(login, link=link)
+
+    def end_link(self, link: str, owner: str) -> int:
+        """Drop `owner`'s sign-ins from the link `link`: the cell that asked stopped waiting.
+
+        Returns how many there were.
+        """
+        self._prune()
+        ended = [s for s, p in self._pending.items() if (p.link, p.owner) == (link, owner)]
+        ended = ended if link else []
+        for state in ended:
+            self._ended[state] = self._pending.pop(state).created
+            while len(self._ended) > MAX_ENDED:
+                self._ended.popitem(last=False)
+        return len(ended)
+
+    def ended(self, state: str | None) -> bool:
+        """Whether `state` is a sign-in dropped by end_link (and not older than `ttl`)."""
+        self._prune()
+        return bool(state) and state in self._ended
+
     def __len__(self) -> int:
         self._prune()
         return len(self._pending)
@@ -139,3 +173,5 @@ class PendingLogins:
         limit = time.monotonic() - self.ttl
         for state in [s for s, p in self._pending.items() if p.created < limit]:
             del self._pending[state]
+        for state in [s for s, created in self._ended.items() if created < limit]:
+            del self._ended[state]

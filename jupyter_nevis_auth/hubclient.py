@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from .config import NevisAuth
 from .errors import NevisAuthError, ProviderTimeoutError
+from .links import public_origin
 from .oidc.http import ProviderHTTP, parse_json
 from .protocol import PROVIDER_ERROR, PROVIDER_TIMEOUT
 
@@ -21,6 +23,10 @@ class HubServiceClient:
     def __init__(self, config: NevisAuth, api_token: str, log: logging.Logger) -> None:
         self.url = config.hub_service_url.rstrip("/") + "/"
         self.api_token = api_token
+        #: The hub's origin as browsers reach it, "" when the configuration does not say.
+        self.public_origin = public_origin(
+            config.public_url, os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
+        )
         # The one way this package makes HTTP calls: timeouts, size limit, hostile answers.
         self.http = ProviderHTTP(config, None, log)
 
@@ -43,11 +49,17 @@ class HubServiceClient:
         return path + ("?" + urlencode(query) if query else "")
 
     async def call(
-        self, method: str, path: str, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        wait: float = 0.0,
     ) -> tuple[int, dict[str, Any]]:
         """One call to the service's API: its status and JSON, or a 502/504 with a sentence.
 
-        The parameters go in the body of a POST, else in the query.
+        The parameters go in the body of a POST, else in the query. `wait` is how many
+        seconds the service may take before it starts to answer (a cell's wait for a sign-in).
         """
         query = {k: v for k, v in (params or {}).items() if v}
         body = query if method == "POST" else None
@@ -55,8 +67,9 @@ class HubServiceClient:
         headers = {"Authorization": f"token {self.api_token}"}
         try:
             answer = await self.http.fetch(
-                url, method=method, body=body, headers=headers, what=SERVICE
-            )
+                url, method=method, body=body, headers=headers, what=SERVICE,
+                timeout=self.http.config.http_timeout + wait if wait else None,
+            )  # fmt: skip
         except ProviderTimeoutError as e:
             return 504, {"error": PROVIDER_TIMEOUT, "message": str(e)}
         except NevisAuthError as e:

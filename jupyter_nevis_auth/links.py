@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -31,6 +33,14 @@ NO_PUBLIC_URL = (
 )
 NEW_LINK = "Run the cell again in your notebook for a new sign-in link."
 EXPIRED = "This sign-in link has expired, was already used or is not a real one. " + NEW_LINK
+WAIT_ENDED = (
+    "The notebook cell that asked for this sign-in stopped waiting (it was interrupted, timed "
+    "out or got its sign-in elsewhere), so this sign-in changed nothing; run the cell again "
+    "for a new sign-in link."
+)
+#: Seconds after a cell's wait request ended during which it still counts as waiting: it
+#: ends when it sees the sign-in, and the page that names whom may come just after.
+WAIT_GRACE = 5.0
 
 
 def failed_sentence(error: NevisAuthError) -> str:
@@ -51,12 +61,41 @@ class SignInLink:
         return f"SignInLink(owner={self.owner!r}, provider={self.provider!r})"
 
 
+class WaitingCells:
+    """Whose notebook cells wait for a sign-in now: a wait request of theirs is under way."""
+
+    def __init__(self) -> None:
+        self._waits: Counter[str] = Counter()
+        self._ended: dict[str, float] = {}
+
+    @contextmanager
+    def waiting(self, user: str) -> Iterator[None]:
+        """While this block runs, a cell of `user` waits."""
+        self._waits[user] += 1
+        try:
+            yield
+        finally:
+            self._waits[user] -= 1
+            if not self._waits[user]:
+                del self._waits[user]
+                self._ended[user] = time.monotonic()
+
+    def waits(self, user: str) -> bool:
+        """Whether a cell of `user` waits now, or did a moment ago (WAIT_GRACE)."""
+        now = time.monotonic()
+        for name in [n for n, ended in self._ended.items() if ended < now - WAIT_GRACE]:
+            del self._ended[name]
+        return user in self._waits or user in self._ended
+
+
 class SignInLinks:
-    """The links handed out and not yet used, by the hash of their token."""
+    """The links handed out and not yet used, by the hash of their token; the waiting cells."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._links: OrderedDict[str, SignInLink] = OrderedDict()
+        #: The cells that links (and other sign-ins) are for, while they wait.
+        self.cells = WaitingCells()
 
     def issue(self, owner: str, provider: str, api: ApiSpec | None) -> str:
         """A new link's token: unguessable, usable once within `ttl` seconds."""

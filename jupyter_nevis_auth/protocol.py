@@ -47,6 +47,12 @@ LINK_TOKEN_PARAM = "link_token"  # noqa: S105 (a parameter name)
 #: DEVICE_ID_PARAM answers its DeviceProgress, DELETE gives it up.
 DEVICE_PATH = TOKEN_PATH + "/device"
 DEVICE_ID_PARAM = "id"
+#: GET on WAIT_PATH (with the parameters choosing a token, below, and WAIT_PARAM) waits at
+#: the server until that token can be had or WAIT_PARAM seconds (at most MAX_WAIT) passed,
+#: and answers a WaitAnswer: a waiting cell asks once per wait, not once a second.
+WAIT_PATH = TOKEN_PATH + "/wait"
+WAIT_PARAM = "seconds"
+MAX_WAIT = 30.0
 #: Query parameters of GET TOKEN_PATH: seconds the token must have left, and "1" to get a
 #: new token because the old one was refused.
 MIN_TTL_PARAM = "min_ttl"
@@ -184,6 +190,13 @@ class LinkAnswer(TypedDict, total=False):
     note: str | None
     #: Whether POST DEVICE_PATH may be asked instead.
     device_flow: bool
+
+
+class WaitAnswer(TypedDict):
+    """The JSON of GET WAIT_PATH."""
+
+    #: Whether the token asked for can be had now (False: the wait ran out first).
+    ready: bool
 
 
 class DeviceAnswer(TypedDict, total=False):

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_nevis_auth.links import WAIT_ENDED
 from tests.kernel.conftest import PRELUDE, Kernel
 from tests.support.provider import DEVICE_CODE, TOKEN_EXCHANGE, OIDCTestProvider, RegisteredClient
 from tests.test_browser import CHROMIUM_ARGS, chromium_or_skip
@@ -231,6 +232,56 @@ async def test_an_expired_device_code_ends_the_wait_with_a_sentence(console: Con
         "LoginRequiredError: The code expired before the sign-in was confirmed (expired_token); "
         "run the cell again for a new code."
     ]
+
+
+async def test_an_interrupt_after_continue_ends_the_sign_in_started_from_the_link(
+    console: Console, jp_serverapp: Any, username: str
+):
+    service = jp_serverapp.web_app.settings["nevis_auth"]
+    owner = jp_serverapp.web_app.settings["nevis_auth_owner"]
+    cell = Cell(console, "get_access_token()")
+    url = await cell.shows(LINK)
+    loop = asyncio.get_running_loop()
+    callbacks: list[int] = []
+
+    async def interrupt() -> None:
+        await jp_serverapp.kernel_manager.interrupt_kernel(console.kernel_id)
+        await cell.result()
+
+    def sign_in(page: Any) -> None:
+        page.on("response", lambda r: "/nevis/callback" in r.url and callbacks.append(r.status))
+        page.get_by_role("button", name="Continue to sign in").click()
+        # At the provider's login form: the sign-in is under way when the cell stops waiting.
+        page.locator('input[name="login"]').wait_for()
+        assert len(service.pending) == 1
+        asyncio.run_coroutine_threadsafe(interrupt(), loop).result(60)
+        sign_in_at_provider(page, username)
+        page.get_by_text("stopped waiting").wait_for()
+
+    text = await asyncio.to_thread(in_fresh_browser, url, sign_in)
+
+    assert cell.errors and cell.errors[0].startswith("KeyboardInterrupt"), cell.errors
+    assert " ".join(WAIT_ENDED.split()) in " ".join(text.split())
+    assert callbacks == [410]
+    assert await service.tokens.store.get(owner) is None
+    assert len(service.pending) == 0 and len(service.links) == 0
+
+
+async def test_a_console_prints_who_signed_in(console: Console, jp_serverapp: Any, username: str):
+    cell = Cell(console, "nevis.login(method='link')")
+    url = await cell.shows(LINK)
+
+    def sign_in(page: Any) -> None:
+        page.get_by_role("button", name="Continue to sign in").click()
+        sign_in_at_provider(page, username)
+        page.get_by_text("the notebook cell that asked for the sign-in carries on").wait_for()
+
+    await asyncio.to_thread(in_fresh_browser, url, sign_in)
+
+    output = await cell.result()
+    assert not cell.errors, cell.errors
+    assert "Sign in with this one-time link, in any browser: http" in output
+    assert f"Signed in as {username.capitalize()} Example." in output
 
 
 async def test_an_interrupt_stops_the_wait(console: Console, jp_serverapp: Any):

@@ -6,12 +6,19 @@ from tornado.web import RequestHandler
 
 from .. import urls
 from ..links import LINK_DONE_PATH, LINK_PAGE_PATH
-from ..protocol import APIS_PATH, DEVICE_PATH, LINK_PATH, TOKEN_PATH, TOKEN_STATUS_PATH
+from ..protocol import (
+    APIS_PATH,
+    DEVICE_PATH,
+    LINK_PATH,
+    TOKEN_PATH,
+    TOKEN_STATUS_PATH,
+    WAIT_PATH,
+)
 from .api import StatusHandler
 from .kernel_api import KernelApisHandler, KernelStatusHandler, KernelTokenHandler
 from .link_pages import LinkDoneHandler, LinkHandler
 from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler
-from .signin_api import KernelDeviceHandler, KernelLinkHandler
+from .signin_api import KernelDeviceHandler, KernelLinkHandler, KernelWaitHandler
 
 #: Every handler, by its path below the server's base URL.
 default_handlers: list[tuple[str, type[RequestHandler]]] = [
@@ -27,4 +34,5 @@ default_handlers: list[tuple[str, type[RequestHandler]]] = [
     ("/" + LINK_DONE_PATH, LinkDoneHandler),
     ("/" + LINK_PATH, KernelLinkHandler),
     ("/" + DEVICE_PATH, KernelDeviceHandler),
+    ("/" + WAIT_PATH, KernelWaitHandler),
 ]

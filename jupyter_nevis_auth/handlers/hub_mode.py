@@ -14,8 +14,11 @@ from ..protocol import (
     DEVICE_PATH,
     LINK_PATH,
     LINK_TOKEN_PARAM,
+    MAX_WAIT,
     TOKEN_PATH,
     TOKEN_STATUS_PATH,
+    WAIT_PARAM,
+    WAIT_PATH,
 )
 from .base import SELECTION_PARAMS, NevisAPIHandler, NevisPageHandler
 from .kernel_api import KernelAPIHandler
@@ -101,7 +104,13 @@ class HubKernelTokenHandler(HubModeMixin, KernelAPIHandler):
         """Relay the token request, with the kernel's parameters, to the service."""
         params = {k: self.get_argument(k, "") for k in (*SELECTION_PARAMS, "min_ttl",
                                                          "force_refresh")}  # fmt: skip
-        self.answer(*await self.hub.call("GET", "api/token", params))
+        status, answer = await self.hub.call("GET", "api/token", params)
+        login_url = answer.get("login_url")
+        if isinstance(login_url, str) and login_url.startswith("/"):
+            # Absolute where this server knows the hub's address: the message may be read
+            # far from the hub (papermill's output, a job's log).
+            answer["login_url"] = self.hub.public_origin + login_url
+        self.answer(status, answer)
 
     @allow_unauthenticated
     async def delete(self) -> None:
@@ -172,6 +181,20 @@ class HubKernelDeviceHandler(HubKernelSignInHandler):
         await self.relay("GET")
 
 
+class HubKernelWaitHandler(HubModeMixin, KernelAPIHandler):
+    """nevis/api/token/wait in hub mode: the cell's wait, relayed to the service."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """Wait at the service for the owner's token, as long as the kernel asked (bounded)."""
+        params = {k: self.get_argument(k, "") for k in (*SELECTION_PARAMS, WAIT_PARAM)}
+        try:
+            wait = min(max(float(params[WAIT_PARAM]), 0.0), MAX_WAIT)
+        except ValueError:
+            wait = 0.0  # the service answers the sentence
+        self.answer(*await self.hub.call("GET", "api/token/wait", params, wait=wait))
+
+
 #: Every handler of hub mode, by path below the server's base URL.
 hub_handlers: list[tuple[str, type[web.RequestHandler]]] = [
     ("/" + urls.LOGIN_PATH, HubLoginHandler),
@@ -184,4 +207,5 @@ hub_handlers: list[tuple[str, type[web.RequestHandler]]] = [
     ("/" + APIS_PATH, HubKernelApisHandler),
     ("/" + LINK_PATH, HubKernelLinkHandler),
     ("/" + DEVICE_PATH, HubKernelDeviceHandler),
+    ("/" + WAIT_PATH, HubKernelWaitHandler),
 ]

@@ -68,11 +68,15 @@ class KernelTokenHandler(KernelAPIHandler):
         except LoginRequiredError as e:
             # Not signed in at the provider at all: its own sign-in covers its APIs.
             signed_in = await self.nevis.signed_in(self.owner, provider)
+            # Absolute where the server knows its address: the message may be read far
+            # from Jupyter (papermill's output, a job's log).
+            login_url = self.nevis.public_origin(provider) + sign_in_url(
+                self.base_url, provider, api if signed_in else None
+            )
             self.answer(401, {
                 "error": LOGIN_REQUIRED, "message": str(e), "provider": provider,
                 "api": api.name if api and api.name else None,
-                "scopes": list(api.scopes) if api else [],
-                "login_url": sign_in_url(self.base_url, provider, api if signed_in else None),
+                "scopes": list(api.scopes) if api else [], "login_url": login_url,
                 **self.nevis.refused_sign_in(self.owner, provider),
             })  # fmt: skip
             return

@@ -17,8 +17,15 @@ from ..errors import NevisAuthError
 from ..flow import PendingLogin
 from ..links import EXPIRED, LINK_DONE_PATH, LINK_PAGE_PATH, SignInLink
 from ..protocol import LINK_TOKEN_PARAM
+from ..tokens import fingerprint
 from .base import NevisHandlerMixin, NevisPageHandler
-from .pages import LINK_DONE_COOKIE, bind_to_browser, hub_servers_path, name_link_owner
+from .pages import (
+    LINK_DONE_COOKIE,
+    bind_to_browser,
+    hub_servers_path,
+    link_sign_in_done,
+    name_link_owner,
+)
 
 
 class LinkPageMixin(NevisHandlerMixin):
@@ -100,7 +107,8 @@ class LinkPageMixin(NevisHandlerMixin):
     @allow_unauthenticated
     async def post(self) -> None:
         """Use the link up and send this browser to the provider."""
-        link = self.live_link(self.get_body_argument(LINK_TOKEN_PARAM, ""), redeem=True)
+        token = self.get_body_argument(LINK_TOKEN_PARAM, "")
+        link = self.live_link(token, redeem=True)
         if link is None:
             self.gone()
             return
@@ -113,6 +121,8 @@ class LinkPageMixin(NevisHandlerMixin):
             self.log.warning("Sign-in from a link for %s not started: %s", link.owner, e)
             self.page("Sign-in is not available", str(e), e.status_code)
             return
+        # The sign-in ends with the wait of the cell that asked for the link.
+        self.nevis.pending.tie_to_link(login.state, fingerprint(token))
         self.bind_link(login, link)
         self.redirect(url)
 
@@ -130,17 +140,20 @@ class LinkDoneMixin(NevisHandlerMixin):
 
     @allow_unauthenticated
     async def get(self) -> None:
-        """Say who signed in, once."""
-        name = self.get_secure_cookie(LINK_DONE_COOKIE, max_age_days=1)
+        """Say who signed in, once; and that the cell carries on if one waited."""
+        done = link_sign_in_done(self.get_secure_cookie(LINK_DONE_COOKIE, max_age_days=1))
         self.clear_cookie(LINK_DONE_COOKIE, path=self.link_done())
-        if name is None:
+        if done is None:
             self.page("Nothing to see here", "This page ends sign-ins from one-time links.")
             return
-        self.page(
-            "Signed in",
-            f"Signed in as {name.decode()}. You can close this window: the notebook that asked "
-            "for the sign-in carries on.",
+        name, cell_waits = done
+        after = (
+            ": the notebook cell that asked for the sign-in carries on."
+            if cell_waits
+            else "; no notebook cell is waiting for this sign-in any more, so run the cell "
+            "again to use it."
         )
+        self.page("Signed in", f"Signed in as {name}. You can close this window{after}")
 
 
 class LinkHandler(LinkPageMixin, NevisPageHandler):

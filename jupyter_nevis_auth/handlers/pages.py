@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from urllib.parse import quote, unquote
 
@@ -12,7 +13,7 @@ from .. import urls
 from ..claims import display_name
 from ..errors import CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
-from ..links import LINK_DONE_PATH, failed_sentence
+from ..links import LINK_DONE_PATH, WAIT_ENDED, failed_sentence
 from .base import NevisHandlerMixin, NevisPageHandler
 
 #: The authorization-response parameters the callback reads; each at most once.
@@ -74,14 +75,26 @@ def name_link_owner(handler: NevisPageHandler, login: PendingLogin) -> None:
 async def remember_link_sign_in(
     handler: NevisHandlerMixin, user: str, login: PendingLogin, done_page: str
 ) -> None:
-    """Tell `done_page`, where a link's sign-in ends, whom it signed in (a signed cookie)."""
+    """Tell `done_page`, where a link's sign-in ends, whom it signed in and whether a cell of
+    theirs waits for it (a signed cookie)."""
+    cell_waits = handler.nevis.links.cells.waits(user)
     status = await handler.nevis.status(user, handler.base_url)
     claims = status["providers"][login.provider].get("claims") or {}
     handler.set_secure_cookie(  # type: ignore[attr-defined]
-        LINK_DONE_COOKIE, display_name(claims), expires_days=None, max_age=LINK_DONE_TTL,
-        path=done_page, httponly=True, secure=handler.request.protocol == "https",
-        samesite="Lax",
+        LINK_DONE_COOKIE, json.dumps([display_name(claims), cell_waits]), expires_days=None,
+        max_age=LINK_DONE_TTL, path=done_page, httponly=True,
+        secure=handler.request.protocol == "https", samesite="Lax",
     )  # fmt: skip
+
+
+def link_sign_in_done(raw: bytes | None) -> tuple[str, bool] | None:
+    """Whom a link's sign-in signed in, and whether a cell waited: what remember_link_sign_in
+    kept; None without it."""
+    try:
+        name, cell_waits = json.loads(raw or b"")
+    except (ValueError, TypeError):
+        return None
+    return (name, cell_waits) if isinstance(name, str) and isinstance(cell_waits, bool) else None
 
 
 class LoginHandler(NevisPageHandler):
@@ -124,13 +137,21 @@ class CallbackHandler(NevisPageHandler):
             if values:
                 params[name] = values[0]
         owner = self.link_owner(params.get("state"))
-        if self.nevis.started_from_link(params.get("state")):
+        if self.nevis.pending.ended(params.get("state")):
+            self.ended_link_sign_in(params["state"])
+        elif self.nevis.started_from_link(params.get("state")):
             await self._finish(self.owner, params, via_link=True)
         elif owner and owner != self.owner:
             self.log.warning("A link's sign-in for %s refused at %s's server.", owner, self.owner)
             self.page("Sign-in failed", OTHER_HUB_USER.format(owner=owner, user=self.owner), 403)
         else:
             await self._finish_for_jupyter_user(params)  # type: ignore[misc]
+
+    def ended_link_sign_in(self, state: str) -> None:
+        """Refuse a link's sign-in whose cell stopped waiting: nothing is traded or kept."""
+        self.clear_cookie(cookie_name(state), path=urls.join(self.base_url, urls.COOKIE_PATH))
+        self.log.info("A sign-in from a link for %s refused: its cell stopped waiting.", self.owner)
+        self.page("Sign-in ended", WAIT_ENDED, 410)
 
     def link_owner(self, state: str | None) -> str:
         """Under JupyterHub, whose server the link's sign-in `state` is for; "" if unknown."""

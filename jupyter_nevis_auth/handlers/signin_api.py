@@ -1,12 +1,16 @@
-"""Sign-ins that kernels start for a person at another browser or device.
+"""Sign-ins that kernels start for a person at another browser or device, and their waits.
 
 nevis/api/token/link hands out a one-time sign-in link; nevis/api/token/device starts a device
-sign-in (RFC 8628) and tells how it goes. The mixins hold the work, for this server's kernels
-(behind the kernel secret) and for the hub's service (behind a user server's own token).
+sign-in (RFC 8628) and tells how it goes; nevis/api/token/wait waits for a sign-in to land.
+The mixins hold the work, for this server's kernels (behind the kernel secret) and for the
+hub's service (behind a user server's own token).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,18 +18,22 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 
 from .. import urls
 from ..device import DeviceSignIn
-from ..errors import NevisAuthError, ProviderTimeoutError, RequestError
+from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError, RequestError
 from ..links import LINK_PAGE_PATH, NO_PUBLIC_URL, link_url
 from ..protocol import (
     DEVICE_FLOW_UNAVAILABLE,
     DEVICE_ID_PARAM,
     INVALID_REQUEST,
     LINK_TOKEN_PARAM,
+    MAX_WAIT,
     PROVIDER_ERROR,
     PROVIDER_TIMEOUT,
+    WAIT_PARAM,
     DeviceAnswer,
     LinkAnswer,
+    WaitAnswer,
 )
+from ..tokens import fingerprint
 from .base import NevisHandlerMixin
 from .kernel_api import KernelAPIHandler
 
@@ -77,9 +85,75 @@ class LinkAPIMixin(SignInAPIMixin):
 
     @allow_unauthenticated
     async def delete(self) -> None:
-        """Make a link unusable: the cell that asked for it stopped waiting."""
-        self.nevis.links.revoke(self.get_argument(LINK_TOKEN_PARAM, ""), self.signer())
+        """Make a link, and any sign-in started from it, unusable: the cell stopped waiting."""
+        token = self.get_argument(LINK_TOKEN_PARAM, "")
+        self.nevis.links.revoke(token, self.signer())
+        if token and self.nevis.pending.end_link(fingerprint(token), self.signer()):
+            self.log.info("A sign-in from a link for %s ended with the cell's wait.", self.signer())
         self.answer(200, {})
+
+
+class WaitAPIMixin(SignInAPIMixin):
+    """A cell's wait for a sign-in: one request that ends once the token can be had.
+
+    Answered 200 either way, so a wait that runs out is no failure in the server's log.
+    """
+
+    #: Seconds between two looks at the tokens (in this process: no request, no log line).
+    step = 0.5
+    _gone = False
+
+    async def before_wait(self, user: str) -> None:
+        """Ready the user's tokens before looking at them (the hub service takes the hub's)."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        """Wait up to `seconds` (at most MAX_WAIT) for the token the parameters choose."""
+        chosen = self.chosen()
+        if chosen is None:
+            return
+        try:
+            seconds = float(self.get_argument(WAIT_PARAM, "0"))
+        except ValueError:
+            seconds = math.nan
+        if not 0 <= seconds < math.inf:
+            message = f"{WAIT_PARAM} must be a number of seconds."
+            self.answer(400, {"error": INVALID_REQUEST, "message": message})
+            return
+        provider, api = chosen
+        user = self.signer()
+        await self.before_wait(user)
+        deadline = time.monotonic() + min(seconds, MAX_WAIT)
+        try:
+            with self.nevis.links.cells.waiting(user):
+                while not await self.ready(user, provider, api):
+                    left = deadline - time.monotonic()
+                    if left <= 0 or self._gone:
+                        break
+                    await asyncio.sleep(min(self.step, left))
+                else:
+                    self.answer(200, dict(WaitAnswer(ready=True)))
+                    return
+        except NevisAuthError as e:
+            self.log.warning("No token for a waiting cell of %s: %s", user, e)
+            error = PROVIDER_TIMEOUT if isinstance(e, ProviderTimeoutError) else PROVIDER_ERROR
+            self.answer(e.status_code, {"error": error, "message": str(e)})
+            return
+        if not self._gone:
+            self.answer(200, dict(WaitAnswer(ready=False)))
+
+    async def ready(self, user: str, provider: str, api: Any) -> bool:
+        """Whether the token can be had now; False while a sign-in is missing."""
+        try:
+            await self.nevis.fresh_tokens(user, 0.0, provider=provider, api=api)
+        except LoginRequiredError:
+            return False
+        return True
+
+    def on_connection_close(self) -> None:
+        """The kernel went away (interrupted, or stopped): stop waiting for it."""
+        self._gone = True
+        super().on_connection_close()  # type: ignore[misc]
 
 
 class DeviceAPIMixin(SignInAPIMixin):
@@ -127,6 +201,10 @@ class DeviceAPIMixin(SignInAPIMixin):
 
 class KernelLinkHandler(LinkAPIMixin, KernelAPIHandler):
     """nevis/api/token/link: links for the server's owner, asked for by its kernels."""
+
+
+class KernelWaitHandler(WaitAPIMixin, KernelAPIHandler):
+    """nevis/api/token/wait: a waiting cell's one request until its sign-in lands."""
 
 
 class KernelDeviceHandler(DeviceAPIMixin, KernelAPIHandler):

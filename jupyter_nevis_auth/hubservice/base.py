@@ -29,7 +29,7 @@ def log_request(handler: web.RequestHandler) -> None:
     status = handler.get_status()
     log = handler.settings["nevis_auth_log"]
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    if status < 300 and request.path.endswith("/api/token"):
+    if status < 300 and request.path.endswith(("/api/token", "/api/token/wait")):
         level = logging.DEBUG  # servers ask often; the refreshes behind them are logged anyway
     log.log(level, "%d %s %s %.1fms", status, request.method, request.path,
             1000 * request.request_time())  # fmt: skip

@@ -1,4 +1,4 @@
-"""One-time sign-in links and device sign-ins at the service, for user servers in hub mode.
+"""One-time sign-in links, device sign-ins and waits at the service, for user servers in hub mode.
 
 A user server's kernel asks its server, which asks here with its own token (api/token/link,
 api/token/device): links and device sign-ins are for the server's owner only. A link opens the
@@ -15,7 +15,7 @@ from tornado import web
 
 from ..flow import PendingLogin
 from ..handlers.link_pages import LinkDoneMixin, LinkPageMixin
-from ..handlers.signin_api import DeviceAPIMixin, LinkAPIMixin
+from ..handlers.signin_api import DeviceAPIMixin, LinkAPIMixin, WaitAPIMixin
 from ..links import SignInLink
 from .base import ServiceAPI, ServicePage
 from .pages import LINK, LINK_DONE, bind_to_hub_user, service_redirect_uri
@@ -73,6 +73,18 @@ class LinkAPIHandler(LinkAPIMixin, ServiceAPI):
         return self.path_of(LINK)
 
 
+class WaitAPIHandler(WaitAPIMixin, ServiceAPI):
+    """api/token/wait: a waiting cell's one request (relayed by its server) until it can go on."""
+
+    def signer(self) -> str:
+        """The calling server's user."""
+        return self.caller.user
+
+    async def before_wait(self, user: str) -> None:
+        """Sign in once: the hub's sign-in, when the service holds none of the user's."""
+        await self.take_over(user)
+
+
 class DeviceAPIHandler(DeviceAPIMixin, ServiceAPI):
     """api/token/device: device sign-ins for the calling server's user, polled here."""
 
@@ -87,4 +99,5 @@ HANDLERS: list[tuple[str, type[web.RequestHandler]]] = [
     (LINK_DONE, LinkDoneHandler),
     ("api/token/link", LinkAPIHandler),
     ("api/token/device", DeviceAPIHandler),
+    ("api/token/wait", WaitAPIHandler),
 ]

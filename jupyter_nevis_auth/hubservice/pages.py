@@ -11,7 +11,7 @@ from ..claims import display_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
 from ..handlers.pages import CALLBACK_PARAMS, remember_link_sign_in
-from ..links import failed_sentence
+from ..links import WAIT_ENDED, failed_sentence
 from ..protocol import DEFAULT_PROVIDER
 from .base import CALLBACK, LOGOUT, ServicePage
 
@@ -89,7 +89,12 @@ class CallbackHandler(ServicePage):
                 return
             if values:
                 params[name] = values[0]
-        if self.nevis.started_from_link(params.get("state")):
+        if self.nevis.pending.ended(params.get("state")):
+            # The cell that asked for the link stopped waiting: nothing is traded or kept.
+            self.binding(params)
+            self.log.info("A sign-in from a link refused: its cell stopped waiting.")
+            self.page("Sign-in ended", WAIT_ENDED, 410)
+        elif self.nevis.started_from_link(params.get("state")):
             await self._finish_link(params)
         else:
             await self._finish_for_hub_user(params)  # type: ignore[misc]

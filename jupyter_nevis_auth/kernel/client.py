@@ -161,15 +161,23 @@ class TokenClient:
         return status
 
     def request(
-        self, method: str, path: str = "", params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str = "",
+        params: dict[str, str] | None = None,
+        *,
+        wait: float = 0.0,
     ) -> requests.Response:
-        """One call to `<token endpoint><path>`; transport failures become TokenServiceErrors."""
+        """One call to `<token endpoint><path>`; transport failures become TokenServiceErrors.
+
+        `wait` is how many seconds the server may take on purpose before it answers.
+        """
         try:
             return self._http.request(
                 method,
                 self.url + path,
                 params=params,
-                timeout=(CONNECT_TIMEOUT, self.timeout),
+                timeout=(CONNECT_TIMEOUT, self.timeout + wait),
                 allow_redirects=False,
             )
         except requests.Timeout as e:

@@ -18,10 +18,17 @@ def clock(seconds: float) -> str:
     return f"{left // 60}:{left % 60:02d}"
 
 
-def countdown(done: Callable[[], bool], timeout: float, what: str = "sign in") -> bool:
+def countdown(
+    done: Callable[[], bool],
+    timeout: float,
+    what: str = "sign in",
+    *,
+    pause: Callable[[float], object] = time.sleep,
+) -> bool:
     """Count down on one line until `done()` (True) or `timeout` seconds passed (False).
 
-    Interrupting the kernel raises KeyboardInterrupt here, which ends the wait.
+    Between two looks it calls `pause(seconds)`, which may end early when `done()` turns
+    true. Interrupting the kernel raises KeyboardInterrupt here, which ends the wait.
     """
     deadline = time.monotonic() + timeout
     out = sys.stdout
@@ -32,7 +39,7 @@ def countdown(done: Callable[[], bool], timeout: float, what: str = "sign in") -
                 return False
             out.write(f"\rThis cell waits for you to {what}: {clock(left)} left. ")
             out.flush()
-            time.sleep(min(POLL, left))
+            pause(min(POLL, left))
         return True
     finally:
         out.write("\n")

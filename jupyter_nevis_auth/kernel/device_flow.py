@@ -16,7 +16,7 @@ from ..protocol import DeviceAnswer
 from . import client
 from .countdown import countdown, timed_out
 from .selection import from_params
-from .signin_client import cancel_device, device_progress, ready, start_device
+from .signin_client import cancel_device, device_progress, ready, signed_in_as, start_device
 from .status_html import sign_in_label
 
 
@@ -99,7 +99,7 @@ def wait_with_device(error: LoginRequiredError, timeout: float) -> None:
         ) from error  # fmt: skip
     if not signed_in:
         raise timed_out(error, min(timeout, code_ttl), "a new code") from error
-    print("Signed in.")
+    print(f"Signed in as {signed_in_as(token_client, selection)}.")
 
 
 def settle(done: Callable[[], bool], seconds: float) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import time
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..claims import display_name
 from ..errors import LoginRequiredError
@@ -25,6 +25,13 @@ _SIGN_IN_BUTTON = (
     'class="fa fa-sign-in" aria-hidden="true" style="margin-right:4px"></i>{label}</a>'
 )
 _SIGN_IN_LINK = '<a href="{href}" target="_blank" rel="opener" class="nevis-sign-in">{label}</a>'
+# A link in the text, not a button: the widget's own Sign in is the button. Widget HTML
+# carries no link colour of its own, so it is set here; rel="noopener" since the link may
+# be opened anywhere.
+_ONE_TIME_LINK = (
+    '<a href="{href}" target="_blank" rel="noopener noreferrer" class="nevis-one-time-link" '
+    'style="color:var(--jp-content-link-color,#1976d2);text-decoration:underline">{label}</a>'
+)
 
 
 def format_duration(seconds: float) -> str:
@@ -45,6 +52,17 @@ def sign_in_href(login_url: str) -> str:
     done = base[: -len("login")] + "done"
     kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "next"]
     return f"{base}?{urlencode([*kept, ('next', done)], safe='/')}"
+
+
+def on_this_server(url: str) -> str:
+    """`url` without its scheme and host: a page of this server, at the address in use."""
+    parts = urlsplit(url)
+    return urlunsplit(("", "", parts.path, parts.query, parts.fragment)) if parts.netloc else url
+
+
+def one_time_link(url: str, label: str) -> str:
+    """A one-time sign-in link in the text, looking like a link."""
+    return _ONE_TIME_LINK.format(href=html.escape(url), label=html.escape(label))
 
 
 def sign_in_button(login_url: str, label: str = "Sign in") -> str:

@@ -8,7 +8,7 @@ from . import client
 from .countdown import countdown, timed_out
 from .detect import DEVICE, TEXT, WIDGET, chosen_method, frontend_kind
 from .selection import DEFAULT, from_params, select
-from .signin_client import drop_link, ready, sign_in_link
+from .signin_client import SignInWait, drop_link, sign_in_link, signed_in_as
 from .status_html import sign_in_label
 
 
@@ -32,18 +32,20 @@ def wait_with_link(error: LoginRequiredError, timeout: float) -> None:
         device_flow.wait_with_device(error, timeout)
         return
     else:
-        print(f"{label} in any browser with this one-time link: {link['url']}")
+        print(f"{label} with this one-time link, in any browser: {link['url']}")
         if link.get("note"):
             print(link["note"])
         timeout = min(timeout, float(link.get("expires_in") or timeout))
     try:
-        signed_in = countdown(lambda: ready(token_client, selection), timeout)
+        with SignInWait(token_client, selection, timeout) as wait:
+            signed_in = countdown(wait.ready, timeout, pause=wait.pause)
     finally:
         if link is not None:
+            # The link, and a sign-in started from it, end with this wait.
             drop_link(token_client, link["url"])
     if not signed_in:
         raise timed_out(error, timeout, "a new link") from error
-    print("Signed in.")
+    print(f"Signed in as {signed_in_as(token_client, selection)}.")
 
 
 def needed_sign_in(api: str | None, provider: str | None) -> LoginRequiredError | None:

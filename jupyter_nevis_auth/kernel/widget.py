@@ -23,13 +23,15 @@ from . import client, text_wait
 from .detect import remote_frontend
 from .monitor import monitor, poll
 from .selection import from_params
-from .signin_client import drop_link, ready, sign_in_link
+from .signin_client import SignInWait, drop_link, sign_in_link
 from .status_html import (
     OFF,
     ON,
     WARN,
     apis,
     lifetime,
+    on_this_server,
+    one_time_link,
     other_providers,
     sign_in_button,
     sign_in_label,
@@ -40,7 +42,7 @@ from .status_html import (
 from .status_html import format_duration as format_duration
 from .status_html import sign_in_href as sign_in_href
 
-#: Seconds between two token requests while a cell waits for the sign-in.
+#: Seconds between two status requests while LoginWidget.wait() waits for a sign-in.
 WAIT_POLL = 1.0
 
 
@@ -144,35 +146,67 @@ class LoginWidget(widgets.VBox):
     def __repr__(self) -> str:
         if self._error:
             return f"LoginWidget: {self._error}"
-        if self.signed_in:
-            return f"LoginWidget: signed in as {user_name(self._status)}"
-        return "LoginWidget: signed out"
+        who = f"signed in as {user_name(self._status)}" if self.signed_in else "signed out"
+        where = self._plain_sign_in()
+        return f"LoginWidget: {who}" + (f". {where}" if where else "")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """The widget; and its whole text for a frontend that shows no widgets, sign-in link
+        included (ipywidgets cuts the text at 110 characters)."""
+        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
+        if data is not None:
+            data["text/plain"] = repr(self)
+        return data
+
+    def _plain_sign_in(self) -> str:
+        """Where to sign in, as text: a waiting cell's one-time link first."""
+        waiting = self._waiting
+        if waiting is not None and self._link:
+            return f"{sign_in_label(waiting)} with this one-time link, in any browser: {self._link}"
+        if waiting is not None and waiting.login_url:
+            return f"{sign_in_label(waiting)} at {waiting.login_url}"
+        if not self.signed_in and self._login_url():
+            return f"Sign in at {self._login_url()}"
+        return ""
 
     def wait(self, timeout: float) -> bool:
         """Block until the user has signed in (True) or `timeout` seconds have passed (False)."""
         return self._wait_until(lambda: bool(self.update_status().get("logged_in")), timeout)
 
-    def wait_for(self, error: LoginRequiredError, timeout: float) -> bool:
-        """Block until the token `error` found missing can be had (True), or `timeout` passed."""
-        selection = from_params(error.request)
-        token_client = client.default_client()
+    def expect(self, error: LoginRequiredError) -> None:
+        """Show the sign-in a cell needs (`error`), with a one-time link for any browser."""
         try:
-            link = sign_in_link(token_client, selection)
+            link = sign_in_link(client.default_client(), from_params(error.request))
         except NevisAuthError:
             link = None  # the server's own sign-in page still works
         with self._lock:
             self._waiting, self._link = error, link["url"] if link else None
             self._remote = remote_frontend()
+            self._render()
+
+    def wait_for(self, error: LoginRequiredError, timeout: float) -> bool:
+        """Block until the token `error` found missing can be had (True), or `timeout` passed."""
+        if self._waiting is not error:
+            self.expect(error)
+        token_client = client.default_client()
         try:
-            return self._wait_until(lambda: ready(token_client, selection), timeout)
+            with SignInWait(token_client, from_params(error.request), timeout) as wait:
+                return self._wait_until(wait.ready, timeout, pause=wait.pause)
         finally:
             with self._lock:
-                self._waiting = self._link = None
+                link, self._waiting, self._link = self._link, None, None
             if link:
-                drop_link(token_client, link["url"])
+                # The link, and a sign-in started from it, end with this wait.
+                drop_link(token_client, link)
             self.show(*poll())
 
-    def _wait_until(self, ready: Callable[[], bool], timeout: float) -> bool:
+    def _wait_until(
+        self,
+        ready: Callable[[], bool],
+        timeout: float,
+        *,
+        pause: Callable[[float], object] = time.sleep,
+    ) -> bool:
         deadline = time.monotonic() + timeout
         with self._lock:
             self._deadline = deadline
@@ -182,7 +216,7 @@ class LoginWidget(widgets.VBox):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                time.sleep(min(WAIT_POLL, left))
+                pause(min(WAIT_POLL, left))
             return True
         finally:
             with self._lock:
@@ -212,7 +246,11 @@ class LoginWidget(widgets.VBox):
         self.wait_line.value = self._wait_text()
         waiting = self._waiting
         if waiting is not None:
-            login_url = (self._remote and self._link) or waiting.login_url or self._login_url()
+            # In VS Code the link (absolute); on this server's page, its own sign-in, which
+            # the browser reaches at the address it already uses.
+            login_url = (self._remote and (self._link or waiting.login_url)) or on_this_server(
+                waiting.login_url or self._login_url()
+            )
             self.sign_in_link.value = sign_in_button(login_url, sign_in_label(waiting))
         elif not signed_in and not error:
             self.sign_in_link.value = sign_in_button(self._login_url())
@@ -246,8 +284,7 @@ class LoginWidget(widgets.VBox):
             # For a frontend that is not a browser signed in to this server (VS Code...).
             text += (
                 "<br>Jupyter not open in your browser? Use this "
-                f'<a href="{html.escape(self._link)}" target="_blank" rel="noopener noreferrer" '
-                'class="nevis-one-time-link">one-time sign-in link</a> in any browser.'
+                f"{one_time_link(self._link, 'one-time sign-in link')} in any browser."
             )
         return text
 
@@ -286,6 +323,8 @@ def login(
 def wait_for_login(error: LoginRequiredError, timeout: float) -> None:
     """Show the widget in the running cell; return once the token `error` lacked is there."""
     widget = LoginWidget()
+    # Before it is shown: its text for frontends without widgets carries the link.
+    widget.expect(error)
     display(widget)
     if not widget.wait_for(error, timeout):
         raise LoginRequiredError(

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from jupyter_nevis_auth.kernel.status_html import on_this_server
 from tests.conftest import Browser
 from tests.kernel.conftest import Kernel, sha, stored
 from tests.support.resource_server import ResourceServer
@@ -84,3 +89,32 @@ async def test_a_kernel_started_before_the_sign_in_works_after_it(
 
     after = await kernel.values("out(token=sha(get_access_token()))")
     assert after["token"] == sha((await stored(jp_serverapp)).access_token)
+
+
+class TestWhereTheServerKnowsItsAddress:
+    """With NevisAuth.public_url, messages read far from Jupyter name the whole sign-in URL."""
+
+    @pytest.fixture
+    def nevis_config(self, nevis_config: dict[str, Any]) -> dict[str, Any]:
+        return {**nevis_config, "public_url": "https://jupyter.example"}
+
+    async def test_the_error_of_a_cell_nobody_waits_in_names_the_absolute_url(
+        self, kernel: Kernel, jp_base_url
+    ):
+        values = await kernel.values("""
+            try:
+                get_access_token()
+            except LoginRequiredError as e:
+                out(message=str(e), url=e.login_url)
+        """)
+
+        url = f"https://jupyter.example{jp_base_url}nevis/login"
+        assert values["url"] == url
+        assert f"Sign in at {url}, then run this again." in values["message"]
+
+
+def test_the_widget_signs_in_at_the_address_the_browser_uses():
+    assert on_this_server("https://jupyter.example/a%40b/nevis/login?api=x") == (
+        "/a%40b/nevis/login?api=x"
+    )
+    assert on_this_server("/a%40b/nevis/login") == "/a%40b/nevis/login"

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import time
 from typing import Any
 
 from tests.conftest import Browser
 from tests.kernel.view import KernelView
+
+LINK = r"http://127\.0\.0\.1:\d+/a%40b/nevis/link\?link_token=[\w-]{40,}"
+
+
+class Records(logging.Handler):
+    """Every record of a logger, whatever its level."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
@@ -25,8 +40,12 @@ async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
     # JupyterLab shows the notebook on this server: its own sign-in page comes first.
     buttons = [p["value"] for p in kernel_view.parts(widget) if "nevis-sign-in" in str(p)]
     assert buttons and 'href="/a%40b/nevis/login' in buttons[0]
-    state = " ".join(str(m) for m in kernel_view.models.values())
-    assert re.search(r"http://127\.0\.0\.1:\d+/a%40b/nevis/link\?link_token=[\w-]{40,}", state)
+    # The link is a link in the text, in the link colour and underlined, not a second button.
+    (line,) = [p["value"] for p in kernel_view.parts(widget) if "nevis-one-time-link" in str(p)]
+    anchor = re.search(r'<a href="' + LINK + '"[^>]*>one-time sign-in link</a>', line)
+    assert anchor and "jupyter-button" not in anchor.group(0)
+    assert "text-decoration:underline" in anchor.group(0)
+    assert "color:var(--jp-content-link-color" in anchor.group(0)
     assert len(links) == 1
 
     # Signed in at this server's own page: the link is dropped, and the widget forgets it.
@@ -36,6 +55,40 @@ async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
     assert reply["status"] == "ok", reply
     await kernel_view.until(lambda: "one-time" not in kernel_view.text(widget))
     assert len(links) == 0
+    # A frontend that shows no widgets gets the whole link as text.
+    assert re.search("Sign in with this one-time link, in any browser: " + LINK, reply["output"])
+
+
+async def test_a_waiting_cell_asks_once_per_wait_and_logs_no_warning(
+    kernel_view: KernelView, browser: Browser, redirect_uri, username, jp_serverapp: Any
+):
+    log = jp_serverapp.log
+    records, level = Records(), log.level
+    log.addHandler(records)
+    log.setLevel(logging.DEBUG)
+    try:
+        cell = kernel_view.start_execute("jupyter_nevis_auth.get_access_token()")
+        await kernel_view.until(lambda: kernel_view.login_widgets())
+        await asyncio.sleep(6)
+        await browser.sign_in(username, redirect_uri=redirect_uri)
+        signed_in = time.monotonic()
+        reply = await asyncio.wait_for(cell, 30)
+        woken = time.monotonic() - signed_in
+    finally:
+        log.removeHandler(records)
+        log.setLevel(level)
+
+    assert reply["status"] == "ok", reply
+    lines = [(r.levelno, r.getMessage()) for r in records.records]
+    asked = [(lvl, m) for lvl, m in lines if "nevis/api/token" in m and " GET " in f" {m}"]
+    # The one request that found the sign-in missing; nothing while the cell waited.
+    warnings = [m for lvl, m in asked if lvl >= logging.WARNING]
+    assert len(warnings) <= 1, warnings
+    waits = [m for lvl, m in asked if "nevis/api/token/wait" in m]
+    assert 1 <= len(waits) <= 2, waits
+    assert all(lvl == logging.DEBUG for lvl, m in asked if "/wait" in m)
+    # The server looks twice a second; the kernel then fetches the token.
+    assert woken < 2.0, woken
 
 
 #: A cell id as VS Code sends it: the URI of the cell's document.
