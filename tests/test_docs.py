@@ -11,6 +11,8 @@ pages (and of the files they include) is checked by its language:
   environment variables the extension reads, importable `python -m` modules;
 - json, yaml: parsed; `% schema: <name>` compares the fields with what the code sends,
   and configuration in them is checked as above;
+- a JupyterHub service's `environment` (Python or helm values) holds no secret: JupyterHub
+  keeps it in its database in plain text, so secrets are given as files;
 - dockerfile: known instructions, and `pip install` of this project;
 - text, or no language: literal text; `% output: jupyter nevis-auth doctor` checks the
   lines name the doctor's steps.
@@ -270,11 +272,10 @@ def check_config(config: Config, where: str) -> None:
     for cls in configurable_classes():
         if cls.__name__ in config:
             cls(config=config)  # traitlets checks every value's type
-    for env in [config.Spawner.get("environment", {})] + [
-        s.get("environment", {}) for s in config.JupyterHub.get("services", [])
-    ]:
-        for name in env:
-            check_env_name(name, where)
+    for name in config.Spawner.get("environment", {}):
+        check_env_name(name, where)
+    for service in config.JupyterHub.get("services", []):
+        check_service_env(service.get("environment", {}), where)
     if "NevisAuth" in config:
         check_apis(NevisAuth(config=config), where)
 
@@ -320,6 +321,24 @@ def check_env_name(name: str, where: str) -> None:
         return
     readers = [ROOT / "demo" / "run_demo.py", ROOT / "Makefile"]
     assert any(name in p.read_text(encoding="utf-8") for p in readers), f"{where}: ${name}?"
+
+
+#: Endings of the variables a service's `environment` must not set: JupyterHub keeps that
+#: environment in its database, in plain text. Each has a *_FILE form.
+SERVICE_SECRETS = ("CLIENT_SECRET", "STORE_KEY", "COOKIE_SECRET")
+
+
+def check_service_env(env: dict[str, Any], where: str) -> None:
+    """A service's variables are ours, and no secret is among them: secrets come from files."""
+    for name, value in env.items():
+        check_env_name(name, where)
+        assert not name.endswith(SERVICE_SECRETS), (
+            f"{where}: ${name} in a service's environment is kept in jupyterhub.sqlite; "
+            f"use ${name}_FILE"
+        )
+        assert not re.search(r"://[^/@]*:[^/@]*@", str(value)), (
+            f"{where}: ${name} holds a password; use its _FILE variable"
+        )
 
 
 # -- bash -----------------------------------------------------------------------------------
@@ -508,10 +527,12 @@ def check_json(block: Block) -> None:
 
 
 def check_yaml(block: Block) -> None:
-    """Helm values: the user servers' variables are ours; the hub's config runs."""
+    """Helm values: the variables of user servers and services are ours; the hub's config runs."""
     values = yaml.safe_load(block.code)
     for name in values.get("singleuser", {}).get("extraEnv", {}):
         check_env_name(name, str(block))
+    for service in values.get("hub", {}).get("services", {}).values():
+        check_service_env(service.get("environment", {}), str(block))
     for name, code in values.get("hub", {}).get("extraConfig", {}).items():
         config = Config()
         exec(compile(code, f"{block} hub.extraConfig.{name}", "exec"), {"c": config})  # noqa: S102
