@@ -96,6 +96,8 @@ class JupyterHub:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Most hubs' umask: files are 0644 unless their maker says otherwise.
+                umask=0o022,
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:

@@ -171,6 +171,8 @@ def test_a_sign_in_started_before_a_restart_finishes_after_it(
     finishes(alice, callback)
     secret = hub.work_dir / "nevis_auth_hub_cookie_secret"
     assert secret.stat().st_mode & 0o777 == 0o600
+    # Under the hub's umask of 022 (tests/hub/harness.py), which would have made it 0644.
+    assert (hub.work_dir / "nevis_auth_hub.sqlite").stat().st_mode & 0o777 == 0o600
     log = hub.log()
     kept = re.findall(r"(\d+) sign-ins under way at the last stop", log)
     assert kept[0] == "0" and int(kept[-1]) >= 1  # the first start, and the one after the stop
