@@ -33,7 +33,8 @@ c.JupyterHub.services = [
             "NEVIS_AUTH_CLIENT_ID": env["HUB_TEST_CLIENT_ID"],
             "NEVIS_AUTH_CLIENT_SECRET_FILE": str(work / "client_secret"),
             "NEVIS_AUTH_REDIRECT_URI": public_url + "/services/nevis-auth/callback",
-            "NEVIS_AUTH_STORE_KEY": env["HUB_TEST_STORE_KEY"],
+            # A file, as a mounted secret: JupyterHub keeps this environment in its database.
+            "NEVIS_AUTH_STORE_KEY_FILE": str(work / "store_key"),
             "NEVIS_AUTH_SCOPES": "openid offline_access profile api",
             "NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS": '{"prompt": "consent"}',
             "NEVIS_AUTH_APIS": env["HUB_TEST_APIS"],

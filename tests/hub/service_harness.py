@@ -43,7 +43,6 @@ class ServiceHub(JupyterHub):
         self._earlier_log = ""
         self._env.update(
             HUB_TEST_SERVICE_URL=self.service_url,
-            HUB_TEST_STORE_KEY=self.store_key,
             HUB_TEST_APIS=json.dumps(apis),
             HUB_TEST_SERVICE_ENV=json.dumps(service_env or {}),
         )
@@ -53,6 +52,10 @@ class ServiceHub(JupyterHub):
         # Each start writes the log file anew: keep what the earlier runs printed.
         if self.log_file.exists():
             self._earlier_log += super().log()
+        # As a Kubernetes Secret would be mounted: a file only its owner reads.
+        key_file = self.work_dir / "store_key"
+        key_file.write_text(self.store_key + "\n", encoding="utf-8")
+        key_file.chmod(0o600)
         super().start(client_id, client_secret)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
