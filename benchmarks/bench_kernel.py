@@ -38,6 +38,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from jupyter_nevis_auth.protocol import secret_header  # noqa: E402
 from tests.support.jupyter_process import JupyterServerProcess, run_cell  # noqa: E402
 from tests.support.provider import OIDCTestProvider  # noqa: E402
 
@@ -228,7 +229,7 @@ def main(seconds: float) -> None:
                     "ROUNDS", str(UNCACHED_ROUNDS)
                 )
                 inside = json.loads(run_cell(kernel, textwrap.dedent(code), timeout=600))
-            secret = {"X-Nevis-Kernel-Secret": inside.pop("secret")}
+            secret = secret_header(inside.pop("secret"))
             endpoints = {
                 "token": (server.url + "nevis/api/token?min_ttl=60", secret),
                 "trivial": (server.url + "bench/trivial", {}),

@@ -15,6 +15,9 @@ from .protocol import PROVIDER_ERROR, PROVIDER_TIMEOUT
 
 #: What the service is called in sentences.
 SERVICE = "the hub's sign-in service"
+#: The service's failures passed on as they are (with its sentence): a bad gateway, a store
+#: that is down, a provider that did not answer. Any other 5xx becomes a 502.
+RELAYED_5XX = (502, 503, 504)
 
 
 class HubServiceClient:
@@ -56,7 +59,7 @@ class HubServiceClient:
         *,
         wait: float = 0.0,
     ) -> tuple[int, dict[str, Any]]:
-        """One call to the service's API: its status and JSON, or a 502/504 with a sentence.
+        """One call to the service's API: its status and JSON, or a 502/503/504 with a sentence.
 
         The parameters go in the body of a POST, else in the query. `wait` is how many
         seconds the service may take before it starts to answer (a cell's wait for a sign-in).
@@ -80,4 +83,17 @@ class HubServiceClient:
                 f"The hub's sign-in service answered {answer.code} without JSON; try again later."
             )
             return 502, {"error": PROVIDER_ERROR, "message": message}
+        if answer.code in RELAYED_5XX and isinstance(data.get("message"), str):
+            return answer.code, data
+        if answer.code >= 500:
+            # Passed on as a 500, the service's failure would look like this server's own
+            # (and JupyterHub logs the request's headers then); its sentence would send a
+            # person to "the server's log", which is the service's.
+            message = (
+                f"The hub's sign-in service failed (HTTP {answer.code}); try again, and if it "
+                "happens again, ask the hub's administrator to look at the service's log."
+            )
+            status = answer.code if answer.code in RELAYED_5XX else 502
+            error = PROVIDER_TIMEOUT if status == 504 else PROVIDER_ERROR
+            return status, {"error": error, "message": message}
         return answer.code, data

@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 #: The URL of the server's token endpoint, for kernels.
 ENV_URL = "NEVIS_AUTH_KERNEL_URL"
-#: The secret a kernel sends in SECRET_HEADER.
+#: The secret a kernel sends in SECRET_HEADER (secret_header).
 ENV_SECRET = "NEVIS_AUTH_KERNEL_SECRET"  # noqa: S105 (a variable name)
 #: The server's own TLS certificate (PEM), when it serves HTTPS.
 ENV_CA = "NEVIS_AUTH_KERNEL_CA"
@@ -28,7 +28,16 @@ ENV_LOGIN_METHOD = "NEVIS_AUTH_LOGIN_METHOD"
 #: Every variable the server sets for its kernels.
 SERVER_ENV = (ENV_URL, ENV_SECRET, ENV_CA, ENV_LOGIN_URL, ENV_ERROR, ENV_LOGIN_TIMEOUT)
 
-SECRET_HEADER = "X-Nevis-Kernel-Secret"  # noqa: S105 (a header name)
+#: A kernel sends its secret as `Authorization: NevisKernel <secret>`: request logs hide the
+#: Authorization header's value even where they write a failed request's headers
+#: (JupyterHub's, at a 5xx), and jupyter_server and JupyterHub read only their own schemes
+#: (token, bearer) from it.
+SECRET_HEADER = "Authorization"  # noqa: S105 (a header name)
+SECRET_SCHEME = "NevisKernel"  # noqa: S105 (a scheme name)
+#: Where kernels of earlier versions send the secret (an older jupyter-nevis-auth in the
+#: kernel's environment): the server still takes it there, and drops the header from the
+#: request before anything can log it.
+LEGACY_SECRET_HEADER = "X-Nevis-Kernel-Secret"  # noqa: S105 (a header name)
 #: Seconds a token has left at least when a kernel does not say.
 DEFAULT_MIN_TTL = 60.0
 
@@ -215,3 +224,15 @@ class DeviceProgress(TypedDict, total=False):
 
     status: str
     message: str
+
+
+def secret_header(secret: str) -> dict[str, str]:
+    """The header by which a kernel shows it is one of its server's."""
+    return {SECRET_HEADER: f"{SECRET_SCHEME} {secret}"}
+
+
+def secret_in(authorization: str) -> str:
+    """The kernel secret in an Authorization header's value, "" when it carries none."""
+    scheme, _, secret = authorization.strip().partition(" ")
+    # Schemes are case-insensitive (RFC 9110 11.1).
+    return secret.strip() if scheme.lower() == SECRET_SCHEME.lower() else ""

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from jupyter_nevis_auth.protocol import SECRET_HEADER
+from jupyter_nevis_auth.protocol import secret_header
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 from tests.support.resource_server import MODELS_AUDIENCE, SALES_AUDIENCE, ResourceServer
@@ -66,7 +66,7 @@ async def kernel_token(jp_fetch: Any, jp_serverapp: Any, **params: str) -> tuple
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     response = await jp_fetch(
         "nevis", "api", "token", params=params, raise_error=False,
-        headers={SECRET_HEADER: secret, "Authorization": ""},
+        headers=secret_header(secret),
     )  # fmt: skip
     return response.code, json.loads(response.body)
 

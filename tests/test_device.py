@@ -10,7 +10,7 @@ import pytest
 
 from jupyter_nevis_auth.errors import ProviderError
 from jupyter_nevis_auth.oidc.device import DEFAULT_INTERVAL, MAX_INTERVAL, device_code
-from jupyter_nevis_auth.protocol import DEVICE_FLOW_UNAVAILABLE, SECRET_HEADER
+from jupyter_nevis_auth.protocol import DEVICE_FLOW_UNAVAILABLE, secret_header
 
 GOOD = {
     "device_code": "d" * 40,
@@ -53,7 +53,7 @@ def test_an_unusable_complete_uri_is_left_out():
 
 async def test_device_sign_ins_are_offered_only_when_configured(jp_fetch, jp_serverapp):
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
-    headers = {SECRET_HEADER: secret}
+    headers = secret_header(secret)
     started = await jp_fetch("nevis", "api", "token", "device", method="POST", body="",
                              headers=headers, raise_error=False)  # fmt: skip
     assert started.code == 400

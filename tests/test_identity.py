@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPResponse
 
-from jupyter_nevis_auth.protocol import SECRET_HEADER
+from jupyter_nevis_auth.protocol import secret_header
 from tests import test_links
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
@@ -75,7 +75,7 @@ def kernel_fetch(jp_fetch: Fetch, jp_serverapp: Any) -> Callable[..., Awaitable[
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
 
     def fetch(*parts: str, **kwargs: Any) -> Awaitable[HTTPResponse]:
-        return jp_fetch(*parts, headers={SECRET_HEADER: secret}, raise_error=False, **kwargs)
+        return jp_fetch(*parts, headers=secret_header(secret), raise_error=False, **kwargs)
 
     return fetch
 

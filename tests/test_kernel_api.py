@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
 
-from jupyter_nevis_auth.protocol import (
-    SECRET_HEADER,
-)
+from jupyter_nevis_auth.protocol import LEGACY_SECRET_HEADER, SECRET_SCHEME, secret_header
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 
@@ -37,7 +36,7 @@ async def kernel_call(
     """Call a kernel endpoint the way a kernel does: the secret header, no Jupyter credentials."""
     sent = {"Authorization": "", **(headers or {})}
     if secret is not None:
-        sent[SECRET_HEADER] = secret
+        sent.update(secret_header(secret))
     response = await jp_fetch(
         "nevis", "api", "token", *parts, method=method, params=params, headers=sent,
         raise_error=False, allow_nonstandard_methods=True,
@@ -86,14 +85,18 @@ async def test_a_jupyter_cookie_or_token_is_not_enough(
         await jp_fetch("api", "me", headers={"Authorization": "", "Cookie": cookie})
     ).code == 200
 
+    secret = secret_of(jp_serverapp)
     attempts: list[dict[str, Any]] = [
         {"secret": None, "headers": {"Cookie": cookie}},
         {"secret": None, "headers": jp_auth_header},
-        {"secret": "", "headers": jp_auth_header},
+        {"secret": ""},
         {"secret": "wrong", "headers": {"Cookie": cookie}},
-        {"secret": secret_of(jp_serverapp)[:-1]},
-        {"secret": secret_of(jp_serverapp) + "x"},
-    ]
+        {"secret": secret[:-1]},
+        {"secret": secret + "x"},
+        # The secret in another scheme, or in none, is no secret.
+        *({"secret": None, "headers": {"Authorization": value}}
+          for value in (f"token {secret}", f"Bearer {secret}", secret, f"{SECRET_SCHEME}{secret}")),
+    ]  # fmt: skip
     for attempt in attempts:
         for parts in ((), ("status",)):
             code, body, response = await kernel_call(jp_fetch, *parts, **attempt)
@@ -233,3 +236,47 @@ class TestNoUnauthenticatedAccess:
         assert (await kernel_call(jp_fetch, secret=secret_of(jp_serverapp)))[0] == 401
         assert (await kernel_call(jp_fetch, "status", secret=secret_of(jp_serverapp)))[0] == 200
         assert (await kernel_call(jp_fetch, secret=None))[0] == 403
+
+
+async def test_the_scheme_is_read_as_any_case_and_the_old_header_still_works(
+    jp_fetch, jp_serverapp
+):
+    secret = secret_of(jp_serverapp)
+    headers = {"Authorization": f"{SECRET_SCHEME.upper()}  {secret}"}
+    assert (await kernel_call(jp_fetch, "status", secret=None, headers=headers))[0] == 200
+    # Sent by the kernel helper of earlier versions (another environment's).
+    headers = {LEGACY_SECRET_HEADER: secret}
+    assert (await kernel_call(jp_fetch, "status", secret=None, headers=headers))[0] == 200
+
+
+class TestUnderJupyterHubsRequestLog:
+    """JupyterHub's single-user server logs a 5xx's request headers, hiding only
+    Authorization's and Cookie's values."""
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config: dict[str, Any]) -> dict[str, Any]:
+        # As jupyterhub-singleuser sets it.
+        log_request = pytest.importorskip("jupyterhub.log").log_request
+        jp_server_config["ServerApp"]["tornado_settings"] = {"log_function": log_request}
+        return jp_server_config
+
+    @pytest.mark.parametrize("legacy", [False, True], ids=["kernel", "earlier kernel"])
+    async def test_a_500_writes_no_kernel_secret_in_the_log(
+        self, jp_fetch, jp_serverapp, caplog, monkeypatch, legacy: bool
+    ):
+        async def fail(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("nobody planned this")
+
+        monkeypatch.setattr(jp_serverapp.web_app.settings["nevis_auth"].tokens, "fresh", fail)
+        caplog.set_level(logging.DEBUG, logger="tornado.access")
+        secret = secret_of(jp_serverapp)
+        sent = {"secret": None, "headers": {LEGACY_SECRET_HEADER: secret}} if legacy else {
+            "secret": secret}  # fmt: skip
+        code, body, _ = await kernel_call(jp_fetch, **sent)
+
+        assert code == 500 and body["error"] == "internal_error"
+        logged = caplog.text
+        assert '"Host": ' in logged  # the request's headers were written
+        assert secret not in logged
+        if not legacy:
+            assert f'"Authorization": "{SECRET_SCHEME} [secret]"' in logged

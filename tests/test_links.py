@@ -17,7 +17,7 @@ from tornado.escape import url_escape
 from tornado.httpclient import HTTPResponse
 from tornado.httputil import url_concat
 
-from jupyter_nevis_auth.protocol import SECRET_HEADER
+from jupyter_nevis_auth.protocol import secret_header
 from tests.conftest import Browser
 from tests.support.provider import provider_login
 
@@ -98,7 +98,7 @@ def ask_link(jp_fetch: Fetch, jp_serverapp: Any) -> Callable[..., Awaitable[dict
     async def ask(**params: str) -> dict[str, Any]:
         response = await jp_fetch(
             "nevis", "api", "token", "link", method="POST", body="", params=params,
-            headers={SECRET_HEADER: secret},
+            headers=secret_header(secret),
         )  # fmt: skip
         return json.loads(response.body)  # type: ignore[no-any-return]
 
@@ -178,7 +178,7 @@ async def test_a_revoked_link_is_refused(ask_link, jp_fetch, jp_serverapp, link_
     url = (await ask_link())["url"]
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     await jp_fetch("nevis", "api", "token", "link", method="DELETE", params=query(url),
-                   headers={SECRET_HEADER: secret})  # fmt: skip
+                   headers=secret_header(secret))  # fmt: skip
     assert (await link_browser.open_link(url)).code == 410
 
 

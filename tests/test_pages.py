@@ -8,7 +8,7 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
 from jupyter_nevis_auth.handlers.base import AUTH_RESOURCE
-from jupyter_nevis_auth.protocol import SECRET_HEADER
+from jupyter_nevis_auth.protocol import secret_header
 
 PAGES = [("nevis", "login"), ("nevis", "callback"), ("nevis", "logout"), ("nevis", "done"),
          ("nevis", "api", "status")]  # fmt: skip
@@ -40,6 +40,6 @@ async def test_other_resources_stay_allowed_and_kernels_keep_their_secret(jp_fet
     assert (await jp_fetch("api", "status")).code == 200
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     response = await jp_fetch(
-        "nevis", "api", "token", "status", headers={SECRET_HEADER: secret}, raise_error=False
+        "nevis", "api", "token", "status", headers=secret_header(secret), raise_error=False
     )
     assert response.code == 200

@@ -165,7 +165,11 @@ class NevisHandlerMixin:
         request = self.request
         values = [v.decode("utf-8", "replace") for vs in request.arguments.values() for v in vs]
         values += [m.value for m in request.cookies.values()]
-        values += [request.headers.get(h, "") for h in ("Authorization", SECRET_HEADER)]
+        # The Authorization header's whole value, and the kernel secret wherever it came from.
+        values += [
+            request.headers.get(SECRET_HEADER, ""),
+            self.settings.get("nevis_auth_kernel_secret", ""),
+        ]
         for value in sorted(set(values), key=len, reverse=True):
             if len(value) >= 4:
                 text = text.replace(value, "[redacted]")

@@ -14,10 +14,12 @@ from ..protocol import (
     DEFAULT_MIN_TTL,
     FORCE_REFRESH_PARAM,
     INVALID_REQUEST,
+    LEGACY_SECRET_HEADER,
     LOGIN_REQUIRED,
     MIN_TTL_PARAM,
     PROVIDER_PARAM,
     SECRET_HEADER,
+    secret_in,
 )
 from ..status import sign_in_url
 from .base import NevisAPIHandler, token_failure
@@ -31,9 +33,12 @@ class KernelAPIHandler(NevisAPIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         """Refuse any request without the kernel secret, whatever cookie or token it has."""
+        # Before anything else can fail: a failed request's headers may be logged, and the
+        # logs hide only the Authorization header's value.
+        legacy = self.request.headers.pop(LEGACY_SECRET_HEADER, "")
+        given = secret_in(self.request.headers.get(SECRET_HEADER, "")) or legacy
         await super().prepare()
         expected = self.settings.get("nevis_auth_kernel_secret", "")
-        given = self.request.headers.get(SECRET_HEADER, "")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             raise web.HTTPError(403, "This endpoint is only for kernels of this server.")
 

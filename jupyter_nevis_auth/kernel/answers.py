@@ -60,9 +60,12 @@ def checked(
     if response.status_code == 401:
         raise login_required(data, login_url, selection)  # type: ignore[arg-type]
     if response.status_code == 403:
+        # A server restarted since the kernel started has a new secret; one that still runs
+        # code from before an upgrade reads the secret from another header.
         raise KernelSecretRejectedError(
             "The Jupyter server refused this kernel's secret (the server was probably "
-            "restarted after the kernel started); restart the kernel."
+            "restarted after the kernel started); restart the kernel, or the server if "
+            "jupyter-nevis-auth was upgraded after the server started."
         )
     if response.status_code == 404:
         raise TokenServiceError(

@@ -32,12 +32,12 @@ from ..protocol import (
     FORCE_REFRESH_PARAM,
     MIN_TTL_PARAM,
     PROVIDER_PARAM,
-    SECRET_HEADER,
     TOKEN_PATH,
     TOKEN_STATUS_PATH,
     ApisAnswer,
     Status,
     TokenAnswer,
+    secret_header,
 )
 from .answers import Answer, checked, token_answer
 from .pinning import PinnedCertAdapter, cert_fingerprint
@@ -78,7 +78,7 @@ class TokenClient:
         self._http = requests.Session()
         # The server is on loopback: no proxy, netrc or CA bundle from the environment applies.
         self._http.trust_env = False
-        self._http.headers[SECRET_HEADER] = secret
+        self._http.headers.update(secret_header(secret))
         if ca:
             self._http.mount("https://", PinnedCertAdapter(cert_fingerprint(ca)))
             self._http.verify = False

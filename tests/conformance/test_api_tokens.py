@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from jupyter_nevis_auth.apis import token_key
-from jupyter_nevis_auth.protocol import SECRET_HEADER
+from jupyter_nevis_auth.protocol import secret_header
 from tests.conformance.conftest import assert_error_page, service, signed_in, status
 from tests.conformance.fake_op import FakeOP
 
@@ -41,7 +41,7 @@ async def kernel_get(
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     response = await browser.fetch(
         "nevis", "api", "token", method=method, params=params,
-        headers={SECRET_HEADER: secret, "Authorization": ""}, raise_error=False,
+        headers=secret_header(secret), raise_error=False,
         allow_nonstandard_methods=True,
     )  # fmt: skip
     return response.code, json.loads(response.body or b"{}")
@@ -170,7 +170,7 @@ async def test_ad_hoc_scopes_and_unknown_names(browser, op: FakeOP, jp_serverapp
 
 async def test_kernels_can_list_the_apis(browser, op: FakeOP, jp_serverapp):
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
-    response = await browser.fetch("nevis", "api", "token", "apis", headers={SECRET_HEADER: secret})
+    response = await browser.fetch("nevis", "api", "token", "apis", headers=secret_header(secret))
     body = json.loads(response.body)
     assert body["default_for_unlisted_urls"] is False
     sales = next(a for a in body["apis"] if a["name"] == "sales")

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from jupyter_nevis_auth.protocol import SECRET_HEADER
+from jupyter_nevis_auth.protocol import secret_header
 from tests.conformance.conftest import assert_error_page, service, sign_in, signed_in, status
 from tests.conformance.fake_op import REMOVE, FakeOP
 
@@ -296,10 +296,11 @@ async def test_an_unexpected_failure_in_an_api_is_one_sentence_of_json(
 
     monkeypatch.setattr(nevis.tokens, "fresh", fail)
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
+    # The kernel endpoint with the kernel's secret, the page's API with Jupyter's token.
+    headers = secret_header(secret) if path[-1] == "token" else {}
     response = await browser.fetch(
-        *path, headers={SECRET_HEADER: secret}, params={"secret": "s3cr3t-value"},
-        raise_error=False,
-    )  # fmt: skip
+        *path, headers=headers, params={"secret": "s3cr3t-value"}, raise_error=False
+    )
     assert response.code == 500
     body = json.loads(response.body)
     assert body["error"] == "internal_error"

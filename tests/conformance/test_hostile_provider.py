@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from jupyter_nevis_auth.oidc.http import MAX_ANSWER_BYTES
-from jupyter_nevis_auth.protocol import SECRET_HEADER
+from jupyter_nevis_auth.protocol import secret_header
 from tests.conformance.conftest import (
     assert_error_page,
     assert_refused,
@@ -140,7 +140,7 @@ async def test_a_hostile_refresh_answer_gives_the_kernel_json(browser, op: FakeO
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     response = await browser.fetch(
         "nevis", "api", "token", params={"force_refresh": "1"},
-        headers={SECRET_HEADER: secret}, raise_error=False,
+        headers=secret_header(secret), raise_error=False,
     )  # fmt: skip
     assert response.code == 502, response.body
     body = json.loads(response.body)
@@ -259,7 +259,7 @@ async def test_after_a_failed_call_login_checks_discovery_and_shows_its_own_page
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     refresh = await browser.fetch(
         "nevis", "api", "token", params={"force_refresh": "1"},
-        headers={SECRET_HEADER: secret}, raise_error=False,
+        headers=secret_header(secret), raise_error=False,
     )  # fmt: skip
     assert refresh.code == 502
     # The provider now does not answer at all within http_timeout (1 s here).

@@ -61,7 +61,10 @@ def hub_mode(spawner):
     """The `hubmode` server: the extension on, pointed at the service; no client, no secret."""
     if spawner.name == "hubmode":
         spawner.args = ["--allow-root"]
-        service = env["HUB_TEST_SERVICE_URL"] + "/services/nevis-auth/"
+        service = (
+            env.get("HUB_TEST_HUB_MODE_SERVICE_URL")
+            or env["HUB_TEST_SERVICE_URL"] + "/services/nevis-auth/"
+        )
         spawner.environment = {"NEVIS_AUTH_HUB_SERVICE_URL": service}
 
 

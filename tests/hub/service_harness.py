@@ -31,10 +31,12 @@ class ServiceHub(JupyterHub):
         issuer: str,
         apis: dict[str, Any],
         service_env: dict[str, str] | None = None,
+        hub_mode_service_url: str = "",
     ) -> None:
         """Prepare a hub whose service knows `apis`; its one redirect URI is the service's.
 
-        `service_env` adds to the service's environment (NEVIS_AUTH_* settings).
+        `service_env` adds to the service's environment (NEVIS_AUTH_* settings);
+        `hub_mode_service_url`, if given, is what `hubmode` servers ask instead of the service.
         """
         super().__init__(work_dir, issuer)
         self.service_url = f"http://127.0.0.1:{free_port()}"
@@ -45,6 +47,7 @@ class ServiceHub(JupyterHub):
             HUB_TEST_SERVICE_URL=self.service_url,
             HUB_TEST_APIS=json.dumps(apis),
             HUB_TEST_SERVICE_ENV=json.dumps(service_env or {}),
+            HUB_TEST_HUB_MODE_SERVICE_URL=hub_mode_service_url,
         )
 
     def start(self, client_id: str, client_secret: str) -> None:

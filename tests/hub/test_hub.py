@@ -19,7 +19,7 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from jupyter_nevis_auth.flow import new_state, state_server_name
-from jupyter_nevis_auth.protocol import SECRET_HEADER
+from jupyter_nevis_auth.protocol import secret_header
 from tests.hub.harness import HubBrowser, JupyterHub, path, query
 from tests.support.provider import OIDCTestProvider, provider_login
 from tests.support.resource_server import ResourceServer
@@ -163,7 +163,7 @@ def test_bobs_server_holds_no_token_of_alices(bob: HubBrowser, alice_signed_in: 
     assert bob.run_code(BOB, KERNEL_NEEDS_LOGIN) == "LoginRequiredError\n"
 
     # alice's kernel endpoint answers through the proxy, but only to her kernels' secret.
-    for headers in ({}, {SECRET_HEADER: "a guess"}):
+    for headers in ({}, secret_header("a guess")):
         response = bob.get(ALICE + "nevis/api/token", headers=headers)
         assert response.status_code == 403
         assert "access_token" not in response.text

@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 
-from jupyter_nevis_auth.protocol import ENV_SECRET, ENV_URL, SECRET_HEADER, SERVER_ENV, TOKEN_PATH
+from jupyter_nevis_auth.protocol import (
+    ENV_SECRET,
+    ENV_URL,
+    SECRET_HEADER,
+    SERVER_ENV,
+    TOKEN_PATH,
+    secret_in,
+)
 from tests.kernel.view import kernel_view  # noqa: F401 (a fixture, for every test here)
 
 CELL_TIMEOUT = 60.0
@@ -182,7 +189,7 @@ class CannedServer:
     url: str
     status: int = 200
     body: bytes = b"{}"
-    #: (method, path with query, secret header) of every request.
+    #: (method, path with query, kernel secret sent) of every request.
     seen: list[tuple[str, str, str]] = field(default_factory=list)
     by_path: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     #: (path, Authorization header) of every request.
@@ -203,7 +210,8 @@ def canned_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CannedServer]:
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            server.seen.append((self.command, self.path, self.headers.get(SECRET_HEADER, "")))
+            secret = secret_in(self.headers.get(SECRET_HEADER, ""))
+            server.seen.append((self.command, self.path, secret))
             server.authorizations.append((self.path, self.headers.get("Authorization", "")))
             status, body = server.by_path.get(self.path, (server.status, server.body))
             self.send_response(status)

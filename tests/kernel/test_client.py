@@ -245,7 +245,8 @@ ENDPOINTS = {
          LoginRequiredError, "You signed out. Sign in at /nevis/login, then run this again."),
         (403, {"message": "This endpoint is only for kernels of this server."},
          KernelSecretRejectedError, "The Jupyter server refused this kernel's secret (the "
-         "server was probably restarted after the kernel started); restart the kernel."),
+         "server was probably restarted after the kernel started); restart the kernel, or the "
+         "server if jupyter-nevis-auth was upgraded after the server started."),
         (404, b"<html>Not found</html>", TokenServiceError,
          "The Jupyter server has no token endpoint at {url}; check that the jupyter_nevis_auth "
          "server extension is enabled, then restart the kernel."),

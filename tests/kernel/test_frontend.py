@@ -37,7 +37,8 @@ async def test_without_a_frontend_a_saved_notebook_holds_no_token_and_errors_at_
         "from jupyter_nevis_auth import get_access_token\nget_access_token()",
         # The widget's sign-out control does this.
         "import os, requests\n"
-        "secret = {'X-Nevis-Kernel-Secret': os.environ['NEVIS_AUTH_KERNEL_SECRET']}\n"
+        "from jupyter_nevis_auth.protocol import secret_header\n"
+        "secret = secret_header(os.environ['NEVIS_AUTH_KERNEL_SECRET'])\n"
         "requests.delete(os.environ['NEVIS_AUTH_KERNEL_URL'], headers=secret).status_code",
         "import time\nstarted = time.monotonic()\n"
         "try:\n    get_access_token(min_ttl=10**7)\n"
