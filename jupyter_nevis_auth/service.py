@@ -24,6 +24,8 @@ from .status import build_status
 from .stores import TokenStore
 from .tokens import TokenSet
 
+#: Why a user is signed out who signed out here.
+SIGNED_OUT = "You signed out."
 NO_REVOCATION = (
     "The provider offers no way to revoke tokens, so they stay valid at the provider "
     "until they expire."
@@ -128,11 +130,14 @@ class AuthService:
         configured = self.providers[provider].config.redirect_uri or self.config.redirect_uri
         return configured or origin + urls.join(base_url, urls.CALLBACK_PATH)
 
-    def post_logout_uri(self, origin: str, base_url: str) -> str:
-        """Where the provider's logout sends the browser back to."""
-        return self.config.post_logout_redirect_uri or origin + urls.join(
-            base_url, urls.LOGOUT_PATH
-        )
+    def post_logout_uri(self, origin: str, base_url: str, provider: str | None = None) -> str:
+        """Where the logout at `provider` (None: the default one) sends the browser back to.
+
+        The derived page names the provider, so that it confirms which sign-in ended.
+        """
+        configured = self.providers[provider or DEFAULT_PROVIDER].config.post_logout_redirect_uri
+        page = origin + urls.join(base_url, urls.LOGOUT_PATH)
+        return configured or (urls.with_query(page, {"provider": provider}) if provider else page)
 
     async def fresh_tokens(
         self,
@@ -168,20 +173,30 @@ class AuthService:
         )
 
     async def logout(self, user: str, provider: str | None = None) -> TokenSet | None:
-        """Sign out of one provider or all, revoking each grant; returns the default sign-in."""
+        """Sign out of one provider or all, revoking each grant.
+
+        Returns the sign-in dropped at `provider`, or at the default provider when all end.
+        """
         names = [provider] if provider else list(self.providers)
         keys = {token_key(user, name) for name in names}
         keys.update(k for k in await self.tokens.store.keys()
                     if split_key(k)[0] == user and split_key(k)[1] in names)  # fmt: skip
-        dropped: TokenSet | None = None
+        dropped: dict[str, TokenSet] = {}
+        ended: set[str] = set()
         for key in sorted(keys):
-            tokens = await self._sign_out(key, split_key(key)[1])
-            if key == token_key(user):
-                dropped = tokens
+            _user, name, api = split_key(key)
+            tokens = await self._sign_out(key, name)
+            if tokens is not None:
+                ended.add(name)
+                if api is None:
+                    dropped[name] = tokens
         for name in names:
             # Signing out on purpose is how a user switches to another account.
             self.sign_ins.identities.forget(user, name)
-        return dropped
+        # One line per provider, however many API tokens its sign-in had.
+        for name in sorted(ended):
+            self.log.info("Signed out %s at %s", user, name)
+        return dropped.get(provider or DEFAULT_PROVIDER)
 
     def refused_sign_in(self, user: str, provider: str) -> ErrorAnswer:
         """For a 401: when a sign-in naming another person was last refused, and why."""
@@ -197,17 +212,17 @@ class AuthService:
         """
         provider, _api = self.selection(params)
         # Without a provider named, every sign-in of the user ends.
-        tokens = await self.logout(user, provider if params.get("provider") else None)
+        named = provider if params.get("provider") else None
+        tokens = await self.logout(user, named)
         if not self.config.logout_at_provider:
             return None
-        return await self.provider_logout_url(tokens, return_url)
+        return await self.provider_logout_url(tokens, return_url, provider)
 
     async def _sign_out(self, key: str, provider: str) -> TokenSet | None:
         """Drop the tokens under `key`, then revoke them at the provider."""
-        tokens = await self.tokens.sign_out(key, "You signed out.")
+        tokens = await self.tokens.sign_out(key, SIGNED_OUT)
         if tokens is None:
             return None
-        self.log.info("Signed out %s", " at ".join(split_key(key)[:2]))
         client = self.providers[provider].client
         # Signed out locally whatever the provider answers: the user asked for it.
         if tokens.refresh_token:
@@ -252,13 +267,16 @@ class AuthService:
             self.log.warning("jupyter-nevis-auth: %s", problem)
         return found
 
-    async def provider_logout_url(self, tokens: TokenSet | None, return_url: str) -> str | None:
-        """Where the browser ends its session at the provider, then comes back to `return_url`."""
-        metadata = await self.client.metadata()
+    async def provider_logout_url(
+        self, tokens: TokenSet | None, return_url: str, provider: str = DEFAULT_PROVIDER
+    ) -> str | None:
+        """Where the browser ends its session at `provider`, then comes back to `return_url`."""
+        chosen = self.providers[provider]
+        metadata = await chosen.client.metadata()
         endpoint = metadata.end_session_endpoint
         if not endpoint:
             return None
-        params = {"client_id": self.config.client_id, "post_logout_redirect_uri": return_url}
+        params = {"client_id": chosen.config.client_id, "post_logout_redirect_uri": return_url}
         if tokens is not None and tokens.id_token:
             params["id_token_hint"] = tokens.id_token
         if urlparse(endpoint).path.rstrip("/").endswith("/sso/logout"):

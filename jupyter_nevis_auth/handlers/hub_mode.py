@@ -40,6 +40,8 @@ class HubPageHandler(HubModeMixin, NevisPageHandler):
 
     #: The service's page this one stands for.
     service_page = ""
+    #: Whether the service's page sends the browser back here when no `next` is given.
+    come_back = True
 
     @web.authenticated
     @authorized
@@ -47,7 +49,9 @@ class HubPageHandler(HubModeMixin, NevisPageHandler):
         """Send the browser to the service, coming back here afterwards."""
         self.require_owner()
         params = {k: self.get_argument(k, "") for k in SELECTION_PARAMS}
-        params["next"] = urls.safe_next(self.get_argument("next", None), self.base_url)
+        given = self.get_argument("next", None)
+        if given or self.come_back:
+            params["next"] = urls.safe_next(given, self.base_url)
         self.redirect(self.hub.page(self.service_page, params))
 
 
@@ -58,9 +62,10 @@ class HubLoginHandler(HubPageHandler):
 
 
 class HubLogoutHandler(HubPageHandler):
-    """nevis/logout in hub mode."""
+    """nevis/logout in hub mode: the service's page confirms the sign-out itself."""
 
     service_page = "logout"
+    come_back = False
 
 
 class HubDoneHandler(HubPageHandler):

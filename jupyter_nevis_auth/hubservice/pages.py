@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 from tornado import web
 
+from .. import urls
 from ..claims import display_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
-from ..handlers.pages import CALLBACK_PARAMS, remember_link_sign_in
+from ..handlers.pages import CALLBACK_PARAMS, SignOutPageMixin, remember_link_sign_in
 from ..links import WAIT_ENDED, failed_sentence
 from ..protocol import DEFAULT_PROVIDER
 from .base import CALLBACK, LOGOUT, ServicePage
@@ -147,41 +149,41 @@ class CallbackHandler(ServicePage):
                   links=[(self.login_url(), "Sign in again")])  # fmt: skip
 
 
-class LogoutHandler(ServicePage):
+class LogoutHandler(SignOutPageMixin, ServicePage):
     """logout: drops and revokes the user's tokens, optionally ends the provider session too."""
 
-    def signed_out_page(self, message: str, status: int = 200) -> None:
-        """The page saying the user is signed out, with the ways on."""
-        links = [(self.login_url(), "Sign in again"), ("/", "go back to JupyterHub")]
-        self.page("Signed out", message, status, links=links)
+    where = "on your servers"
+
+    async def user_status(self) -> tuple[str, dict[str, Any]]:
+        """The hub user and their status."""
+        user = self.hub_user()
+        return user, await self.status_of(user)
+
+    def back_link(self) -> tuple[str, str]:
+        """Back to JupyterHub."""
+        return "/", "go back to JupyterHub"
+
+    def form(self) -> dict[str, str]:
+        """This page, and `next` when the request gives one (else the form ends here)."""
+        given = self.get_argument("next", None)
+        return {"action": self.path_of(LOGOUT), "next": self.next_url() if given else ""}
+
+    def return_url(self, provider: str | None) -> str:
+        """This page (naming `provider`), unless one is configured."""
+        configured = self.nevis.providers[provider or DEFAULT_PROVIDER].config
+        page = self.origin() + self.path_of(LOGOUT)
+        named = urls.with_query(page, {"provider": provider}) if provider else page
+        return configured.post_logout_redirect_uri or named
 
     @web.authenticated
     async def get(self) -> None:
-        """A form to confirm signing out (POST, with the xsrf token), or the signed-out page."""
-        status = await self.status_of(self.hub_user())
-        if not status["logged_in"]:
-            self.signed_out_page(status["signed_out_reason"] or "You are signed out.")
-            return
-        given = self.get_argument("next", None)
-        form = {"action": self.path_of(LOGOUT), "next": self.next_url() if given else ""}
-        self.page(
-            "Sign out",
-            f"You are signed in as {status['display_name']}. After signing out, notebooks on "
-            "your servers can no longer call APIs on your behalf.",
-            sign_out_form=form,
-        )
+        """A form to confirm signing out, or the signed-out page."""
+        await self.show_form()
 
     @web.authenticated
     async def post(self) -> None:
-        """Sign out, then go to the provider's logout, or to `next`, or the signed-out page."""
-        user = self.hub_user()
-        return_url = self.nevis.config.post_logout_redirect_uri or (
-            self.origin() + self.path_of(LOGOUT)
-        )
-        if not await self.signed_out(user, return_url):
-            return
-        given = self.get_argument("next", None)
-        self.redirect(self.next_url() if given else self.request.path)
+        """Sign out, then go on."""
+        await self.sign_out_and_go_on()
 
 
 class DoneHandler(ServicePage):

@@ -1,0 +1,178 @@
+"""Two providers on one server, each touched on its own: sign-out, links, settings, status.
+
+The setup of docs/admins/apis-and-providers.md: `sales` from the session's provider,
+`models` from a second instance of the test provider, configured as `partner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from tornado.httpclient import HTTPResponse
+
+from tests.conftest import Browser
+from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
+from tests.support.resource_server import MODELS_AUDIENCE, SALES_AUDIENCE, ResourceServer
+from tests.test_api_tokens import kernel_token
+
+
+@pytest.fixture
+def partner_client(second_oidc_provider: OIDCTestProvider, redirect_uri: str) -> RegisteredClient:
+    """This test server's client at the second provider."""
+    return second_oidc_provider.add_client([redirect_uri])
+
+
+@pytest.fixture
+def partner_options() -> dict[str, Any]:
+    """Settings of the partner provider besides its issuer, client and scopes."""
+    return {"extra_authorize_params": {"prompt": "consent"}}
+
+
+@pytest.fixture
+def nevis_config(
+    nevis_config: dict[str, Any],
+    sales_api: ResourceServer,
+    models_api: ResourceServer,
+    second_oidc_provider: OIDCTestProvider,
+    partner_client: RegisteredClient,
+    partner_options: dict[str, Any],
+) -> dict[str, Any]:
+    """The two APIs of the docs, `models` behind the `partner` provider."""
+    partner = partner_client.nevis_settings(second_oidc_provider.issuer)
+    del partner["extra_authorize_params"]
+    partner.update(scopes=["openid", "offline_access", "models.read"], **partner_options)
+    return {
+        **nevis_config,
+        "apis": {
+            "sales": {"url": sales_api.url + "/", "scopes": ["sales.read"],
+                      "resource": SALES_AUDIENCE},
+            "models": {"url": models_api.url + "/", "scopes": ["models.read"],
+                       "resource": MODELS_AUDIENCE, "provider": "partner"},
+        },
+        "providers": {"partner": partner},
+    }  # fmt: skip
+
+
+async def sign_in_at(browser: Browser, name: str, value: str, username: str, redirect_uri: str):
+    """A whole sign-in started from nevis/login?<name>=<value>."""
+    authorize = await browser.start_login_for(name, value)
+    callback = await asyncio.to_thread(
+        provider_login, authorize, username, redirect_prefix=redirect_uri
+    )
+    response = await browser.callback(callback)
+    assert response.code == 302, response.body
+    return response
+
+
+@pytest.fixture
+def cookie_browser(browser: Browser, http_server_client: Any, jp_base_url: str) -> Browser:
+    """The same browser, authenticated by its cookies only (the pages' forms need xsrf)."""
+
+    def fetch(*parts: str, params: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        query = "?" + urlencode(params) if params else ""
+        return http_server_client.fetch(jp_base_url + "/".join(parts) + query, **kwargs)
+
+    return Browser(fetch, browser.cookies)
+
+
+async def status_of(browser: Browser) -> dict[str, Any]:
+    return json.loads((await browser.get("nevis", "api", "status")).body)
+
+
+def service(jp_serverapp: Any) -> Any:
+    return jp_serverapp.web_app.settings["nevis_auth"]
+
+
+def owner(jp_serverapp: Any) -> str:
+    return jp_serverapp.web_app.settings["nevis_auth_owner"]
+
+
+async def post_form(browser: Browser, path: str, fields: dict[str, str]) -> HTTPResponse:
+    """Submit a page's form as the browser would: its cookies, the xsrf token in the form."""
+    return await browser.fetch(
+        *path.split("/"), method="POST", body=urlencode(fields),
+        headers={"Cookie": browser.cookie_header(),
+                 "Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False, raise_error=False,
+    )  # fmt: skip
+
+
+def form_fields(body: str) -> dict[str, str]:
+    """The hidden fields of the page's form."""
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
+
+
+def sign_out_lines(caplog: pytest.LogCaptureFixture, user: str, provider: str) -> int:
+    return sum(r.getMessage() == f"Signed out {user} at {provider}" for r in caplog.records)
+
+
+async def test_signing_out_of_one_provider_names_it_ends_only_it_and_confirms(
+    browser, cookie_browser, redirect_uri, username, jp_fetch, jp_serverapp, jp_base_url,
+    oidc_provider, oidc_client, second_oidc_provider, partner_client, caplog,
+):  # fmt: skip
+    caplog.set_level(logging.INFO)
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+    assert (await kernel_token(jp_fetch, jp_serverapp, api="models"))[0] == 200
+    revoked_default = oidc_provider.stats(oidc_client.client_id)["revocation"]["ok"]
+
+    page = await cookie_browser.get("nevis", "logout", params={"provider": "partner"})
+    body = page.body.decode()
+    assert page.code == 200
+    assert "<h1>Sign out of partner</h1>" in body
+    assert "signed in at partner as" in body and "can no longer call models" in body
+    assert "Your sign-in at default stays." in body
+    fields = form_fields(body)
+    assert fields["provider"] == "partner" and fields["_xsrf"]
+
+    done = await post_form(cookie_browser, "nevis/logout", fields)
+    assert done.code == 302
+    assert done.headers["Location"] == jp_base_url + "nevis/logout?provider=partner"
+    status = await status_of(browser)
+    assert status["providers"]["partner"]["logged_in"] is False
+    assert status["providers"]["default"]["logged_in"] is True
+    assert status["apis"]["models"]["ready"] is False
+    assert second_oidc_provider.stats(partner_client.client_id)["revocation"]["ok"] >= 1
+    assert oidc_provider.stats(oidc_client.client_id)["revocation"]["ok"] == revoked_default
+    # One line for the sign-out, though the sign-in and the models token both ended.
+    assert sign_out_lines(caplog, owner(jp_serverapp), "partner") == 1
+    assert sign_out_lines(caplog, owner(jp_serverapp), "default") == 0
+
+    after = (await cookie_browser.get("nevis", "logout", params={"provider": "partner"})).body
+    text = after.decode()
+    assert "<h1>Signed out of partner</h1>" in text
+    assert "You signed out of partner. Your sign-in at default stays." in text
+    assert "nevis/login?provider=partner" in text and "Sign in to partner again" in text
+
+
+async def test_signing_out_of_every_provider_names_each_sign_in(
+    browser, cookie_browser, redirect_uri, username, jp_serverapp, caplog
+):
+    caplog.set_level(logging.INFO)
+    await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+    # Signed in at partner only: the page still offers to sign out.
+    page = (await cookie_browser.get("nevis", "logout")).body.decode()
+    assert "<h1>Sign out</h1>" in page and "signed in at partner as" in page
+    assert "provider" not in form_fields(page)
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    page = (await cookie_browser.get("nevis", "logout")).body.decode()
+    assert "signed in at default as" in page and "and at partner as" in page
+    done = await post_form(cookie_browser, "nevis/logout", form_fields(page))
+    assert done.code == 302
+    status = await status_of(browser)
+    assert not any(p["logged_in"] for p in status["providers"].values())
+    assert sign_out_lines(caplog, owner(jp_serverapp), "partner") == 1
+    assert sign_out_lines(caplog, owner(jp_serverapp), "default") == 1
+
+
+async def test_an_unknown_provider_is_refused_with_a_sentence(browser, redirect_uri, username):
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    page = await browser.get("nevis", "logout", params={"provider": "nobody"})
+    assert page.code == 400
+    assert b"No provider named &#39;nobody&#39; is configured" in page.body
