@@ -85,6 +85,7 @@ class DeviceSignIns:
         if not self.enabled:
             raise SettingsError("This server does not offer device sign-ins (NevisAuth."
                                 "device_flow is off); sign in with the link instead.")  # fmt: skip
+        api = await self.sign_ins.sign_in_for(user, provider, api)
         metadata = await self.sign_ins.usable_metadata(provider)
         client = self.sign_ins.providers[provider].client
         scopes = client.requested_scopes(metadata)

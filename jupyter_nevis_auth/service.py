@@ -102,8 +102,9 @@ class AuthService:
     ) -> tuple[PendingLogin, str]:
         """A new pending sign-in and the provider URL to send the browser to.
 
-        `owner` names the user who starts it where users share the pending sign-ins (the hub
-        service): each user may have flow.MAX_PENDING under way.
+        `owner` names the user who starts it: a sign-in for an API is the provider's own while
+        the user has none there (SignIns.sign_in_for). Where users share the pending sign-ins
+        (the hub service), each user may have flow.MAX_PENDING under way.
         """
         return await self.sign_ins.start(
             redirect_uri, next_url, provider, api, via_link=via_link, owner=owner

@@ -71,6 +71,17 @@ class SignIns:
         # from narrowed refreshes instead of more sign-ins.
         return tuple(s for a in self.apis.values() if a.provider == provider for s in a.scopes)
 
+    async def sign_in_for(self, user: str, provider: str, api: ApiSpec | None) -> ApiSpec | None:
+        """What a sign-in asked for `api` signs in for: the API's own grant only while `user`
+        is signed in at its provider, else the provider's sign-in, which covers its APIs.
+
+        So every way in (the pages, a link, a device) ends in the state the status's sign-in
+        links lead to: without it, a link's sign-in for an API left its provider signed out.
+        """
+        if api is not None and await self.tokens.store.get(token_key(user, provider)) is None:
+            return None
+        return api
+
     async def usable_metadata(self, provider: str) -> ProviderMetadata:
         """The provider's metadata, read again after a failure; SettingsError if unusable."""
         self.check_configured()
@@ -92,6 +103,7 @@ class SignIns:
         owner: str = "",
     ) -> tuple[PendingLogin, str]:
         """A new pending sign-in (of `owner`, where users share them) and its provider URL."""
+        api = await self.sign_in_for(owner, provider, api) if owner else api
         metadata = await self.usable_metadata(provider)
         client = self.providers[provider].client
         login = self.pending.start(

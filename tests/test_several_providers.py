@@ -11,15 +11,22 @@ import json
 import logging
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from tornado.httpclient import HTTPResponse
 
+from tests import test_links
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 from tests.support.resource_server import MODELS_AUDIENCE, SALES_AUDIENCE, ResourceServer
 from tests.test_api_tokens import kernel_token
+from tests.test_links import LinkBrowser
+
+# The one-time links' fixtures: a browser without Jupyter, and the kernel's link request.
+anonymous_fetch = test_links.anonymous_fetch
+link_browser = test_links.link_browser
+ask_link = test_links.ask_link
 
 
 @pytest.fixture
@@ -103,6 +110,10 @@ async def post_form(browser: Browser, path: str, fields: dict[str, str]) -> HTTP
     )  # fmt: skip
 
 
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
+
+
 def form_fields(body: str) -> dict[str, str]:
     """The hidden fields of the page's form."""
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', body))
@@ -176,3 +187,34 @@ async def test_an_unknown_provider_is_refused_with_a_sentence(browser, redirect_
     page = await browser.get("nevis", "logout", params={"provider": "nobody"})
     assert page.code == 400
     assert b"No provider named &#39;nobody&#39; is configured" in page.body
+
+
+async def test_a_links_sign_in_for_an_api_ends_as_the_widgets_sign_in_does(
+    browser, ask_link, link_browser: LinkBrowser, redirect_uri, username, jp_fetch,
+    jp_serverapp, second_oidc_provider,
+):  # fmt: skip
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    code, body = await kernel_token(jp_fetch, jp_serverapp, api="models")
+    assert code == 401 and body["provider"] == "partner"
+    # The status's (and so the widget's) sign-in for models: the partner sign-in.
+    status = await status_of(browser)
+    assert status["apis"]["models"]["login_url"].endswith("nevis/login?provider=partner")
+
+    # The text prompt's link asks for the API.
+    answer = await ask_link(api="models")
+    authorize = await link_browser.follow_link(answer["url"])
+    assert authorize.startswith(second_oidc_provider.issuer)
+    assert "models.read" in query_of(authorize)["scope"].split()
+    callback = await asyncio.to_thread(
+        provider_login, authorize, username, redirect_prefix=redirect_uri
+    )
+    assert (await link_browser.callback(callback)).code == 302
+    done = (await link_browser.get("nevis", "link", "done")).body.decode()
+    assert f"Signed in as {username}. You can close this window" in done
+
+    status = await status_of(browser)
+    assert status["providers"]["partner"]["logged_in"] is True
+    assert (await kernel_token(jp_fetch, jp_serverapp, provider="partner"))[0] == 200
+    code, models = await kernel_token(jp_fetch, jp_serverapp, api="models")
+    assert code == 200, models
+    assert (await status_of(browser))["apis"]["models"]["obtained_by"] == "narrowed refresh"

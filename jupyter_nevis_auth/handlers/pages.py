@@ -112,7 +112,9 @@ class LoginHandler(NevisPageHandler):
         try:
             provider, api = self.nevis.selection(self.selection_params())
             redirect_uri = self.nevis.redirect_uri(self.origin(), self.base_url, provider)
-            login, url = await self.nevis.start_login(redirect_uri, next_url, provider, api)
+            login, url = await self.nevis.start_login(
+                redirect_uri, next_url, provider, api, owner=user
+            )
         except NevisAuthError as e:
             self.log.warning("Sign-in for %s not started: %s", user, e)
             self.page("Sign-in is not available", str(e), e.status_code)
