@@ -136,13 +136,14 @@ class SignInController {
     );
   }
 
-  async signOut(): Promise<void> {
+  /** Sign out of `provider` (of every provider without one), then say so. */
+  async signOut(provider?: string): Promise<void> {
     try {
-      if (!(await signOut(this.app.serviceManager.serverSettings))) {
-        // Signing out happens on the page (JupyterHub's service): open it; coming back
-        // to this tab looks again.
+      if (!(await signOut(this.app.serviceManager.serverSettings, provider))) {
+        // Signing out happens on the page (JupyterHub's service): open it; it confirms,
+        // and coming back to this tab looks again.
         window.open(
-          signOutPageUrl(this._baseUrl),
+          signOutPageUrl(this._baseUrl, provider),
           '_blank',
           'noopener,popup,width=560,height=520'
         );
@@ -150,9 +151,14 @@ class SignInController {
       }
     } catch (error) {
       Notification.error((error as Error).message, { autoClose: 8000 });
+      return;
     }
     this._channel.post();
     await this.poller.refresh();
+    Notification.success(
+      provider ? `Signed out of ${provider}.` : 'Signed out.',
+      { autoClose: 5000 }
+    );
   }
 
   /** Open the details (anchored to the status bar item where there is one), or close them. */
@@ -214,7 +220,7 @@ class SignInController {
     const panel = new SignInPanel(
       {
         signIn: provider => this.signIn(provider),
-        signOut: () => void this.signOut(),
+        signOut: provider => void this.signOut(provider),
         refresh: () => void this.poller.refresh()
       },
       this._settings.warningMinutes * 60
@@ -358,7 +364,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'Sign out',
       caption: 'Sign out and revoke the tokens notebooks use',
       isEnabled: () => controller.signedIn,
-      execute: () => controller.signOut()
+      execute: args => controller.signOut(args.provider as string | undefined)
     });
     commands.addCommand(CommandIDs.showStatus, {
       label: 'Show sign-in status',

@@ -19,7 +19,8 @@ import {
 /** What the panel's buttons do. */
 export interface IPanelActions {
   signIn: (provider: string) => void;
-  signOut: () => void;
+  /** Sign out of `provider`, or of every provider without one. */
+  signOut: (provider?: string) => void;
   refresh: () => void;
 }
 
@@ -229,6 +230,16 @@ export class SignInPanel extends Widget {
       for (const sentence of [...problems, ...(provider.warnings ?? [])]) {
         section.appendChild(element('p', 'jp-NevisAuth-problem', sentence));
       }
+      if (several) {
+        // One provider's sign-in ends on its own: the others' stay.
+        const action = button(
+          `Sign out of ${name}`,
+          'jp-NevisAuth-signOutOf',
+          () => this._actions.signOut(name)
+        );
+        action.dataset.key = `sign-out:${name}`;
+        section.appendChild(action);
+      }
       if (problems.length) {
         signInFor.push(name);
       }
@@ -291,7 +302,8 @@ export class SignInPanel extends Widget {
       row.appendChild(action);
     }
     if (signedIn) {
-      const action = button('Sign out', 'jp-NevisAuth-signOut', () =>
+      const label = several ? 'Sign out of all' : 'Sign out';
+      const action = button(label, 'jp-NevisAuth-signOut', () =>
         this._actions.signOut()
       );
       action.dataset.key = 'sign-out';

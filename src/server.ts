@@ -81,9 +81,13 @@ export async function signOut(
   return true;
 }
 
-/** The sign-out page (a confirmation form), for where signOut() cannot sign out. */
-export function signOutPageUrl(baseUrl: string): string {
-  return URLExt.join(baseUrl, LOGOUT_PATH);
+/**
+ * The sign-out page (a confirmation form) of `provider`, or of every provider, for where
+ * signOut() cannot sign out.
+ */
+export function signOutPageUrl(baseUrl: string, provider?: string): string {
+  const url = URLExt.join(baseUrl, LOGOUT_PATH);
+  return provider ? `${url}?provider=${encodeURIComponent(provider)}` : url;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { ServerConnection } from '@jupyterlab/services';
 
-import { fetchStatus, signOut } from '../server';
+import { fetchStatus, signOut, signOutPageUrl } from '../server';
 
 /** Server settings whose requests `answer` answers, recording each request. */
 function server(answer: (request: Request) => Response) {
@@ -85,6 +85,15 @@ describe('signOut', () => {
   it('says when only the sign-out page can sign out (JupyterHub service)', async () => {
     const { settings } = server(() => new Response('', { status: 405 }));
     expect(await signOut(settings)).toBe(false);
+  });
+
+  it('names the provider on the sign-out page', () => {
+    expect(signOutPageUrl('http://localhost:8888/base/', 'partner')).toBe(
+      'http://localhost:8888/base/nevis/logout?provider=partner'
+    );
+    expect(signOutPageUrl('http://localhost:8888/base/')).toBe(
+      'http://localhost:8888/base/nevis/logout'
+    );
   });
 
   it('fails on an error page', async () => {

@@ -75,6 +75,33 @@ describe('SignInPanel', () => {
     expect(signOut).toHaveBeenCalled();
   });
 
+  it('signs out of one provider of several, or of all', () => {
+    const signOut = jest.fn();
+    const panel = new SignInPanel(
+      { signIn: jest.fn(), signOut, refresh: jest.fn() },
+      300
+    );
+    const partner = signedIn({
+      display_name: 'alice',
+      claims: { sub: 'alice' }
+    });
+    const both = signedIn({ providers: { default: signedIn(), partner } });
+    panel.render({ status: both, receivedAt: NOW }, NOW);
+    const section = panel.node.querySelector(
+      '.jp-NevisAuth-provider[data-provider="partner"]'
+    ) as HTMLElement;
+    const own = section.querySelector('button') as HTMLButtonElement;
+    expect(own.textContent).toBe('Sign out of partner');
+    own.click();
+    expect(signOut).toHaveBeenLastCalledWith('partner');
+    const all = panel.node.querySelector(
+      '.jp-NevisAuth-signOut'
+    ) as HTMLButtonElement;
+    expect(all.textContent).toBe('Sign out of all');
+    all.click();
+    expect(signOut).toHaveBeenLastCalledWith();
+  });
+
   it('keeps the actions below the details, out of their scrolling', () => {
     const panel = new SignInPanel(
       { signIn: jest.fn(), signOut: jest.fn(), refresh: jest.fn() },
