@@ -84,6 +84,13 @@ class ConsoleCell:
             raise HubError(f"the cell did not finish within {timeout:.0f} s: {self.output()}")
         return "".join(self.text)
 
+    def interrupt(self) -> None:
+        """Interrupt the kernel, as the console's Ctrl-C does."""
+        response = requests.post(
+            f"{self.api}/{self.kernel_id}/interrupt", headers=self.headers, timeout=HTTP_TIMEOUT
+        )
+        assert response.status_code == 204, response.text
+
     def output(self) -> str:
         """What the cell printed and raised so far."""
         return "".join(self.text) + "".join(self.errors)

@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from jupyter_nevis_auth.links import WAIT_ENDED
 from tests.hub.console import ConsoleCell
 from tests.hub.harness import HubBrowser, path, query
 from tests.hub.service_harness import SERVICE, ServiceHub, service_api
@@ -243,6 +244,45 @@ def test_a_console_kernel_in_hub_mode_signs_in_with_a_link_in_a_browser_without_
     assert re.search(r"got <access token, expires in \d+ s>", output), output
     again = in_fresh_browser(url, lambda page: None)
     assert "expired, was already used" in again
+
+
+@pytest.mark.browser
+def test_in_hub_mode_an_interrupt_after_continue_ends_the_sign_in_and_the_wait_logs_nothing(
+    hub: ServiceHub, alice: HubBrowser, seen: list[str]
+) -> None:
+    chromium_or_skip()
+    signed_out = service_api(hub, "DELETE", "api/token", hub.server_token("alice"))
+    assert signed_out.status_code == 200 and not signed_out.json()["logged_in"]
+    running = alice.hub_api("GET", "users/alice").json().get("servers", {}).get("hubmode")
+    # In hub mode: it asks the service (started by the test before, if that one ran).
+    server = running["url"] if running and running["ready"] else alice.start_server("hubmode")
+    refused = re.compile(r"401 GET \S*(/user/alice/hubmode/nevis|/services/nevis-auth)/api/token\b")
+    before = len(refused.findall(hub.log()))
+    callbacks: list[int] = []
+    code = "from jupyter_nevis_auth import get_access_token\nget_access_token()"
+    with ConsoleCell(alice, server, code) as cell:
+        url = cell.shows(LINK)
+        seen.append(query(url)["link_token"])
+
+        def sign_in(page: Any) -> None:
+            page.on("response", lambda r: "/callback" in r.url and callbacks.append(r.status))
+            page.get_by_role("button", name="Continue to sign in").click()
+            page.locator('input[name="login"]').wait_for()
+            time.sleep(3)  # the cell goes on waiting meanwhile
+            cell.interrupt()
+            cell.result()
+            sign_in_at_provider(page, "alice")
+            page.get_by_text("stopped waiting").wait_for()
+
+        text = in_fresh_browser(url, sign_in)
+
+    assert cell.errors and cell.errors[0].startswith("KeyboardInterrupt"), cell.errors
+    assert " ".join(WAIT_ENDED.split()) in " ".join(text.split())
+    assert callbacks == [410]
+    # The kernel's first request found no sign-in (logged by the server and the service);
+    # its wait, several seconds long, added nothing above debug level.
+    assert len(refused.findall(hub.log())) - before <= 2
+    assert service_api(hub, "GET", "api/token", hub.server_token("alice")).status_code == 401
 
 
 @pytest.mark.browser
