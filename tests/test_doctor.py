@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conformance.fake_op import REMOVE, FakeOP, KeyPool, SigningKey, apply
@@ -46,6 +47,8 @@ CHECK = re.compile(rf"[{MARKS}] ((?:[\w-]+: )?(?:{'|'.join(STEPS)}|providers and
 NOT_CONFIRMED_EXIT = 3
 #: Seconds the skewed provider's clock is ahead.
 SKEW = 600
+#: The encrypted file store's key, given in a file.
+STORE_KEY = Fernet.generate_key().decode()
 #: Runs at once: each is a Python process importing Jupyter Server.
 PARALLEL = 4
 
@@ -249,7 +252,19 @@ def runs_of(setup: Setup) -> dict[str, tuple[dict[str, str], list[str]]]:
         NEVIS_AUTH_PROVIDERS=json.dumps({"partner": partner}),
         NEVIS_AUTH_PARTNER_CLIENT_SECRET=setup.weak_op.client_secret,
     )
+    key_file = setup.config_dir.parent / "store-key"
+    if not key_file.exists():
+        key_file.write_text(STORE_KEY + "\n")
+        key_file.chmod(0o600)
+    file_store = "jupyter_nevis_auth.filestore.EncryptedFileTokenStore"
     return runs | {
+        "store key file": (
+            setup.env(
+                NEVIS_AUTH_TOKEN_STORE_CLASS=file_store, NEVIS_AUTH_STORE_KEY_FILE=str(key_file)
+            ),
+            ["doctor", "--debug"],
+        ),
+        "no store key": (setup.env(NEVIS_AUTH_TOKEN_STORE_CLASS=file_store), ["doctor"]),
         "right": (setup.env(), ["doctor"]),
         "json": (setup.env(), ["doctor", "--json"]),
         "files": (files, ["doctor", "--NevisAuth.http_timeout=5"]),
@@ -488,3 +503,18 @@ def test_the_subcommand_is_listed(doctor, setup):
     done = result(doctor, setup, "extension help")
     assert done.code == 0
     assert "doctor\n    Diagnose sign-in setup" in done.stdout
+
+
+def test_the_store_key_may_come_from_a_file(doctor, setup):
+    done = result(doctor, setup, "store key file")
+    assert done.code == 0, done.stdout + done.stderr
+    assert done.line("configuration").startswith("\u2713 configuration: ")
+    assert STORE_KEY not in done.stdout + done.stderr
+
+
+def test_a_missing_store_key_names_both_ways_to_give_it(doctor, setup):
+    done = result(doctor, setup, "no store key")
+    assert done.code == 1, done.stdout + done.stderr
+    assert "set NevisAuth.store_key (or $NEVIS_AUTH_STORE_KEY, or $NEVIS_AUTH_STORE_KEY_FILE " in (
+        done.line("configuration")
+    )

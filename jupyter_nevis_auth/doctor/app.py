@@ -263,6 +263,10 @@ async def bounded(step: Step, ctx: Context, name: str, log: logging.Logger) -> C
 async def secrets_of(top: NevisAuth, providers: dict[str, Provider]) -> set[str]:
     """Every secret of the configuration, masked wherever it would appear in the output."""
     found = {k.strip() for k in top.store_key.split(",")}
+    try:
+        found.update(k.strip() for k in (await asyncio.to_thread(top.get_store_key)).split(","))
+    except SettingsError:
+        pass  # the configuration check says why
     for provider in providers.values():
         found.add(provider.config.client_secret)
         try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from cryptography.fernet import Fernet
-
 from ..app import SECRET_OPTIONS
 from ..config import NevisAuth
+from ..errors import SettingsError
 from ..filestore import EncryptedFileTokenStore
 from ..providers import PROVIDER_OPTIONS
+from ..stores import make_fernet
 from .report import Check, clause, failed, passed
 from .sources import Sources
 
@@ -58,21 +58,10 @@ def store_problem(config: NevisAuth) -> str | None:
     """What keeps the encrypted token store from working, or None."""
     if not issubclass(config.token_store_class, EncryptedFileTokenStore):
         return None
-    keys = [k.strip() for k in config.store_key.split(",") if k.strip()]
-    if not keys:
-        return (
-            f"Set NevisAuth.store_key (or ${config.env_var('store_key')}) for the encrypted token "
-            "store (`python -m jupyter_nevis_auth.filestore` makes one); without it sign-ins "
-            "are kept in memory only."
-        )
     try:
-        for key in keys:
-            Fernet(key)
-    except ValueError:
-        return (
-            "NevisAuth.store_key is not a valid Fernet key (44 characters of url-safe base64); "
-            "`python -m jupyter_nevis_auth.filestore` makes one."
-        )
+        make_fernet(config.get_store_key())
+    except SettingsError as e:
+        return f"{e} Without it sign-ins are kept in memory only."
     return None
 
 
