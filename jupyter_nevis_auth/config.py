@@ -228,7 +228,11 @@ class NevisAuth(EnvConfigurable):
         client_id, client_secret or client_secret_file, scopes, endpoints...): {"partner":
         {"issuer": "...", "client_id": "..."}}. The top-level options stay the "default"
         provider. A named provider's options also come from $NEVIS_AUTH_<NAME>_<OPTION>,
-        e.g. $NEVIS_AUTH_PARTNER_CLIENT_SECRET. Default: $NEVIS_AUTH_PROVIDERS (JSON)""",
+        e.g. $NEVIS_AUTH_PARTNER_CLIENT_SECRET. It takes redirect_uri,
+        post_logout_redirect_uri and extra_authorize_params from the top level unless it sets
+        them; every other provider option (issuer, client, secret, scopes, endpoints,
+        algorithms, TLS settings, allowed_subjects) is its own, with the option's default.
+        Default: $NEVIS_AUTH_PROVIDERS (JSON)""",
     )
     default_token_for_unlisted_urls = Bool(
         False,
@@ -263,6 +267,10 @@ class NevisAuth(EnvConfigurable):
     def hub_mode(self) -> bool:
         """Whether this server asks the hub service for sign-ins and tokens."""
         return self.mode == "hub" or (self.mode == "auto" and bool(self.hub_service_url))
+
+    def option(self, name: str) -> str:
+        """How a message names option `name` of this provider: the option and its env var."""
+        return f"{self.label}.{name} (${self.env_var_of(name)})"
 
     def get_client_secret(self) -> str:
         """The client secret, from client_secret_file when set, else client_secret."""

@@ -95,7 +95,7 @@ class DeviceSignIns:
         except OAuthError as e:
             scope_sentence = self.sign_ins.scope_sentence(self.sign_ins.providers[provider],
                                                           metadata)  # fmt: skip
-            raise refusals.token_error(e.error, scope_sentence) from e
+            raise refusals.token_error(e.error, scope_sentence, client.config) from e
         self._prune()
         while len(self._running) >= MAX_DEVICE_SIGN_INS:
             self._end(self._running.popitem(last=False)[1])
@@ -138,7 +138,15 @@ class DeviceSignIns:
                         self._fail(sign_in, EXPIRED)
                         return
                     continue
-                self._fail(sign_in, ENDINGS.get(e.error) or str(refusals.token_error(e.error, "")))
+                self._fail(
+                    sign_in,
+                    ENDINGS.get(e.error)
+                    or str(
+                        refusals.token_error(
+                            e.error, "", self.sign_ins.providers[sign_in.provider].config
+                        )
+                    ),
+                )
                 return
             except ProviderError as e:
                 # Trouble reaching the provider may pass before the code expires: keep asking.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,12 @@ PROVIDER_OPTIONS = (
     "post_logout_redirect_uri", "token_endpoint_auth_method", "extra_authorize_params",
     "id_token_signing_algs", "validate_cert", "ca_bundle", "allowed_subjects",
 )  # fmt: skip
+#: Provider options a named provider takes from the top level unless it sets them itself:
+#: this server's own addresses, the same whichever provider a sign-in goes to, and the
+#: authorization request's extra parameters (prompt=consent, which some providers need for
+#: a refresh token, is asked of every provider alike). The rest describe the provider and
+#: the client registered there, or what is trusted of it, and are never inherited.
+INHERITED_OPTIONS = ("redirect_uri", "post_logout_redirect_uri", "extra_authorize_params")
 #: Top-level options that every provider shares.
 SHARED_OPTIONS = ("http_timeout", "clock_skew", "state_ttl", "refresh_leeway", "login_timeout",
                   "logout_at_provider")  # fmt: skip
@@ -50,9 +57,12 @@ def named_config(name: str, entry: Any, top: NevisAuth) -> tuple[NevisAuth | Non
         return None, [f"{option} cannot set {', '.join(unknown)}; it takes "
                       f"{', '.join(PROVIDER_OPTIONS)}."]  # fmt: skip
     shared = {k: getattr(top, k) for k in SHARED_OPTIONS}
+    prefix = env_prefix(name)
+    inherited = {k: getattr(top, k) for k in INHERITED_OPTIONS
+                 if k not in entry and prefix + k.upper() not in os.environ}  # fmt: skip
     try:
-        # No parent: the top-level c.NevisAuth settings must not leak into another provider.
-        config = NevisAuth(env_prefix=env_prefix(name), log=top.log, **shared, **entry)
+        # No parent: only the inherited top-level settings may reach another provider.
+        config = NevisAuth(env_prefix=prefix, log=top.log, **shared, **inherited, **entry)
     except Exception as e:  # a value of the wrong type: traitlets says which
         return None, [f"{option} has a value of the wrong type ({type(e).__name__})."]
     config.label = option

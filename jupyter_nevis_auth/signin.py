@@ -127,7 +127,7 @@ class SignIns:
         scopes = client.requested_scopes(metadata) if metadata else list(provider.config.scopes)
         unoffered = client.unoffered_scopes(metadata, scopes) if metadata else []
         listed = bool(metadata and metadata.scopes_supported)
-        return refusals.scope_problem(scopes, unoffered, listed)
+        return refusals.scope_problem(scopes, unoffered, listed, provider.config)
 
     def _claim(self, state: str | None, browser_key: str | None) -> PendingLogin:
         if not state:
@@ -155,6 +155,7 @@ class SignIns:
             params["error"],
             params.get("error_description"),
             self.scope_sentence(provider, metadata),
+            provider.config,
         )
 
     async def finish(
@@ -186,7 +187,8 @@ class SignIns:
         try:
             data = await client.exchange_code(code, login.code_verifier, login.redirect_uri)
         except OAuthError as e:
-            raise refusals.token_error(e.error, self.scope_sentence(provider, metadata)) from e
+            sentence = self.scope_sentence(provider, metadata)
+            raise refusals.token_error(e.error, sentence, provider.config) from e
         id_token = data.get("id_token")
         if not isinstance(id_token, str):
             raise InvalidTokenError("The provider answered without an ID token; sign in again.")
@@ -222,10 +224,10 @@ class SignIns:
             f" for {spec.name or 'more scopes'}" if spec else "", claims.get("sub"),
         )  # fmt: skip
         if not tokens.refresh_token:
+            option = self.providers[provider].config.option("extra_authorize_params")
             cause = (
                 "offline_access was requested but probably not granted; some providers grant "
-                'it only with prompt=consent (set NevisAuth.extra_authorize_params to {"prompt": '
-                '"consent"})'
+                f'it only with prompt=consent (set {option} to {{"prompt": "consent"}})'
                 if "offline_access" in requested
                 else "the provider may need a scope or parameter of its own to issue one"
             )

@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from tornado.httpclient import HTTPResponse
 
+from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.providers import named_config
 from tests import test_links
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
@@ -218,3 +220,65 @@ async def test_a_links_sign_in_for_an_api_ends_as_the_widgets_sign_in_does(
     code, models = await kernel_token(jp_fetch, jp_serverapp, api="models")
     assert code == 200, models
     assert (await status_of(browser))["apis"]["models"]["obtained_by"] == "narrowed refresh"
+
+
+@pytest.mark.parametrize("partner_options", [{}])
+async def test_a_named_provider_takes_the_top_level_extra_authorize_params(
+    browser, redirect_uri, username, caplog
+):
+    # prompt=consent is set at the top level only: the test provider issues a refresh token
+    # only with it, at partner too.
+    caplog.set_level(logging.WARNING)
+    await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+    partner = (await status_of(browser))["providers"]["partner"]
+    assert partner["refresh_possible"] is True and partner["warnings"] == []
+    assert "no refresh token" not in caplog.text
+
+
+@pytest.mark.parametrize("partner_options", [{"extra_authorize_params": {}}])
+async def test_the_no_refresh_token_warning_names_the_providers_own_option(
+    browser, redirect_uri, username, caplog
+):
+    caplog.set_level(logging.WARNING)
+    await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+    assert (await status_of(browser))["providers"]["partner"]["refresh_possible"] is False
+    warning = next(r.getMessage() for r in caplog.records if "no refresh token" in r.getMessage())
+    assert (
+        'set NevisAuth.providers["partner"].extra_authorize_params '
+        '($NEVIS_AUTH_PARTNER_EXTRA_AUTHORIZE_PARAMS) to {"prompt": "consent"}'
+    ) in warning
+    assert "set NevisAuth.extra_authorize_params" not in warning
+
+
+@pytest.mark.parametrize("partner_options", [{"client_secret": "not-the-secret"}])
+async def test_a_refusal_at_the_partner_names_the_partners_options(browser, redirect_uri, username):
+    authorize = await browser.start_login_for("provider", "partner")
+    callback = await asyncio.to_thread(
+        provider_login, authorize, username, redirect_prefix=redirect_uri
+    )
+    page = (await browser.callback(callback)).body.decode()
+    assert "check NevisAuth.providers[&#34;partner&#34;].client_id" in page
+    assert "NevisAuth.providers[&#34;partner&#34;].token_endpoint_auth_method" in page
+
+
+def test_which_options_a_named_provider_inherits(monkeypatch: pytest.MonkeyPatch) -> None:
+    top = NevisAuth(
+        issuer="https://main.example", client_id="main", client_secret="main-secret",
+        redirect_uri="https://jupyter.example/nevis/callback",
+        extra_authorize_params={"prompt": "consent"}, scopes=["openid", "main.read"],
+        validate_cert=False, allowed_subjects=["alice"],
+    )  # fmt: skip
+    entry = {"issuer": "https://partner.example", "client_id": "jupyter", "client_secret": "s"}
+    config, problems = named_config("partner", entry, top)
+    assert config is not None, problems
+    assert config.redirect_uri == top.redirect_uri
+    assert config.extra_authorize_params == {"prompt": "consent"}
+    # What describes the provider, or what is trusted of it, is its own.
+    assert config.scopes == ["openid", "offline_access"]
+    assert config.validate_cert is True and config.allowed_subjects == []
+    # Its own value wins, from the configuration or from its own environment variable.
+    own, _ = named_config("partner", {**entry, "extra_authorize_params": {}}, top)
+    assert own is not None and own.extra_authorize_params == {}
+    monkeypatch.setenv("NEVIS_AUTH_PARTNER_EXTRA_AUTHORIZE_PARAMS", '{"acr_values": "mfa"}')
+    from_env, _ = named_config("partner", entry, top)
+    assert from_env is not None and from_env.extra_authorize_params == {"acr_values": "mfa"}

@@ -242,14 +242,14 @@ class _Refusal:
         """The failed check, with what to change."""
         label, answer, error = self.ctx.label, self.answer, self.error
         if self.registered:
-            fix = refusals.AUTHORIZE_FIXES.get(
+            fix = refusals.authorize_fixes(self.ctx.config).get(
                 error, f"check {label}.scopes and {label}.extra_authorize_params"
             )
             return failed(
                 name,
                 f"{where} is registered, but the provider refused the sign-in request "
                 f"({error}){self.said}",
-                fix.replace("NevisAuth", label) + ".",
+                fix + ".",
             )
         if answer.code >= 500:
             return failed(

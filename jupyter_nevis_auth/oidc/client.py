@@ -114,8 +114,8 @@ class OIDCClient:
         unoffered = self.unoffered_scopes(metadata, self.requested_scopes(metadata))
         if unoffered:
             found.append(
-                f"NevisAuth.scopes asks for {' '.join(unoffered)}, which the provider does not "
-                "list in scopes_supported; sign-ins may fail with invalid_scope."
+                f"{self.config.label}.scopes asks for {' '.join(unoffered)}, which the provider "
+                "does not list in scopes_supported; sign-ins may fail with invalid_scope."
             )
         algorithm_problem = self.id_tokens.algorithm_problem(metadata)
         if algorithm_problem:
@@ -123,7 +123,8 @@ class OIDCClient:
         if not metadata.revocation_endpoint:
             found.append(
                 "Sign-out cannot revoke tokens at the provider: it publishes no revocation "
-                "endpoint (set NevisAuth.revocation_url if it has one). The provider offers no "
+                f"endpoint (set {self.config.option('revocation_url')} if it has one). The "
+                "provider offers no "
                 "way to revoke tokens, so they stay valid at the provider until they expire."
             )
         return found

@@ -106,7 +106,7 @@ class Discovery:
             self.http.log.warning("GET %s answered HTTP %s", url, response.code)
             raise ProviderError(
                 f"The provider's discovery document at {url} answered with HTTP status "
-                f"{response.code}; check NevisAuth.issuer."
+                f"{response.code}; check {self.config.option('issuer')}."
             )
         data = self.http.json_object(response, url, "the provider's discovery document")
         if data.get("issuer") != self.config.issuer:
@@ -115,8 +115,8 @@ class Discovery:
                 str(data.get("issuer"))[:200], self.config.issuer,
             )  # fmt: skip
             raise ProviderError(
-                "The provider's discovery document names another issuer than NevisAuth.issuer; "
-                "set the issuer exactly as the provider spells it."
+                "The provider's discovery document names another issuer than "
+                f"{self.config.label}.issuer; set the issuer exactly as the provider spells it."
             )
         if not data.get("revocation_endpoint") and not self.config.revocation_url:
             revocation = await self._revocation_from_oauth_metadata()

@@ -97,8 +97,8 @@ class IDTokenValidator:
             return None
         return (
             f"The provider signs ID tokens with {' '.join(offered)}, none of which "
-            f"NevisAuth.id_token_signing_algs allows ({' '.join(allowed)}); add one of them "
-            "($NEVIS_AUTH_ID_TOKEN_SIGNING_ALGS)."
+            f"{self.config.label}.id_token_signing_algs allows ({' '.join(allowed)}); add one "
+            f"of them (${self.config.env_var_of('id_token_signing_algs')})."
         )
 
     def allowed_algorithms(self) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..env import env_name
+from ..config import NevisAuth
 from ..errors import (
     AccessDeniedError,
     CallbackError,
@@ -22,16 +22,20 @@ TRANSIENT = {"server_error", "temporarily_unavailable"}
 #: Characters of an error_description shown at most.
 MAX_DESCRIPTION = 200
 
-#: For authorization errors a retry cannot fix: what the administrator should do.
-AUTHORIZE_FIXES = {
-    "invalid_request": "check NevisAuth.redirect_uri and NevisAuth.extra_authorize_params "
-    f"(${env_name('extra_authorize_params')})",
-    "unauthorized_client": "allow the authorization code grant for NevisAuth.client_id at the "
-    "provider",
-    "unsupported_response_type": "allow the authorization code grant (response type code) for "
-    "NevisAuth.client_id at the provider",
-    "invalid_client": f"check NevisAuth.client_id (${env_name('client_id')})",
-}
+
+def authorize_fixes(config: NevisAuth) -> dict[str, str]:
+    """For authorization errors a retry cannot fix: what the administrator should do, naming
+    the options of the provider `config` is."""
+    label = config.label
+    return {
+        "invalid_request": f"check {label}.redirect_uri and "
+        f"{config.option('extra_authorize_params')}",
+        "unauthorized_client": f"allow the authorization code grant for {label}.client_id at "
+        "the provider",
+        "unsupported_response_type": "allow the authorization code grant (response type code) "
+        f"for {label}.client_id at the provider",
+        "invalid_client": f"check {config.option('client_id')}",
+    }
 
 
 def described(description: str | None) -> str:
@@ -44,7 +48,7 @@ def described(description: str | None) -> str:
     return f" The provider said: \u201c{text}\u201d." if text else ""
 
 
-def scope_problem(scopes: list[str], unoffered: list[str], listed: bool) -> str:
+def scope_problem(scopes: list[str], unoffered: list[str], listed: bool, config: NevisAuth) -> str:
     """The sentence for invalid_scope: which scopes, which the provider does not offer."""
     if unoffered:
         which = f"; it does not offer {' '.join(unoffered)}"
@@ -54,12 +58,13 @@ def scope_problem(scopes: list[str], unoffered: list[str], listed: bool) -> str:
         which = "; it does not publish which scopes it offers"
     return (
         f"The provider refused the requested scopes \u201c{' '.join(scopes)}\u201d "
-        f"(invalid_scope){which}. Ask your administrator to change NevisAuth.scopes "
-        f"(${env_name('scopes')})."
+        f"(invalid_scope){which}. Ask your administrator to change {config.option('scopes')}."
     )
 
 
-def authorize_error(error: str, description: str | None, scope_sentence: str) -> NevisAuthError:
+def authorize_error(
+    error: str, description: str | None, scope_sentence: str, config: NevisAuth
+) -> NevisAuthError:
     """The error for an authorization response's `error`: what happened, who fixes it."""
     said = described(description)
     if error in REFUSALS:
@@ -73,13 +78,15 @@ def authorize_error(error: str, description: str | None, scope_sentence: str) ->
     if error == "invalid_scope":
         return SettingsError(scope_sentence + said)
     code = oauth_error_code({"error": error}) or "an unknown error"
-    fix = AUTHORIZE_FIXES.get(error, "check this server's NevisAuth settings against the provider")
+    fix = authorize_fixes(config).get(
+        error, f"check this server's {config.label} settings against the provider"
+    )
     return SettingsError(
         f"The provider refused the sign-in request ({code}); ask your administrator to {fix}.{said}"
     )
 
 
-def token_error(error: str, scope_sentence: str) -> NevisAuthError:
+def token_error(error: str, scope_sentence: str, config: NevisAuth) -> NevisAuthError:
     """The error for a token endpoint's OAuth error answer to the code exchange."""
     if error == "invalid_grant":
         return CallbackError(
@@ -90,8 +97,8 @@ def token_error(error: str, scope_sentence: str) -> NevisAuthError:
     if error in ("invalid_client", "unauthorized_client"):
         return SettingsError(
             f"The provider did not accept this server's client credentials ({error}); ask "
-            "your administrator to check NevisAuth.client_id, NevisAuth.client_secret (or "
-            "client_secret_file) and NevisAuth.token_endpoint_auth_method."
+            f"your administrator to check {config.label}.client_id, {config.label}.client_secret "
+            f"(or client_secret_file) and {config.label}.token_endpoint_auth_method."
         )
     if error == "invalid_scope":
         return SettingsError(scope_sentence)
