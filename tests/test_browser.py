@@ -348,6 +348,12 @@ def test_sign_in_from_a_waiting_cell_in_jupyterlab(context: Any, lab: JupyterLab
         waiting.get_by_text(re.compile(r"waits for you to sign in: \d:\d\d left")).wait_for()
         nb.check_readable(waiting)
         save_widget(waiting, "widget-waiting")
+        # The one-time link for another browser looks like a link, unlike the text around it.
+        decoration, color, around = waiting.locator("a.nevis-one-time-link").evaluate(
+            "(a) => [getComputedStyle(a).textDecorationLine, getComputedStyle(a).color, "
+            "getComputedStyle(a.parentElement).color]"
+        )
+        assert decoration == "underline" and color != around, (decoration, color, around)
 
         with context.expect_page() as new_window:
             waiting.locator("a.nevis-sign-in").click()
