@@ -199,6 +199,7 @@ async def test_a_device_code_signs_in_at_the_providers_own_pages(
     output = await cell.result()
     assert not cell.errors, cell.errors
     assert f'"me": "{username}"' in output
+    assert f"Signed in as {username.capitalize()} Example." in output
     assert "\u2588\u2588" in output  # the QR code, as text for a console
     # One slow_down made the server wait 5 s longer between polls (RFC 8628 3.5).
     polls = device_provider.token_calls(oidc_client.client_id, DEVICE_CODE)
