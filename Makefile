@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install node frontend provider hub browser postgres demo test lint bench docs
+.PHONY: install node frontend provider hub browser postgres demo test lint bench faults docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ lint: install
 bench: install provider hub
 	status=0; for script in benchmarks/bench_*.py; do $(BIN)/python $$script || status=1; done; \
 	exit $$status
+
+# The hub service on PostgreSQL under faults, one at a time (benchmarks/faults.py, a few
+# minutes); fails when a grant is lost, a refresh token is used twice or a secret is logged.
+FAULTS_ARGS ?=
+faults: install provider hub postgres
+	$(BIN)/python benchmarks/faults.py $(FAULTS_ARGS)
 
 docs: install
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
