@@ -57,8 +57,6 @@ class ApiTokens:
         self._forced: dict[str, float] = {}
         #: Ways a provider refused for an API (by API key): not tried again while running.
         self.refused: defaultdict[str, set[str]] = defaultdict(set)
-        #: How each API token held (by store key) was obtained.
-        self.obtained_by: dict[str, str] = {}
 
     async def token(
         self, user: str, spec: ApiSpec, min_ttl: float | None = None, *, force: bool = False
@@ -153,7 +151,6 @@ class ApiTokens:
         claims = main.claims if main else {}
         derived = TokenSet.from_response(data, claims, requested_scope=spec.scopes)
         # Derived tokens are renewed from the sign-in's grant, never on their own.
-        derived = dataclasses.replace(derived, refresh_token=None, id_token=None)
+        derived = dataclasses.replace(derived, refresh_token=None, id_token=None, obtained_by=way)
         await self.tokens.store.set(key, derived)
-        self.obtained_by[key] = way
         return derived

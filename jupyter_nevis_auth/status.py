@@ -59,7 +59,8 @@ async def api_status(
     """One API's token as the status shows it."""
     store = api_tokens.tokens.store
     key = token_key(user, spec.provider, spec.key)
-    held, way = await store.get(key), api_tokens.obtained_by.get(key, "sign-in")
+    held = await store.get(key)
+    way = (held.obtained_by if held else "") or "sign-in"
     main = await store.get(token_key(user, spec.provider))
     if held is None and main is not None and (not spec.narrowed or covers(main, spec)):
         held, way = main, "provider token"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -26,6 +26,9 @@ class TokenSet:
     scope: tuple[str, ...] = ()
     claims: dict[str, Any] = field(default_factory=dict)
     obtained_at: float = 0.0
+    #: How an API's token was obtained (api_tokens: a narrowed refresh, a token exchange);
+    #: empty for a sign-in's. Kept with the tokens, so the status says it after a restart.
+    obtained_by: str = ""
 
     @classmethod
     def from_response(
@@ -93,8 +96,10 @@ class TokenSet:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenSet:
-        """The inverse of to_dict."""
-        return cls(**{**data, "scope": tuple(data.get("scope", ()))})
+        """The inverse of to_dict; fields it does not know (from a later version) are left out."""
+        known = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in data.items() if k in known}
+        return cls(**{**kept, "scope": tuple(data.get("scope", ()))})
 
     def __repr__(self) -> str:
         return (

@@ -14,10 +14,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
+from cryptography.fernet import Fernet
 from tornado.httpclient import HTTPResponse
 
 from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
 from jupyter_nevis_auth.providers import named_config
+from jupyter_nevis_auth.service import AuthService
 from tests import test_links
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
@@ -282,3 +285,48 @@ def test_which_options_a_named_provider_inherits(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("NEVIS_AUTH_PARTNER_EXTRA_AUTHORIZE_PARAMS", '{"acr_values": "mfa"}')
     from_env, _ = named_config("partner", entry, top)
     assert from_env is not None and from_env.extra_authorize_params == {"acr_values": "mfa"}
+
+
+class TestAfterARestart:
+    @pytest.fixture
+    def nevis_config(self, nevis_config: dict[str, Any], tmp_path: Any) -> dict[str, Any]:
+        """The two providers, their tokens kept in the encrypted file."""
+        key = Fernet.generate_key().decode()
+        return {
+            **nevis_config, "token_store_class": EncryptedFileTokenStore,
+            "store_path": str(tmp_path / "tokens.fernet"), "store_key": key,
+        }  # fmt: skip
+
+    async def test_the_status_says_how_each_api_token_was_obtained(
+        self, browser, redirect_uri, username, jp_fetch, jp_serverapp
+    ):
+        await browser.sign_in(username, redirect_uri=redirect_uri)
+        await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+        for api in ("models", "sales"):
+            assert (await kernel_token(jp_fetch, jp_serverapp, api=api))[0] == 200
+        before = (await status_of(browser))["apis"]
+        assert before["models"]["obtained_by"] == "narrowed refresh"
+
+        # What a restarted server knows: the token file, read by a new store and service.
+        nevis = service(jp_serverapp)
+        restarted = AuthService(nevis.config, EncryptedFileTokenStore(parent=nevis.config))
+        after = (await restarted.status(owner(jp_serverapp), "/"))["apis"]
+        for api in ("models", "sales"):
+            assert after[api]["ready"] is True
+            assert after[api]["obtained_by"] == before[api]["obtained_by"], api
+
+
+async def test_each_providers_scopes_are_those_its_token_answer_gave(
+    browser, redirect_uri, username, jp_fetch, jp_serverapp
+):
+    # As docs/reference/endpoints.md says: the access token's scope, not the requested ones.
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+    status = await status_of(browser)
+    for name in ("default", "partner"):
+        code, answer = await kernel_token(jp_fetch, jp_serverapp, provider=name)
+        assert code == 200
+        assert status["providers"][name]["scopes"] == answer["scope"].split()
+    # The test provider's access tokens carry only its resource server's scopes.
+    assert status["providers"]["default"]["scopes"] == ["api"]
+    assert status["providers"]["partner"]["scopes"] == []

@@ -55,3 +55,13 @@ async def test_forced_refreshes_are_rate_limited():
     assert len(calls) == 1
     assert first.access_token == "access-1"
     assert {t.access_token for t in again} == {"access-1"}
+
+
+def test_a_stored_token_set_keeps_how_it_was_obtained_and_ignores_unknown_fields():
+    tokens = TokenSet("a" * 20, scope=("models.read",), obtained_by="narrowed refresh")
+    data = tokens.to_dict()
+    assert TokenSet.from_dict(data) == tokens
+    # A file written by a later version, with a field this one does not know.
+    assert TokenSet.from_dict({**data, "bound_to": "key"}) == tokens
+    del data["obtained_by"]  # written before the field existed
+    assert TokenSet.from_dict(data).obtained_by == ""
