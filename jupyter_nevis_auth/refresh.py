@@ -35,6 +35,11 @@ DRAIN_SECONDS = 10.0
 #: follow from it.
 LOST_ANSWER_MEMORY = 3600.0
 
+#: The largest share of a token's lifetime a caller's min_ttl is kept for: a refresh gives a
+#: whole lifetime, but above this nearly every request would need one, so such a token is
+#: renewed at half its lifetime, as without min_ttl.
+MIN_TTL_SHARE = 0.9
+
 #: Refreshes the tokens kept under a key (the key says whose, at which provider, for which API).
 RefreshFunction = Callable[[str, TokenSet], Awaitable[TokenSet]]
 T = TypeVar("T")
@@ -158,8 +163,12 @@ class TokenManager(EnvConfigurable):
         """Seconds before expiry at which `tokens` are refreshed."""
         leeway = self.leeway if min_ttl is None else max(min_ttl, 0.0)
         lifetime = tokens.lifetime()
+        if not lifetime or lifetime <= 0:
+            return leeway
+        if min_ttl is not None and leeway <= lifetime * MIN_TTL_SHARE:
+            return leeway  # a refresh can give what the caller asked for
         # A leeway as long as the token's lifetime would refresh on every request.
-        return min(leeway, lifetime / 2) if lifetime and lifetime > 0 else leeway
+        return min(leeway, lifetime / 2)
 
     def ahead(self, tokens: TokenSet, leeway: float) -> float:
         """Seconds before the refresh is due (at `leeway`) it may start in the background."""

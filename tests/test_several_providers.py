@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -19,6 +20,8 @@ from tornado.httpclient import HTTPResponse
 
 from jupyter_nevis_auth.config import NevisAuth
 from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
+from jupyter_nevis_auth.kernel.api import get_access_token
+from jupyter_nevis_auth.protocol import ENV_SECRET, ENV_URL
 from jupyter_nevis_auth.providers import named_config
 from jupyter_nevis_auth.service import AuthService
 from tests import test_links
@@ -35,9 +38,17 @@ ask_link = test_links.ask_link
 
 
 @pytest.fixture
-def partner_client(second_oidc_provider: OIDCTestProvider, redirect_uri: str) -> RegisteredClient:
+def partner_client_options() -> dict[str, Any]:
+    """Knobs of the client at the second provider (TTLs...)."""
+    return {}
+
+
+@pytest.fixture
+def partner_client(
+    second_oidc_provider: OIDCTestProvider, redirect_uri: str, partner_client_options: dict
+) -> RegisteredClient:
     """This test server's client at the second provider."""
-    return second_oidc_provider.add_client([redirect_uri])
+    return second_oidc_provider.add_client([redirect_uri], **partner_client_options)
 
 
 @pytest.fixture
@@ -99,6 +110,13 @@ async def status_of(browser: Browser) -> dict[str, Any]:
 
 def service(jp_serverapp: Any) -> Any:
     return jp_serverapp.web_app.settings["nevis_auth"]
+
+
+def kernel_environment(jp_serverapp: Any) -> dict[str, str]:
+    """What the server hands its kernels: where its token endpoint is, and the secret."""
+    settings = jp_serverapp.web_app.settings
+    url = f"http://127.0.0.1:{jp_serverapp.port}{jp_serverapp.base_url}nevis/api/token"
+    return {ENV_URL: url, ENV_SECRET: settings["nevis_auth_kernel_secret"]}
 
 
 def owner(jp_serverapp: Any) -> str:
@@ -330,3 +348,31 @@ async def test_each_providers_scopes_are_those_its_token_answer_gave(
     # The test provider's access tokens carry only its resource server's scopes.
     assert status["providers"]["default"]["scopes"] == ["api"]
     assert status["providers"]["partner"]["scopes"] == []
+
+
+@pytest.mark.parametrize("partner_client_options", [{"access_token_ttl": 20}])
+async def test_min_ttl_is_kept_where_a_refresh_can_give_it(
+    browser, redirect_uri, username, jp_fetch, jp_serverapp, second_oidc_provider,
+    partner_client,
+):  # fmt: skip
+    await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+    await asyncio.sleep(6.5)  # about 13 s left of 20: more than half, less than asked below
+    before = second_oidc_provider.token_calls(partner_client.client_id, "refresh_token")
+    code, answer = await kernel_token(jp_fetch, jp_serverapp, provider="partner", min_ttl="15")
+    assert code == 200
+    assert answer["expires_in"] >= 15
+    assert second_oidc_provider.token_calls(partner_client.client_id, "refresh_token") == (
+        before + 1
+    )
+
+
+@pytest.mark.parametrize("partner_client_options", [{"access_token_ttl": 20}])
+async def test_a_min_ttl_no_token_can_have_is_said(
+    browser, redirect_uri, username, jp_serverapp, monkeypatch
+):
+    await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+    for name, value in kernel_environment(jp_serverapp).items():
+        monkeypatch.setenv(name, value)
+    with pytest.warns(UserWarning, match=r"min_ttl=30\) answered a token with (1\d|20) s left"):
+        token = await asyncio.to_thread(get_access_token, 30, provider="partner")
+    assert 10 <= token.expires_at - time.time() <= 20

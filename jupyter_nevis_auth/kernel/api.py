@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +14,17 @@ from .answers import Answer
 from .routing import Routes, without_query
 from .selection import DEFAULT, Selection, for_api, select
 from .token import Token
+
+#: Seconds a token may have fewer than min_ttl left without a warning: it was answered with
+#: min_ttl left, a moment ago.
+MIN_TTL_SLACK = 2.0
+MIN_TTL_NOT_KEPT = (
+    "get_access_token(min_ttl={min_ttl:g}) answered a token with {left:.0f} s left: a "
+    "min_ttl above 90% of the provider's token lifetime is not kept (nearly every request "
+    "would need a refresh; such a token is renewed at half its lifetime), and a token the "
+    "provider could not renew just now is handed out while it is valid. Ask for less, or "
+    "let BearerAuth() or session() renew the token as you go."
+)
 
 
 def answer_or_wait(
@@ -44,7 +57,12 @@ def get_access_token(
     the default sign-in.
     """
     selection = select(api, scopes, resource, audience, provider) or DEFAULT
-    return token_for(selection, min_ttl)
+    token = token_for(selection, min_ttl)
+    if token.expires_at is not None:
+        left = token.expires_at - time.time()
+        if left < min_ttl - MIN_TTL_SLACK:
+            warnings.warn(MIN_TTL_NOT_KEPT.format(min_ttl=min_ttl, left=left), stacklevel=2)
+    return token
 
 
 def token_for(selection: Selection, min_ttl: float) -> Token:
