@@ -244,6 +244,9 @@ class SignOutPageMixin(NevisHandlerMixin):
             return
         title, message = text
         form = {**self.form(), "provider": provider or ""}
+        # With no-referrer, browsers post the form with Origin: null, which Jupyter refuses
+        # (404); this page's URL holds nothing secret, and same-origin sends the origin.
+        self.set_header("Referrer-Policy", "same-origin")  # type: ignore[attr-defined]
         self.page(title, message, sign_out_form=form)
 
     async def sign_out_and_go_on(self) -> None:
