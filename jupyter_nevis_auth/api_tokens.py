@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import time
 from collections import defaultdict
 from typing import Any
 
@@ -15,7 +14,7 @@ import jwt
 from .apis import ApiSpec, token_key
 from .errors import LoginRequiredError, OAuthError
 from .providers import Provider
-from .refresh import FORCED_REFRESH_INTERVAL, TokenManager
+from .refresh import TokenManager
 from .tokens import TokenSet
 
 NARROWED_REFRESH = "narrowed refresh"
@@ -54,7 +53,6 @@ class ApiTokens:
         self.providers = providers
         self.log = log
         self._inflight: dict[str, asyncio.Task[TokenSet]] = {}
-        self._forced: dict[str, float] = {}
         #: Ways a provider refused for an API (by API key): not tried again while running.
         self.refused: defaultdict[str, set[str]] = defaultdict(set)
 
@@ -67,11 +65,8 @@ class ApiTokens:
         if held is not None and held.refresh_token:
             # The API's own grant, from a sign-in for it: refreshed like any sign-in.
             return await self.tokens.fresh(key, min_ttl, force=force)
-        if force:
-            now = time.monotonic()
-            force = now - self._forced.get(key, -FORCED_REFRESH_INTERVAL) >= FORCED_REFRESH_INTERVAL
-            if force:
-                self._forced[key] = now
+        # An API that keeps answering 401 must not turn every request into a refresh.
+        force = force and self.tokens.history.may_force(key)
         leeway = self.tokens.effective_leeway(held, min_ttl) if held else 0.0
         if held is not None and not force and not held.is_expiring(leeway):
             return held

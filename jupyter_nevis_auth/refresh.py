@@ -21,19 +21,15 @@ from .errors import (
     ProviderTimeoutError,
     StoreUnavailableError,
 )
+from .refresh_history import RefreshHistory
 from .stores import KeptWrites, TokenStore
 from .tokens import TokenSet
 
 SIGNED_OUT_AT_PROVIDER = "Your session at the provider has ended; sign in again."
 INVALID_REFRESH = "The provider's answer to a token refresh failed validation; sign in again."
 NOT_SIGNED_IN = "You are not signed in; sign in first."
-#: Seconds between two refreshes forced by callers (after a 401 from an API).
-FORCED_REFRESH_INTERVAL = 10.0
 #: Seconds a stopping process waits for refreshes under way, so their answers are kept.
 DRAIN_SECONDS = 10.0
-#: Seconds after a refresh whose answer was lost during which an invalid_grant is said to
-#: follow from it.
-LOST_ANSWER_MEMORY = 3600.0
 
 #: The largest share of a token's lifetime a caller's min_ttl is kept for: a refresh gives a
 #: whole lifetime, but above this nearly every request would need one, so such a token is
@@ -102,20 +98,16 @@ class TokenManager(EnvConfigurable):
         # Held while a user's tokens are refreshed, replaced or dropped, so that a sign-out
         # never races a refresh that would store new tokens after it.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._quiet_until: dict[str, float] = {}
-        self._last_forced: dict[str, float] = {}
-        #: When a refresh of each key last got no answer: the provider may have rotated
-        #: the refresh token in it.
-        self._lost: dict[str, float] = {}
+        self.history = RefreshHistory(self.log)
         self.signed_out_reason: dict[str, str] = {}
-        self.last_refresh_error: dict[str, str] = {}
+        self.last_refresh_error = self.history.last_error
 
     async def save(self, user: str, tokens: TokenSet) -> None:
         """Store a fresh sign-in."""
         async with self._locks[user]:
             await self.store.set(user, tokens)
             self.signed_out_reason.pop(user, None)
-            self._clear_failure(user)
+            self.history.succeeded(user)
 
     async def sign_out(self, user: str, reason: str) -> TokenSet | None:
         """Drop the user's tokens, remembering why; returns what was dropped.
@@ -145,7 +137,7 @@ class TokenManager(EnvConfigurable):
             except OAuthError as e:
                 if e.error != "invalid_grant":
                     raise
-                self._log_invalid_grant(key)
+                self.history.refused(key)
                 await self._drop(key, SIGNED_OUT_AT_PROVIDER)
                 raise LoginRequiredError(SIGNED_OUT_AT_PROVIDER) from e
             if replaced is not None:
@@ -156,7 +148,7 @@ class TokenManager(EnvConfigurable):
         tokens = await self.store.get(user)
         await self.store.delete(user)
         self.signed_out_reason[user] = reason
-        self._clear_failure(user)
+        self.history.succeeded(user)
         return tokens
 
     def effective_leeway(self, tokens: TokenSet, min_ttl: float | None = None) -> float:
@@ -184,19 +176,12 @@ class TokenManager(EnvConfigurable):
         tokens = await self.store.get(user)
         if tokens is None:
             raise LoginRequiredError(self.signed_out_reason.get(user, NOT_SIGNED_IN))
-        if force:
-            # An API that keeps answering 401 must not turn every request into a refresh.
-            now = time.monotonic()
-            force = now - self._last_forced.get(user, -FORCED_REFRESH_INTERVAL) >= (
-                FORCED_REFRESH_INTERVAL
-            )
-            if force:
-                self._last_forced[user] = now
+        force = force and self.history.may_force(user)
         leeway = self.effective_leeway(tokens, min_ttl)
         if not force and not tokens.is_expiring(leeway):
             if tokens.refresh_token and tokens.is_expiring(leeway + self.ahead(tokens, leeway)):
                 # Good for this caller still: the refresh runs while callers are answered.
-                if time.monotonic() >= self._quiet_until.get(user, 0.0):
+                if not self.history.quiet(user):
                     self._start_refresh(user, tokens)
             return tokens
         if not tokens.refresh_token:
@@ -206,7 +191,7 @@ class TokenManager(EnvConfigurable):
                 )
             return tokens
         still_valid = not tokens.is_expiring(0)
-        if not force and still_valid and time.monotonic() < self._quiet_until.get(user, 0.0):
+        if not force and still_valid and self.history.quiet(user):
             return tokens
         task = self._start_refresh(user, tokens)
         try:
@@ -287,15 +272,14 @@ class TokenManager(EnvConfigurable):
                 fresh = await self._refresh(user, tokens)
             except OAuthError as e:
                 if e.error == "invalid_grant":
-                    self._log_invalid_grant(user)
+                    self.history.refused(user)
                     await self._drop(user, SIGNED_OUT_AT_PROVIDER)
                     raise LoginRequiredError(SIGNED_OUT_AT_PROVIDER) from e
-                self._record_failure(user, e)
+                self.history.failed(user, e, self.failure_cooldown)
                 raise
             except ProviderTimeoutError as e:
                 # No retry: the provider may have answered, rotating the refresh token.
-                self._lost[user] = time.monotonic()
-                self._record_failure(user, e)
+                self.history.lost(user, e, self.failure_cooldown)
                 raise
             except InvalidTokenError as e:
                 # No retry: the provider may have rotated the refresh token already,
@@ -305,35 +289,12 @@ class TokenManager(EnvConfigurable):
                 raise LoginRequiredError(INVALID_REFRESH) from e
             except ProviderError as e:
                 if time.monotonic() + delay >= deadline:
-                    self._record_failure(user, e)
+                    self.history.failed(user, e, self.failure_cooldown)
                     raise
                 self.log.info("Refresh failed (%s); retrying in %.1fs.", type(e).__name__, delay)
                 await asyncio.sleep(delay)
                 delay *= 2
                 continue
             await self.store.set(user, fresh)
-            self._clear_failure(user)
-            self._lost.pop(user, None)
+            self.history.succeeded(user)
             return fresh
-
-    def _log_invalid_grant(self, user: str) -> None:
-        lost = self._lost.pop(user, None)
-        if lost is not None and time.monotonic() - lost < LOST_ANSWER_MEMORY:
-            self.log.warning(
-                "Refresh for %s refused (invalid_grant) after an earlier refresh got no answer "
-                "%.0f s ago: the provider probably rotated the refresh token in that lost "
-                "answer and ended the grant when the old one was used again; signing %s out.",
-                user, time.monotonic() - lost, user,
-            )  # fmt: skip
-        else:
-            self.log.info("Refresh refused (invalid_grant); signing %s out.", user)
-
-    def _record_failure(self, user: str, error: ProviderError) -> None:
-        # Said here too: a refresh started ahead of time has no caller to tell.
-        self.log.warning("Refresh for %s failed: %s", user, error)
-        self.last_refresh_error[user] = str(error)
-        self._quiet_until[user] = time.monotonic() + self.failure_cooldown
-
-    def _clear_failure(self, user: str) -> None:
-        self.last_refresh_error.pop(user, None)
-        self._quiet_until.pop(user, None)
