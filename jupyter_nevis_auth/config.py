@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from urllib.parse import urlparse
 
 from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode
 
+from .config_checks import SAFE_ALGORITHMS, problems
 from .env import EnvConfigurable
 from .errors import SettingsError
 from .secret_files import read_secret_file
-from .urls import check_url
-
-#: Signature algorithms accepted on ID tokens; `none` and shared-secret HMAC never are.
-SAFE_ALGORITHMS = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-)  # fmt: skip
 
 
 class NevisAuth(EnvConfigurable):
@@ -294,44 +287,4 @@ class NevisAuth(EnvConfigurable):
 
     def problems(self) -> list[str]:
         """Sentences naming each missing or wrong setting and how to set it."""
-        found: list[str] = []
-        for name in ("issuer", "client_id"):
-            if not getattr(self, name):
-                found.append(f"Set {self.label}.{name} (or ${self.env_var_of(name)}).")
-        if self.issuer:
-            problem = check_url(self.issuer, f"{self.label}.issuer")
-            if problem:
-                found.append(problem)
-        for name in ("authorize_url", "token_url", "jwks_url", "revocation_url", "logout_url",
-                     "redirect_uri", "post_logout_redirect_uri"):  # fmt: skip
-            value = getattr(self, name)
-            problem = value and check_url(value, f"{self.label}.{name}")
-            ours = name in ("redirect_uri", "post_logout_redirect_uri")
-            if problem and not (ours and urlparse(value).scheme == "http"):
-                found.append(problem)
-        public = urlparse(self.public_url)
-        if self.public_url and (public.path not in ("", "/") or (
-            check_url(self.public_url, "") and public.scheme != "http"
-        )):  # fmt: skip
-            found.append(f"{self.label}.public_url must be an origin, scheme://host[:port].")
-        if self.token_endpoint_auth_method != "none":  # noqa: S105 (a method name)
-            if self.client_secret_file and not os.path.isfile(self.client_secret_file):
-                found.append(
-                    f"The client secret file {self.client_secret_file} does not exist; fix "
-                    f"{self.label}.client_secret_file (${self.env_var_of('client_secret_file')})."
-                )
-            elif not self.client_secret_file and not self.client_secret:
-                found.append(
-                    f"Set {self.label}.client_secret (or ${self.env_var_of('client_secret')}, or "
-                    f"${self.env_var_of('client_secret_file')} for a mounted secret file)."
-                )
-        if "openid" not in self.scopes:
-            found.append(f"{self.label}.scopes must include openid.")
-        unsafe = sorted(set(self.id_token_signing_algs) - set(SAFE_ALGORITHMS))
-        if unsafe or not self.id_token_signing_algs:
-            found.append(
-                f"{self.label}.id_token_signing_algs may only list {', '.join(SAFE_ALGORITHMS)}."
-            )
-        if self.http_timeout <= 0:
-            found.append("NevisAuth.http_timeout must be a positive number of seconds.")
-        return found
+        return problems(self)

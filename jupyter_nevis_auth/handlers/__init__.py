@@ -17,7 +17,8 @@ from ..protocol import (
 from .api import StatusHandler
 from .kernel_api import KernelApisHandler, KernelStatusHandler, KernelTokenHandler
 from .link_pages import LinkDoneHandler, LinkHandler
-from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler
+from .pages import CallbackHandler, DoneHandler, LoginHandler
+from .sign_out import LogoutHandler
 from .signin_api import KernelDeviceHandler, KernelLinkHandler, KernelWaitHandler
 
 #: Every handler, by its path below the server's base URL.

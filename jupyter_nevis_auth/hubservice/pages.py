@@ -12,7 +12,8 @@ from .. import urls
 from ..claims import display_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
-from ..handlers.pages import CALLBACK_PARAMS, SignOutPageMixin, remember_link_sign_in
+from ..handlers.pages import CALLBACK_PARAMS, remember_link_sign_in
+from ..handlers.sign_out import SignOutPageMixin
 from ..links import WAIT_ENDED, failed_sentence
 from ..protocol import DEFAULT_PROVIDER
 from .base import CALLBACK, LOGOUT, ServicePage

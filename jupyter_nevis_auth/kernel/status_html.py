@@ -154,3 +154,32 @@ def _link(login_url: str | None, label: str) -> str:
     if not login_url:
         return ""
     return _SIGN_IN_LINK.format(href=html.escape(sign_in_href(login_url)), label=label)
+
+
+def plain_sign_in(waiting: LoginRequiredError | None, link: str | None, login_url: str) -> str:
+    """Where to sign in, as text: a waiting cell's one-time `link` first, else `login_url`."""
+    if waiting is not None and link:
+        return f"{sign_in_label(waiting)} with this one-time link, in any browser: {link}"
+    if waiting is not None and waiting.login_url:
+        return f"{sign_in_label(waiting)} at {waiting.login_url}"
+    return f"Sign in at {login_url}" if login_url else ""
+
+
+def wait_text(deadline: float | None, link: str | None, remote: bool) -> str:
+    """The waiting cell's countdown to `deadline` (time.monotonic()), and what its link is."""
+    if deadline is None:
+        return ""
+    left = int(max(0.0, deadline - time.monotonic()))
+    text = (
+        '<i class="fa fa-hourglass-half" aria-hidden="true"></i> This cell waits for you to '
+        f"sign in: <b>{left // 60}:{left % 60:02d}</b> left."
+    )
+    if link and remote:
+        text += "<br>The sign-in button is a one-time link: it works once, in any browser."
+    elif link:
+        # For a frontend that is not a browser signed in to this server (VS Code...).
+        text += (
+            "<br>Jupyter not open in your browser? Use this "
+            f"{one_time_link(link, 'one-time sign-in link')} in any browser."
+        )
+    return text

@@ -31,11 +31,12 @@ from .status_html import (
     apis,
     lifetime,
     on_this_server,
-    one_time_link,
     other_providers,
+    plain_sign_in,
     sign_in_button,
     sign_in_label,
     user_name,
+    wait_text,
 )
 
 # Their old home: notebooks and tests import them from here.
@@ -160,14 +161,8 @@ class LoginWidget(widgets.VBox):
 
     def _plain_sign_in(self) -> str:
         """Where to sign in, as text: a waiting cell's one-time link first."""
-        waiting = self._waiting
-        if waiting is not None and self._link:
-            return f"{sign_in_label(waiting)} with this one-time link, in any browser: {self._link}"
-        if waiting is not None and waiting.login_url:
-            return f"{sign_in_label(waiting)} at {waiting.login_url}"
-        if not self.signed_in and self._login_url():
-            return f"Sign in at {self._login_url()}"
-        return ""
+        login_url = "" if self.signed_in else self._login_url()
+        return plain_sign_in(self._waiting, self._link, login_url)
 
     def wait(self, timeout: float) -> bool:
         """Block until the user has signed in (True) or `timeout` seconds have passed (False)."""
@@ -243,7 +238,7 @@ class LoginWidget(widgets.VBox):
         # Older servers send neither providers nor APIs.
         self.provider_lines.value = other_providers(status)
         self.api_lines.value = apis(status)
-        self.wait_line.value = self._wait_text()
+        self.wait_line.value = wait_text(self._deadline, self._link, self._remote)
         waiting = self._waiting
         if waiting is not None:
             # In VS Code the link (absolute); on this server's page, its own sign-in, which
@@ -269,24 +264,6 @@ class LoginWidget(widgets.VBox):
             (self.sign_out_button, anywhere),
         ):
             part.layout.display = "" if shown else "none"
-
-    def _wait_text(self) -> str:
-        if self._deadline is None:
-            return ""
-        left = int(max(0.0, self._deadline - time.monotonic()))
-        text = (
-            '<i class="fa fa-hourglass-half" aria-hidden="true"></i> This cell waits for you to '
-            f"sign in: <b>{left // 60}:{left % 60:02d}</b> left."
-        )
-        if self._link and self._remote:
-            text += "<br>The sign-in button is a one-time link: it works once, in any browser."
-        elif self._link:
-            # For a frontend that is not a browser signed in to this server (VS Code...).
-            text += (
-                "<br>Jupyter not open in your browser? Use this "
-                f"{one_time_link(self._link, 'one-time sign-in link')} in any browser."
-            )
-        return text
 
     def _login_url(self) -> str:
         return str(self._status.get("login_url") or os.environ.get(ENV_LOGIN_URL, ""))

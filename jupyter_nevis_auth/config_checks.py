@@ -1,0 +1,62 @@
+"""The checks of a provider's settings: each problem as a sentence naming the option to fix."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from .urls import check_url
+
+if TYPE_CHECKING:
+    from .config import NevisAuth
+
+#: Signature algorithms accepted on ID tokens; `none` and shared-secret HMAC never are.
+SAFE_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+
+
+def problems(config: NevisAuth) -> list[str]:
+    """Sentences naming each missing or wrong setting of `config` and how to set it."""
+    found: list[str] = []
+    for name in ("issuer", "client_id"):
+        if not getattr(config, name):
+            found.append(f"Set {config.label}.{name} (or ${config.env_var_of(name)}).")
+    if config.issuer:
+        problem = check_url(config.issuer, f"{config.label}.issuer")
+        if problem:
+            found.append(problem)
+    for name in ("authorize_url", "token_url", "jwks_url", "revocation_url", "logout_url",
+                 "redirect_uri", "post_logout_redirect_uri"):  # fmt: skip
+        value = getattr(config, name)
+        problem = value and check_url(value, f"{config.label}.{name}")
+        ours = name in ("redirect_uri", "post_logout_redirect_uri")
+        if problem and not (ours and urlparse(value).scheme == "http"):
+            found.append(problem)
+    public = urlparse(config.public_url)
+    if config.public_url and (public.path not in ("", "/") or (
+        check_url(config.public_url, "") and public.scheme != "http"
+    )):  # fmt: skip
+        found.append(f"{config.label}.public_url must be an origin, scheme://host[:port].")
+    if config.token_endpoint_auth_method != "none":  # noqa: S105 (a method name)
+        if config.client_secret_file and not os.path.isfile(config.client_secret_file):
+            found.append(
+                f"The client secret file {config.client_secret_file} does not exist; fix "
+                f"{config.label}.client_secret_file (${config.env_var_of('client_secret_file')})."
+            )
+        elif not config.client_secret_file and not config.client_secret:
+            found.append(
+                f"Set {config.label}.client_secret (or ${config.env_var_of('client_secret')}, or "
+                f"${config.env_var_of('client_secret_file')} for a mounted secret file)."
+            )
+    if "openid" not in config.scopes:
+        found.append(f"{config.label}.scopes must include openid.")
+    unsafe = sorted(set(config.id_token_signing_algs) - set(SAFE_ALGORITHMS))
+    if unsafe or not config.id_token_signing_algs:
+        found.append(
+            f"{config.label}.id_token_signing_algs may only list {', '.join(SAFE_ALGORITHMS)}."
+        )
+    if config.http_timeout <= 0:
+        found.append("NevisAuth.http_timeout must be a positive number of seconds.")
+    return found
