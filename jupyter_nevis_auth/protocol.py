@@ -62,6 +62,9 @@ DEVICE_ID_PARAM = "id"
 WAIT_PATH = TOKEN_PATH + "/wait"
 WAIT_PARAM = "seconds"
 MAX_WAIT = 30.0
+#: With WAIT_PATH: when (time.time()) the cell began to wait; a sign-in naming another person
+#: refused since then ends the wait (WaitAnswer's refusal).
+WAIT_SINCE_PARAM = "since"
 #: Query parameters of GET TOKEN_PATH: seconds the token must have left, and "1" to get a
 #: new token because the old one was refused.
 MIN_TTL_PARAM = "min_ttl"
@@ -201,11 +204,14 @@ class LinkAnswer(TypedDict, total=False):
     device_flow: bool
 
 
-class WaitAnswer(TypedDict):
+class WaitAnswer(TypedDict, total=False):
     """The JSON of GET WAIT_PATH."""
 
     #: Whether the token asked for can be had now (False: the wait ran out first).
     ready: bool
+    #: Why the wait ended without a token: a sign-in naming another person than the user's
+    #: was refused since WAIT_SINCE_PARAM (absent otherwise, and from older servers).
+    refusal: str
 
 
 class DeviceAnswer(TypedDict, total=False):

@@ -19,6 +19,7 @@ from ..protocol import (
     TOKEN_STATUS_PATH,
     WAIT_PARAM,
     WAIT_PATH,
+    WAIT_SINCE_PARAM,
 )
 from .base import SELECTION_PARAMS, NevisAPIHandler, NevisPageHandler
 from .kernel_api import KernelAPIHandler
@@ -192,7 +193,9 @@ class HubKernelWaitHandler(HubModeMixin, KernelAPIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         """Wait at the service for the owner's token, as long as the kernel asked (bounded)."""
-        params = {k: self.get_argument(k, "") for k in (*SELECTION_PARAMS, WAIT_PARAM)}
+        params = {
+            k: self.get_argument(k, "") for k in (*SELECTION_PARAMS, WAIT_PARAM, WAIT_SINCE_PARAM)
+        }
         try:
             wait = min(max(float(params[WAIT_PARAM]), 0.0), MAX_WAIT)
         except ValueError:

@@ -29,6 +29,7 @@ from ..protocol import (
     PROVIDER_ERROR,
     PROVIDER_TIMEOUT,
     WAIT_PARAM,
+    WAIT_SINCE_PARAM,
     DeviceAnswer,
     LinkAnswer,
     WaitAnswer,
@@ -124,9 +125,15 @@ class WaitAPIMixin(SignInAPIMixin):
         user = self.signer()
         await self.before_wait(user)
         deadline = time.monotonic() + min(seconds, MAX_WAIT)
+        since = self.since()
         try:
             with self.nevis.links.cells.waiting(user):
                 while not await self.ready(user, provider, api):
+                    refused = self.nevis.refused_sign_in(user, provider)
+                    if since is not None and refused.get("refused_at", 0.0) >= since:
+                        # A sign-in of another person: no token comes for this wait.
+                        self.answer(200, dict(WaitAnswer(ready=False, refusal=refused["refusal"])))
+                        return
                     left = deadline - time.monotonic()
                     if left <= 0 or self._gone:
                         break
@@ -141,6 +148,14 @@ class WaitAPIMixin(SignInAPIMixin):
             return
         if not self._gone:
             self.answer(200, dict(WaitAnswer(ready=False)))
+
+    def since(self) -> float | None:
+        """When the cell began to wait (WAIT_SINCE_PARAM), if it says."""
+        try:
+            since = float(self.get_argument(WAIT_SINCE_PARAM, ""))
+        except ValueError:
+            return None
+        return since if math.isfinite(since) else None
 
     async def ready(self, user: str, provider: str, api: Any) -> bool:
         """Whether the token can be had now; False while a sign-in is missing."""

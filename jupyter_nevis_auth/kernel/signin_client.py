@@ -19,6 +19,7 @@ from ..protocol import (
     TOKEN_PATH,
     WAIT_PARAM,
     WAIT_PATH,
+    WAIT_SINCE_PARAM,
     DeviceAnswer,
     DeviceProgress,
     LinkAnswer,
@@ -51,15 +52,27 @@ def signed_in_as(client: TokenClient, selection: Selection) -> str:
     return display_name(client.cached_or_fetched(0.0, selection).claims)
 
 
-def ready_within(client: TokenClient, selection: Selection, seconds: float) -> bool:
+def ready_within(
+    client: TokenClient, selection: Selection, seconds: float, since: float | None = None
+) -> bool:
     """Whether the token of `selection` can be had within `seconds`: one request that waits at
-    the server until the sign-in lands."""
+    the server until the sign-in lands.
+
+    LoginRequiredError when a sign-in naming another person than the user's was refused since
+    `since` (time.time()): no token comes for this wait.
+    """
     params = {**selection.params(), WAIT_PARAM: f"{seconds:g}"}
+    if since is not None:
+        params[WAIT_SINCE_PARAM] = f"{since:.3f}"
     response = client.request("GET", _WAIT_SUFFIX, params, wait=seconds)
     if response.status_code in (404, 405):
         # A server from before waits were asked for: ask for the token itself.
         return ready(client, selection)
     answer = checked(response, client.url, client.login_url, selection)
+    if answer.get("refusal"):
+        raise LoginRequiredError(
+            str(answer["refusal"]), client.login_url, request=selection.params()
+        )
     # The token itself comes as it always does, and is kept for the cell that waits for it.
     return bool(answer.get("ready")) and ready(client, selection)
 
@@ -72,6 +85,8 @@ class SignInWait:
         self.client = client
         self.selection = selection
         self.deadline = time.monotonic() + timeout
+        #: When the wait began: a sign-in of another person refused since then ends it.
+        self.since = time.time()
         self._ended = threading.Event()
         self._stop = threading.Event()
         self._ready = False
@@ -98,7 +113,7 @@ class SignInWait:
                 seconds = min(self.deadline - asked, LONG_WAIT)
                 if seconds <= 0:
                     return
-                if ready_within(self.client, self.selection, seconds):
+                if ready_within(self.client, self.selection, seconds, self.since):
                     self._ready = True
                     return
                 if time.monotonic() - asked < seconds / 2:
