@@ -35,7 +35,7 @@ from ..protocol import (
     WaitAnswer,
 )
 from ..tokens import fingerprint
-from .base import NevisHandlerMixin
+from .base import NevisHandlerMixin, token_failure
 from .kernel_api import KernelAPIHandler
 
 
@@ -142,9 +142,8 @@ class WaitAPIMixin(SignInAPIMixin):
                     self.answer(200, dict(WaitAnswer(ready=True)))
                     return
         except NevisAuthError as e:
-            self.log.warning("No token for a waiting cell of %s: %s", user, e)
-            error = PROVIDER_TIMEOUT if isinstance(e, ProviderTimeoutError) else PROVIDER_ERROR
-            self.answer(e.status_code, {"error": error, "message": str(e)})
+            status, error = token_failure(e, self.log, f"a waiting cell of {user}")
+            self.answer(status, {"error": error, "message": str(e)})
             return
         if not self._gone:
             self.answer(200, dict(WaitAnswer(ready=False)))
