@@ -325,10 +325,8 @@ class Faults:
         )
         self.kernels: dict[str, Kernel] = {}
         self.answers: list[Answer] = []
-        #: The forced refreshes after the faults.
-        self.checks: list[Answer] = []
-        #: One message for each kind of failure, as the kernel got it.
-        self.messages: dict[str, str] = {}
+        #: One message for each kind of failure, each way.
+        self.messages: dict[tuple[str, str], str] = {}
         #: Every secret of the run by kind, to look for in the logs at the end.
         self.secrets: dict[str, set[str]] = {
             "kernel secret": set(),
@@ -398,7 +396,7 @@ class Faults:
             data = {}
         if status != 200:
             outcome = f"{status} {data.get('error', '(no JSON)')}"
-            self.messages.setdefault(outcome, str(data.get("message", body[:200])))
+            self.messages.setdefault((way, outcome), str(data.get("message", body[:200])))
             return Answer(kernel.user, sent, done, outcome, way)
         token = str(data.get("access_token", ""))
         self.secrets["access token answered"].add(token)
@@ -552,7 +550,6 @@ class Faults:
                 if attempt:
                     await asyncio.sleep(FORCED_INTERVAL)
                 answer = await self.ask(self.kernels[name], time.perf_counter(), force=True)
-                self.checks.append(answer)
                 if answer.ok and answer.access_token != before:
                     fault.forced[name] = "new token" + (f" (try {attempt + 1})" if attempt else "")
                     return
@@ -565,13 +562,16 @@ class Faults:
         await asyncio.to_thread(self.note_auth_state)
 
     def still_valid(self, failed: Answer) -> bool:
-        """Whether the token last answered to the user before `failed` was sent was valid then."""
+        """Whether the user's last token answered before `failed` was sent was valid at its end.
+
+        Such a failure could have been the still-valid token instead.
+        """
         last = max(
             (a for a in self.answers if a.user == failed.user and a.ok and a.done < failed.sent),
             key=lambda a: a.done,
             default=None,
         )
-        wall = failed.sent + self.wall_offset
+        wall = failed.done + self.wall_offset
         return last is not None and last.expires_at is not None and last.expires_at > wall
 
     def last_token(self, name: str) -> str:
@@ -592,13 +592,13 @@ class Faults:
                 + (f": {text}" if text else "")
             )
             for kind in kinds:
-                if kind in self.messages:
-                    print(f"    {kind}: {self.messages[kind]!r}")
+                if (way, kind) in self.messages:
+                    print(f"    {kind}: {self.messages[way, kind]!r}")
             if failed:
                 valid = sum(self.still_valid(a) for a in failed)
                 slowest = max(failed, key=lambda a: a.latency)
                 print(
-                    f"    {valid} of them while the user's last token answered was still "
+                    f"    {valid} of them ended while the user's last token answered was still "
                     f"valid; slowest failing answer {slowest.latency:.2f} s "
                     f"({slowest.outcome})"
                 )
