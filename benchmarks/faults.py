@@ -6,18 +6,19 @@ access tokens of --token-ttl seconds (30 by default); PostgreSQL (Debian's, a th
 cluster) as the service's database through NEVIS_AUTH_HUB_DB_URL; a JupyterHub whose
 GenericOAuthenticator keeps auth_state and whose `nevis-auth` service
 (jupyter-nevis-auth-hub) takes the users' sign-ins over from it (tests/hub/oauth_config.py,
-with JupyterHub's answers about server tokens kept the service's default 60 s). Four users
-sign in at the hub (the provider's login and consent forms) and start a server each, in hub
-mode, with a kernel. This process then plays their kernels: --rate requests a second in
-all (16 by default), sent on time whatever the answers do, each to the user's server's
-nevis/api/token with that kernel's secret, as the kernel helper sends it; the server asks
-the service's api/token with its own JupyterHub token.
+with JupyterHub's answers about server tokens kept the service's default 60 s, and the
+hub's auth_refresh_age JupyterHub's default 300 s). Four users sign in at the hub (the
+provider's login and consent forms) and start a server each, in hub mode, with a kernel.
+This process then sends --rate requests a second in all (16 by default), the users in turn,
+each on time whatever the answers do: three in four as their kernels send them, to the
+server's nevis/api/token with the kernel's secret (the server asks the service's api/token
+with its own JupyterHub token); one in four as their servers send them, straight to the
+service's api/token with the server's token.
 
 After a baseline without faults, these faults, one at a time; after each, the run waits
-until every user is served again, asks a forced refresh for each user (their grant is kept
-when it answers a new token), has each user's browser ask the hub (JupyterHub's
-refresh_user asks the service: the hub sign-in is kept when that answers 200), and lets the
-load run --settle seconds more before the next:
+until every user is served again, asks a forced refresh for each user through their kernel
+(their grant is kept when it answers a new token), and lets the load run --settle seconds
+more before the next:
 
 - postgres: PostgreSQL stopped (immediate shutdown) for 20 s, then started;
 - frozen: the provider's process stopped (SIGSTOP) for 25 s, then continued (SIGCONT);
@@ -27,21 +28,22 @@ load run --settle seconds more before the next:
   port 12 s later: connections are refused meanwhile;
 - kill: the service killed (SIGKILL); JupyterHub notices and starts it again.
 
-Prints for each: the requests failed (by status and error, with one message of each kind),
-the slowest failing answer, the answers' latency against the baseline's, how long after the
-fault ended every user was served again (and the longest a user went unserved against the
-fault's length), each user's forced refresh and hub sign-in, grants lost, the service's
-warnings and errors meanwhile, and the CPU of the run and of the processes outside it (the
-machine may be shared). At the end: whether the provider refused any refresh (with
-rotation, a refresh token used twice ends its grant) and whether a secret (a kernel secret,
-a server's token, a token from auth_state or answered to a kernel, the client secret, the
-store key) is in the log of the hub, its proxy, the service and the servers, or in
-PostgreSQL's.
+Prints for each, each way: the requests failed (by status and error, with one message of
+each kind, and how many ended while the user's token was still valid), the slowest failing
+answer, the answers' latency against the baseline's; how long after the fault ended every
+user was served again (and the longest a user went unserved against the fault's length),
+each user's forced refresh, grants lost, the service's warnings and errors meanwhile, and
+the CPU of the run and of the processes outside it (the machine may be shared). At the
+end: whether the provider refused any refresh (with rotation, a refresh token used twice
+ends its grant) and whether a secret (a kernel secret, a server's token, a token from
+auth_state or answered to a kernel, the client secret, the store key) is in the log of the
+hub, its proxy, the service and the servers, or in PostgreSQL's.
 
 Goals: no grant lost, no refresh refused by the provider, no secret in a log. Exits 1 when
 one is missed.
 
     python benchmarks/faults.py [--token-ttl 30] [--rate 16] [--settle 15] [--faults kill,...]
+                                [--auth-refresh-age 300] [--log FILE]
 """
 
 from __future__ import annotations
