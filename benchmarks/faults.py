@@ -86,6 +86,7 @@ from tests.support.postgres import PostgresServer  # noqa: E402
 from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider  # noqa: E402
 
 USERS = ("alice", "bob", "carol", "dave")
+FAULT_NAMES = ["postgres", "frozen", "slow", "refused", "kill"]
 #: The users' servers: the extension in hub mode, asking the service (tests/hub/service_config.py).
 SERVER = "hubmode"
 #: The service's own default; the test configuration's 1 s is for the tests' patience.
@@ -516,10 +517,7 @@ class Faults:
                 self.service_killed,
             ),
         ]
-        chosen = self.args.faults.split(",") if self.args.faults else [f.name for f in every]
-        unknown = set(chosen) - {f.name for f in every}
-        if unknown:
-            raise SystemExit(f"unknown faults: {', '.join(sorted(unknown))}")
+        chosen = self.args.faults.split(",") if self.args.faults else FAULT_NAMES
         return [f for f in every if f.name in chosen]
 
     async def run_fault(self, fault: Fault) -> None:
@@ -804,7 +802,11 @@ def main() -> None:
         help="the hub's Authenticator.auth_refresh_age (300, JupyterHub's default)",
     )
     parser.add_argument("--log", help="write the log of the hub, the service and the servers here")
-    sys.exit(asyncio.run(run(parser.parse_args())))
+    args = parser.parse_args()
+    unknown = set(args.faults.split(",") if args.faults else []) - set(FAULT_NAMES)
+    if unknown:
+        parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
+    sys.exit(asyncio.run(run(args)))
 
 
 if __name__ == "__main__":
