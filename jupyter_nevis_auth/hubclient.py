@@ -7,6 +7,8 @@ import os
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from tornado.httpclient import AsyncHTTPClient
+
 from .config import NevisAuth
 from .errors import NevisAuthError, ProviderTimeoutError
 from .links import public_origin
@@ -18,6 +20,8 @@ SERVICE = "the hub's sign-in service"
 #: The service's failures passed on as they are (with its sentence): a bad gateway, a store
 #: that is down, a provider that did not answer. Any other 5xx becomes a 502.
 RELAYED_5XX = (502, 503, 504)
+#: Calls to the service at once (tornado's shared client allows 10, and queues the rest).
+MAX_CONNECTIONS = 64
 
 
 class HubServiceClient:
@@ -30,8 +34,10 @@ class HubServiceClient:
         self.public_origin = public_origin(
             config.public_url, os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
         )
-        # The one way this package makes HTTP calls: timeouts, size limit, hostile answers.
-        self.http = ProviderHTTP(config, None, log)
+        # The one way this package makes HTTP calls: timeouts, size limit, hostile answers;
+        # with a client of its own, so kernels' requests never queue behind ten others.
+        client = AsyncHTTPClient(force_instance=True, max_clients=MAX_CONNECTIONS)
+        self.http = ProviderHTTP(config, client, log)
 
     def problems(self) -> list[str]:
         """Sentences naming what hub mode is missing."""
@@ -68,11 +74,13 @@ class HubServiceClient:
         body = query if method == "POST" else None
         url = self.url + path + ("?" + urlencode(query) if query and body is None else "")
         headers = {"Authorization": f"token {self.api_token}"}
+        # The service itself may wait http_timeout for a slow provider before it answers
+        # (with the still-valid token): giving up at the same moment would lose that answer.
+        timeout = 2 * self.http.config.http_timeout + wait
         try:
             answer = await self.http.fetch(
-                url, method=method, body=body, headers=headers, what=SERVICE,
-                timeout=self.http.config.http_timeout + wait if wait else None,
-            )  # fmt: skip
+                url, method=method, body=body, headers=headers, what=SERVICE, timeout=timeout
+            )
         except ProviderTimeoutError as e:
             return 504, {"error": PROVIDER_TIMEOUT, "message": str(e)}
         except NevisAuthError as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +26,9 @@ pytestmark = pytest.mark.hub
 
 #: The service's own sentences for its failures (hubservice's write_error and store).
 SERVICE_ANSWERS = {
+    200: {"access_token": "stand-in-access-token", "token_type": "Bearer", "expires_at": None,
+          "expires_in": None, "scope": "", "id_token": None, "claims": {"sub": "alice"},
+          "api": None, "provider": "default"},
     500: {"error": "internal_error", "message": "Something unexpected went wrong in "
           "jupyter-nevis-auth; try again, and if it happens again, ask your administrator "
           "to look at the server's log."},
@@ -64,6 +68,8 @@ class StandInService:
 
     def __init__(self) -> None:
         self.statuses: list[int] = []
+        #: Seconds the service takes for a 200, as while it waits for a slow provider.
+        self.delay = 0.0
         #: The Authorization header of every request.
         self.authorizations: list[str] = []
         stand_in = self
@@ -72,6 +78,8 @@ class StandInService:
             def do_GET(self) -> None:
                 stand_in.authorizations.append(self.headers.get("Authorization", ""))
                 status = stand_in.statuses.pop(0)
+                if status == 200:
+                    time.sleep(stand_in.delay)
                 body = json.dumps(SERVICE_ANSWERS[status]).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -125,10 +133,15 @@ def alice(hub: ServiceHub) -> Iterator[HubBrowser]:
         yield browser
 
 
+@pytest.fixture(scope="module")
+def server(alice: HubBrowser) -> str:
+    """alice's `hubmode` server, asking the stand-in; its URL path."""
+    return alice.start_server("hubmode")
+
+
 def test_a_failing_service_is_relayed_as_502_503_or_504_and_no_secret_is_logged(
-    hub: ServiceHub, alice: HubBrowser, stand_in: StandInService
+    hub: ServiceHub, alice: HubBrowser, stand_in: StandInService, server: str
 ) -> None:
-    server = alice.start_server("hubmode")
     stand_in.statuses = [500, 501, 503, 504, 500, 504]
 
     inside = json.loads(alice.run_code(server, KERNEL_ASKS.format(requests=4)))
@@ -156,3 +169,25 @@ def test_a_failing_service_is_relayed_as_502_503_or_504_and_no_secret_is_logged(
     # The server asks the service with its own JupyterHub token, never with the secret.
     assert len(stand_in.authorizations) == 6
     assert all(a.startswith("token ") and secret not in a for a in stand_in.authorizations)
+
+
+#: NevisAuth.http_timeout of the `hubmode` server, and of the service.
+HTTP_TIMEOUT = 10.0
+
+
+def test_a_service_answering_after_waiting_for_a_slow_provider_is_waited_for(
+    alice: HubBrowser, stand_in: StandInService, server: str
+) -> None:
+    """The service answers with the still-valid token only after its callers' timeout: the
+    server, which has the same timeout, must wait longer, or the answer is lost (a 504)."""
+    stand_in.statuses, stand_in.delay = [200], HTTP_TIMEOUT + 2
+    code = (
+        "from jupyter_nevis_auth.kernel.client import default_client\n"
+        "answer = default_client().request('GET')\n"
+        "print(answer.status_code, answer.json().get('access_token'))"
+    )
+
+    printed = alice.run_code(server, code, timeout=90)
+
+    assert printed.split() == ["200", "stand-in-access-token"]
+    assert stand_in.statuses == []
