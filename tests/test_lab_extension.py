@@ -397,8 +397,8 @@ def test_notebook_7_details_fit_a_window_600_px_high(
         item.get_by_text("Signed out", exact=True).wait_for()
         other = context.new_page()
         other.goto(f"{lab.url}nevis/login?next=/nevis/done")
+        # Left open: the done page may close itself, and closing it as well can hang.
         sign_in_at_provider(other, "alice")
-        other.close()
         item.get_by_text(SIGNED_IN).wait_for()
 
         item.locator("button").click()
