@@ -151,6 +151,27 @@ def test_a_link_signs_its_user_in_once_in_the_browser_that_used_it(
     assert service_api(hub, "GET", "api/token", hub.server_token("bob")).status_code == 401
 
 
+def test_a_link_completed_by_another_person_signs_nobody_in(
+    hub: ServiceHub, alice: HubBrowser, seen: list[str]
+) -> None:
+    held = service_api(hub, "GET", "api/token", hub.server_token("alice"))
+    assert held.status_code == 200 and held.json()["claims"]["sub"] == "alice"
+    url = ask_link(hub, "alice", seen)
+    with fresh_browser() as browser:
+        authorize = press_continue(browser, url).headers["Location"]
+        # mallory, at the same provider, opens alice's link and signs in as herself.
+        callback = provider_login(authorize, "mallory", redirect_prefix=hub.redirect_uri)
+        seen.extend(query(callback)[k] for k in ("code", "state"))
+        answer = browser.get(callback, allow_redirects=False, timeout=HTTP_TIMEOUT)
+
+    assert answer.status_code == 403, answer.text
+    assert "This sign-in is Mallory Example (subject mallory)&#39;s" in answer.text
+    assert "holds the sign-in of Alice Example (subject alice)" in answer.text
+    after = service_api(hub, "GET", "api/token", hub.server_token("alice"))
+    assert after.status_code == 200 and after.json()["claims"]["sub"] == "alice"
+    assert "Sign-in of alice at default refused: it names subject 'mallory'" in hub.log()
+
+
 @pytest.mark.parametrize(
     "token", ["", "x", secrets.token_urlsafe(32), "../../etc", "%00", "a" * 5000]
 )
