@@ -49,7 +49,19 @@ class WrongIdentityError(AccessDeniedError):
     """A sign-in names another person than the one the user's sign-ins belong to."""
 
 
-class ProviderError(NevisAuthError):
+class UpstreamError(NevisAuthError):
+    """A server this one calls (the provider, JupyterHub, its service) gave no usable answer."""
+
+    status_code = 502
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """A server this one calls did not answer in time."""
+
+    status_code = 504
+
+
+class ProviderError(UpstreamError):
     """The OpenID provider could not be reached or gave an unusable answer."""
 
     status_code = 502

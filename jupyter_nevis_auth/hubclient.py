@@ -10,9 +10,10 @@ from urllib.parse import urlencode, urlsplit
 from tornado.httpclient import AsyncHTTPClient
 
 from .config import NevisAuth
-from .errors import NevisAuthError, ProviderTimeoutError
+from .errors import UpstreamError, UpstreamTimeoutError
+from .hub_http import HubHTTP
 from .links import public_origin
-from .oidc.http import ProviderHTTP, parse_json
+from .oidc.http import parse_json
 from .protocol import PROVIDER_ERROR, PROVIDER_TIMEOUT
 
 #: What the service is called in sentences.
@@ -30,14 +31,23 @@ class HubServiceClient:
     def __init__(self, config: NevisAuth, api_token: str, log: logging.Logger) -> None:
         self.url = config.hub_service_url.rstrip("/") + "/"
         self.api_token = api_token
+        self.http_timeout = config.http_timeout
         #: The hub's origin as browsers reach it, "" when the configuration does not say.
         self.public_origin = public_origin(
             config.public_url, os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
         )
-        # The one way this package makes HTTP calls: timeouts, size limit, hostile answers;
-        # with a client of its own, so kernels' requests never queue behind ten others.
-        client = AsyncHTTPClient(force_instance=True, max_clients=MAX_CONNECTIONS)
-        self.http = ProviderHTTP(config, client, log)
+        # With a client of its own, so kernels' requests never queue behind ten others. The
+        # service is checked with the provider's TLS settings, as hub mode always did.
+        self.service = HubHTTP(
+            self.url,
+            api_token,
+            log,
+            what=SERVICE,
+            timeout=config.http_timeout,
+            http_client=AsyncHTTPClient(force_instance=True, max_clients=MAX_CONNECTIONS),
+            validate_cert=config.validate_cert,
+            ca_certs=config.ca_bundle or None,
+        )
 
     def problems(self) -> list[str]:
         """Sentences naming what hub mode is missing."""
@@ -70,20 +80,14 @@ class HubServiceClient:
         The parameters go in the body of a POST, else in the query. `wait` is how many
         seconds the service may take before it starts to answer (a cell's wait for a sign-in).
         """
-        query = {k: v for k, v in (params or {}).items() if v}
-        body = query if method == "POST" else None
-        url = self.url + path + ("?" + urlencode(query) if query and body is None else "")
-        headers = {"Authorization": f"token {self.api_token}"}
         # The service itself may wait http_timeout for a slow provider before it answers
         # (with the still-valid token): giving up at the same moment would lose that answer.
-        timeout = 2 * self.http.config.http_timeout + wait
+        timeout = 2 * self.http_timeout + wait
         try:
-            answer = await self.http.fetch(
-                url, method=method, body=body, headers=headers, what=SERVICE, timeout=timeout
-            )
-        except ProviderTimeoutError as e:
+            answer = await self.service.call(method, path, params, timeout=timeout)
+        except UpstreamTimeoutError as e:
             return 504, {"error": PROVIDER_TIMEOUT, "message": str(e)}
-        except NevisAuthError as e:
+        except UpstreamError as e:
             return 502, {"error": PROVIDER_ERROR, "message": str(e)}
         data = parse_json(answer.body)
         if not isinstance(data, dict):

@@ -12,13 +12,14 @@ Runs inside the hub, so it imports nothing from Jupyter Server.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import jwt
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from ..errors import UpstreamError
+from ..hub_http import HubHTTP
+from ..oidc.http import parse_json
 
 #: The service's name in c.JupyterHub.services, as docs/jupyterhub.md configures it.
 SERVICE_NAME = "nevis-auth"
@@ -79,19 +80,15 @@ def service_refresher(name: str = SERVICE_NAME) -> RefreshUserHook:
             authenticator.log.warning("No JupyterHub service %r to refresh %s's auth from.",
                                       name, user.name)  # fmt: skip
             return True
-        url = service.url.rstrip("/") + service.prefix + PATH
-        request = HTTPRequest(
-            url + "?" + urlencode({"user": user.name}),
-            headers={"Authorization": f"token {service.api_token}"},
-            request_timeout=TIMEOUT,
-        )
+        url = service.url.rstrip("/") + service.prefix
+        what = f"the {name} service"
+        api = HubHTTP(url, service.api_token, authenticator.log, what=what, timeout=TIMEOUT)
         try:
-            response = await AsyncHTTPClient().fetch(request, raise_error=False)
-            tokens = json.loads(response.body or b"{}")
-        except (HTTPClientError, OSError, ValueError) as e:
-            authenticator.log.warning("The %s service could not be asked for %s's tokens: %s",
-                                      name, user.name, type(e).__name__)  # fmt: skip
+            response = await api.call("GET", PATH, {"user": user.name})
+        except UpstreamError as e:
+            authenticator.log.warning("%s's auth_state is kept as it is: %s", user.name, e)
             return True
+        tokens = parse_json(response.body)
         if response.code != 200 or not isinstance(tokens, dict):
             message = tokens.get("message") if isinstance(tokens, dict) else None
             authenticator.log.info("The %s service holds no tokens of %s (%s): %s",

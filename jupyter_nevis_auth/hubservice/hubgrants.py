@@ -9,7 +9,6 @@ token_response.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -17,10 +16,11 @@ from typing import Any
 from urllib.parse import quote
 
 import jwt
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from ..errors import InvalidTokenError
+from ..errors import InvalidTokenError, UpstreamError
+from ..hub_http import HubHTTP
 from ..oidc import OIDCClient
+from ..oidc.http import parse_json
 from ..tokens import fingerprint
 
 NO_SCOPE = (
@@ -80,10 +80,8 @@ class HubUsers:
     """Reads users' auth_state from JupyterHub's REST API with the service's own token."""
 
     def __init__(self, api_url: str, api_token: str, log: logging.Logger, timeout: float) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.api_token = api_token
+        self.hub = HubHTTP(api_url, api_token, log, what="JupyterHub", timeout=timeout)
         self.log = log
-        self.timeout = timeout
         self._warned = False
 
     @classmethod
@@ -94,25 +92,23 @@ class HubUsers:
 
     async def grant(self, user: str) -> HubGrant | None:
         """The grant in `user`'s auth_state; None when there is none or the hub cannot say."""
-        request = HTTPRequest(
-            f"{self.api_url}/users/{quote(user, safe='')}",
-            headers={"Authorization": f"token {self.api_token}"},
-            request_timeout=self.timeout,
-        )
         try:
-            response = await AsyncHTTPClient().fetch(request)
-            model = json.loads(response.body)
-        except HTTPClientError as e:
-            if e.code in (401, 403):
-                self._warn_once(NO_SCOPE)
-            elif e.code != 404:
-                self.log.warning("JupyterHub's auth_state of %s could not be read (%s).", user, e)
+            answer = await self.hub.call("GET", f"users/{quote(user, safe='')}")
+        except UpstreamError as e:
+            self.log.warning("JupyterHub's auth_state of %s could not be read: %s", user, e)
             return None
-        except (OSError, ValueError) as e:
-            self.log.warning("JupyterHub's auth_state of %s could not be read (%s).",
-                             user, type(e).__name__)  # fmt: skip
+        if answer.code in (401, 403):
+            self._warn_once(NO_SCOPE)
             return None
-        if not isinstance(model, dict) or "auth_state" not in model:
+        if answer.code == 404:
+            return None
+        model = parse_json(answer.body)
+        if answer.code != 200 or not isinstance(model, dict):
+            self.log.warning(
+                "JupyterHub answered HTTP %s without %s's user model.", answer.code, user
+            )
+            return None
+        if "auth_state" not in model:
             self._warn_once(NO_SCOPE)
             return None
         return HubGrant.from_auth_state(model["auth_state"])
