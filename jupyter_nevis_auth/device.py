@@ -23,7 +23,7 @@ from .errors import (
     SettingsError,
     WrongIdentityError,
 )
-from .oidc import refusals
+from .oidc import IDTokenChecks, refusals
 from .oidc.device import DeviceCode, authorize_device, poll_device
 from .signin import SignIns
 
@@ -159,8 +159,7 @@ class DeviceSignIns:
                 id_token = data.get("id_token")
                 if not isinstance(id_token, str):
                     raise InvalidTokenError("The provider answered without an ID token.")
-                # No nonce in the device flow; every other check of the code flow applies.
-                claims = await client.validate_id_token(id_token, nonce=None)
+                claims = await client.validate_id_token(id_token, IDTokenChecks.device())
                 await self.sign_ins.keep(sign_in.user, sign_in.provider, sign_in.api, data, claims)
             except NevisAuthError as e:
                 again = (

@@ -12,10 +12,10 @@ from .api_tokens import ApiTokens
 from .apis import ApiSpec, adhoc, parse_apis, split_key, token_key
 from .config import NevisAuth
 from .device import DeviceSignIns
-from .errors import InvalidTokenError, NevisAuthError, RequestError
+from .errors import NevisAuthError, RequestError
 from .flow import PendingLogin, PendingLogins
 from .links import SignInLinks, public_origin
-from .oidc import OIDCClient
+from .oidc import IDTokenChecks, OIDCClient
 from .protocol import DEFAULT_PROVIDER, ErrorAnswer
 from .providers import build_providers
 from .refresh import TokenManager
@@ -306,9 +306,5 @@ class AuthService:
         claims: dict[str, Any] = tokens.claims
         id_token = data.get("id_token")
         if isinstance(id_token, str):
-            claims = await client.validate_id_token(
-                id_token, nonce=None, expected_sub=tokens.claims.get("sub")
-            )
-            if claims.get("iss") != tokens.claims.get("iss"):
-                raise InvalidTokenError("The provider sent an ID token from another issuer.")
+            claims = await client.validate_id_token(id_token, IDTokenChecks.refresh(tokens.claims))
         return TokenSet.from_response(data, claims, previous=tokens)

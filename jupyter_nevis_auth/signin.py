@@ -21,7 +21,7 @@ from .errors import (
 )
 from .flow import PendingLogin, PendingLogins, pkce_challenge
 from .identity import Identities
-from .oidc import ProviderMetadata, refusals
+from .oidc import IDTokenChecks, ProviderMetadata, refusals
 from .protocol import DEFAULT_PROVIDER
 from .providers import Provider
 from .refresh import TokenManager
@@ -192,7 +192,7 @@ class SignIns:
         id_token = data.get("id_token")
         if not isinstance(id_token, str):
             raise InvalidTokenError("The provider answered without an ID token; sign in again.")
-        claims = await client.validate_id_token(id_token, nonce=login.nonce)
+        claims = await client.validate_id_token(id_token, IDTokenChecks.code_flow(login.nonce))
         await self.keep(user, login.provider, login.api, data, claims)
         return login
 

@@ -27,11 +27,12 @@ from ..apis import split_key, token_key
 from ..config import NevisAuth
 from ..errors import InvalidTokenError, OAuthError, ProviderError
 from ..identity import Identities, Identity
+from ..oidc import IDTokenChecks
 from ..protocol import DEFAULT_PROVIDER
 from ..service import AuthService
 from ..stores import TokenStore
 from ..tokens import TokenSet
-from .hubgrants import HubGrant, HubUsers, fingerprint, hub_id_token_claims
+from .hubgrants import HubGrant, HubUsers, fingerprint
 
 WITHOUT_REFRESH = (
     "Your JupyterHub sign-in came without a refresh token, so it cannot be used here; "
@@ -79,7 +80,7 @@ class AuthStateService(AuthService):
         if grant is None or not grant.id_token:
             return None
         try:
-            claims = await hub_id_token_claims(self.client, grant.id_token)
+            claims = await self.client.validate_id_token(grant.id_token, IDTokenChecks.auth_state())
         except (InvalidTokenError, ProviderError) as e:
             self.log.warning("The JupyterHub login of %s names nobody that can be checked: %s",
                              user, e)  # fmt: skip
@@ -136,7 +137,7 @@ class AuthStateService(AuthService):
             reason = WITHOUT_ID if grant.refresh_token else WITHOUT_REFRESH
             self.tokens.signed_out_reason[key] = reason
             raise InvalidTokenError(reason)
-        claims = await hub_id_token_claims(self.client, grant.id_token)
+        claims = await self.client.validate_id_token(grant.id_token, IDTokenChecks.auth_state())
         return await super().refresh(key, self._tokens_of(grant, claims))
 
     def _hold(self, user: str, *refresh_tokens: str | None) -> None:
@@ -178,7 +179,8 @@ class AuthStateService(AuthService):
         if not grant.refresh_token or not grant.id_token:
             return None
         try:
-            claims = await hub_id_token_claims(self.client, grant.id_token, held.claims.get("sub"))
+            checks = IDTokenChecks.auth_state(held.claims.get("sub"))
+            claims = await self.client.validate_id_token(grant.id_token, checks)
         except (InvalidTokenError, ProviderError) as e:
             self.log.warning("Not using a newer JupyterHub sign-in: %s", e)
             return None

@@ -1,4 +1,4 @@
-"""The users' auth_state, read from JupyterHub's REST API, and the ID token in it.
+"""The users' auth_state, read from JupyterHub's REST API, and the grant in it.
 
 `GET /hub/api/users/<name>` shows a user's auth_state only to holders of the
 `admin:auth_state` scope (and the user model to holders of `read:users:name` or more),
@@ -17,9 +17,8 @@ from urllib.parse import quote
 
 import jwt
 
-from ..errors import InvalidTokenError, UpstreamError
+from ..errors import UpstreamError
 from ..hub_http import HubHTTP
-from ..oidc import OIDCClient
 from ..oidc.http import parse_json
 from ..tokens import fingerprint
 
@@ -61,8 +60,8 @@ class HubGrant:
     def issued_at(self) -> float | None:
         """When the provider issued the grant's ID token (its iat, read unverified), if known.
 
-        Only for telling which of two grants is newer; what the token proves is checked by
-        hub_id_token_claims before the grant is used.
+        Only for telling which of two grants is newer; what the token proves is checked
+        (IDTokenChecks.auth_state) before the grant is used.
         """
         try:
             iat = jwt.decode(self.id_token or "", options={"verify_signature": False}).get("iat")
@@ -117,36 +116,3 @@ class HubUsers:
         if not self._warned:
             self._warned = True
             self.log.error("jupyter-nevis-auth: %s", message)
-
-
-async def hub_id_token_claims(
-    client: OIDCClient, id_token: str, expected_sub: str | None = None
-) -> dict[str, Any]:
-    """Claims of the ID token in auth_state: signature, issuer and audience checked, not expiry.
-
-    The hub obtained it, possibly long ago; what it proves is who the grant belongs to.
-    """
-    validator = client.id_tokens
-    metadata = await client.metadata()
-    try:
-        header = jwt.get_unverified_header(id_token)
-        alg, kid = header.get("alg"), header.get("kid")
-        if alg not in validator.allowed_algorithms() or not isinstance(kid, (str, type(None))):
-            raise InvalidTokenError("The ID token in auth_state is signed in a way not allowed.")
-        key = await validator.signing_key(kid)
-        validator.check_key(key, alg)
-        claims: dict[str, Any] = jwt.decode(
-            id_token, key=key, algorithms=[alg], audience=client.config.client_id,
-            issuer=metadata.issuer,
-            options={"verify_exp": False, "require": ["iss", "sub", "aud"], "strict_aud": False},
-        )  # fmt: skip
-    except jwt.PyJWTError as e:
-        raise InvalidTokenError(
-            f"The ID token in auth_state is not valid ({type(e).__name__})."
-        ) from e
-    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != client.config.client_id:
-        raise InvalidTokenError("The ID token in auth_state is for another client (azp).")
-    if expected_sub is not None and claims.get("sub") != expected_sub:
-        raise InvalidTokenError("The ID token in auth_state is of another user.")
-    return claims

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from .client import OIDCClient
 from .discovery import ProviderMetadata
+from .id_token import IDTokenChecks
 
-__all__ = ["OIDCClient", "ProviderMetadata"]
+__all__ = ["IDTokenChecks", "OIDCClient", "ProviderMetadata"]

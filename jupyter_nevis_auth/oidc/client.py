@@ -15,7 +15,7 @@ from ..errors import OAuthError, ProviderError
 from ..urls import strip_query, with_query
 from .discovery import Discovery, ProviderMetadata
 from .http import ProviderHTTP, oauth_error_code, parse_json
-from .id_token import IDTokenValidator
+from .id_token import IDTokenChecks, IDTokenValidator
 
 #: RFC 8693's grant type and token type of an access token.
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
@@ -40,11 +40,9 @@ class OIDCClient:
         """The provider's metadata (see Discovery.metadata)."""
         return await self.discovery.metadata(recheck_after_failure=recheck_after_failure)
 
-    async def validate_id_token(
-        self, id_token: str, *, nonce: str | None, expected_sub: str | None = None
-    ) -> dict[str, Any]:
+    async def validate_id_token(self, id_token: str, checks: IDTokenChecks) -> dict[str, Any]:
         """Claims of a valid ID token (see IDTokenValidator.validate)."""
-        return await self.id_tokens.validate(id_token, nonce=nonce, expected_sub=expected_sub)
+        return await self.id_tokens.validate(id_token, checks)
 
     # -- authorization request ----------------------------------------------
 

@@ -1,9 +1,11 @@
-"""Keys and ID tokens: the JWKS cache, key strength, every OIDC Core 3.1.3.7 check."""
+"""Keys and ID tokens: the JWKS cache, key strength, every ID-token check, options per use."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -22,6 +24,45 @@ JWKS_MIN_REFETCH_INTERVAL = 30.0
 MIN_RSA_BITS = 2048
 #: RFC 7518 3.4: the curve each ECDSA algorithm is defined on.
 EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+
+
+@dataclass(frozen=True)
+class IDTokenChecks:
+    """What one use of an ID token checks besides its signature, key, iss, aud and azp."""
+
+    #: How the messages call the token.
+    name: str = "ID token"
+    #: The nonce it must carry: only the code flow sends one.
+    nonce: str | None = None
+    #: Whether exp and iat are required and exp checked.
+    expiry: bool = True
+    #: The sub it must name; None: any.
+    subject: str | None = None
+    #: A refresh: the claims of the ID token it renews, whose iss it must repeat.
+    renews: Mapping[str, Any] | None = None
+
+    @classmethod
+    def code_flow(cls, nonce: str) -> IDTokenChecks:
+        """The code flow's: every check, with its sign-in's nonce."""
+        return cls(nonce=nonce)
+
+    @classmethod
+    def device(cls) -> IDTokenChecks:
+        """A device sign-in's: as the code flow's but for the nonce, which RFC 8628 has not."""
+        return cls()
+
+    @classmethod
+    def refresh(cls, previous: Mapping[str, Any]) -> IDTokenChecks:
+        """A refresh answer's: the subject and issuer of `previous` again (OIDC Core 12.2)."""
+        return cls(subject=previous.get("sub"), renews=previous)
+
+    @classmethod
+    def auth_state(cls, subject: str | None = None) -> IDTokenChecks:
+        """A hub login's, kept in auth_state: exp not checked, as the hub got it maybe long ago.
+
+        What it proves is whom the grant belongs to (`subject`, when that must be someone).
+        """
+        return cls(name="ID token in auth_state", expiry=False, subject=subject)
 
 
 class IDTokenValidator:
@@ -52,7 +93,7 @@ class IDTokenValidator:
                 self._jwks.fetched_at = time.monotonic()
             return self._jwks.value  # type: ignore[no-any-return]
 
-    async def signing_key(self, kid: str | None) -> jwt.PyJWK:
+    async def signing_key(self, kid: str | None, name: str) -> jwt.PyJWK:
         """The provider key for `kid`, refetching the key set once when the kid is new."""
         cached_at = self._jwks.fetched_at
         key = self._find_key(await self.key_set(), kid)
@@ -68,17 +109,17 @@ class IDTokenValidator:
             key = self._find_key(await self.key_set(force=True), kid)
         if key is None:
             raise InvalidTokenError(
-                "The ID token is signed with a key the provider does not publish; sign in again."
+                f"The {name} is signed with a key the provider does not publish; sign in again."
             )
         return key
 
-    def check_key(self, key: jwt.PyJWK, alg: str) -> None:
+    def check_key(self, key: jwt.PyJWK, alg: str, name: str) -> None:
         """Refuse a key that does not fit `alg` or is too weak to trust (RFC 7518, RFC 8037)."""
         problem = key_problem(key.key, alg)
         if problem:
-            self.http.log.warning("Refused an ID token signed with %s: %s", alg, problem)
+            self.http.log.warning("Refused an %s signed with %s: %s", name, alg, problem)
             raise InvalidTokenError(
-                f"The provider signed the ID token with {problem}, which is not trusted; ask "
+                f"The provider signed the {name} with {problem}, which is not trusted; ask "
                 "the provider's administrator to use a stronger signing key."
             )
 
@@ -105,42 +146,38 @@ class IDTokenValidator:
         """The configured algorithms that are safe; what the provider advertises is not trusted."""
         return [a for a in self.config.id_token_signing_algs if a in SAFE_ALGORITHMS]
 
-    async def validate(
-        self,
-        id_token: str,
-        *,
-        nonce: str | None,
-        expected_sub: str | None = None,
-    ) -> dict[str, Any]:
-        """Claims of `id_token` after every OIDC Core 3.1.3.7 check; raises InvalidTokenError."""
+    async def validate(self, id_token: str, checks: IDTokenChecks) -> dict[str, Any]:
+        """Claims of `id_token` after every check `checks` asks for; raises InvalidTokenError."""
         try:
-            return await self._validate(id_token, nonce, expected_sub)
+            return await self._validate(id_token, checks)
         except (InvalidTokenError, ProviderError, SettingsError):
             raise
         except Exception as e:  # hostile content can break parsers in any way
-            self.http.log.warning("Refused an ID token: %s", type(e).__name__)
-            raise InvalidTokenError("The provider sent an invalid ID token (malformed).") from e
+            self.http.log.warning("Refused an %s: %s", checks.name, type(e).__name__)
+            raise InvalidTokenError(
+                f"The provider sent an invalid {checks.name} (malformed)."
+            ) from e
 
-    async def _validate(
-        self, id_token: str, nonce: str | None, expected_sub: str | None
-    ) -> dict[str, Any]:
+    async def _validate(self, id_token: str, checks: IDTokenChecks) -> dict[str, Any]:
+        name = checks.name
         metadata = await self.discovery.metadata()
         try:
             header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError as e:
-            raise InvalidTokenError("The provider sent an ID token that is not a JWT.") from e
+            raise InvalidTokenError(f"The provider sent an {name} that is not a JWT.") from e
         algorithms = self.allowed_algorithms()
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in algorithms:
-            self.http.log.warning("Refused an ID token signed with alg %r", str(alg)[:20])
+            self.http.log.warning("Refused an %s signed with alg %r", name, str(alg)[:20])
             raise InvalidTokenError(
-                "The provider signed the ID token with an algorithm that is not allowed."
+                f"The provider signed the {name} with an algorithm that is not allowed."
             )
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
-            raise InvalidTokenError("The provider sent an invalid ID token (malformed kid).")
-        key = await self.signing_key(kid)
-        self.check_key(key, alg)
+            raise InvalidTokenError(f"The provider sent an invalid {name} (malformed kid).")
+        key = await self.signing_key(kid, name)
+        self.check_key(key, alg, name)
+        required = ["iss", "sub", "aud", *(["exp", "iat"] if checks.expiry else [])]
         try:
             claims: dict[str, Any] = jwt.decode(
                 id_token,
@@ -149,23 +186,25 @@ class IDTokenValidator:
                 audience=self.config.client_id,
                 issuer=metadata.issuer,
                 leeway=self.config.clock_skew,
-                options={"require": ["iss", "sub", "aud", "exp", "iat"], "strict_aud": False},
+                options={"require": required, "verify_exp": checks.expiry, "strict_aud": False},
             )
         except jwt.PyJWTError as e:
-            self.http.log.warning("Refused an ID token: %s", type(e).__name__)
-            raise InvalidTokenError(f"The provider sent an invalid ID token ({_reason(e)}).") from e
-        if (
+            self.http.log.warning("Refused an %s: %s", name, type(e).__name__)
+            raise InvalidTokenError(f"The provider sent an invalid {name} ({_reason(e)}).") from e
+        if "iat" in claims and (
             not isinstance(claims["iat"], (int, float))
             or claims["iat"] > time.time() + self.config.clock_skew
         ):
-            raise InvalidTokenError("The provider sent an invalid ID token (issued in the future).")
+            raise InvalidTokenError(f"The provider sent an invalid {name} (issued in the future).")
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != self.config.client_id:
-            raise InvalidTokenError("The provider sent an invalid ID token (wrong azp).")
-        if nonce is not None and claims.get("nonce") != nonce:
-            raise InvalidTokenError("The provider sent an invalid ID token (nonce mismatch).")
-        if expected_sub is not None and claims.get("sub") != expected_sub:
-            raise InvalidTokenError("The provider sent an ID token for another user.")
+            raise InvalidTokenError(f"The provider sent an invalid {name} (wrong azp).")
+        if checks.nonce is not None and claims.get("nonce") != checks.nonce:
+            raise InvalidTokenError(f"The provider sent an invalid {name} (nonce mismatch).")
+        if checks.subject is not None and claims.get("sub") != checks.subject:
+            raise InvalidTokenError(f"The provider sent an {name} for another user.")
+        if checks.renews is not None and claims.get("iss") != checks.renews.get("iss"):
+            raise InvalidTokenError(f"The provider sent an {name} from another issuer.")
         return claims
 
 
