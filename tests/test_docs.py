@@ -345,11 +345,13 @@ def check_service_env(env: dict[str, Any], where: str) -> None:
 
 
 def commands(code: str) -> Iterator[list[str]]:
-    """Each command of a shell block, as words, comments and continuations removed."""
+    """Each command of a shell block, as words, comments, continuations and `> file` removed."""
     for line in code.replace("\\\n", " ").splitlines():
         words = shlex.split(line, comments=True)
-        if words:
-            yield words
+        # Where the output goes is the shell's business, not an argument of the command.
+        redirect = next((i for i, word in enumerate(words) if word.startswith(">")), len(words))
+        if words[:redirect]:
+            yield words[:redirect]
 
 
 @functools.cache
