@@ -36,7 +36,13 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
     load_other_extensions = True
     classes = [NevisAuth, TokenManager, EncryptedFileTokenStore]  # noqa: RUF012 (traitlets')
     template_paths = [TEMPLATES]  # noqa: RUF012 (traitlets' own class attribute)
-    subcommands = {"doctor": ("jupyter_nevis_auth.doctor.app.DoctorApp", "Diagnose sign-in setup")}  # noqa: RUF012
+    subcommands = {  # noqa: RUF012 (traitlets' own class attribute)
+        "doctor": ("jupyter_nevis_auth.doctor.app.DoctorApp", "Diagnose sign-in setup"),
+        "make-key": (
+            "jupyter_nevis_auth.store_key.MakeKeyApp",
+            "Print a new key for NevisAuth.store_key",
+        ),
+    }
 
     def load_config_file(self, *args: Any, **kwargs: Any) -> None:
         """Also read NevisAuth from jupyter_server_config.d/*.json files, as images ship them."""

@@ -166,8 +166,8 @@ class NevisAuth(EnvConfigurable):
         "",
         config=True,
         help="""Fernet key encrypting the token file of EncryptedFileTokenStore (make one with
-        `python -m jupyter_nevis_auth.filestore`). To change keys, list the new key first and the
-        old one after it, separated by a comma, until the file has been written again.
+        `jupyter nevis-auth make-key`). To change keys, list the new key first and the old one
+        after it, separated by a comma, until the file has been written again.
         Prefer store_key_file. Default: $NEVIS_AUTH_STORE_KEY""",
     )
     store_key_file = Unicode(

@@ -1,6 +1,6 @@
 """A token store in an encrypted file, so that sign-ins survive a server restart.
 
-`python -m jupyter_nevis_auth.filestore` prints a new key for NevisAuth.store_key.
+`jupyter nevis-auth make-key` prints a new key for NevisAuth.store_key (store_key.py).
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ import contextlib
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken, MultiFernet
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Unicode
 
@@ -207,10 +206,7 @@ class EncryptedFileTokenStore(TokenStore):
                 os.close(dir_fd)
 
 
-def main() -> None:
-    """Print a new key for NevisAuth.store_key."""
-    sys.stdout.write(Fernet.generate_key().decode() + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    from .store_key import old_command
+
+    old_command()

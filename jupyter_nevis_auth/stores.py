@@ -14,7 +14,9 @@ from .env import env_name
 from .errors import SettingsError, StoreUnavailableError
 from .tokens import TokenSet
 
-MAKE_KEY = "`python -m jupyter_nevis_auth.filestore` makes one"
+#: The command printing a new key, as the stores' messages and the docs name it.
+MAKE_KEY_COMMAND = "jupyter nevis-auth make-key"
+MAKE_KEY = f"`{MAKE_KEY_COMMAND}` makes one"
 #: Seconds between two tries to write what the store could not take.
 WRITE_RETRY = 2.0
 
@@ -39,6 +41,11 @@ def make_fernet(store_key: str) -> MultiFernet:
             "NevisAuth.store_key is not a list of Fernet keys (each 44 characters of url-safe "
             f"base64, comma separated); {MAKE_KEY}."
         ) from e
+
+
+def new_store_key() -> str:
+    """A new random key for NevisAuth.store_key: a Fernet key (32 bytes, url-safe base64)."""
+    return Fernet.generate_key().decode()
 
 
 class TokenStore(LoggingConfigurable):

@@ -118,7 +118,7 @@ async def test_without_a_usable_key_tokens_stay_in_memory(tmp_path, caplog, key)
     assert await memory_only.get("alice") == tokens
     assert not path.exists()
     assert "memory only" in caplog.text
-    assert "python -m jupyter_nevis_auth.filestore" in caplog.text
+    assert "`jupyter nevis-auth make-key` makes one" in caplog.text
 
 
 async def test_the_key_can_come_from_a_file(tmp_path, monkeypatch):
@@ -194,16 +194,6 @@ async def test_a_sign_out_that_cannot_be_written_removes_the_file(tmp_path, monk
 
 def store_without_path() -> EncryptedFileTokenStore:
     return EncryptedFileTokenStore(parent=NevisAuth(store_key=KEY))
-
-
-def test_module_prints_a_new_key():
-    result = subprocess.run(
-        [sys.executable, "-m", "jupyter_nevis_auth.filestore"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    )  # fmt: skip
-    key = result.stdout.strip()
-    assert Fernet(key.encode()).decrypt(Fernet(key.encode()).encrypt(b"ok")) == b"ok"
-    assert key != KEY
 
 
 # -- inside the server: unreadable files sign out, cleanly -------------------------------
