@@ -45,6 +45,15 @@ class KernelAPIHandler(NevisAPIHandler):
     def check_xsrf_cookie(self) -> None:
         """No XSRF check: the secret travels in a header no other site can set or know."""
 
+    def _log(self) -> None:
+        """The request log line; a 401 (not signed in: a cell is about to wait for a sign-in)
+        at debug level, as Jupyter logs successes, not as a warning for every waiting cell."""
+        if self.get_status() != 401:
+            super()._log()
+            return
+        self.log.debug("401 %s %s (not signed in) %.2fms", self.request.method,
+                       self.request.path, 1000 * self.request.request_time())  # fmt: skip
+
 
 class KernelTokenHandler(KernelAPIHandler):
     """nevis/api/token: the current tokens, for the kernel helper."""

@@ -81,9 +81,10 @@ async def test_a_waiting_cell_asks_once_per_wait_and_logs_no_warning(
     assert reply["status"] == "ok", reply
     lines = [(r.levelno, r.getMessage()) for r in records.records]
     asked = [(lvl, m) for lvl, m in lines if "nevis/api/token" in m and " GET " in f" {m}"]
-    # The one request that found the sign-in missing; nothing while the cell waited.
+    # Not even the request that found the sign-in missing is a warning.
     warnings = [m for lvl, m in asked if lvl >= logging.WARNING]
-    assert len(warnings) <= 1, warnings
+    assert warnings == [], warnings
+    assert [m for lvl, m in asked if "401" in m and "(not signed in)" in m], asked
     waits = [m for lvl, m in asked if "nevis/api/token/wait" in m]
     assert 1 <= len(waits) <= 2, waits
     assert all(lvl == logging.DEBUG for lvl, m in asked if "/wait" in m)
