@@ -85,6 +85,46 @@ def test_the_server_extension_does_not_import_the_kernel_side():
     assert "requests" not in loaded and "ipywidgets" not in loaded
 
 
+def test_the_hub_service_does_not_import_jupyter_server():
+    assert "jupyter_server" not in imported_by("import jupyter_nevis_auth.hubservice.app")
+
+
+def module_path(name: str) -> Path:
+    """The file of the package module `name`."""
+    path = PACKAGE.parent / name.replace(".", "/")
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def outside_imports(path: Path) -> set[str]:
+    """The modules from outside the package that `path` names in an import, anywhere in it."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_shared_web_layer_imports_no_jupyter_server():
+    web = [module_name(p) for p in sorted((PACKAGE / "web").glob("*.py"))]
+    assert web, "no modules in jupyter_nevis_auth/web/"
+    # Every package module web/ loads, itself included, and what those load in turn.
+    seen, todo = set(), list(web)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += top_level_imports(module_path(name))
+    jupyter = {
+        name: sorted(
+            m for m in outside_imports(module_path(name)) if m.split(".")[0] == "jupyter_server"
+        )
+        for name in sorted(seen)
+    }
+    assert {name: found for name, found in jupyter.items() if found} == {}
+
+
 def test_every_option_names_its_env_var():
     for cls in NevisAuthApp.classes:
         if not issubclass(cls, EnvConfigurable):

@@ -21,7 +21,8 @@ from ..protocol import (
     WAIT_PATH,
     WAIT_SINCE_PARAM,
 )
-from .base import SELECTION_PARAMS, NevisAPIHandler, NevisPageHandler
+from ..web.base import SELECTION_PARAMS
+from .base import NevisAPIHandler, NevisPageHandler
 from .kernel_api import KernelAPIHandler
 
 

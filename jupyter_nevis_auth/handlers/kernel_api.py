@@ -22,7 +22,8 @@ from ..protocol import (
     secret_in,
 )
 from ..status import sign_in_url
-from .base import NevisAPIHandler, token_failure
+from ..web.base import token_failure
+from .base import NevisAPIHandler
 
 
 class KernelAPIHandler(NevisAPIHandler):

@@ -1,64 +1,36 @@
 """nevis/link and nevis/link/done: a one-time sign-in link's pages, for browsers without Jupyter.
 
-Opening the link shows what it does; its button (a POST, so that link previews and mail
-scanners cannot use the link up) starts the code flow bound to this browser. The mixins hold
-the pages' work, for a server's own links and for the hub service's.
+The pages' work is web/link_pages.py's; here a link's sign-in is bound to this browser, and
+under JupyterHub the page says which hub login the sign-in needs. A link is its own
+credential: the pages ask for no Jupyter login.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 
-from .. import urls
-from ..errors import NevisAuthError
 from ..flow import PendingLogin
-from ..links import EXPIRED, LINK_DONE_PATH, LINK_PAGE_PATH, SignInLink
-from ..protocol import LINK_TOKEN_PARAM
-from ..tokens import fingerprint
-from .base import NevisHandlerMixin, NevisPageHandler
-from .pages import (
-    LINK_DONE_COOKIE,
-    bind_to_browser,
-    hub_servers_path,
-    link_sign_in_done,
-    name_link_owner,
-)
+from ..links import SignInLink
+from ..web.link_pages import LinkDoneMixin, LinkPageMixin
+from .base import NevisPageHandler
+from .pages import bind_to_browser, hub_servers_path, name_link_owner
 
 
-class LinkPageMixin(NevisHandlerMixin):
-    """A link's page: whose sign-in it is, and the button that starts it."""
+class LinkHandler(LinkPageMixin, NevisPageHandler):
+    """nevis/link: what a one-time link signs in for, and the button that starts it."""
 
-    page: Callable[..., None]
-    redirect: Callable[..., None]
-    get_query_argument: Callable[..., str]
-    get_body_argument: Callable[..., str]
-
-    def link_page(self) -> str:
-        """The path of this page."""
-        return urls.join(self.base_url, LINK_PAGE_PATH)
-
-    def link_done(self) -> str:
-        """The path of the page a link's sign-in ends on."""
-        return urls.join(self.base_url, LINK_DONE_PATH)
-
-    def whose(self, link: SignInLink) -> str:
-        """Whose notebooks the sign-in is for, in a sentence."""
-        return f"the Jupyter server of {link.owner}: its notebooks"
-
-    def link_redirect_uri(self, provider: str) -> str:
-        """The redirect URI of a link's sign-in at `provider`."""
-        return self.nevis.redirect_uri(self.origin(), self.base_url, provider)
+    get = allow_unauthenticated(LinkPageMixin.get)
+    post = allow_unauthenticated(LinkPageMixin.post)
 
     def bind_link(self, login: PendingLogin, link: SignInLink) -> None:
-        """Let only this browser finish the link's sign-in."""
-        bind_to_browser(self, login)  # type: ignore[arg-type]
-        name_link_owner(self, login)  # type: ignore[arg-type]
+        """Let only this browser finish the link's sign-in; under JupyterHub, name its owner."""
+        bind_to_browser(self, login)
+        name_link_owner(self, login)
 
     def hints(self, link: SignInLink) -> dict[str, Any]:
-        """Notes and links for the page: under JupyterHub, the hub login the sign-in needs."""
+        """Under JupyterHub, the hub login the sign-in needs."""
         servers = hub_servers_path()
         if not servers:
             return {}
@@ -69,96 +41,6 @@ class LinkPageMixin(NevisHandlerMixin):
         login = servers[: -len("user/")] + "hub/login"
         return {"notes": [note], "links": [(login, "Sign in to JupyterHub")]}
 
-    def usable(self, link: SignInLink) -> bool:
-        """Whether this page may use `link`: a server's links are for its owner only."""
-        return link.owner == self.owner
-
-    def gone(self) -> None:
-        """The page of a link that cannot be used."""
-        self.page(
-            "Sign-in link not valid", EXPIRED, 410,
-            links=[(self.login_url(), "Sign in from Jupyter instead")],
-        )  # fmt: skip
-
-    def live_link(self, token: str, *, redeem: bool) -> SignInLink | None:
-        """The link of `token` if it is live and usable here (used up if `redeem`)."""
-        links = self.nevis.links
-        link = links.redeem(token) if redeem else links.peek(token)
-        return link if link is not None and self.usable(link) else None
-
-    @allow_unauthenticated
-    async def get(self) -> None:
-        """Say whose sign-in this is, with a button to go on."""
-        token = self.get_query_argument(LINK_TOKEN_PARAM, "")
-        link = self.live_link(token, redeem=False)
-        if link is None:
-            self.gone()
-            return
-        what = f" for {link.api.name}" if link.api and link.api.name else ""
-        self.page(
-            "Sign in",
-            f"This one-time link signs you in{what} for {self.whose(link)} will call APIs "
-            "as whoever signs in next. Go on only if you asked for this sign-in from your own "
-            "notebook.",
-            link_form={"action": self.link_page(), "token": token},
-            **self.hints(link),
-        )
-
-    @allow_unauthenticated
-    async def post(self) -> None:
-        """Use the link up and send this browser to the provider."""
-        token = self.get_body_argument(LINK_TOKEN_PARAM, "")
-        link = self.live_link(token, redeem=True)
-        if link is None:
-            self.gone()
-            return
-        try:
-            login, url = await self.nevis.start_login(
-                self.link_redirect_uri(link.provider), self.link_done(), link.provider,
-                link.api, via_link=True, owner=link.owner,
-            )  # fmt: skip
-        except NevisAuthError as e:
-            self.log.warning("Sign-in from a link for %s not started: %s", link.owner, e)
-            self.page("Sign-in is not available", str(e), e.status_code)
-            return
-        # The sign-in ends with the wait of the cell that asked for the link.
-        self.nevis.pending.tie_to_link(login.state, fingerprint(token))
-        self.bind_link(login, link)
-        self.redirect(url)
-
-
-class LinkDoneMixin(NevisHandlerMixin):
-    """Where a link's sign-in ends; names whom only right after it."""
-
-    page: Callable[..., Any]
-    get_secure_cookie: Callable[..., bytes | None]
-    clear_cookie: Callable[..., None]
-
-    def link_done(self) -> str:
-        """The path of this page."""
-        return urls.join(self.base_url, LINK_DONE_PATH)
-
-    @allow_unauthenticated
-    async def get(self) -> None:
-        """Say who signed in, once; and that the cell carries on if one waited."""
-        done = link_sign_in_done(self.get_secure_cookie(LINK_DONE_COOKIE, max_age_days=1))
-        self.clear_cookie(LINK_DONE_COOKIE, path=self.link_done())
-        if done is None:
-            self.page("Nothing to see here", "This page ends sign-ins from one-time links.")
-            return
-        name, cell_waits = done
-        after = (
-            ": the notebook cell that asked for the sign-in carries on."
-            if cell_waits
-            else "; no notebook cell is waiting for this sign-in any more, so run the cell "
-            "again to use it."
-        )
-        self.page("Signed in", f"Signed in as {name}. You can close this window{after}")
-
-
-class LinkHandler(LinkPageMixin, NevisPageHandler):
-    """nevis/link: what a one-time link signs in for, and the button that starts it."""
-
     def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
         """Any origin: the link's token is the credential, and a page holding it could as well
         open it; with Referrer-Policy no-referrer browsers send the form with Origin: null."""
@@ -167,3 +49,5 @@ class LinkHandler(LinkPageMixin, NevisPageHandler):
 
 class LinkDoneHandler(LinkDoneMixin, NevisPageHandler):
     """nevis/link/done: where a link's sign-in ends."""
+
+    get = allow_unauthenticated(LinkDoneMixin.get)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from urllib.parse import quote, unquote
 
@@ -14,14 +13,9 @@ from ..claims import display_name
 from ..errors import CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
 from ..links import LINK_DONE_PATH, WAIT_ENDED, failed_sentence
-from .base import NevisHandlerMixin, NevisPageHandler
+from ..web.pages import CALLBACK_PARAMS, remember_link_sign_in
+from .base import NevisPageHandler
 
-#: The authorization-response parameters the callback reads; each at most once.
-CALLBACK_PARAMS = ("state", "code", "iss", "error", "error_description")
-#: Holds, signed, whom a link's sign-in signed in, for the page it ends on.
-LINK_DONE_COOKIE = "nevis_auth_link_done"
-#: Seconds that cookie lives: the redirect follows at once.
-LINK_DONE_TTL = 60
 #: Under JupyterHub: tells every server of the hub whose server a link's sign-in is for.
 LINK_FOR_COOKIE = "nevis_auth_link_for_"
 OTHER_HUB_USER = (
@@ -70,31 +64,6 @@ def name_link_owner(handler: NevisPageHandler, login: PendingLogin) -> None:
             max_age=int(handler.nevis.config.state_ttl), path=path, httponly=True,
             secure=handler.request.protocol == "https", samesite="Lax",
         )  # fmt: skip
-
-
-async def remember_link_sign_in(
-    handler: NevisHandlerMixin, user: str, login: PendingLogin, done_page: str
-) -> None:
-    """Tell `done_page`, where a link's sign-in ends, whom it signed in and whether a cell of
-    theirs waits for it (a signed cookie)."""
-    cell_waits = handler.nevis.links.cells.waits(user)
-    status = await handler.nevis.status(user, handler.base_url)
-    claims = status["providers"][login.provider].get("claims") or {}
-    handler.set_secure_cookie(  # type: ignore[attr-defined]
-        LINK_DONE_COOKIE, json.dumps([display_name(claims), cell_waits]), expires_days=None,
-        max_age=LINK_DONE_TTL, path=done_page, httponly=True,
-        secure=handler.request.protocol == "https", samesite="Lax",
-    )  # fmt: skip
-
-
-def link_sign_in_done(raw: bytes | None) -> tuple[str, bool] | None:
-    """Whom a link's sign-in signed in, and whether a cell waited: what remember_link_sign_in
-    kept; None without it."""
-    try:
-        name, cell_waits = json.loads(raw or b"")
-    except (ValueError, TypeError):
-        return None
-    return (name, cell_waits) if isinstance(name, str) and isinstance(cell_waits, bool) else None
 
 
 class LoginHandler(NevisPageHandler):

@@ -6,7 +6,6 @@ import math
 
 from ..claims import public_claims
 from ..errors import LoginRequiredError, NevisAuthError, RequestError
-from ..handlers.base import token_failure
 from ..protocol import (
     DEFAULT_MIN_TTL,
     FORCE_REFRESH_PARAM,
@@ -19,6 +18,7 @@ from ..protocol import (
     TokenAnswer,
 )
 from ..status import sign_in_url
+from ..web.base import token_failure
 from .base import ServiceAPI
 
 

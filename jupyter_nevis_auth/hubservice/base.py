@@ -11,8 +11,8 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from tornado import web
 
 from .. import urls
-from ..handlers.base import NevisHandlerMixin, error_code, error_sentence
 from ..service import AuthService
+from ..web.base import NevisHandlerMixin, error_code, error_sentence
 from .auth import ServerCaller, identify_server
 from .authstate import AuthStateService
 

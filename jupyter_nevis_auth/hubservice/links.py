@@ -9,14 +9,12 @@ user.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tornado import web
 
 from ..flow import PendingLogin
-from ..handlers.link_pages import LinkDoneMixin, LinkPageMixin
-from ..handlers.signin_api import DeviceAPIMixin, LinkAPIMixin, WaitAPIMixin
 from ..links import SignInLink
+from ..web.link_pages import LinkDoneMixin, LinkPageMixin
+from ..web.signin_api import DeviceAPIMixin, LinkAPIMixin, WaitAPIMixin
 from .base import ServiceAPI, ServicePage
 from .pages import LINK, LINK_DONE, bind_to_hub_user, service_redirect_uri
 
@@ -39,10 +37,6 @@ class LinkHandler(LinkPageMixin, ServicePage):
     def usable(self, link: SignInLink) -> bool:
         """Any live link: the service holds every user's, each for its own user."""
         return True
-
-    def hints(self, link: SignInLink) -> dict[str, Any]:
-        """None: the service's sign-in needs no hub login."""
-        return {}
 
     def link_redirect_uri(self, provider: str) -> str:
         """The service's redirect URI."""

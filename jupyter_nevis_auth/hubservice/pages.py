@@ -12,10 +12,10 @@ from .. import urls
 from ..claims import display_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
-from ..handlers.pages import CALLBACK_PARAMS, remember_link_sign_in
-from ..handlers.sign_out import SignOutPageMixin
 from ..links import WAIT_ENDED, failed_sentence
 from ..protocol import DEFAULT_PROVIDER
+from ..web.pages import CALLBACK_PARAMS, remember_link_sign_in
+from ..web.sign_out import SignOutPageMixin
 from .base import CALLBACK, LOGOUT, ServicePage
 
 #: The pages of one-time sign-in links at the service, below its prefix.
