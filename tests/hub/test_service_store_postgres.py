@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import text
 from jupyter_nevis_auth.apis import token_key
 from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
 from jupyter_nevis_auth.tokens import TokenSet
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import running_postgres
 
 pytestmark = pytest.mark.hub
 
@@ -24,17 +23,8 @@ BOB = TokenSet("bob-access", refresh_token="bob-refresh", claims={"sub": "bob"})
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on a free loopback port; its SQLAlchemy URL."""
-    try:
-        server = PostgresServer()
-    except FileNotFoundError:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is missing: `make postgres` installs Debian's postgresql.")
-        pytest.skip("PostgreSQL is not installed (Debian package postgresql).")
-    try:
-        server.start()
+    for server in running_postgres():
         yield server.url
-    finally:
-        server.remove()
 
 
 def test_tokens_survive_a_new_store_encrypted_at_rest(postgres_url: str) -> None:

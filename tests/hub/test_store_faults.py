@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from jupyter_nevis_auth.errors import ProviderTimeoutError, StoreUnavailableErro
 from jupyter_nevis_auth.hubservice.store import UNAVAILABLE, SQLTokenStore, make_fernet
 from jupyter_nevis_auth.service import AuthService
 from jupyter_nevis_auth.tokens import TokenSet
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 
 pytestmark = pytest.mark.hub
@@ -38,17 +37,7 @@ CALLER_TIMEOUT = 2.0
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of the module's own, which tests stop and start."""
-    try:
-        server = PostgresServer()
-    except FileNotFoundError:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is missing: `make postgres` installs Debian's postgresql.")
-        pytest.skip("PostgreSQL is not installed (Debian package postgresql).")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.remove()
+    yield from running_postgres()
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from glob import glob
 from pathlib import Path
+
+import pytest
 
 
 def free_port() -> int:
@@ -73,3 +76,18 @@ class PostgresServer:
         """Stop the server and delete its files."""
         self.stop()
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+def running_postgres() -> Iterator[PostgresServer]:
+    """A started PostgresServer for a fixture, removed afterwards; fails in CI without one."""
+    try:
+        server = PostgresServer()
+    except FileNotFoundError:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is missing: `make postgres` installs Debian's postgresql.")
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql).")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
