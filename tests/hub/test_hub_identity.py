@@ -10,51 +10,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
-from collections.abc import Iterator
 
 import pytest
-import requests
 
 from jupyter_nevis_auth.hubservice.hook import same_person
-from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
+from tests.hub import test_auth_state
 from tests.hub.harness import HubBrowser
-from tests.hub.service_harness import SERVICE, OAuthHub, hub_login, service_api
-from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
+from tests.hub.service_harness import SERVICE, OAuthHub, service_api
+from tests.hub.test_auth_state import hub_refreshes, service_store, signed_in, token
+from tests.support.provider import RegisteredClient, provider_login
 
 pytestmark = pytest.mark.hub
 
 
-@pytest.fixture(scope="module")
-def hub_and_client(
-    oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[OAuthHub, RegisteredClient]]:
-    """One hub for the module, and the provider's client of the hub and the service."""
-    hub = OAuthHub(tmp_path_factory.mktemp("identity-hub"), oidc_provider.issuer, {})
-    client = oidc_provider.add_client(
-        [hub.login_redirect_uri, hub.redirect_uri], rotate_refresh_token=True
-    )
-    with hub.running(client.client_id, client.client_secret):
-        yield hub, client
-
-
-@pytest.fixture(scope="module")
-def hub(hub_and_client: tuple[OAuthHub, RegisteredClient]) -> OAuthHub:
-    """The running hub."""
-    return hub_and_client[0]
-
-
-def signed_in(hub: OAuthHub, name: str) -> Iterator[HubBrowser]:
-    """A hub user who signed in to the hub at the provider as themselves."""
-    with hub.browser(name) as browser:
-        hub_login(hub, browser)
-        yield browser
-
-
-def hub_refreshes(browser: HubBrowser) -> None:
-    """A request of the browser to the hub after auth_refresh_age: the hub's refresh_user."""
-    time.sleep(1.1)
-    assert browser.hub_api("GET", f"users/{browser.name}").status_code == 200
+# The sign-in-once tests' hub (GenericOAuthenticator keeping auth_state, rotation on), one
+# for this module, and their helpers.
+hub_and_client = test_auth_state.hub_and_client
+hub = test_auth_state.hub
 
 
 def subject_of(id_token: str) -> str:
@@ -63,23 +35,12 @@ def subject_of(id_token: str) -> str:
     return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
 
 
-def token(hub: OAuthHub, user: str) -> requests.Response:
-    """api/token as the user's default server asks for it."""
-    return service_api(hub, "GET", "api/token", hub.server_token(user))
-
-
 def sign_in_at_the_service_as(hub: OAuthHub, browser: HubBrowser, account: str) -> str:
     """The browser's sign-in at the service, finished at the provider as `account`."""
     response, visited = browser.follow(SERVICE + "login?next=" + SERVICE + "done")
     assert response.is_redirect, f"{response.status_code} at {visited[-1]}: {response.text}"
     # A provider session of its own: the browser happened to hold another account's.
     return provider_login(response.headers["Location"], account, redirect_prefix=hub.redirect_uri)
-
-
-def service_store(hub: OAuthHub) -> SQLTokenStore:
-    """The service's database, opened with its store key as the service opens it."""
-    db_url = f"sqlite:///{hub.work_dir / 'nevis_auth_hub.sqlite'}"
-    return SQLTokenStore(db_url, make_fernet(hub.store_key))
 
 
 def test_another_persons_sign_in_at_the_service_is_refused(hub: OAuthHub) -> None:
