@@ -39,11 +39,17 @@ from tests.support.provider import OIDCTestProvider  # noqa: E402
 USER = "bench"
 TARGET_RATIO = 1.5
 APIS = {
-    "sales": {"url": "https://sales.test/", "scopes": ["sales.read"],
-              "resource": "https://sales.test"},
-    "models": {"url": "https://models.test/", "scopes": ["models.read"],
-               "resource": "https://models.test"},
-}  # fmt: skip
+    "sales": {
+        "url": "https://sales.test/",
+        "scopes": ["sales.read"],
+        "resource": "https://sales.test",
+    },
+    "models": {
+        "url": "https://models.test/",
+        "scopes": ["models.read"],
+        "resource": "https://models.test",
+    },
+}
 
 
 async def bare_refresh(service: AuthService) -> float:
@@ -96,15 +102,23 @@ async def run(rounds: int) -> int:
         ratio = percentile(first, 50) / percentile(bare, 50)
         calls = await concurrent_first_tokens(service, provider, 50)
     ms = 1000
-    print(f"bare refresh request:     p50 {percentile(bare, 50) * ms:6.2f} ms"
-          f"   p99 {percentile(bare, 99) * ms:6.2f} ms   ({rounds} rounds)")  # fmt: skip
-    print(f"first token for an API:   p50 {percentile(first, 50) * ms:6.2f} ms"
-          f"   p99 {percentile(first, 99) * ms:6.2f} ms")  # fmt: skip
+    print(
+        f"bare refresh request:     p50 {percentile(bare, 50) * ms:6.2f} ms"
+        f"   p99 {percentile(bare, 99) * ms:6.2f} ms   ({rounds} rounds)"
+    )
+    print(
+        f"first token for an API:   p50 {percentile(first, 50) * ms:6.2f} ms"
+        f"   p99 {percentile(first, 99) * ms:6.2f} ms"
+    )
     met = ratio <= TARGET_RATIO
-    print(f"ratio at the median:      {ratio:.2f}x (target <= {TARGET_RATIO}x: "
-          f"{'met' if met else 'MISSED'})")  # fmt: skip
-    print(f"50 concurrent first requests for each of {len(APIS)} APIs: {calls} provider calls "
-          f"(target {len(APIS)}: {'met' if calls == len(APIS) else 'MISSED'})")  # fmt: skip
+    print(
+        f"ratio at the median:      {ratio:.2f}x (target <= {TARGET_RATIO}x: "
+        f"{'met' if met else 'MISSED'})"
+    )
+    print(
+        f"50 concurrent first requests for each of {len(APIS)} APIs: {calls} provider calls "
+        f"(target {len(APIS)}: {'met' if calls == len(APIS) else 'MISSED'})"
+    )
     return 0 if met and calls == len(APIS) else 1
 
 

@@ -244,9 +244,14 @@ class Load:
         self.hub_asked: dict[str, tuple[float, bool]] = {}
 
     async def ask(
-        self, http: aiohttp.ClientSession, url: str, user: str, run: Run, since: float,
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        user: str,
+        run: Run,
+        since: float,
         expect: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """One request for `user`'s token; its latency counts from `since`."""
         headers = {"Authorization": f"token {self.servers[user]}"}
         if BASELINE_PREFIX in url:
@@ -330,9 +335,14 @@ class Load:
         run.seconds = time.perf_counter() - start
 
     async def closed_loop(
-        self, target: Target, run: Run, callers: int, seconds: float,
-        users: Iterable[str] | None = None, expect: int = 200,
-    ) -> None:  # fmt: skip
+        self,
+        target: Target,
+        run: Run,
+        callers: int,
+        seconds: float,
+        users: Iterable[str] | None = None,
+        expect: int = 200,
+    ) -> None:
         """`callers` ask again as soon as they have an answer: for `seconds`, or for `users`."""
         http = http_client(callers)
         start = time.perf_counter()
@@ -347,8 +357,9 @@ class Load:
                 await self.ask(http, target.url, user, run, time.perf_counter(), expect)
 
         try:
-            await self._finish({asyncio.ensure_future(caller()) for _ in range(callers)}, run,
-                               seconds)  # fmt: skip
+            await self._finish(
+                {asyncio.ensure_future(caller()) for _ in range(callers)}, run, seconds
+            )
         finally:
             await http.close()
         run.seconds += time.perf_counter() - start
@@ -435,15 +446,19 @@ def create_servers(hub: ServiceHub, names: list[str]) -> dict[str, str]:
     with requests.Session() as http:
         http.headers.update(headers)
         for i in range(0, len(names), USER_BATCH):
-            made = http.post(hub.url + "/hub/api/users", timeout=60,
-                             json={"usernames": names[i : i + USER_BATCH]})  # fmt: skip
+            made = http.post(
+                hub.url + "/hub/api/users",
+                timeout=60,
+                json={"usernames": names[i : i + USER_BATCH]},
+            )
             if made.status_code != 201:
                 raise HubError(f"creating users: {made.status_code} {made.text}")
         for name in names:
             # What JupyterHub gives a server of its own: its one server scope.
             body = {"scopes": [f"access:servers!server={name}/"], "note": "bench_hub server"}
-            made = http.post(f"{hub.url}/hub/api/users/{name}/tokens", json=body,
-                             timeout=HTTP_TIMEOUT)  # fmt: skip
+            made = http.post(
+                f"{hub.url}/hub/api/users/{name}/tokens", json=body, timeout=HTTP_TIMEOUT
+            )
             if made.status_code != 201:
                 raise HubError(f"creating {name}'s token: {made.status_code} {made.text}")
             servers[name] = made.json()["token"]
@@ -470,15 +485,21 @@ class ServiceDatabase:
 
 
 async def sign_in_all(
-    hub: ServiceHub, provider: OIDCTestProvider, client_id: str, client_secret: str,
+    hub: ServiceHub,
+    provider: OIDCTestProvider,
+    client_id: str,
+    client_secret: str,
     names: list[str],
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Sign every user in, into the service's database; when each one's token expires."""
     config = NevisAuth(
-        issuer=provider.issuer, client_id=client_id, client_secret=client_secret,
-        redirect_uri=hub.redirect_uri, scopes=SCOPES,
+        issuer=provider.issuer,
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=hub.redirect_uri,
+        scopes=SCOPES,
         extra_authorize_params={"prompt": "consent"},
-    )  # fmt: skip
+    )
     database = ServiceDatabase(hub, config)
     service = AuthService(config, database.store)
     limit = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
@@ -516,25 +537,40 @@ async def stored_expiries(hub: ServiceHub, names: list[str], expiries: Expiries)
 def report(run: Run, users: int) -> None:
     """Print one run's figures."""
     rate = f" at {run.rate:g} req/s" if run.rate else ""
-    print(f"{run.name}{rate}: {run.answer_rate:.0f} answers/s over {run.seconds:.1f} s, "
-          f"p50 {run.p(50) * MS:.1f} ms, p99 {run.p(99) * MS:.1f} ms, "
-          f"max {run.p(100) * MS:.1f} ms, errors {run.errors_text()}")  # fmt: skip
+    print(
+        f"{run.name}{rate}: {run.answer_rate:.0f} answers/s over {run.seconds:.1f} s, "
+        f"p50 {run.p(50) * MS:.1f} ms, p99 {run.p(99) * MS:.1f} ms, "
+        f"max {run.p(100) * MS:.1f} ms, errors {run.errors_text()}"
+    )
     if run.rate:
         print(f"  client late by {run.lag * MS:.1f} ms at most")
     if run.by_kind:
         kinds = [(kind, run.by_kind.get(kind, [])) for kind in (ONLY_SERVICE, ASKS_HUB, REFRESHES)]
-        print("  p50/p99 of the answers that took " + "; ".join(
-            f"{kind}: {percentile(lat, 50) * MS:.1f}/{percentile(lat, 99) * MS:.1f} ms "
-            f"({len(lat)})" for kind, lat in kinds if lat))  # fmt: skip
-    print(f"  provider refresh calls {run.refresh_calls}; new tokens answered {run.expiries} "
-          f"({len(run.users_refreshed)} of {users} users), of them early {run.early}; "
-          f"answers with a token due {run.stale}")  # fmt: skip
+        print(
+            "  p50/p99 of the answers that took "
+            + "; ".join(
+                f"{kind}: {percentile(lat, 50) * MS:.1f}/{percentile(lat, 99) * MS:.1f} ms "
+                f"({len(lat)})"
+                for kind, lat in kinds
+                if lat
+            )
+        )
+    print(
+        f"  provider refresh calls {run.refresh_calls}; new tokens answered {run.expiries} "
+        f"({len(run.users_refreshed)} of {users} users), of them early {run.early}; "
+        f"answers with a token due {run.stale}"
+    )
     seconds = run.seconds or 1.0
-    cores = ", ".join(f"{name} {used / seconds:.2f}" for name, used in run.cpu.items()
-                      if name not in (IDLE, LOOP, OTHERS))  # fmt: skip
-    print(f"  CPU in cores: {cores} (its event loop's thread {run.cpu[LOOP] / seconds:.2f}); "
-          f"processes outside the run {run.cpu[OTHERS] / seconds:.2f}; "
-          f"idle {run.cpu[IDLE] / seconds:.2f} of the machine's {os.cpu_count()}")  # fmt: skip
+    cores = ", ".join(
+        f"{name} {used / seconds:.2f}"
+        for name, used in run.cpu.items()
+        if name not in (IDLE, LOOP, OTHERS)
+    )
+    print(
+        f"  CPU in cores: {cores} (its event loop's thread {run.cpu[LOOP] / seconds:.2f}); "
+        f"processes outside the run {run.cpu[OTHERS] / seconds:.2f}; "
+        f"idle {run.cpu[IDLE] / seconds:.2f} of the machine's {os.cpu_count()}"
+    )
     if run.answers:
         print(f"  service CPU per answer {run.cpu['service'] / run.answers * MS:.2f} ms")
 
@@ -553,8 +589,7 @@ class Bench:
         self.provider = provider
         self.names = [f"bench{i:05d}" for i in range(args.users)]
         self.hub = ServiceHub(work, provider.issuer, {})
-        self.client = provider.add_client([self.hub.redirect_uri],
-                                          access_token_ttl=args.token_ttl)  # fmt: skip
+        self.client = provider.add_client([self.hub.redirect_uri], access_token_ttl=args.token_ttl)
         # The service reads the config file in its working directory; it wins over its env.
         config = f"c.NevisAuthHub.hub_cache_seconds = {args.hub_cache_seconds}\n"
         if args.profile:
@@ -562,8 +597,9 @@ class Bench:
         (work / "nevis_auth_hub_config.py").write_text(config, encoding="utf-8")
         self.expiries = Expiries(args.token_ttl)
         self.proxy = Target("through the hub's proxy", self.hub.url + SERVICE + "api/token")
-        self.direct = Target("straight to the service",
-                             self.hub.service_url + SERVICE + "api/token")  # fmt: skip
+        self.direct = Target(
+            "straight to the service", self.hub.service_url + SERVICE + "api/token"
+        )
         self.baseline_port = free_port()
         self.baselines = {
             self.proxy.name: Target(self.proxy.name, self.hub.url + BASELINE_PREFIX + "api/token"),
@@ -602,8 +638,9 @@ class Bench:
             added = requests.post(
                 f"{api}/api/routes{BASELINE_PREFIX.rstrip('/')}",
                 json={"target": f"http://127.0.0.1:{self.baseline_port}"},
-                headers={"Authorization": f"token {token}"}, timeout=HTTP_TIMEOUT,
-            )  # fmt: skip
+                headers={"Authorization": f"token {token}"},
+                timeout=HTTP_TIMEOUT,
+            )
             if added.status_code != 201:
                 raise HubError(f"the proxy did not take the baseline's route: {added.status_code}")
             yield
@@ -615,8 +652,9 @@ class Bench:
         """The open loops at the baseline, through the proxy and straight."""
         for name, target in self.baselines.items():
             run = Run(f"baseline, open loop {name}")
-            await self.measure(run, self.load.open_loop(target, run, self.args.rate,
-                                                        self.args.seconds))  # fmt: skip
+            await self.measure(
+                run, self.load.open_loop(target, run, self.args.rate, self.args.seconds)
+            )
             report(run, len(self.names))
             self.baseline_runs[name] = run
 
@@ -625,10 +663,12 @@ class Bench:
         base = self.baseline_runs.get(target.name)
         if base is None or not base.answers or not run.answers:
             return
-        print(f"  against the baseline ({base.p(50) * MS:.1f}/{base.p(99) * MS:.1f} ms): "
-              f"p50 {run.p(50) / base.p(50):.1f}x, p99 {run.p(99) / base.p(99):.1f}x; "
-              f"over it: p50 +{(run.p(50) - base.p(50)) * MS:.1f} ms, "
-              f"p99 +{(run.p(99) - base.p(99)) * MS:.1f} ms")  # fmt: skip
+        print(
+            f"  against the baseline ({base.p(50) * MS:.1f}/{base.p(99) * MS:.1f} ms): "
+            f"p50 {run.p(50) / base.p(50):.1f}x, p99 {run.p(99) / base.p(99):.1f}x; "
+            f"over it: p50 +{(run.p(50) - base.p(50)) * MS:.1f} ms, "
+            f"p99 +{(run.p(99) - base.p(99)) * MS:.1f} ms"
+        )
 
     def refresh_calls(self) -> int:
         """Refresh requests the provider has seen from the service's client."""
@@ -663,15 +703,18 @@ class Bench:
         """Each server asks once through the proxy and once directly, a few at a time."""
         for target in (self.proxy, self.direct):
             shuffled = random.Random(self.args.seed).sample(self.names, len(self.names))
-            await self.load.closed_loop(target, run, WARM_UP_CALLERS, SETUP_TIMEOUT, shuffled,
-                                        expect)  # fmt: skip
+            await self.load.closed_loop(
+                target, run, WARM_UP_CALLERS, SETUP_TIMEOUT, shuffled, expect
+            )
 
     async def setup(self) -> None:
         """Users and their servers' tokens, at the hub."""
         clock = time.perf_counter()
         servers = await asyncio.to_thread(create_servers, self.hub, self.names)
-        print(f"{len(servers)} hub users and their server tokens created in "
-              f"{time.perf_counter() - clock:.1f} s (hub REST API)")  # fmt: skip
+        print(
+            f"{len(servers)} hub users and their server tokens created in "
+            f"{time.perf_counter() - clock:.1f} s (hub REST API)"
+        )
         self.load = Load(servers, self.expiries, self.args.hub_cache_seconds, self.args.seed)
 
     async def sign_in(self) -> None:
@@ -684,19 +727,24 @@ class Bench:
         took = time.perf_counter() - clock
         codes = self.provider.token_calls(self.client.client_id, "authorization_code") - codes
         self.calls_signed_in = self.refresh_counts()
-        print(f"{len(self.names)} sign-ins (provider login and consent forms, code exchange, "
-              f"stored in the service's database): {took:.1f} s, {len(self.names) / took:.0f}/s, "
-              f"{codes} code exchanges")  # fmt: skip
+        print(
+            f"{len(self.names)} sign-ins (provider login and consent forms, code exchange, "
+            f"stored in the service's database): {took:.1f} s, {len(self.names) / took:.0f}/s, "
+            f"{codes} code exchanges"
+        )
 
     async def loops(self) -> None:
         """The open loops, after one that lets the service settle, then the closed loops."""
         args = self.args
-        print(f"access tokens live {args.token_ttl} s; the service refreshes one "
-              f"{self.expiries.leeway:g} s before it expires")  # fmt: skip
+        print(
+            f"access tokens live {args.token_ttl} s; the service refreshes one "
+            f"{self.expiries.leeway:g} s before it expires"
+        )
         settle_seconds = max(SETTLE_SECONDS, args.hub_cache_seconds)
         settle = Run(f"settling, open loop {self.direct.name}")
-        await self.measure(settle, self.load.open_loop(self.direct, settle, args.rate,
-                                                       settle_seconds))  # fmt: skip
+        await self.measure(
+            settle, self.load.open_loop(self.direct, settle, args.rate, settle_seconds)
+        )
         report(settle, len(self.names))
         for target in (self.proxy, self.direct):
             run = Run(f"open loop {target.name}")
@@ -716,11 +764,17 @@ class Bench:
         for run in runs:
             if not run.name.startswith("open loop"):
                 continue
-            ok = (run.p(99) < GOAL_P99 and not run.errors
-                  and run.answer_rate >= GOAL_RATE_SHARE * args.rate)  # fmt: skip
-            met &= goal(f"p99 < {GOAL_P99 * MS:.0f} ms at {args.rate:g} req/s without errors, "
-                        f"{run.name}: p99 {run.p(99) * MS:.1f} ms, {run.answer_rate:.0f} "
-                        f"answers/s, {sum(run.errors.values())} errors", ok)  # fmt: skip
+            ok = (
+                run.p(99) < GOAL_P99
+                and not run.errors
+                and run.answer_rate >= GOAL_RATE_SHARE * args.rate
+            )
+            met &= goal(
+                f"p99 < {GOAL_P99 * MS:.0f} ms at {args.rate:g} req/s without errors, "
+                f"{run.name}: p99 {run.p(99) * MS:.1f} ms, {run.answer_rate:.0f} "
+                f"answers/s, {sum(run.errors.values())} errors",
+                ok,
+            )
         # All of them since the sign-ins: a refresh started in the background near the end of
         # one run may end between two runs.
         calls = self.calls_at_end[0] - self.calls_signed_in[0]
@@ -729,13 +783,17 @@ class Bench:
         early, stale = sum(r.early for r in runs), sum(r.stale for r in runs)
         unseen, lost = runs[-1].expiries, sum(runs[-1].errors.values())
         ok = calls - refused == new > 0 and early == stale == lost == 0
-        met &= goal(f"one refresh per user per expiry: {calls} provider refresh calls "
-                    f"({refused} refused or failed there), {new} "
-                    f"new tokens ({unseen} of them only in the database afterwards), {early} "
-                    f"early, {stale} answers with a token due, {lost} users signed out",
-                    ok)  # fmt: skip
-        met &= goal(f"< {GOAL_BYTES_PER_USER // 1024} KiB per signed-in user: "
-                    f"{per_user / 1024:.2f} KiB", per_user < GOAL_BYTES_PER_USER)  # fmt: skip
+        met &= goal(
+            f"one refresh per user per expiry: {calls} provider refresh calls "
+            f"({refused} refused or failed there), {new} "
+            f"new tokens ({unseen} of them only in the database afterwards), {early} "
+            f"early, {stale} answers with a token due, {lost} users signed out",
+            ok,
+        )
+        met &= goal(
+            f"< {GOAL_BYTES_PER_USER // 1024} KiB per signed-in user: {per_user / 1024:.2f} KiB",
+            per_user < GOAL_BYTES_PER_USER,
+        )
         others = [r for r in runs[:-1] if not r.name.startswith("open loop")]
         errors = sum(sum(r.errors.values()) for r in others)
         met &= goal(f"no errors in the other runs: {errors}", errors == 0)
@@ -753,8 +811,10 @@ async def run(args: argparse.Namespace) -> int:
             bench.processes = processes = Processes()
             rss_start = await processes.service_rss()
             took = time.perf_counter() - clock
-            print(f"provider and hub with the service up in {took:.1f} s; the service keeps "
-                  f"JupyterHub's answers {args.hub_cache_seconds} s")  # fmt: skip
+            print(
+                f"provider and hub with the service up in {took:.1f} s; the service keeps "
+                f"JupyterHub's answers {args.hub_cache_seconds} s"
+            )
             await bench.setup()
             # As the service does: what the start made is not the collector's to walk again,
             # so this process's own pauses do not count against the figures.
@@ -780,11 +840,13 @@ async def run(args: argparse.Namespace) -> int:
             bench.runs.append(await stored_expiries(bench.hub, bench.names, bench.expiries))
 
     per_user = (rss_all - rss_none) / args.users
-    print(f"service RSS: {rss_start / MIB:.1f} MiB at start; {rss_none / MIB:.1f} MiB after "
-          f"every server asked with nobody signed in, {rss_all / MIB:.1f} MiB after the same "
-          f"with all {args.users} signed in: {per_user / 1024:.2f} KiB per signed-in user; "
-          f"{rss_after / MIB:.1f} MiB after the loops "
-          f"({(rss_after - rss_none) / args.users / 1024:.2f} KiB per user)")  # fmt: skip
+    print(
+        f"service RSS: {rss_start / MIB:.1f} MiB at start; {rss_none / MIB:.1f} MiB after "
+        f"every server asked with nobody signed in, {rss_all / MIB:.1f} MiB after the same "
+        f"with all {args.users} signed in: {per_user / 1024:.2f} KiB per signed-in user; "
+        f"{rss_after / MIB:.1f} MiB after the loops "
+        f"({(rss_after - rss_none) / args.users / 1024:.2f} KiB per user)"
+    )
     if args.profile:
         print(f"\nthe service's profile ({args.profile}), by own time:")
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
@@ -799,14 +861,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="of each open loop")
     parser.add_argument("--connections", type=int, default=16, help="closed-loop callers")
     parser.add_argument(
-        "--token-ttl", type=int, default=None,
+        "--token-ttl",
+        type=int,
+        default=None,
         help="seconds an access token lives (default: twice --seconds, 10 to 60)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--hub-cache-seconds", type=int,
+        "--hub-cache-seconds",
+        type=int,
         default=NevisAuthHub.class_traits()["hub_cache_seconds"].default_value,
         help="seconds the service keeps JupyterHub's answer about a token (default: its own)",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--profile", help="write the service's cProfile statistics here")
     args = parser.parse_args()

@@ -106,21 +106,27 @@ async def run(sizes: list[int], rounds: int) -> int:
 
     bare_p50, bare_p99 = percentile(bare, 50), percentile(bare, 99)
     print(f"oidc-provider (tests/provider), refresh-token rotation on, {rounds} storms per N")
-    print(f"bare refresh request: p50 {bare_p50 * 1000:.1f} ms, p99 {bare_p99 * 1000:.1f} ms "
-          f"(n={len(bare)})")  # fmt: skip
-    print(f"{'N':>5} {'refreshes':>10} {'errors':>7} {'one token':>10} {'p50 ms':>7} "
-          f"{'p99 ms':>7} {'p99/bare p99':>13} {'p99/bare p50':>13} {'fan-out p99 ms':>15}  "
-          "target")  # fmt: skip
+    print(
+        f"bare refresh request: p50 {bare_p50 * 1000:.1f} ms, p99 {bare_p99 * 1000:.1f} ms "
+        f"(n={len(bare)})"
+    )
+    print(
+        f"{'N':>5} {'refreshes':>10} {'errors':>7} {'one token':>10} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'p99/bare p99':>13} {'p99/bare p50':>13} {'fan-out p99 ms':>15}  "
+        "target"
+    )
     met = True
     for n, calls, errors, shared, latencies, fan_out in report:
         p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
         ok = set(calls) == {1} and errors == 0 and shared and p99 <= TARGET_RATIO * bare_p99
         met = met and ok
         spread = f"{min(calls)}" if min(calls) == max(calls) else f"{min(calls)}-{max(calls)}"
-        print(f"{n:>5} {spread:>10} {errors:>7} {'yes' if shared else 'NO':>10} "
-              f"{p50 * 1000:>7.1f} {p99 * 1000:>7.1f} {p99 / bare_p99:>12.2f}x "
-              f"{p99 / bare_p50:>12.2f}x {percentile(fan_out, 99) * 1000:>15.2f}  "
-              f"{'met' if ok else 'MISSED'}")  # fmt: skip
+        print(
+            f"{n:>5} {spread:>10} {errors:>7} {'yes' if shared else 'NO':>10} "
+            f"{p50 * 1000:>7.1f} {p99 * 1000:>7.1f} {p99 / bare_p99:>12.2f}x "
+            f"{p99 / bare_p50:>12.2f}x {percentile(fan_out, 99) * 1000:>15.2f}  "
+            f"{'met' if ok else 'MISSED'}"
+        )
     return 0 if met else 1
 
 

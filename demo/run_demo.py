@@ -57,11 +57,16 @@ def main() -> int:
             flush=True,
         )
         command = [
-            sys.executable, "-m", "jupyterlab",
-            "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--port-retries=0",
             f"--ServerApp.root_dir={ROOT / 'notebooks'}",
             f"--IdentityProvider.token={token}",
-        ]  # fmt: skip
+        ]
         if os.geteuid() == 0:
             command.append("--allow-root")
         try:

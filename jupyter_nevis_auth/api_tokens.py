@@ -20,8 +20,13 @@ from .tokens import TokenSet
 NARROWED_REFRESH = "narrowed refresh"
 TOKEN_EXCHANGE = "token exchange"  # noqa: S105 (a way, not a secret)
 #: Errors meaning "this provider will not narrow (or exchange) for this API": try the next way.
-NOT_FOR_THIS_API = {"invalid_scope", "invalid_target", "invalid_request", "unauthorized_client",
-                    "unsupported_grant_type"}  # fmt: skip
+NOT_FOR_THIS_API = {
+    "invalid_scope",
+    "invalid_target",
+    "invalid_request",
+    "unauthorized_client",
+    "unsupported_grant_type",
+}
 
 
 def audiences(access_token: str) -> set[str]:
@@ -105,9 +110,11 @@ class ApiTokens:
                 main = await self.tokens.fresh(main_key)
                 try:
                     data = await provider.client.exchange(
-                        main.access_token, scopes=spec.scopes, resource=spec.resource,
+                        main.access_token,
+                        scopes=spec.scopes,
+                        resource=spec.resource,
                         audience=spec.audience,
-                    )  # fmt: skip
+                    )
                 except OAuthError as e:
                     self._refuse(spec, TOKEN_EXCHANGE, e)
                 else:
@@ -125,9 +132,11 @@ class ApiTokens:
             return None, None
         client = self.providers[spec.provider].client
         data = await client.refresh(
-            main.refresh_token, scopes=spec.scopes, resource=spec.resource,
+            main.refresh_token,
+            scopes=spec.scopes,
+            resource=spec.resource,
             timeout=self.tokens.refresh_timeout,
-        )  # fmt: skip
+        )
         rotated = data.get("refresh_token")
         # One grant, one refresh token: a rotated one replaces the sign-in's.
         kept = dataclasses.replace(main, refresh_token=rotated) if rotated else None

@@ -56,9 +56,13 @@ class ApiSpec:
     def info(self) -> ApiInfo:
         """What kernels learn of the API."""
         return ApiInfo(
-            name=self.name, urls=list(self.urls), provider=self.provider,
-            scopes=list(self.scopes), resource=self.resource, audience=self.audience,
-        )  # fmt: skip
+            name=self.name,
+            urls=list(self.urls),
+            provider=self.provider,
+            scopes=list(self.scopes),
+            resource=self.resource,
+            audience=self.audience,
+        )
 
 
 def adhoc(
@@ -125,8 +129,11 @@ def parse_api(name: str, entry: Any, providers: Iterable[str]) -> tuple[ApiSpec 
         return None, [f"{option}: an API name is letters, digits, - and _ (at most 64)."]
     if not isinstance(entry, dict):
         return None, [f"{option} must be an object with url, scopes, resource..."]
-    problems = [f"{option}.{k} is not an option (use {', '.join(API_OPTIONS)})."
-                for k in entry if k not in API_OPTIONS]  # fmt: skip
+    problems = [
+        f"{option}.{k} is not an option (use {', '.join(API_OPTIONS)})."
+        for k in entry
+        if k not in API_OPTIONS
+    ]
     urls = _urls(entry.get("url"))
     if urls is None:
         problems.append(f"{option}.url must be a URL or a list of URLs.")
@@ -154,9 +161,14 @@ def parse_api(name: str, entry: Any, providers: Iterable[str]) -> tuple[ApiSpec 
     if problems:
         return None, problems
     return ApiSpec(
-        name, provider, scopes or (), entry.get("resource"), entry.get("audience"),
-        urls or (), entry.get("token_exchange", False),
-    ), []  # fmt: skip
+        name,
+        provider,
+        scopes or (),
+        entry.get("resource"),
+        entry.get("audience"),
+        urls or (),
+        entry.get("token_exchange", False),
+    ), []
 
 
 def _text_problem(value: Any, option: str) -> str | None:
@@ -177,8 +189,10 @@ def parse_apis(raw: Any, providers: Iterable[str]) -> tuple[dict[str, ApiSpec], 
             taken = {claimed[p] for p in map(normalized_prefix, spec.urls) if p in claimed}
             if taken:
                 others = ", ".join(sorted(taken))
-                found = [f'NevisAuth.apis["{name}"].url is also the URL of {others}; '
-                         "give each API its own URL prefix."]  # fmt: skip
+                found = [
+                    f'NevisAuth.apis["{name}"].url is also the URL of {others}; '
+                    "give each API its own URL prefix."
+                ]
         if found:
             problems += [f"{p[:-1]}; the API is left out." for p in found]
             continue

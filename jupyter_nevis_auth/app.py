@@ -80,9 +80,11 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
                 "certificate is not checked; use a CA bundle (ca_bundle) instead outside tests."
             )
         server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
-        store_options = {"server_name": server_name} if issubclass(
-            config.token_store_class, EncryptedFileTokenStore
-        ) else {}  # fmt: skip
+        store_options = (
+            {"server_name": server_name}
+            if issubclass(config.token_store_class, EncryptedFileTokenStore)
+            else {}
+        )
         store = config.token_store_class(parent=config, **store_options)
         # Kernels and terminals inherit the server's environment, where `!env` would print it.
         for name in SECRET_OPTIONS:

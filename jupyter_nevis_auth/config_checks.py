@@ -13,8 +13,17 @@ if TYPE_CHECKING:
 
 #: Signature algorithms accepted on ID tokens; `none` and shared-secret HMAC never are.
 SAFE_ALGORITHMS = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-)  # fmt: skip
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 
 
 def problems(config: NevisAuth) -> list[str]:
@@ -27,17 +36,25 @@ def problems(config: NevisAuth) -> list[str]:
         problem = check_url(config.issuer, f"{config.label}.issuer")
         if problem:
             found.append(problem)
-    for name in ("authorize_url", "token_url", "jwks_url", "revocation_url", "logout_url",
-                 "redirect_uri", "post_logout_redirect_uri"):  # fmt: skip
+    for name in (
+        "authorize_url",
+        "token_url",
+        "jwks_url",
+        "revocation_url",
+        "logout_url",
+        "redirect_uri",
+        "post_logout_redirect_uri",
+    ):
         value = getattr(config, name)
         problem = value and check_url(value, f"{config.label}.{name}")
         ours = name in ("redirect_uri", "post_logout_redirect_uri")
         if problem and not (ours and urlparse(value).scheme == "http"):
             found.append(problem)
     public = urlparse(config.public_url)
-    if config.public_url and (public.path not in ("", "/") or (
-        check_url(config.public_url, "") and public.scheme != "http"
-    )):  # fmt: skip
+    if config.public_url and (
+        public.path not in ("", "/")
+        or (check_url(config.public_url, "") and public.scheme != "http")
+    ):
         found.append(f"{config.label}.public_url must be an origin, scheme://host[:port].")
     if config.token_endpoint_auth_method != "none":  # noqa: S105 (a method name)
         if config.client_secret_file and not os.path.isfile(config.client_secret_file):

@@ -83,8 +83,10 @@ class DeviceSignIns:
     async def start(self, user: str, provider: str, api: ApiSpec | None) -> DeviceSignIn:
         """Ask the provider for a code and start polling; the code is for the person."""
         if not self.enabled:
-            raise SettingsError("This server does not offer device sign-ins (NevisAuth."
-                                "device_flow is off); sign in with the link instead.")  # fmt: skip
+            raise SettingsError(
+                "This server does not offer device sign-ins (NevisAuth."
+                "device_flow is off); sign in with the link instead."
+            )
         api = await self.sign_ins.sign_in_for(user, provider, api)
         metadata = await self.sign_ins.usable_metadata(provider)
         client = self.sign_ins.providers[provider].client
@@ -93,8 +95,9 @@ class DeviceSignIns:
         try:
             code = await authorize_device(client, metadata, scopes, api.resource if api else None)
         except OAuthError as e:
-            scope_sentence = self.sign_ins.scope_sentence(self.sign_ins.providers[provider],
-                                                          metadata)  # fmt: skip
+            scope_sentence = self.sign_ins.scope_sentence(
+                self.sign_ins.providers[provider], metadata
+            )
             raise refusals.token_error(e.error, scope_sentence, client.config) from e
         self._prune()
         while len(self._running) >= MAX_DEVICE_SIGN_INS:
@@ -181,8 +184,9 @@ class DeviceSignIns:
             return
         error = task.exception()
         if error is not None:
-            self.log.error("Device sign-in for %s ended unexpectedly (%s)", sign_in.user,
-                           type(error).__name__)  # fmt: skip
+            self.log.error(
+                "Device sign-in for %s ended unexpectedly (%s)", sign_in.user, type(error).__name__
+            )
             self._fail(sign_in, "Something unexpected went wrong; run the cell again.")
 
     @staticmethod

@@ -69,9 +69,10 @@ class EncryptedFileTokenStore(TokenStore):
             return make_fernet(self.settings.get_store_key())
         except SettingsError as e:
             self.log.warning(
-                "%s Sign-ins are kept in memory only, not in %s, and end when the server "
-                "stops.", e, self.file,
-            )  # fmt: skip
+                "%s Sign-ins are kept in memory only, not in %s, and end when the server stops.",
+                e,
+                self.file,
+            )
             return None
 
     async def get(self, user: str) -> TokenSet | None:
@@ -106,8 +107,10 @@ class EncryptedFileTokenStore(TokenStore):
                 except OSError as e:
                     self.log.error(
                         "Could not remove the token file %s (%s); delete it by hand to make "
-                        "the sign-out last.", self.file, e.strerror or type(e).__name__,
-                    )  # fmt: skip
+                        "the sign-out last.",
+                        self.file,
+                        e.strerror or type(e).__name__,
+                    )
 
     async def _load(self) -> None:
         if self._loaded:
@@ -125,8 +128,9 @@ class EncryptedFileTokenStore(TokenStore):
             self.log.warning(
                 "Ignoring the token file %s: %s. Everyone is signed out; the file is left "
                 "untouched until the next sign-in, which moves it aside.",
-                self.file, why,
-            )  # fmt: skip
+                self.file,
+                why,
+            )
         # Only now: get() skips the lock once this is set, and must not see a half load.
         self._loaded = True
 
@@ -155,8 +159,10 @@ class EncryptedFileTokenStore(TokenStore):
         except OSError as e:
             self.log.warning(
                 "Could not write the token file %s (%s); sign-ins are kept in memory and end "
-                "when the server stops.", self.file, e.strerror or type(e).__name__,
-            )  # fmt: skip
+                "when the server stops.",
+                self.file,
+                e.strerror or type(e).__name__,
+            )
             self._unsaved = str(e.strerror or type(e).__name__)
             return False
         self._unsaved = ""

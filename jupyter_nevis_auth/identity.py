@@ -33,8 +33,7 @@ class Identity:
     @classmethod
     def of(cls, claims: dict[str, Any]) -> Identity:
         """The identity an ID token's validated claims name."""
-        return cls(str(claims.get("iss") or ""), str(claims.get("sub") or ""),
-                   display_name(claims))  # fmt: skip
+        return cls(str(claims.get("iss") or ""), str(claims.get("sub") or ""), display_name(claims))
 
     def __str__(self) -> str:
         if self.name and self.name != self.subject:
@@ -123,9 +122,13 @@ class Identities:
     ) -> None:
         self.log.warning(
             "Sign-in of %s at %s refused: it names subject %r (issuer %s), expected %s (%s).",
-            user, provider, new.subject, new.issuer,
-            repr(expected.subject) if expected else "an allowed subject", rule,
-        )  # fmt: skip
+            user,
+            provider,
+            new.subject,
+            new.issuer,
+            repr(expected.subject) if expected else "an allowed subject",
+            rule,
+        )
 
     def bind(self, user: str, provider: str, claims: dict[str, Any]) -> None:
         """Remember the identity of the sign-in just kept for `user`."""

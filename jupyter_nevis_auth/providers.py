@@ -15,11 +15,25 @@ from .protocol import DEFAULT_PROVIDER
 
 #: What a named provider may set; every other option is the top-level one.
 PROVIDER_OPTIONS = (
-    "issuer", "client_id", "client_secret", "client_secret_file", "scopes", "redirect_uri",
-    "authorize_url", "token_url", "jwks_url", "revocation_url", "logout_url",
-    "post_logout_redirect_uri", "token_endpoint_auth_method", "extra_authorize_params",
-    "id_token_signing_algs", "validate_cert", "ca_bundle", "allowed_subjects",
-)  # fmt: skip
+    "issuer",
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "scopes",
+    "redirect_uri",
+    "authorize_url",
+    "token_url",
+    "jwks_url",
+    "revocation_url",
+    "logout_url",
+    "post_logout_redirect_uri",
+    "token_endpoint_auth_method",
+    "extra_authorize_params",
+    "id_token_signing_algs",
+    "validate_cert",
+    "ca_bundle",
+    "allowed_subjects",
+)
 #: Provider options a named provider takes from the top level unless it sets them itself:
 #: this server's own addresses, the same whichever provider a sign-in goes to, and the
 #: authorization request's extra parameters (prompt=consent, which some providers need for
@@ -27,8 +41,14 @@ PROVIDER_OPTIONS = (
 #: the client registered there, or what is trusted of it, and are never inherited.
 INHERITED_OPTIONS = ("redirect_uri", "post_logout_redirect_uri", "extra_authorize_params")
 #: Top-level options that every provider shares.
-SHARED_OPTIONS = ("http_timeout", "clock_skew", "state_ttl", "refresh_leeway", "login_timeout",
-                  "logout_at_provider")  # fmt: skip
+SHARED_OPTIONS = (
+    "http_timeout",
+    "clock_skew",
+    "state_ttl",
+    "refresh_leeway",
+    "login_timeout",
+    "logout_at_provider",
+)
 
 
 @dataclass
@@ -54,12 +74,16 @@ def named_config(name: str, entry: Any, top: NevisAuth) -> tuple[NevisAuth | Non
         return None, [f"{option} must be an object of provider options."]
     unknown = sorted(k for k in entry if k not in PROVIDER_OPTIONS)
     if unknown:
-        return None, [f"{option} cannot set {', '.join(unknown)}; it takes "
-                      f"{', '.join(PROVIDER_OPTIONS)}."]  # fmt: skip
+        return None, [
+            f"{option} cannot set {', '.join(unknown)}; it takes {', '.join(PROVIDER_OPTIONS)}."
+        ]
     shared = {k: getattr(top, k) for k in SHARED_OPTIONS}
     prefix = env_prefix(name)
-    inherited = {k: getattr(top, k) for k in INHERITED_OPTIONS
-                 if k not in entry and prefix + k.upper() not in os.environ}  # fmt: skip
+    inherited = {
+        k: getattr(top, k)
+        for k in INHERITED_OPTIONS
+        if k not in entry and prefix + k.upper() not in os.environ
+    }
     try:
         # No parent: only the inherited top-level settings may reach another provider.
         config = NevisAuth(env_prefix=prefix, log=top.log, **shared, **inherited, **entry)

@@ -225,8 +225,9 @@ class TokenManager(EnvConfigurable):
             if not await self.store.flush():
                 self.log.error(
                     "The token store could not take %d refreshed token sets before the stop; "
-                    "those sign-ins may have to be made again.", len(self.store.unwritten),
-                )  # fmt: skip
+                    "those sign-ins may have to be made again.",
+                    len(self.store.unwritten),
+                )
             await self.store.stop_writing()
 
     def _start_refresh(self, user: str, tokens: TokenSet) -> asyncio.Task[TokenSet]:

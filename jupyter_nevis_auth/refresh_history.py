@@ -64,7 +64,9 @@ class RefreshHistory:
                 "Refresh for %s refused (invalid_grant) after an earlier refresh got no answer "
                 "%.0f s ago: the provider probably rotated the refresh token in that lost "
                 "answer and ended the grant when the old one was used again; signing %s out.",
-                key, time.monotonic() - lost, key,
-            )  # fmt: skip
+                key,
+                time.monotonic() - lost,
+                key,
+            )
         else:
             self.log.info("Refresh refused (invalid_grant); signing %s out.", key)

@@ -180,8 +180,11 @@ class AuthService:
         """
         names = [provider] if provider else list(self.providers)
         keys = {token_key(user, name) for name in names}
-        keys.update(k for k in await self.tokens.store.keys()
-                    if split_key(k)[0] == user and split_key(k)[1] in names)  # fmt: skip
+        keys.update(
+            k
+            for k in await self.tokens.store.keys()
+            if split_key(k)[0] == user and split_key(k)[1] in names
+        )
         dropped: dict[str, TokenSet] = {}
         ended: set[str] = set()
         for key in sorted(keys):
@@ -232,8 +235,10 @@ class AuthService:
             except NevisAuthError as e:
                 self.log.warning(
                     "Could not revoke the tokens of %s (%s); they stay valid at the provider "
-                    "until they expire.", split_key(key)[0], e,
-                )  # fmt: skip
+                    "until they expire.",
+                    split_key(key)[0],
+                    e,
+                )
                 self.tokens.signed_out_reason[key] = (
                     f"You signed out here, but the provider could not revoke the tokens ({e}); "
                     "they stay valid at the provider until they expire."
@@ -261,8 +266,9 @@ class AuthService:
             try:
                 found += [where + p for p in await provider.client.problems()]
             except NevisAuthError as e:
-                self.log.warning("jupyter-nevis-auth: %sthe provider cannot be checked now: %s",
-                                 where, e)  # fmt: skip
+                self.log.warning(
+                    "jupyter-nevis-auth: %sthe provider cannot be checked now: %s", where, e
+                )
                 found.append(where + str(e))
         for problem in found:
             self.log.warning("jupyter-nevis-auth: %s", problem)

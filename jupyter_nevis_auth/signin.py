@@ -220,9 +220,12 @@ class SignIns:
             self.identities.bind(user, provider, claims)
             self.identity_refusals.pop(token_key(user, provider), None)
         self.log.info(
-            "Signed in %s at %s%s as provider subject %s", user, provider,
-            f" for {spec.name or 'more scopes'}" if spec else "", claims.get("sub"),
-        )  # fmt: skip
+            "Signed in %s at %s%s as provider subject %s",
+            user,
+            provider,
+            f" for {spec.name or 'more scopes'}" if spec else "",
+            claims.get("sub"),
+        )
         if not tokens.refresh_token:
             option = self.providers[provider].config.option("extra_authorize_params")
             cause = (

@@ -22,8 +22,13 @@ def sign_in_url(base_url: str, provider: str = DEFAULT_PROVIDER, api: ApiSpec | 
         return urls.with_query(urls.login_url(base_url), {"api": api.name})
     params: dict[str, str] = {} if provider == DEFAULT_PROVIDER else {"provider": provider}
     if api is not None:
-        params.update({"scope": " ".join(api.scopes), "resource": api.resource or "",
-                       "audience": api.audience or ""})  # fmt: skip
+        params.update(
+            {
+                "scope": " ".join(api.scopes),
+                "resource": api.resource or "",
+                "audience": api.audience or "",
+            }
+        )
         params = {k: v for k, v in params.items() if v}
     return urls.with_query(urls.login_url(base_url), params)
 
@@ -65,13 +70,17 @@ async def api_status(
     if held is None and main is not None and (not spec.narrowed or covers(main, spec)):
         held, way = main, "provider token"
     return {
-        "provider": spec.provider, "urls": list(spec.urls), "scopes": list(spec.scopes),
-        "resource": spec.resource, "audience": spec.audience, "ready": held is not None,
+        "provider": spec.provider,
+        "urls": list(spec.urls),
+        "scopes": list(spec.scopes),
+        "resource": spec.resource,
+        "audience": spec.audience,
+        "ready": held is not None,
         "expires_at": held.expires_at if held else None,
         "expires_in": held.expires_in() if held else None,
         "obtained_by": way if held else None,
         "login_url": sign_in_url(base_url, spec.provider, spec if main is not None else None),
-    }  # fmt: skip
+    }
 
 
 async def build_status(
@@ -86,8 +95,9 @@ async def build_status(
         by_provider[name] = provider_status(tokens, key, held, sign_in_url(base_url, name))
     status = dict(by_provider[DEFAULT_PROVIDER])
     status["providers"] = by_provider
-    status["apis"] = {spec.name: await api_status(api_tokens, user, spec, base_url)
-                      for spec in apis}  # fmt: skip
+    status["apis"] = {
+        spec.name: await api_status(api_tokens, user, spec, base_url) for spec in apis
+    }
     return status
 
 

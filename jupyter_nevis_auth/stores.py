@@ -133,8 +133,10 @@ class KeptWrites(TokenStore):
             self.unwritten[key] = tokens
             self.log.warning(
                 "The token store cannot take the tokens of %s now (%s); they are kept in "
-                "memory and written once it can.", split_key(key)[0], e,
-            )  # fmt: skip
+                "memory and written once it can.",
+                split_key(key)[0],
+                e,
+            )
             if self._writer is None or self._writer.done():
                 self._writer = asyncio.ensure_future(self._write_later())
 

@@ -52,22 +52,34 @@ def nevis_config(
     return {
         **nevis_config,
         "apis": {
-            "sales": {"url": sales_api.url + "/", "scopes": ["sales.read"],
-                      "resource": SALES_AUDIENCE, "token_exchange": True},
-            "models": {"url": models_api.url + "/", "scopes": ["models.read"],
-                       "resource": MODELS_AUDIENCE, "provider": "partner"},
+            "sales": {
+                "url": sales_api.url + "/",
+                "scopes": ["sales.read"],
+                "resource": SALES_AUDIENCE,
+                "token_exchange": True,
+            },
+            "models": {
+                "url": models_api.url + "/",
+                "scopes": ["models.read"],
+                "resource": MODELS_AUDIENCE,
+                "provider": "partner",
+            },
         },
         "providers": {"partner": partner},
-    }  # fmt: skip
+    }
 
 
 async def kernel_token(jp_fetch: Any, jp_serverapp: Any, **params: str) -> tuple[int, dict]:
     """What a kernel gets from nevis/api/token."""
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     response = await jp_fetch(
-        "nevis", "api", "token", params=params, raise_error=False,
+        "nevis",
+        "api",
+        "token",
+        params=params,
+        raise_error=False,
         headers=secret_header(secret),
-    )  # fmt: skip
+    )
     return response.code, json.loads(response.body)
 
 
@@ -79,10 +91,16 @@ def call(api: ResourceServer, token: str) -> int:
 
 
 async def test_each_api_gets_a_token_it_accepts_and_no_other_api_does(
-    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp,
-    oidc_provider: OIDCTestProvider, oidc_client: RegisteredClient,
-    sales_api: ResourceServer, resource_server: ResourceServer,
-):  # fmt: skip
+    browser: Browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    oidc_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+    sales_api: ResourceServer,
+    resource_server: ResourceServer,
+):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     code, default = await kernel_token(jp_fetch, jp_serverapp)
     assert code == 200, default
@@ -101,9 +119,15 @@ async def test_each_api_gets_a_token_it_accepts_and_no_other_api_does(
 
 @pytest.mark.parametrize("exchange_only", [True], indirect=True)
 async def test_token_exchange_when_the_provider_will_not_narrow(
-    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp,
-    oidc_provider: OIDCTestProvider, oidc_client: RegisteredClient, sales_api: ResourceServer,
-):  # fmt: skip
+    browser: Browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    oidc_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+    sales_api: ResourceServer,
+):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     code, sales = await kernel_token(jp_fetch, jp_serverapp, api="sales")
     assert code == 200, sales
@@ -117,9 +141,14 @@ async def test_token_exchange_when_the_provider_will_not_narrow(
 
 
 async def test_the_second_provider_signs_in_on_its_own_and_serves_its_api(
-    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp,
-    models_api: ResourceServer, sales_api: ResourceServer,
-):  # fmt: skip
+    browser: Browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    models_api: ResourceServer,
+    sales_api: ResourceServer,
+):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     code, body = await kernel_token(jp_fetch, jp_serverapp, api="models")
     assert code == 401 and body["provider"] == "partner"
@@ -137,9 +166,14 @@ async def test_the_second_provider_signs_in_on_its_own_and_serves_its_api(
 
 @pytest.mark.parametrize("client_options", [{"narrow_refresh": False, "token_exchange": False}])
 async def test_a_sign_in_for_the_api_when_the_provider_gives_no_other_way(
-    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp, jp_base_url,
+    browser: Browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    jp_base_url,
     sales_api: ResourceServer,
-):  # fmt: skip
+):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     code, body = await kernel_token(jp_fetch, jp_serverapp, api="sales")
     assert code == 401 and body["scopes"] == ["sales.read"], body
@@ -158,9 +192,14 @@ async def test_a_sign_in_for_the_api_when_the_provider_gives_no_other_way(
 
 @pytest.mark.parametrize("client_options", [{"access_token_ttl": 4}])
 async def test_at_expiry_concurrent_calls_cost_one_provider_call_per_api(
-    browser: Browser, redirect_uri, username, jp_fetch, jp_serverapp,
-    oidc_provider: OIDCTestProvider, oidc_client: RegisteredClient,
-):  # fmt: skip
+    browser: Browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    oidc_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+):
     # At expiry only: on a busy machine the new 4 s tokens could be due for their refresh
     # ahead of time before the last of the 20 calls is answered.
     jp_serverapp.web_app.settings["nevis_auth"].tokens.refresh_ahead = 0

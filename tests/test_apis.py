@@ -13,20 +13,32 @@ from jupyter_nevis_auth.providers import build_providers
 
 PROVIDERS = {"default", "partner"}
 GOOD = {
-    "sales": {"url": "https://sales.example/api/", "scopes": ["sales.read"],
-              "resource": "https://sales.example"},
-    "models": {"url": ["https://models.example/v1", "https://models.example/v2"],
-               "scopes": "models.read models.write", "provider": "partner", "token_exchange": True},
-}  # fmt: skip
+    "sales": {
+        "url": "https://sales.example/api/",
+        "scopes": ["sales.read"],
+        "resource": "https://sales.example",
+    },
+    "models": {
+        "url": ["https://models.example/v1", "https://models.example/v2"],
+        "scopes": "models.read models.write",
+        "provider": "partner",
+        "token_exchange": True,
+    },
+}
 
 
 def test_good_apis_are_parsed():
     specs, problems = parse_apis(GOOD, PROVIDERS)
     assert problems == []
     assert specs["sales"] == ApiSpec(
-        "sales", "default", ("sales.read",), "https://sales.example", None,
-        ("https://sales.example/api/",), False,
-    )  # fmt: skip
+        "sales",
+        "default",
+        ("sales.read",),
+        "https://sales.example",
+        None,
+        ("https://sales.example/api/",),
+        False,
+    )
     assert specs["models"].scopes == ("models.read", "models.write")
     assert specs["models"].provider == "partner" and specs["models"].token_exchange
 
@@ -67,8 +79,9 @@ def test_nested_prefixes_are_fine():
 
 def test_apis_that_are_not_an_object():
     assert parse_apis(["x"], PROVIDERS) == (
-        {}, ["NevisAuth.apis must be an object of named APIs; no API is configured."],
-    )  # fmt: skip
+        {},
+        ["NevisAuth.apis must be an object of named APIs; no API is configured."],
+    )
 
 
 def test_keys_keep_the_default_sign_in_where_it_always_was():
@@ -115,17 +128,22 @@ def test_a_named_provider_never_inherits_the_top_level_secret(monkeypatch: pytes
 @pytest.mark.parametrize(
     "entry, phrase",
     [
-        ({"issuer": "https://p.example", "client_id": "p", "client_secret": "s", "apis": {}},
-         "cannot set apis"),
+        (
+            {"issuer": "https://p.example", "client_id": "p", "client_secret": "s", "apis": {}},
+            "cannot set apis",
+        ),
         ({"issuer": "http://p.example", "client_id": "p", "client_secret": "s"}, "https://"),
-        ({"issuer": "https://p.example", "client_id": "p", "client_secret": "s", "scopes": 5},
-         "wrong type"),
+        (
+            {"issuer": "https://p.example", "client_id": "p", "client_secret": "s", "scopes": 5},
+            "wrong type",
+        ),
         ("https://p.example", "must be an object"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_provider_is_left_out_and_the_rest_works(entry: Any, phrase: str):
-    config = NevisAuth(issuer="https://op.example", client_id="c", client_secret="s",
-                       providers={"partner": entry})  # fmt: skip
+    config = NevisAuth(
+        issuer="https://op.example", client_id="c", client_secret="s", providers={"partner": entry}
+    )
     providers, problems = build_providers(config, logging.getLogger("test"))
     assert list(providers) == ["default"]
     assert len(problems) == 1 and phrase in problems[0], problems

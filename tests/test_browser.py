@@ -42,9 +42,15 @@ ARTIFACTS = ROOT / "test-artifacts"
 README_IMAGES = ROOT / "docs" / "images"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 STARTUP_TIMEOUT = 90.0
 #: Milliseconds for a page to show what a test waits for.
 UI_TIMEOUT = 30_000
@@ -133,12 +139,19 @@ class JupyterLab:
             JUPYTERLAB_WORKSPACES_DIR=str(workdir / "workspaces"),
         )
         self.command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-            f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={notebooks}",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--port-retries=0",
+            f"--ServerApp.root_dir={notebooks}",
             f"--IdentityProvider.token={self.token}",
             "--ServerApp.jpserver_extensions=jupyter_nevis_auth=True",
-            "--LabApp.expose_app_in_browser=True", "--allow-root",
-        ]  # fmt: skip
+            "--LabApp.expose_app_in_browser=True",
+            "--allow-root",
+        ]
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

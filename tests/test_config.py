@@ -141,8 +141,11 @@ def test_bad_env_value_is_logged_not_fatal(monkeypatch, caplog):
 def test_help_all_documents_the_options():
     out = subprocess.run(
         [sys.executable, "-m", "jupyter_nevis_auth.app", "--help-all"],
-        capture_output=True, text=True, check=True, timeout=120,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     assert "--NevisAuth.client_id" in out
     assert "$NEVIS_AUTH_CLIENT_ID" in out
     assert "--TokenManager.failure_cooldown" in out and "$NEVIS_AUTH_FAILURE_COOLDOWN" in out
@@ -189,8 +192,11 @@ class TestConfiguredByEnv:
 def test_installing_the_package_enables_the_extension():
     out = subprocess.run(
         [sys.executable, "-m", "jupyter_server.extension.serverextension", "list"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
     assert re.search(r"jupyter_nevis_auth enabled", listing), listing
     assert re.search(r"jupyter_nevis_auth [0-9.]+ OK", listing), listing

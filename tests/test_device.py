@@ -32,13 +32,22 @@ def test_a_good_answer_is_read_with_the_default_interval():
 @pytest.mark.parametrize(
     "change",
     [
-        {"device_code": None}, {"device_code": ""}, {"user_code": 42}, {"user_code": "A" * 65},
-        {"user_code": "AB\x1bCD"}, {"verification_uri": "javascript:alert(1)"},
-        {"verification_uri": "http://op.example/device"}, {"verification_uri": None},
-        {"expires_in": None}, {"expires_in": 0}, {"expires_in": "600"}, {"expires_in": True},
-        {"interval": -1}, {"interval": "5"},
+        {"device_code": None},
+        {"device_code": ""},
+        {"user_code": 42},
+        {"user_code": "A" * 65},
+        {"user_code": "AB\x1bCD"},
+        {"verification_uri": "javascript:alert(1)"},
+        {"verification_uri": "http://op.example/device"},
+        {"verification_uri": None},
+        {"expires_in": None},
+        {"expires_in": 0},
+        {"expires_in": "600"},
+        {"expires_in": True},
+        {"interval": -1},
+        {"interval": "5"},
     ],
-)  # fmt: skip
+)
 def test_a_malformed_answer_is_refused(change: dict[str, Any]):
     with pytest.raises(ProviderError, match="malformed"):
         device_code({**GOOD, **change})
@@ -54,13 +63,23 @@ def test_an_unusable_complete_uri_is_left_out():
 async def test_device_sign_ins_are_offered_only_when_configured(jp_fetch, jp_serverapp):
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     headers = secret_header(secret)
-    started = await jp_fetch("nevis", "api", "token", "device", method="POST", body="",
-                             headers=headers, raise_error=False)  # fmt: skip
+    started = await jp_fetch(
+        "nevis",
+        "api",
+        "token",
+        "device",
+        method="POST",
+        body="",
+        headers=headers,
+        raise_error=False,
+    )
     assert started.code == 400
     assert json.loads(started.body)["error"] == DEVICE_FLOW_UNAVAILABLE
-    unknown = await jp_fetch("nevis", "api", "token", "device", params={"id": "nope"},
-                             headers=headers, raise_error=False)  # fmt: skip
+    unknown = await jp_fetch(
+        "nevis", "api", "token", "device", params={"id": "nope"}, headers=headers, raise_error=False
+    )
     assert unknown.code == 404
-    refused = await jp_fetch("nevis", "api", "token", "device", method="POST", body="",
-                             raise_error=False)  # fmt: skip
+    refused = await jp_fetch(
+        "nevis", "api", "token", "device", method="POST", body="", raise_error=False
+    )
     assert refused.code == 403

@@ -62,8 +62,13 @@ DOCS = ROOT / "docs"
 BIN = Path(sys.executable).parent
 #: MyST directives a page may use; none of them holds a code example.
 DIRECTIVES = {
-    "toctree", "include", "eval-rst", "nevis-options", "nevis-exceptions", "nevis-endpoints",
-}  # fmt: skip
+    "toctree",
+    "include",
+    "eval-rst",
+    "nevis-options",
+    "nevis-exceptions",
+    "nevis-endpoints",
+}
 #: Tools that act on a cluster or a registry: the examples name them, the tests cannot run them.
 EXTERNAL = {"kubectl", "helm", "docker"}
 DOCKERFILE_INSTRUCTIONS = {"FROM", "RUN", "USER", "COPY", "ENV", "WORKDIR", "ARG"}
@@ -145,10 +150,26 @@ def test_sphinx_builds_the_docs_site_with_warnings_as_errors(tmp_path: Path) -> 
     out = tmp_path / "html"
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-         "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(DOCS),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     options = (out / "reference" / "options.html").read_text(encoding="utf-8")
     for cls in configurable_classes():
@@ -359,8 +380,11 @@ def help_all(*command: str) -> str:
     """The --help-all output of a `jupyter` command, which must succeed."""
     done = subprocess.run(
         [str(BIN / "jupyter"), *command, "--help-all"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -369,8 +393,11 @@ def help_all(*command: str) -> str:
 def extension_list() -> str:
     done = subprocess.run(
         [str(BIN / "jupyter"), "server", "extension", "list"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout + done.stderr
 

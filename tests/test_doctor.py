@@ -35,9 +35,15 @@ REDIRECT_URI = "http://127.0.0.1:8888/nevis/callback"
 WRONG_PATH = "http://127.0.0.1:8888/other/nevis/callback"
 WRONG_HOST = "http://localhost:8888/nevis/callback"
 STEPS = [
-    "configuration", "discovery", "provider features", "keys", "scopes",
-    "client authentication", "redirect URI", "clock",
-]  # fmt: skip
+    "configuration",
+    "discovery",
+    "provider features",
+    "keys",
+    "scopes",
+    "client authentication",
+    "redirect URI",
+    "clock",
+]
 #: The marks of a check passed, failed, not confirmed and not run.
 PASSED, FAILED, UNCONFIRMED, NOT_RUN = "\u2713", "\u2717", "!", "-"
 #: A report line: its mark, then the check's name.
@@ -188,9 +194,16 @@ def setup(
     )
     host, port = skewed.server_address[:2]
     yield Setup(
-        oidc_provider, client, login_first, login_first_client, f"http://{host!s}:{port}",
-        weak_op, closed_port, tmp_path_factory.mktemp("jupyter-config"), files_dir,
-    )  # fmt: skip
+        oidc_provider,
+        client,
+        login_first,
+        login_first_client,
+        f"http://{host!s}:{port}",
+        weak_op,
+        closed_port,
+        tmp_path_factory.mktemp("jupyter-config"),
+        files_dir,
+    )
     skewed.shutdown()
     skewed.server_close()
 
@@ -199,44 +212,52 @@ def setup(
 FAULTS: dict[str, tuple[Callable[[Setup], dict[str, str]], str, str]] = {
     "wrong issuer": (
         lambda s: {"NEVIS_AUTH_ISSUER": s.provider.issuer + "/"},
-        "discovery", "(mind the trailing slash)",
+        "discovery",
+        "(mind the trailing slash)",
     ),
     "unreachable issuer": (
         lambda s: {"NEVIS_AUTH_ISSUER": f"http://127.0.0.1:{s.closed_port}"},
-        "discovery", "connection refused; check NevisAuth.issuer ($NEVIS_AUTH_ISSUER)",
+        "discovery",
+        "connection refused; check NevisAuth.issuer ($NEVIS_AUTH_ISSUER)",
     ),
     "wrong client secret": (
         lambda s: {"NEVIS_AUTH_CLIENT_SECRET": "not-the-registered-secret"},
-        "client authentication", "invalid_client to client_secret_basic; check "
-        "NevisAuth.client_id, NevisAuth.client_secret",
+        "client authentication",
+        "invalid_client to client_secret_basic; check NevisAuth.client_id, NevisAuth.client_secret",
     ),
     "wrong auth method": (
         lambda s: {"NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD": "none"},
-        "client authentication", "refused none (invalid_client) but accepts client_secret_basic; "
+        "client authentication",
+        "refused none (invalid_client) but accepts client_secret_basic; "
         "set NevisAuth.token_endpoint_auth_method ($NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD) to "
         "client_secret_basic.",
     ),
     "redirect URI not registered": (
         lambda s: {"NEVIS_AUTH_REDIRECT_URI": "http://127.0.0.1:8888/other/nevis/callback"},
-        "redirect URI", "(HTTP 400, invalid_redirect_uri): it is not registered; register "
+        "redirect URI",
+        "(HTTP 400, invalid_redirect_uri): it is not registered; register "
         "http://127.0.0.1:8888/other/nevis/callback exactly",
     ),
     "scope not offered": (
         lambda s: {"NEVIS_AUTH_SCOPES": "openid offline_access reports.write"},
-        "scopes", "reports.write requested, but the provider offers",
+        "scopes",
+        "reports.write requested, but the provider offers",
     ),
     "clock skew": (
         lambda s: {"NEVIS_AUTH_ISSUER": s.skewed_issuer},
-        "clock", "s ahead of this machine's, more than NevisAuth.clock_skew (60 s)",
+        "clock",
+        "s ahead of this machine's, more than NevisAuth.clock_skew (60 s)",
     ),
     "weak key": (
         lambda s: {
-            "NEVIS_AUTH_ISSUER": s.weak_op.issuer, "NEVIS_AUTH_CLIENT_ID": s.weak_op.client_id,
+            "NEVIS_AUTH_ISSUER": s.weak_op.issuer,
+            "NEVIS_AUTH_CLIENT_ID": s.weak_op.client_id,
             "NEVIS_AUTH_CLIENT_SECRET": s.weak_op.client_secret,
         },
-        "keys", "an RSA key of 1024 bits (at least 2048 are required) (RS256, kid \u201cweak-1024",
+        "keys",
+        "an RSA key of 1024 bits (at least 2048 are required) (RS256, kid \u201cweak-1024",
     ),
-}  # fmt: skip
+}
 
 
 def runs_of(setup: Setup) -> dict[str, tuple[dict[str, str], list[str]]]:
@@ -433,10 +454,14 @@ def test_the_login_first_provider_refuses_an_unregistered_uri_after_the_password
     provider, client = setup.login_first, setup.login_first_client
     browser = requests.Session()
     params = {
-        "client_id": client.client_id, "response_type": "code", "scope": "openid",
-        "redirect_uri": WRONG_PATH, "state": "s", "code_challenge": "A" * 43,
+        "client_id": client.client_id,
+        "response_type": "code",
+        "scope": "openid",
+        "redirect_uri": WRONG_PATH,
+        "state": "s",
+        "code_challenge": "A" * 43,
         "code_challenge_method": "S256",
-    }  # fmt: skip
+    }
     first = browser.get(provider.authorization_endpoint, params=params, allow_redirects=False)
     assert first.status_code == 302 and first.headers["Location"].startswith("/login?next=")
     signed_in = browser.post(

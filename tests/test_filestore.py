@@ -259,8 +259,13 @@ class JupyterProcess:
         self.log = directory / "server.log"
         config_dir = directory / "config"
         config_dir.mkdir(parents=True)
-        extensions = ("jupyterlab", "notebook", "notebook_shim", "jupyter_lsp",
-                      "jupyter_server_terminals")  # fmt: skip
+        extensions = (
+            "jupyterlab",
+            "notebook",
+            "notebook_shim",
+            "jupyter_lsp",
+            "jupyter_server_terminals",
+        )
         (config_dir / "jupyter_server_config.json").write_text(
             json.dumps(
                 {
@@ -294,8 +299,10 @@ class JupyterProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "jupyter_server"],
                 env={**self.env, "NEVIS_AUTH_STORE_KEY": store_key},
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
-            )  # fmt: skip
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+            )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()

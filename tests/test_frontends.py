@@ -65,9 +65,11 @@ def nevis_config(
     It knows its public address: else a text frontend would get a device code, not a link.
     """
     return oidc_client.nevis_settings(
-        device_provider.issuer, http_timeout=5.0, device_flow=True,
+        device_provider.issuer,
+        http_timeout=5.0,
+        device_flow=True,
         public_url=f"http://127.0.0.1:{jp_http_port}",
-    )  # fmt: skip
+    )
 
 
 class Console(Kernel):

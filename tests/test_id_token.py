@@ -55,8 +55,14 @@ def client_of(op: FakeOP) -> OIDCClient:
 def signed(op: FakeOP, changes: dict[str, Any]) -> str:
     """An ID token for alice from `op`, with `changes` to its claims."""
     now = int(time.time())
-    claims = {"iss": op.issuer, "sub": "alice", "aud": op.client_id, "iat": now,
-              "exp": now + 600, "nonce": NONCE}  # fmt: skip
+    claims = {
+        "iss": op.issuer,
+        "sub": "alice",
+        "aud": op.client_id,
+        "iat": now,
+        "exp": now + 600,
+        "nonce": NONCE,
+    }
     return op.signing_key.sign(apply(claims, changes), {"kid": op.signing_key.kid})
 
 
@@ -73,10 +79,16 @@ async def outcome(client: OIDCClient, id_token: str, checks: IDTokenChecks) -> s
 CASES = {
     "good": ({}, ALL, ""),
     # The hub got the token of its login maybe long ago; everyone else wants a live one.
-    "expired": ({"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600},
-                AUTH_STATE, "invalid ID token (expired)"),
-    "without exp and iat": ({"exp": REMOVE, "iat": REMOVE}, AUTH_STATE,
-                            "invalid ID token (a required claim is missing)"),
+    "expired": (
+        {"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600},
+        AUTH_STATE,
+        "invalid ID token (expired)",
+    ),
+    "without exp and iat": (
+        {"exp": REMOVE, "iat": REMOVE},
+        AUTH_STATE,
+        "invalid ID token (a required claim is missing)",
+    ),
     # Only the code flow sends a nonce.
     "without nonce": ({"nonce": REMOVE}, ALL - {"code flow"}, "(nonce mismatch)"),
     "another nonce": ({"nonce": "someone-else's"}, ALL - {"code flow"}, "(nonce mismatch)"),
@@ -84,7 +96,7 @@ CASES = {
     "carol's": ({"sub": "carol"}, {"code flow", "device", "auth_state"}, "for another user"),
     "issued in the future": ({"iat": int(time.time()) + 3600}, set(), "(not yet valid)"),
     "for another client": ({"azp": "another-client"}, set(), "(wrong azp)"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -57,8 +57,13 @@ def nevis_config(
     partner_client: RegisteredClient,
 ) -> dict[str, Any]:
     """The test server's settings with an API, a second provider and the test's changes."""
-    apis = {"sales": {"url": "https://sales.test/", "scopes": ["sales.read"],
-                      "resource": SALES_AUDIENCE}}  # fmt: skip
+    apis = {
+        "sales": {
+            "url": "https://sales.test/",
+            "scopes": ["sales.read"],
+            "resource": SALES_AUDIENCE,
+        }
+    }
     providers = {"partner": partner_client.nevis_settings(second_oidc_provider.issuer)}
     return {**nevis_config, "apis": apis, "providers": providers, **config_overrides}
 
@@ -151,9 +156,15 @@ async def test_after_signing_out_another_person_may_sign_in(
 
 
 async def test_a_one_time_link_completed_by_another_person_is_refused(
-    browser: Browser, ask_link, anonymous_fetch, redirect_uri, username, mallory,
-    kernel_fetch, jp_serverapp,
-):  # fmt: skip
+    browser: Browser,
+    ask_link,
+    anonymous_fetch,
+    redirect_uri,
+    username,
+    mallory,
+    kernel_fetch,
+    jp_serverapp,
+):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     before = await held(jp_serverapp)
     link_browser = LinkBrowser(anonymous_fetch, SimpleCookie())

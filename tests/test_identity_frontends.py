@@ -34,14 +34,19 @@ console = test_frontends.console
 
 @pytest.fixture
 def nevis_config(
-    device_provider: OIDCTestProvider, oidc_client: RegisteredClient, jp_http_port: int,
+    device_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+    jp_http_port: int,
     username: str,
-) -> Any:  # fmt: skip
+) -> Any:
     """As the frontend tests', with the server's user's subject the only one allowed."""
     return oidc_client.nevis_settings(
-        device_provider.issuer, http_timeout=5.0, device_flow=True,
-        public_url=f"http://127.0.0.1:{jp_http_port}", allowed_subjects=[username],
-    )  # fmt: skip
+        device_provider.issuer,
+        http_timeout=5.0,
+        device_flow=True,
+        public_url=f"http://127.0.0.1:{jp_http_port}",
+        allowed_subjects=[username],
+    )
 
 
 async def held(jp_serverapp: Any) -> list[str]:

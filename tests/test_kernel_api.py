@@ -38,9 +38,16 @@ async def kernel_call(
     if secret is not None:
         sent.update(secret_header(secret))
     response = await jp_fetch(
-        "nevis", "api", "token", *parts, method=method, params=params, headers=sent,
-        raise_error=False, allow_nonstandard_methods=True,
-    )  # fmt: skip
+        "nevis",
+        "api",
+        "token",
+        *parts,
+        method=method,
+        params=params,
+        headers=sent,
+        raise_error=False,
+        allow_nonstandard_methods=True,
+    )
     return response.code, json.loads(response.body or b"{}"), response
 
 
@@ -94,9 +101,11 @@ async def test_a_jupyter_cookie_or_token_is_not_enough(
         {"secret": secret[:-1]},
         {"secret": secret + "x"},
         # The secret in another scheme, or in none, is no secret.
-        *({"secret": None, "headers": {"Authorization": value}}
-          for value in (f"token {secret}", f"Bearer {secret}", secret, f"{SECRET_SCHEME}{secret}")),
-    ]  # fmt: skip
+        *(
+            {"secret": None, "headers": {"Authorization": value}}
+            for value in (f"token {secret}", f"Bearer {secret}", secret, f"{SECRET_SCHEME}{secret}")
+        ),
+    ]
     for attempt in attempts:
         for parts in ((), ("status",)):
             code, body, response = await kernel_call(jp_fetch, *parts, **attempt)
@@ -270,8 +279,11 @@ class TestUnderJupyterHubsRequestLog:
         monkeypatch.setattr(jp_serverapp.web_app.settings["nevis_auth"].tokens, "fresh", fail)
         caplog.set_level(logging.DEBUG, logger="tornado.access")
         secret = secret_of(jp_serverapp)
-        sent = {"secret": None, "headers": {LEGACY_SECRET_HEADER: secret}} if legacy else {
-            "secret": secret}  # fmt: skip
+        sent = (
+            {"secret": None, "headers": {LEGACY_SECRET_HEADER: secret}}
+            if legacy
+            else {"secret": secret}
+        )
         code, body, _ = await kernel_call(jp_fetch, **sent)
 
         assert code == 500 and body["error"] == "internal_error"

@@ -126,8 +126,12 @@ def save(page: Any, name: str, *, item: Any, panel: Any | None = None) -> None:
     top = min(b["y"] for b in boxes) - 12
     right = max(b["x"] + b["width"] for b in boxes) + 12
     bottom = max(b["y"] + b["height"] for b in boxes) + 4
-    clip = {"x": max(left, 0), "y": max(top, 0), "width": right - max(left, 0),
-            "height": bottom - max(top, 0)}  # fmt: skip
+    clip = {
+        "x": max(left, 0),
+        "y": max(top, 0),
+        "width": right - max(left, 0),
+        "height": bottom - max(top, 0),
+    }
     page.mouse.move(0, 0)  # no hover highlight in the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{name}.png", clip=clip)
@@ -199,8 +203,13 @@ def test_signed_out_then_sign_in_through_the_status_item(context: Any, lab: Jupy
         line = re.compile(r"Access token: \d+ min left, renewed automatically\.")
         panel.get_by_text(line).wait_for()
         claims = panel.locator(".jp-NevisAuth-claims")
-        rows = dict(zip(claims.locator("tbody th").all_inner_texts(),
-                        claims.locator("tbody td").all_inner_texts(), strict=True))  # fmt: skip
+        rows = dict(
+            zip(
+                claims.locator("tbody th").all_inner_texts(),
+                claims.locator("tbody td").all_inner_texts(),
+                strict=True,
+            )
+        )
         assert rows["Name"] == "Alice Example" and rows["Subject"] == "alice", rows
         panel.get_by_text(re.compile(r"Scopes: .*api")).wait_for()
         check_readable(page, PANEL)

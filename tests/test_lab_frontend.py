@@ -59,8 +59,11 @@ def test_typescript_and_css_are_formatted() -> None:
 def test_labextension_is_listed_enabled_and_ok() -> None:
     listed = subprocess.run(
         [sys.executable, "-m", "jupyter", "labextension", "list"],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     output = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
     assert re.search(r"jupyter-nevis-auth v\S+ enabled OK", output), output
 
@@ -75,5 +78,7 @@ def test_settings_schema_and_package_agree() -> None:
     assert all(p["type"] in ("boolean", "integer") for p in schema["properties"].values())
     menu = schema["jupyter.lab.menus"]["main"][0]
     assert {i.get("command") for i in menu["items"]} >= {
-        "nevis-auth:sign-in", "nevis-auth:sign-out", "nevis-auth:show-status",
-    }  # fmt: skip
+        "nevis-auth:sign-in",
+        "nevis-auth:sign-out",
+        "nevis-auth:show-status",
+    }

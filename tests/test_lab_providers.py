@@ -39,10 +39,15 @@ def lab(
     """JupyterLab with the `default` and `partner` providers."""
     server = JupyterLab(tmp_path_factory.mktemp("lab-providers"), oidc_provider, resource_server)
     partner = second_oidc_provider.add_client([server.url + "nevis/callback"])
-    server.env["NEVIS_AUTH_PROVIDERS"] = json.dumps({"partner": {
-        "issuer": second_oidc_provider.issuer, "client_id": partner.client_id,
-        "client_secret": partner.client_secret,
-    }})  # fmt: skip
+    server.env["NEVIS_AUTH_PROVIDERS"] = json.dumps(
+        {
+            "partner": {
+                "issuer": second_oidc_provider.issuer,
+                "client_id": partner.client_id,
+                "client_secret": partner.client_secret,
+            }
+        }
+    )
     write_settings(server.workdir / "settings", "jupyter-nevis-auth:plugin", {"pollSeconds": 300})
     server.start()
     try:

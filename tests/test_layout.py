@@ -39,8 +39,12 @@ def top_level_imports(path: Path) -> set[str]:
             targets = [a.name for a in node.names]
         else:
             continue
-        found |= {t for t in targets if (PACKAGE.parent / (t.replace(".", "/") + ".py")).exists()
-                  or (PACKAGE.parent / t.replace(".", "/") / "__init__.py").exists()}  # fmt: skip
+        found |= {
+            t
+            for t in targets
+            if (PACKAGE.parent / (t.replace(".", "/") + ".py")).exists()
+            or (PACKAGE.parent / t.replace(".", "/") / "__init__.py").exists()
+        }
     # Python loads a module's own packages first anyway: `from . import x` adds no edge.
     return {t for t in found if t != name and not name.startswith(t + ".")}
 
@@ -75,8 +79,11 @@ def imported_by(code: str) -> set[str]:
     """The top-level modules a fresh interpreter has loaded after running `code`."""
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return {m.split(".")[0] for m in out.stdout.split()}
 
 
@@ -131,3 +138,18 @@ def test_every_option_names_its_env_var():
             continue
         for name, trait in cls.class_traits(config=True).items():
             assert "$" + cls.env_var(name) in trait.help, f"{cls.__name__}.{name}"
+
+
+def test_format_skips_say_why():
+    """`ruff format` formats the whole tree; a line kept by hand says why, on the line."""
+    root = PACKAGE.parent
+    SKIP, OFF = "# fmt" + ": skip", "# fmt" + ": off"  # spelled apart: not a match here
+    unexplained = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("jupyter_nevis_auth", "tests", "benchmarks", "demo")
+        for path in sorted((root / folder).rglob("*.py"))
+        if "node_modules" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if line.rstrip().endswith(SKIP) or OFF in line
+    ]
+    assert unexplained == []

@@ -54,9 +54,13 @@ class LinkBrowser(Browser):
     async def post(self, *parts: str, body: dict[str, str]) -> HTTPResponse:
         """POST a form, with this browser's cookies."""
         response = await self.fetch(
-            *parts, method="POST", body=urlencode(body), follow_redirects=False,
-            raise_error=False, headers={"Cookie": self.cookie_header()},
-        )  # fmt: skip
+            *parts,
+            method="POST",
+            body=urlencode(body),
+            follow_redirects=False,
+            raise_error=False,
+            headers={"Cookie": self.cookie_header()},
+        )
         self.keep_cookies(response)
         return response
 
@@ -97,9 +101,15 @@ def ask_link(jp_fetch: Fetch, jp_serverapp: Any) -> Callable[..., Awaitable[dict
 
     async def ask(**params: str) -> dict[str, Any]:
         response = await jp_fetch(
-            "nevis", "api", "token", "link", method="POST", body="", params=params,
+            "nevis",
+            "api",
+            "token",
+            "link",
+            method="POST",
+            body="",
+            params=params,
             headers=secret_header(secret),
-        )  # fmt: skip
+        )
         return json.loads(response.body)  # type: ignore[no-any-return]
 
     return ask
@@ -177,8 +187,15 @@ async def test_a_forged_link_is_refused(link_browser: LinkBrowser, token: str):
 async def test_a_revoked_link_is_refused(ask_link, jp_fetch, jp_serverapp, link_browser):
     url = (await ask_link())["url"]
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
-    await jp_fetch("nevis", "api", "token", "link", method="DELETE", params=query(url),
-                   headers=secret_header(secret))  # fmt: skip
+    await jp_fetch(
+        "nevis",
+        "api",
+        "token",
+        "link",
+        method="DELETE",
+        params=query(url),
+        headers=secret_header(secret),
+    )
     assert (await link_browser.open_link(url)).code == 410
 
 
@@ -222,8 +239,12 @@ async def test_other_sign_ins_still_need_the_jupyter_session(
     assert response.code == 302
     assert "/login" in response.headers["Location"]
     assert await stored(jp_serverapp) is None
-    for path in (("nevis", "login"), ("nevis", "done"), ("nevis", "logout"),
-                 ("nevis", "api", "status")):  # fmt: skip
+    for path in (
+        ("nevis", "login"),
+        ("nevis", "done"),
+        ("nevis", "logout"),
+        ("nevis", "api", "status"),
+    ):
         assert (await link_browser.get(*path)).code in (302, 403), path
 
 

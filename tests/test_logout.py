@@ -209,15 +209,25 @@ class TestLogoutAtProvider:
         return {**nevis_config, "logout_at_provider": True}
 
     async def test_round_trip_through_the_provider_logout(
-        self, browser, jp_fetch, redirect_uri, username, back, jp_serverapp, oidc_provider,
+        self,
+        browser,
+        jp_fetch,
+        redirect_uri,
+        username,
+        back,
+        jp_serverapp,
+        oidc_provider,
         oidc_client,
-    ):  # fmt: skip
+    ):
         with requests.Session() as at_provider:
             authorize = await browser.start_login()
             callback = await asyncio.to_thread(
-                provider_login, authorize, username, redirect_prefix=redirect_uri,
+                provider_login,
+                authorize,
+                username,
+                redirect_prefix=redirect_uri,
                 session=at_provider,
-            )  # fmt: skip
+            )
             assert (await browser.callback(callback)).code == 302
             tokens = await stored(jp_serverapp)
 
@@ -242,7 +252,10 @@ class TestLogoutAtProvider:
             silent = urlparse(await browser.start_login())
             query = {k: v[0] for k, v in parse_qs(silent.query).items()} | {"prompt": "none"}
             answer = await asyncio.to_thread(
-                provider_login, silent._replace(query=urlencode(query)).geturl(),
-                username, redirect_prefix=redirect_uri, session=at_provider,
-            )  # fmt: skip
+                provider_login,
+                silent._replace(query=urlencode(query)).geturl(),
+                username,
+                redirect_prefix=redirect_uri,
+                session=at_provider,
+            )
             assert parse_qs(urlparse(answer).query)["error"] == ["login_required"]

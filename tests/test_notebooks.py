@@ -134,13 +134,20 @@ class TestTwoApis:
         return {
             **nevis_config,
             "apis": {
-                "sales": {"url": sales_api.url + "/", "scopes": ["sales.read"],
-                          "resource": SALES_AUDIENCE},
-                "models": {"url": models_api.url + "/", "scopes": ["models.read"],
-                           "resource": MODELS_AUDIENCE, "provider": "partner"},
+                "sales": {
+                    "url": sales_api.url + "/",
+                    "scopes": ["sales.read"],
+                    "resource": SALES_AUDIENCE,
+                },
+                "models": {
+                    "url": models_api.url + "/",
+                    "scopes": ["models.read"],
+                    "resource": MODELS_AUDIENCE,
+                    "provider": "partner",
+                },
             },
             "providers": {"partner": settings},
-        }  # fmt: skip
+        }
 
     async def test_two_apis_side_by_side(
         self, jp_serverapp: ServerApp, browser: Browser, redirect_uri: str, username: str

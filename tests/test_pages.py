@@ -10,8 +10,13 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_nevis_auth.handlers.base import AUTH_RESOURCE
 from jupyter_nevis_auth.protocol import secret_header
 
-PAGES = [("nevis", "login"), ("nevis", "callback"), ("nevis", "logout"), ("nevis", "done"),
-         ("nevis", "api", "status")]  # fmt: skip
+PAGES = [
+    ("nevis", "login"),
+    ("nevis", "callback"),
+    ("nevis", "logout"),
+    ("nevis", "done"),
+    ("nevis", "api", "status"),
+]
 
 
 class NoNevisAuth(Authorizer):
@@ -25,8 +30,10 @@ class NoNevisAuth(Authorizer):
 @pytest.fixture
 def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
     """The test server, with the restrictive Authorizer."""
-    return {**jp_server_config, "ServerApp": {
-        **jp_server_config["ServerApp"], "authorizer_class": NoNevisAuth}}  # fmt: skip
+    return {
+        **jp_server_config,
+        "ServerApp": {**jp_server_config["ServerApp"], "authorizer_class": NoNevisAuth},
+    }
 
 
 @pytest.mark.parametrize("path", PAGES, ids=["/".join(p) for p in PAGES])

@@ -73,13 +73,20 @@ def nevis_config(
     return {
         **nevis_config,
         "apis": {
-            "sales": {"url": sales_api.url + "/", "scopes": ["sales.read"],
-                      "resource": SALES_AUDIENCE},
-            "models": {"url": models_api.url + "/", "scopes": ["models.read"],
-                       "resource": MODELS_AUDIENCE, "provider": "partner"},
+            "sales": {
+                "url": sales_api.url + "/",
+                "scopes": ["sales.read"],
+                "resource": SALES_AUDIENCE,
+            },
+            "models": {
+                "url": models_api.url + "/",
+                "scopes": ["models.read"],
+                "resource": MODELS_AUDIENCE,
+                "provider": "partner",
+            },
         },
         "providers": {"partner": partner},
-    }  # fmt: skip
+    }
 
 
 async def sign_in_at(browser: Browser, name: str, value: str, username: str, redirect_uri: str):
@@ -126,11 +133,16 @@ def owner(jp_serverapp: Any) -> str:
 async def post_form(browser: Browser, path: str, fields: dict[str, str]) -> HTTPResponse:
     """Submit a page's form as the browser would: its cookies, the xsrf token in the form."""
     return await browser.fetch(
-        *path.split("/"), method="POST", body=urlencode(fields),
-        headers={"Cookie": browser.cookie_header(),
-                 "Content-Type": "application/x-www-form-urlencoded"},
-        follow_redirects=False, raise_error=False,
-    )  # fmt: skip
+        *path.split("/"),
+        method="POST",
+        body=urlencode(fields),
+        headers={
+            "Cookie": browser.cookie_header(),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        follow_redirects=False,
+        raise_error=False,
+    )
 
 
 def query_of(url: str) -> dict[str, str]:
@@ -147,9 +159,19 @@ def sign_out_lines(caplog: pytest.LogCaptureFixture, user: str, provider: str) -
 
 
 async def test_signing_out_of_one_provider_names_it_ends_only_it_and_confirms(
-    browser, cookie_browser, redirect_uri, username, jp_fetch, jp_serverapp, jp_base_url,
-    oidc_provider, oidc_client, second_oidc_provider, partner_client, caplog,
-):  # fmt: skip
+    browser,
+    cookie_browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    jp_base_url,
+    oidc_provider,
+    oidc_client,
+    second_oidc_provider,
+    partner_client,
+    caplog,
+):
     caplog.set_level(logging.INFO)
     await browser.sign_in(username, redirect_uri=redirect_uri)
     await sign_in_at(browser, "provider", "partner", username, redirect_uri)
@@ -213,9 +235,15 @@ async def test_an_unknown_provider_is_refused_with_a_sentence(browser, redirect_
 
 
 async def test_a_links_sign_in_for_an_api_ends_as_the_widgets_sign_in_does(
-    browser, ask_link, link_browser: LinkBrowser, redirect_uri, username, jp_fetch,
-    jp_serverapp, second_oidc_provider,
-):  # fmt: skip
+    browser,
+    ask_link,
+    link_browser: LinkBrowser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    second_oidc_provider,
+):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     code, body = await kernel_token(jp_fetch, jp_serverapp, api="models")
     assert code == 401 and body["provider"] == "partner"
@@ -284,11 +312,15 @@ async def test_a_refusal_at_the_partner_names_the_partners_options(browser, redi
 
 def test_which_options_a_named_provider_inherits(monkeypatch: pytest.MonkeyPatch) -> None:
     top = NevisAuth(
-        issuer="https://main.example", client_id="main", client_secret="main-secret",
+        issuer="https://main.example",
+        client_id="main",
+        client_secret="main-secret",
         redirect_uri="https://jupyter.example/nevis/callback",
-        extra_authorize_params={"prompt": "consent"}, scopes=["openid", "main.read"],
-        validate_cert=False, allowed_subjects=["alice"],
-    )  # fmt: skip
+        extra_authorize_params={"prompt": "consent"},
+        scopes=["openid", "main.read"],
+        validate_cert=False,
+        allowed_subjects=["alice"],
+    )
     entry = {"issuer": "https://partner.example", "client_id": "jupyter", "client_secret": "s"}
     config, problems = named_config("partner", entry, top)
     assert config is not None, problems
@@ -311,9 +343,11 @@ class TestAfterARestart:
         """The two providers, their tokens kept in the encrypted file."""
         key = Fernet.generate_key().decode()
         return {
-            **nevis_config, "token_store_class": EncryptedFileTokenStore,
-            "store_path": str(tmp_path / "tokens.fernet"), "store_key": key,
-        }  # fmt: skip
+            **nevis_config,
+            "token_store_class": EncryptedFileTokenStore,
+            "store_path": str(tmp_path / "tokens.fernet"),
+            "store_key": key,
+        }
 
     async def test_the_status_says_how_each_api_token_was_obtained(
         self, browser, redirect_uri, username, jp_fetch, jp_serverapp
@@ -352,9 +386,14 @@ async def test_each_providers_scopes_are_those_its_token_answer_gave(
 
 @pytest.mark.parametrize("partner_client_options", [{"access_token_ttl": 20}])
 async def test_min_ttl_is_kept_where_a_refresh_can_give_it(
-    browser, redirect_uri, username, jp_fetch, jp_serverapp, second_oidc_provider,
+    browser,
+    redirect_uri,
+    username,
+    jp_fetch,
+    jp_serverapp,
+    second_oidc_provider,
     partner_client,
-):  # fmt: skip
+):
     await sign_in_at(browser, "provider", "partner", username, redirect_uri)
     await asyncio.sleep(6.5)  # about 13 s left of 20: more than half, less than asked below
     before = second_oidc_provider.token_calls(partner_client.client_id, "refresh_token")

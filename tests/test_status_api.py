@@ -37,8 +37,13 @@ async def stored_tokens(jp_serverapp: Any) -> Any:
 
 
 def test_revision_ignores_the_seconds_ticking_away():
-    status = {"logged_in": True, "expires_at": 100.0, "expires_in": 50.0,
-              "providers": {"default": {"expires_in": 49.0}}, "apis": {}}  # fmt: skip
+    status = {
+        "logged_in": True,
+        "expires_at": 100.0,
+        "expires_in": 50.0,
+        "providers": {"default": {"expires_in": 49.0}},
+        "apis": {},
+    }
     later = {**status, "expires_in": 10.0, "providers": {"default": {"expires_in": 9.0}}}
     assert revision(status) == revision(later)
     assert revision(status) != revision({**status, "expires_at": 160.0})
@@ -134,7 +139,12 @@ async def sign_out_with_form(browser: Browser) -> None:
     """Sign out as the sign-out page's form does (a POST with the xsrf token)."""
     xsrf = browser.cookies["_xsrf"].value
     response = await browser.fetch(
-        "nevis", "logout", method="POST", body=f"_xsrf={xsrf}",
-        headers={"Cookie": browser.cookie_header()}, follow_redirects=False, raise_error=False,
-    )  # fmt: skip
+        "nevis",
+        "logout",
+        method="POST",
+        body=f"_xsrf={xsrf}",
+        headers={"Cookie": browser.cookie_header()},
+        follow_redirects=False,
+        raise_error=False,
+    )
     assert response.code == 302

@@ -32,9 +32,16 @@ def kernel_call(jp_fetch: Any, jp_serverapp: Any) -> Call:
 
     async def call(path: str, method: str = "GET", **params: str) -> tuple[int, dict[str, Any]]:
         response = await jp_fetch(
-            "nevis", "api", "token", *path.split("/"), method=method, params=params,
-            headers=secret_header(secret), raise_error=False, request_timeout=60,
-        )  # fmt: skip
+            "nevis",
+            "api",
+            "token",
+            *path.split("/"),
+            method=method,
+            params=params,
+            headers=secret_header(secret),
+            raise_error=False,
+            request_timeout=60,
+        )
         return response.code, json.loads(response.body)
 
     return call
@@ -81,9 +88,13 @@ async def test_only_kernels_may_wait(jp_fetch: Any):
 
 
 async def test_a_sign_in_from_a_link_whose_cell_stopped_waiting_is_refused(
-    ask_link, kernel_call: Call, link_browser: LinkBrowser, redirect_uri, username,
+    ask_link,
+    kernel_call: Call,
+    link_browser: LinkBrowser,
+    redirect_uri,
+    username,
     jp_serverapp: Any,
-):  # fmt: skip
+):
     service = jp_serverapp.web_app.settings["nevis_auth"]
     url = (await ask_link())["url"]
     authorize = await link_browser.follow_link(url)
@@ -108,9 +119,13 @@ async def test_a_sign_in_from_a_link_whose_cell_stopped_waiting_is_refused(
 
 
 async def test_dropping_another_link_leaves_a_sign_in_alone(
-    ask_link, kernel_call: Call, link_browser: LinkBrowser, redirect_uri, username,
+    ask_link,
+    kernel_call: Call,
+    link_browser: LinkBrowser,
+    redirect_uri,
+    username,
     jp_serverapp: Any,
-):  # fmt: skip
+):
     url, other = (await ask_link())["url"], (await ask_link())["url"]
     authorize = await link_browser.follow_link(url)
     await kernel_call("link", "DELETE", link_token=query(other)["link_token"])
@@ -124,9 +139,13 @@ async def test_dropping_another_link_leaves_a_sign_in_alone(
 
 @pytest.mark.parametrize("cell_waits", [True, False])
 async def test_the_done_page_speaks_of_a_waiting_cell_only_when_one_waits(
-    ask_link, kernel_call: Call, link_browser: LinkBrowser, redirect_uri, username,
+    ask_link,
+    kernel_call: Call,
+    link_browser: LinkBrowser,
+    redirect_uri,
+    username,
     cell_waits: bool,
-):  # fmt: skip
+):
     authorize = await link_browser.follow_link((await ask_link())["url"])
     callback = await asyncio.to_thread(
         provider_login, authorize, username, redirect_prefix=redirect_uri

@@ -32,9 +32,11 @@ class NevisPageHandler(
     def fail(self, error: NevisAuthError) -> None:
         """Answer a failed sign-in with its sentence and a link to try again."""
         self.page(
-            "Sign-in failed", str(error), error.status_code,
+            "Sign-in failed",
+            str(error),
+            error.status_code,
             links=[(self.login_url(), "Sign in again")],
-        )  # fmt: skip
+        )
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Any other error: a sentence for a person, no traceback."""

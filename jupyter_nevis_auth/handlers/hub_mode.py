@@ -109,8 +109,9 @@ class HubKernelTokenHandler(HubModeMixin, KernelAPIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         """Relay the token request, with the kernel's parameters, to the service."""
-        params = {k: self.get_argument(k, "") for k in (*SELECTION_PARAMS, "min_ttl",
-                                                         "force_refresh")}  # fmt: skip
+        params = {
+            k: self.get_argument(k, "") for k in (*SELECTION_PARAMS, "min_ttl", "force_refresh")
+        }
         status, answer = await self.hub.call("GET", "api/token", params)
         login_url = answer.get("login_url")
         if isinstance(login_url, str) and login_url.startswith("/"):

@@ -52,8 +52,12 @@ class KernelAPIHandler(NevisAPIHandler):
         if self.get_status() != 401:
             super()._log()
             return
-        self.log.debug("401 %s %s (not signed in) %.2fms", self.request.method,
-                       self.request.path, 1000 * self.request.request_time())  # fmt: skip
+        self.log.debug(
+            "401 %s %s (not signed in) %.2fms",
+            self.request.method,
+            self.request.path,
+            1000 * self.request.request_time(),
+        )
 
 
 class KernelTokenHandler(KernelAPIHandler):
@@ -88,12 +92,18 @@ class KernelTokenHandler(KernelAPIHandler):
             login_url = self.nevis.public_origin(provider) + sign_in_url(
                 self.base_url, provider, api if signed_in else None
             )
-            self.answer(401, {
-                "error": LOGIN_REQUIRED, "message": str(e), "provider": provider,
-                "api": api.name if api and api.name else None,
-                "scopes": list(api.scopes) if api else [], "login_url": login_url,
-                **self.nevis.refused_sign_in(self.owner, provider),
-            })  # fmt: skip
+            self.answer(
+                401,
+                {
+                    "error": LOGIN_REQUIRED,
+                    "message": str(e),
+                    "provider": provider,
+                    "api": api.name if api and api.name else None,
+                    "scopes": list(api.scopes) if api else [],
+                    "login_url": login_url,
+                    **self.nevis.refused_sign_in(self.owner, provider),
+                },
+            )
             return
         except NevisAuthError as e:
             status, error = token_failure(e, self.log, f"a kernel of {self.owner}")
@@ -142,7 +152,10 @@ class KernelApisHandler(KernelAPIHandler):
     @allow_unauthenticated
     async def get(self) -> None:
         """The APIs (names, URL prefixes, scopes; never a secret) and the unlisted-URL rule."""
-        self.answer(200, {
-            "apis": [spec.info() for spec in self.nevis.apis.values()],
-            "default_for_unlisted_urls": self.nevis.config.default_token_for_unlisted_urls,
-        })  # fmt: skip
+        self.answer(
+            200,
+            {
+                "apis": [spec.info() for spec in self.nevis.apis.values()],
+                "default_for_unlisted_urls": self.nevis.config.default_token_for_unlisted_urls,
+            },
+        )

@@ -60,10 +60,15 @@ def name_link_owner(handler: NevisPageHandler, login: PendingLogin) -> None:
     path = hub_servers_path()
     if path:
         handler.set_cookie(
-            link_for_cookie(login.state), quote(handler.owner, safe=""), expires_days=None,
-            max_age=int(handler.nevis.config.state_ttl), path=path, httponly=True,
-            secure=handler.request.protocol == "https", samesite="Lax",
-        )  # fmt: skip
+            link_for_cookie(login.state),
+            quote(handler.owner, safe=""),
+            expires_days=None,
+            max_age=int(handler.nevis.config.state_ttl),
+            path=path,
+            httponly=True,
+            secure=handler.request.protocol == "https",
+            samesite="Lax",
+        )
 
 
 class LoginHandler(NevisPageHandler):

@@ -50,24 +50,41 @@ class TokenHandler(ServiceAPI):
             # Not signed in at the provider at all: its own sign-in covers its APIs.
             signed_in = await self.nevis.signed_in(user, provider)
             url = sign_in_url(self.base_url, provider, api if signed_in else None)
-            self.answer(401, dict(ErrorAnswer(
-                error=LOGIN_REQUIRED, message=str(e), provider=provider,
-                api=api.name if api and api.name else None,
-                scopes=list(api.scopes) if api else [], login_url=self.service_login_url(url),
-                **self.nevis.refused_sign_in(user, provider),
-            )))  # fmt: skip
+            self.answer(
+                401,
+                dict(
+                    ErrorAnswer(
+                        error=LOGIN_REQUIRED,
+                        message=str(e),
+                        provider=provider,
+                        api=api.name if api and api.name else None,
+                        scopes=list(api.scopes) if api else [],
+                        login_url=self.service_login_url(url),
+                        **self.nevis.refused_sign_in(user, provider),
+                    )
+                ),
+            )
             return
         except NevisAuthError as e:
             status, error = token_failure(e, self.log, f"a server of {user}")
             self.answer(status, dict(ErrorAnswer(error=error, message=str(e))))
             return
-        self.answer(200, dict(TokenAnswer(
-            access_token=tokens.access_token, token_type=tokens.token_type,
-            expires_at=tokens.expires_at, expires_in=tokens.expires_in(),
-            scope=" ".join(tokens.scope), id_token=tokens.id_token,
-            claims=public_claims(tokens.claims),
-            api=api.name if api and api.name else None, provider=provider,
-        )))  # fmt: skip
+        self.answer(
+            200,
+            dict(
+                TokenAnswer(
+                    access_token=tokens.access_token,
+                    token_type=tokens.token_type,
+                    expires_at=tokens.expires_at,
+                    expires_in=tokens.expires_in(),
+                    scope=" ".join(tokens.scope),
+                    id_token=tokens.id_token,
+                    claims=public_claims(tokens.claims),
+                    api=api.name if api and api.name else None,
+                    provider=provider,
+                )
+            ),
+        )
 
     async def delete(self) -> None:
         """Sign the user out of every provider, or of `provider`; answers the status."""
@@ -98,7 +115,12 @@ class ApisHandler(ServiceAPI):
 
     async def get(self) -> None:
         """The APIs (names, URL prefixes, scopes; never a secret) and the unlisted-URL rule."""
-        self.answer(200, dict(ApisAnswer(
-            apis=[spec.info() for spec in self.nevis.apis.values()],
-            default_for_unlisted_urls=self.nevis.config.default_token_for_unlisted_urls,
-        )))  # fmt: skip
+        self.answer(
+            200,
+            dict(
+                ApisAnswer(
+                    apis=[spec.info() for spec in self.nevis.apis.values()],
+                    default_for_unlisted_urls=self.nevis.config.default_token_for_unlisted_urls,
+                )
+            ),
+        )

@@ -164,9 +164,10 @@ class NevisAuthHubApp(Application):
     }
 
     config_file = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help=f"The configuration file; default: {CONFIG_FILE} in the working directory, if there.",
-    )  # fmt: skip
+    )
 
     @default("log_level")
     def _log_level_default(self) -> int:
@@ -213,8 +214,11 @@ class NevisAuthHubApp(Application):
         try:
             fernet = make_fernet(config.get_store_key())
         except SettingsError as e:
-            self.log.error("jupyter-nevis-auth: %s Sign-ins are kept in memory only and end "
-                           "when the service stops.", e)  # fmt: skip
+            self.log.error(
+                "jupyter-nevis-auth: %s Sign-ins are kept in memory only and end "
+                "when the service stops.",
+                e,
+            )
             store = MemoryTokenStore(parent=config)
         else:
             store = SQLTokenStore(settings.get_db_url(), fernet, parent=config)
@@ -228,8 +232,10 @@ class NevisAuthHubApp(Application):
             service = AuthService(config, store, log=self.log)
         for problem in service.problems:
             self.log.error("jupyter-nevis-auth: %s", problem)
-        self.log.info("jupyter-nevis-auth: the redirect URI is %s",
-                      config.redirect_uri or "derived from each request")  # fmt: skip
+        self.log.info(
+            "jupyter-nevis-auth: the redirect URI is %s",
+            config.redirect_uri or "derived from each request",
+        )
         return service, store
 
     async def serve(self) -> None:
@@ -237,8 +243,11 @@ class NevisAuthHubApp(Application):
         service_url = os.environ.get("JUPYTERHUB_SERVICE_URL", "")
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/nevis-auth/")
         if not service_url:
-            self.log.critical("JUPYTERHUB_SERVICE_URL is not set: start %s as a JupyterHub "
-                              "service (c.JupyterHub.services) with a url.", self.name)  # fmt: skip
+            self.log.critical(
+                "JUPYTERHUB_SERVICE_URL is not set: start %s as a JupyterHub "
+                "service (c.JupyterHub.services) with a url.",
+                self.name,
+            )
             self.exit(1)
         settings = NevisAuthHub(parent=self)
         try:
@@ -264,8 +273,9 @@ class NevisAuthHubApp(Application):
         gc.freeze()
         where = urlsplit(service_url)
         server = app.listen(where.port or 80, where.hostname or "127.0.0.1", xheaders=True)
-        self.log.info("jupyter-nevis-auth: the service listens at %s%s",
-                      service_url.rstrip("/"), prefix)  # fmt: skip
+        self.log.info(
+            "jupyter-nevis-auth: the service listens at %s%s", service_url.rstrip("/"), prefix
+        )
         checking = asyncio.ensure_future(service.check_provider())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

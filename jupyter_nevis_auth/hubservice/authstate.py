@@ -82,8 +82,9 @@ class AuthStateService(AuthService):
         try:
             claims = await self.client.validate_id_token(grant.id_token, IDTokenChecks.auth_state())
         except (InvalidTokenError, ProviderError) as e:
-            self.log.warning("The JupyterHub login of %s names nobody that can be checked: %s",
-                             user, e)  # fmt: skip
+            self.log.warning(
+                "The JupyterHub login of %s names nobody that can be checked: %s", user, e
+            )
             return None
         return Identity.of(claims)
 
@@ -102,8 +103,10 @@ class AuthStateService(AuthService):
         self.log.warning(
             "The sign-in held for %s names subject %r, but their JupyterHub login names %r; "
             "it is dropped and the JupyterHub login is used instead.",
-            user, held.claims.get("sub"), login.subject,
-        )  # fmt: skip
+            user,
+            held.claims.get("sub"),
+            login.subject,
+        )
         await super().logout(user, DEFAULT_PROVIDER)
 
     async def take_over(self, user: str) -> None:
@@ -170,9 +173,12 @@ class AuthStateService(AuthService):
     @staticmethod
     def _tokens_of(grant: HubGrant, claims: dict[str, Any]) -> TokenSet:
         return TokenSet(
-            access_token=grant.access_token, refresh_token=grant.refresh_token,
-            id_token=grant.id_token, scope=grant.scope, claims=claims,
-        )  # fmt: skip
+            access_token=grant.access_token,
+            refresh_token=grant.refresh_token,
+            id_token=grant.id_token,
+            scope=grant.scope,
+            claims=claims,
+        )
 
     async def _adopt(self, grant: HubGrant, held: TokenSet) -> TokenSet | None:
         """The hub's tokens in place of `held`, if they are valid and of the same user."""
@@ -237,8 +243,9 @@ class AuthStateService(AuthService):
             try:
                 fresh = await super(AuthStateService, self).refresh(key, adopted)
             except ProviderError as e:
-                self.log.warning("Kept the sign-in of %s; JupyterHub's newer one failed: %s",
-                                 user, e)  # fmt: skip
+                self.log.warning(
+                    "Kept the sign-in of %s; JupyterHub's newer one failed: %s", user, e
+                )
                 return None, None
             self.log.info("Continuing with the newer JupyterHub sign-in of %s", user)
             self._hold(user, fresh.refresh_token)

@@ -31,8 +31,14 @@ def log_request(handler: web.RequestHandler) -> None:
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if status < 300 and request.path.endswith(("/api/token", "/api/token/wait")):
         level = logging.DEBUG  # servers ask often; the refreshes behind them are logged anyway
-    log.log(level, "%d %s %s %.1fms", status, request.method, request.path,
-            1000 * request.request_time())  # fmt: skip
+    log.log(
+        level,
+        "%d %s %s %.1fms",
+        status,
+        request.method,
+        request.path,
+        1000 * request.request_time(),
+    )
 
 
 class ServiceHandler(NevisHandlerMixin, web.RequestHandler):
@@ -111,9 +117,11 @@ class ServicePage(HubOAuthenticated, ServiceHandler):
         parts.setdefault("notes", [])
         parts.setdefault("links", [])
         templates: Environment = self.settings["nevis_auth_templates"]
-        self.finish(templates.get_template("nevis_page.html").render(
-            title=title, message=message, xsrf_form_html=self.xsrf_form_html, **parts
-        ))  # fmt: skip
+        self.finish(
+            templates.get_template("nevis_page.html").render(
+                title=title, message=message, xsrf_form_html=self.xsrf_form_html, **parts
+            )
+        )
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Any error: a sentence for a person, no traceback."""

@@ -77,8 +77,9 @@ def service_refresher(name: str = SERVICE_NAME) -> RefreshUserHook:
         """The auth model with the service's tokens; True (keep auth_state) when it has none."""
         service = (user.settings.get("services") or {}).get(name)
         if service is None or not service.url or not service.api_token:
-            authenticator.log.warning("No JupyterHub service %r to refresh %s's auth from.",
-                                      name, user.name)  # fmt: skip
+            authenticator.log.warning(
+                "No JupyterHub service %r to refresh %s's auth from.", name, user.name
+            )
             return True
         url = service.url.rstrip("/") + service.prefix
         what = f"the {name} service"
@@ -91,14 +92,21 @@ def service_refresher(name: str = SERVICE_NAME) -> RefreshUserHook:
         tokens = parse_json(response.body)
         if response.code != 200 or not isinstance(tokens, dict):
             message = tokens.get("message") if isinstance(tokens, dict) else None
-            authenticator.log.info("The %s service holds no tokens of %s (%s): %s",
-                                   name, user.name, response.code, message)  # fmt: skip
+            authenticator.log.info(
+                "The %s service holds no tokens of %s (%s): %s",
+                name,
+                user.name,
+                response.code,
+                message,
+            )
             return True
         if not same_person(auth_state, tokens):
             authenticator.log.warning(
                 "The %s service answered tokens of another person than %s's JupyterHub "
-                "login; auth_state is kept as it is.", name, user.name,
-            )  # fmt: skip
+                "login; auth_state is kept as it is.",
+                name,
+                user.name,
+            )
             return True
         return auth_model(user, authenticator, auth_state, tokens)
 

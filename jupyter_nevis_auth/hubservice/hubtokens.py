@@ -47,8 +47,14 @@ class HubTokensHandler(ServiceAPI):
             self.log.warning("No tokens of %s for JupyterHub: %s", user, e)
             self.answer(e.status_code, dict(ErrorAnswer(error=PROVIDER_ERROR, message=str(e))))
             return
-        self.answer(200, {
-            "access_token": tokens.access_token, "token_type": tokens.token_type,
-            "expires_in": tokens.expires_in(), "refresh_token": tokens.refresh_token,
-            "id_token": tokens.id_token, "scope": " ".join(tokens.scope),
-        })  # fmt: skip
+        self.answer(
+            200,
+            {
+                "access_token": tokens.access_token,
+                "token_type": tokens.token_type,
+                "expires_in": tokens.expires_in(),
+                "refresh_token": tokens.refresh_token,
+                "id_token": tokens.id_token,
+                "scope": " ".join(tokens.scope),
+            },
+        )

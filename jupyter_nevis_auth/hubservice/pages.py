@@ -146,8 +146,12 @@ class CallbackHandler(ServicePage):
 
     def fail(self, error: NevisAuthError) -> None:
         """Answer a failed sign-in with its sentence and a link to try again."""
-        self.page("Sign-in failed", str(error), error.status_code,
-                  links=[(self.login_url(), "Sign in again")])  # fmt: skip
+        self.page(
+            "Sign-in failed",
+            str(error),
+            error.status_code,
+            links=[(self.login_url(), "Sign in again")],
+        )
 
 
 class LogoutHandler(SignOutPageMixin, ServicePage):

@@ -224,8 +224,10 @@ class SQLTokenStore(TokenStore):
                 cause = type(getattr(e, "orig", None) or e).__name__
                 self.log.error(
                     "The token database %s cannot be reached (%s): requests that need it get "
-                    "503 until it is back.", self.where, cause,
-                )  # fmt: skip
+                    "503 until it is back.",
+                    self.where,
+                    cause,
+                )
             raise StoreUnavailableError(UNAVAILABLE) from e
         if not self.reachable:
             self.reachable = True
@@ -251,8 +253,10 @@ class SQLTokenStore(TokenStore):
         )
         self.log.warning(
             "Ignoring the stored tokens of %s: %s. That sign-in counts as signed out "
-            "until the next one replaces it.", split_key(key)[0], why,
-        )  # fmt: skip
+            "until the next one replaces it.",
+            split_key(key)[0],
+            why,
+        )
 
     def _touch(self, key: str) -> None:
         with self.engine.begin() as db:
@@ -290,15 +294,17 @@ class SQLTokenStore(TokenStore):
     def _rotate(self) -> int:
         rotated = 0
         with self.engine.begin() as db:
-            rows = db.execute(select(tokens_table.c.id, tokens_table.c.key,
-                                     tokens_table.c.ciphertext)).all()  # fmt: skip
+            rows = db.execute(
+                select(tokens_table.c.id, tokens_table.c.key, tokens_table.c.ciphertext)
+            ).all()
             for rid, key, ciphertext in rows:
                 try:
                     new = self.fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
                 except InvalidToken as e:
                     self._warn_once(key, e)
                     continue
-                db.execute(update(tokens_table).where(tokens_table.c.id == rid)
-                           .values(ciphertext=new))  # fmt: skip
+                db.execute(
+                    update(tokens_table).where(tokens_table.c.id == rid).values(ciphertext=new)
+                )
                 rotated += 1
         return rotated

@@ -50,6 +50,9 @@ def timed_out(error: LoginRequiredError, timeout: float, how: str) -> LoginRequi
     """The error of a wait nobody ended in time."""
     return LoginRequiredError(
         f"Nobody signed in within {timeout:g} seconds; run the cell again for {how}.",
-        error.login_url, api=error.api, provider=error.provider, scopes=error.scopes,
+        error.login_url,
+        api=error.api,
+        provider=error.provider,
+        scopes=error.scopes,
         request=error.request,
-    )  # fmt: skip
+    )

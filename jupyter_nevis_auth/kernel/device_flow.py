@@ -94,9 +94,13 @@ def wait_with_device(error: LoginRequiredError, timeout: float) -> None:
         cancel_device(token_client, sign_in_id)
     if failure:
         raise LoginRequiredError(
-            failure[0], error.login_url, api=error.api, provider=error.provider,
-            scopes=error.scopes, request=error.request,
-        ) from error  # fmt: skip
+            failure[0],
+            error.login_url,
+            api=error.api,
+            provider=error.provider,
+            scopes=error.scopes,
+            request=error.request,
+        ) from error
     if not signed_in:
         raise timed_out(error, min(timeout, code_ttl), "a new code") from error
     print(f"Signed in as {signed_in_as(token_client, selection)}.")

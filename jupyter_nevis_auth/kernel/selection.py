@@ -85,8 +85,9 @@ def _scope(scopes: str | Iterable[str] | None) -> str | None:
     if scopes is None:
         return None
     words = scopes.split() if isinstance(scopes, str) else list(scopes)
-    if not all(isinstance(word, str) and word and not any(c.isspace() for c in word)
-               for word in words):  # fmt: skip
+    if not all(
+        isinstance(word, str) and word and not any(c.isspace() for c in word) for word in words
+    ):
         raise ValueError(f"scopes must be scope names without spaces, not {scopes!r}.")
     return " ".join(sorted(set(words))) or None
 

@@ -75,8 +75,10 @@ async def authorize_device(
     """Ask the provider for a device code and a user code (RFC 8628 3.1, 3.2)."""
     endpoint = metadata.device_authorization_endpoint
     if not endpoint:
-        raise SettingsError("The provider offers no device sign-in (no device authorization "
-                            "endpoint); sign in with the link instead.")  # fmt: skip
+        raise SettingsError(
+            "The provider offers no device sign-in (no device authorization "
+            "endpoint); sign in with the link instead."
+        )
     params = {"scope": " ".join(scopes)}
     if resource:
         params["resource"] = resource
@@ -92,8 +94,10 @@ async def authorize_device(
         )
         if error:
             raise OAuthError(f"The provider refused the device sign-in ({error}).", error=error)
-        raise ProviderError(f"The provider's device authorization endpoint answered with HTTP "
-                            f"status {response.code}; try again later.")  # fmt: skip
+        raise ProviderError(
+            f"The provider's device authorization endpoint answered with HTTP "
+            f"status {response.code}; try again later."
+        )
     return device_code(client.http.json_object(response, endpoint, what))
 
 

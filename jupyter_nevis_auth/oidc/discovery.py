@@ -95,8 +95,10 @@ class Discovery:
         return self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
 
     async def _discover(self) -> dict[str, Any]:
-        if all(getattr(self.config, OVERRIDES[k]) for k in
-               ("authorization_endpoint", "token_endpoint", "jwks_uri")):  # fmt: skip
+        if all(
+            getattr(self.config, OVERRIDES[k])
+            for k in ("authorization_endpoint", "token_endpoint", "jwks_uri")
+        ):
             return {}
         url = self.discovery_url()
         response = await self.http.fetch(url, what="the provider's discovery document")
@@ -112,8 +114,9 @@ class Discovery:
         if data.get("issuer") != self.config.issuer:
             self.http.log.error(
                 "Discovery issuer %r does not equal the configured issuer %r",
-                str(data.get("issuer"))[:200], self.config.issuer,
-            )  # fmt: skip
+                str(data.get("issuer"))[:200],
+                self.config.issuer,
+            )
             raise ProviderError(
                 "The provider's discovery document names another issuer than "
                 f"{self.config.label}.issuer; set the issuer exactly as the provider spells it."

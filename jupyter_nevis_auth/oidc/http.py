@@ -151,8 +151,10 @@ class BoundedHTTP:
         if response.code != 200:
             self.log.warning(
                 "%s %s answered HTTP %s",
-                kwargs.get("method", "GET"), strip_query(url), response.code,
-            )  # fmt: skip
+                kwargs.get("method", "GET"),
+                strip_query(url),
+                response.code,
+            )
             raise self.error(
                 f"{upper_first(what)} answered with HTTP status {response.code}; try again later."
             )

@@ -14,9 +14,12 @@ from .http import oauth_error_code
 
 #: Provider error codes meaning the user (or the provider's policy) said no.
 REFUSALS = {
-    "access_denied", "login_required", "consent_required", "interaction_required",
+    "access_denied",
+    "login_required",
+    "consent_required",
+    "interaction_required",
     "account_selection_required",
-}  # fmt: skip
+}
 #: Provider error codes that only a later try can fix.
 TRANSIENT = {"server_error", "temporarily_unavailable"}
 #: Characters of an error_description shown at most.

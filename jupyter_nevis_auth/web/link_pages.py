@@ -60,9 +60,11 @@ class LinkPageMixin(NevisHandlerMixin):
     def gone(self) -> None:
         """The page of a link that cannot be used."""
         self.page(
-            "Sign-in link not valid", EXPIRED, 410,
+            "Sign-in link not valid",
+            EXPIRED,
+            410,
             links=[(self.login_url(), "Sign in from Jupyter instead")],
-        )  # fmt: skip
+        )
 
     def live_link(self, token: str, *, redeem: bool) -> SignInLink | None:
         """The link of `token` if it is live and usable here (used up if `redeem`)."""
@@ -96,9 +98,13 @@ class LinkPageMixin(NevisHandlerMixin):
             return
         try:
             login, url = await self.nevis.start_login(
-                self.link_redirect_uri(link.provider), self.link_done(), link.provider,
-                link.api, via_link=True, owner=link.owner,
-            )  # fmt: skip
+                self.link_redirect_uri(link.provider),
+                self.link_done(),
+                link.provider,
+                link.api,
+                via_link=True,
+                owner=link.owner,
+            )
         except NevisAuthError as e:
             self.log.warning("Sign-in from a link for %s not started: %s", link.owner, e)
             self.page("Sign-in is not available", str(e), e.status_code)

@@ -26,10 +26,15 @@ async def remember_link_sign_in(
     status = await handler.nevis.status(user, handler.base_url)
     claims = status["providers"][login.provider].get("claims") or {}
     handler.set_secure_cookie(  # type: ignore[attr-defined]
-        LINK_DONE_COOKIE, json.dumps([display_name(claims), cell_waits]), expires_days=None,
-        max_age=LINK_DONE_TTL, path=done_page, httponly=True,
-        secure=handler.request.protocol == "https", samesite="Lax",
-    )  # fmt: skip
+        LINK_DONE_COOKIE,
+        json.dumps([display_name(claims), cell_waits]),
+        expires_days=None,
+        max_age=LINK_DONE_TTL,
+        path=done_page,
+        httponly=True,
+        secure=handler.request.protocol == "https",
+        samesite="Lax",
+    )
 
 
 def link_sign_in_done(raw: bytes | None) -> tuple[str, bool] | None:

@@ -174,11 +174,14 @@ class DeviceAPIMixin(SignInAPIMixin):
             return
         provider, api = chosen
         if not await self.nevis.devices.offered(provider):
-            self.answer(400, {
-                "error": DEVICE_FLOW_UNAVAILABLE,
-                "message": "This server does not offer device sign-ins (NevisAuth.device_flow, "
-                "and a provider with a device authorization endpoint); sign in with the link.",
-            })  # fmt: skip
+            self.answer(
+                400,
+                {
+                    "error": DEVICE_FLOW_UNAVAILABLE,
+                    "message": "This server does not offer device sign-ins (NevisAuth.device_flow, "
+                    "and a provider with a device authorization endpoint); sign in with the link.",
+                },
+            )
             return
         try:
             sign_in = await self.nevis.devices.start(self.signer(), provider, api)

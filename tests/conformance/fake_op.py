@@ -209,8 +209,11 @@ class FakeOP:
         self.userinfo_sub: str | None = None
         self.received: list[Received] = []
         self.issued: dict[str, list[str]] = {
-            "code": [], "access_token": [], "refresh_token": [], "id_token": [],
-        }  # fmt: skip
+            "code": [],
+            "access_token": [],
+            "refresh_token": [],
+            "id_token": [],
+        }
         self.verifiers: list[str] = []
         self._grants: dict[str, Grant] = {}
         self._refresh: dict[str, Grant] = {}
@@ -235,11 +238,17 @@ class FakeOP:
             )
         ]
         routes += [
-            ("/.well-known/oauth-authorization-server" + self.path, OAuthMetadataHandler,
-             {"op": self, "form": "standard"}),
-            (self.path + "/.well-known/oauth-authorization-server", OAuthMetadataHandler,
-             {"op": self, "form": "common"}),
-        ]  # fmt: skip
+            (
+                "/.well-known/oauth-authorization-server" + self.path,
+                OAuthMetadataHandler,
+                {"op": self, "form": "standard"},
+            ),
+            (
+                self.path + "/.well-known/oauth-authorization-server",
+                OAuthMetadataHandler,
+                {"op": self, "form": "common"},
+            ),
+        ]
         # Quiet: its access log would show state and challenges next to the product's lines.
         app = web.Application(routes, log_function=lambda _handler: None)
         self._server = HTTPServer(app)
@@ -399,10 +408,12 @@ class FakeOP:
         access_token = secrets.token_urlsafe(32)
         self.issued["access_token"].append(access_token)
         return 200, {
-            "access_token": access_token, "token_type": "Bearer", "expires_in": self.expires_in,
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
             "scope": args.get("scope", ""),
             "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-        }  # fmt: skip
+        }
 
     def tokens(self, grant: Grant, phase: str) -> dict[str, Any]:
         """A token response for `grant`; phase is "login" or "refresh"."""

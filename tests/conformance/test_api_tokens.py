@@ -25,13 +25,20 @@ def nevis_config(nevis_config: dict[str, Any]) -> dict[str, Any]:
     return {
         **nevis_config,
         "apis": {
-            "sales": {"url": "https://sales.test/api/", "scopes": ["sales.read"],
-                      "resource": SALES},
-            "models": {"url": "https://models.test/", "scopes": ["models.read"],
-                       "resource": MODELS, "token_exchange": True},
+            "sales": {
+                "url": "https://sales.test/api/",
+                "scopes": ["sales.read"],
+                "resource": SALES,
+            },
+            "models": {
+                "url": "https://models.test/",
+                "scopes": ["models.read"],
+                "resource": MODELS,
+                "token_exchange": True,
+            },
             "plain": {"url": "https://plain.test/"},
         },
-    }  # fmt: skip
+    }
 
 
 async def kernel_get(
@@ -40,10 +47,15 @@ async def kernel_get(
     """A kernel's request to nevis/api/token: the secret, no Jupyter credentials."""
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     response = await browser.fetch(
-        "nevis", "api", "token", method=method, params=params,
-        headers=secret_header(secret), raise_error=False,
+        "nevis",
+        "api",
+        "token",
+        method=method,
+        params=params,
+        headers=secret_header(secret),
+        raise_error=False,
         allow_nonstandard_methods=True,
-    )  # fmt: skip
+    )
     return response.code, json.loads(response.body or b"{}")
 
 
@@ -147,8 +159,11 @@ async def test_concurrent_calls_for_several_apis_make_one_provider_call_each(
     op.resources = {SALES, MODELS}
     await signed_in(browser, op, jp_serverapp)
     op.delays["token"] = 0.2
-    calls = [kernel_get(browser, jp_serverapp, api=name)
-             for name in ("sales", "models") for _ in range(10)]  # fmt: skip
+    calls = [
+        kernel_get(browser, jp_serverapp, api=name)
+        for name in ("sales", "models")
+        for _ in range(10)
+    ]
     answers = await asyncio.gather(*calls)
     assert {code for code, _ in answers} == {200}
     assert sorted(r["resource"] for r in refreshes(op)) == [MODELS, SALES]
@@ -174,8 +189,14 @@ async def test_kernels_can_list_the_apis(browser, op: FakeOP, jp_serverapp):
     body = json.loads(response.body)
     assert body["default_for_unlisted_urls"] is False
     sales = next(a for a in body["apis"] if a["name"] == "sales")
-    assert sales == {"name": "sales", "urls": ["https://sales.test/api/"], "provider": "default",
-                     "scopes": ["sales.read"], "resource": SALES, "audience": None}  # fmt: skip
+    assert sales == {
+        "name": "sales",
+        "urls": ["https://sales.test/api/"],
+        "provider": "default",
+        "scopes": ["sales.read"],
+        "resource": SALES,
+        "audience": None,
+    }
     assert (await browser.fetch("nevis", "api", "token", "apis", raise_error=False)).code == 403
 
 
@@ -197,9 +218,11 @@ class TestBadConfiguration:
     @pytest.fixture
     def nevis_config(self, nevis_config: dict[str, Any]) -> dict[str, Any]:
         """Two more APIs: one for an unknown provider, one claiming the sales URL again."""
-        apis = {**nevis_config["apis"],
-                "lost": {"url": "https://lost.test/", "provider": "nobody"},
-                "again": {"url": "https://sales.test/api"}}  # fmt: skip
+        apis = {
+            **nevis_config["apis"],
+            "lost": {"url": "https://lost.test/", "provider": "nobody"},
+            "again": {"url": "https://sales.test/api"},
+        }
         return {**nevis_config, "apis": apis}
 
     async def test_a_bad_api_is_left_out_and_the_rest_works(
@@ -208,8 +231,9 @@ class TestBadConfiguration:
         nevis = service(jp_serverapp)
         assert set(nevis.apis) == {"sales", "models", "plain"}
         assert any('NevisAuth.apis["lost"].provider' in p for p in nevis.problems)
-        assert any('NevisAuth.apis["again"].url is also the URL of sales' in p
-                   for p in nevis.problems)  # fmt: skip
+        assert any(
+            'NevisAuth.apis["again"].url is also the URL of sales' in p for p in nevis.problems
+        )
         op.resources = {SALES}
         await signed_in(browser, op, jp_serverapp)
         assert (await kernel_get(browser, jp_serverapp, api="sales"))[0] == 200
@@ -228,8 +252,13 @@ class TestSecondProvider:
     @pytest.fixture
     def nevis_config(self, nevis_config: dict[str, Any], partner: FakeOP) -> dict[str, Any]:
         """The partner as a named provider, serving the models API."""
-        providers = {"partner": {"issuer": partner.issuer, "client_id": partner.client_id,
-                                 "client_secret": partner.client_secret}}  # fmt: skip
+        providers = {
+            "partner": {
+                "issuer": partner.issuer,
+                "client_id": partner.client_id,
+                "client_secret": partner.client_secret,
+            }
+        }
         apis = {"models": {"url": "https://models.test/", "provider": "partner"}}
         return {**nevis_config, "providers": providers, "apis": apis}
 

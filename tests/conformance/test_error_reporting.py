@@ -101,8 +101,11 @@ async def test_token_endpoint_errors_name_the_fix(
 ):
     op.token_errors = {"authorization_code": (400, error)}
     response = await sign_in(browser, op)
-    assert_error_page(response, 400 if error == "invalid_grant" else 502 if error ==
-                      "temporarily_unavailable" else 503, phrase)  # fmt: skip
+    assert_error_page(
+        response,
+        400 if error == "invalid_grant" else 502 if error == "temporarily_unavailable" else 503,
+        phrase,
+    )
     assert phrase in server_log(caplog)
 
 
@@ -178,8 +181,10 @@ async def test_oauth_server_metadata_of_another_issuer_is_not_used(
     browser, op: FakeOP, jp_serverapp
 ):
     op.discovery_changes = {"revocation_endpoint": REMOVE}
-    op.oauth_metadata["standard"] = {"issuer": "https://evil.example", "revocation_endpoint":
-                                     op.url("revoke")}  # fmt: skip
+    op.oauth_metadata["standard"] = {
+        "issuer": "https://evil.example",
+        "revocation_endpoint": op.url("revoke"),
+    }
     await signed_in(browser, op, jp_serverapp)
     await service(jp_serverapp).logout(jp_serverapp.web_app.settings["nevis_auth_owner"])
     assert op.calls("revoke") == []
@@ -194,9 +199,14 @@ async def test_without_revocation_the_signed_out_page_says_tokens_stay_valid(
     form = page.body.decode()
     xsrf = form.split('name="_xsrf" value="')[1].split('"')[0]
     response = await browser.fetch(
-        "nevis", "logout", method="POST", body=f"_xsrf={xsrf}",
-        headers={"Cookie": browser.cookie_header()}, follow_redirects=False, raise_error=False,
-    )  # fmt: skip
+        "nevis",
+        "logout",
+        method="POST",
+        body=f"_xsrf={xsrf}",
+        headers={"Cookie": browser.cookie_header()},
+        follow_redirects=False,
+        raise_error=False,
+    )
     assert response.code == 302
     assert urlparse(response.headers["Location"]).path.endswith("/nevis/logout")
     signed_out = await browser.get("nevis", "logout")
@@ -213,9 +223,14 @@ async def test_the_sign_out_form_lands_on_the_signed_out_page(browser, op: FakeO
     assert 'name="next"' not in page
     xsrf = page.split('name="_xsrf" value="')[1].split('"')[0]
     response = await browser.fetch(
-        "nevis", "logout", method="POST", body=f"_xsrf={xsrf}",
-        headers={"Cookie": browser.cookie_header()}, follow_redirects=False, raise_error=False,
-    )  # fmt: skip
+        "nevis",
+        "logout",
+        method="POST",
+        body=f"_xsrf={xsrf}",
+        headers={"Cookie": browser.cookie_header()},
+        follow_redirects=False,
+        raise_error=False,
+    )
     assert urlparse(response.headers["Location"]).path.endswith("/nevis/logout")
     signed_out = (await browser.get("nevis", "logout")).body.decode()
     assert "Signed out" in signed_out and "You signed out." in signed_out

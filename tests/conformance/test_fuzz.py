@@ -36,11 +36,44 @@ T = TypeVar("T")
 
 # Pieces that open redirects and header injection are made of.
 REDIRECT_PIECES = [
-    "/", "//", "///", "\\", "/\\", "\\\\", "http:", "https:", "javascript:", "data:",
-    "evil.example", "@evil.example", "%2f", "%2F%2F", "%5c", "..", "/..", "./", "?", "#",
-    ":", ";", " ", "\t", "\n", "\r", "\x00", "\x0b", "\x0c", "\x7f", "\u3002", "\uff0f",
-    "\u2215", "lab/tree/x.ipynb", "a%40b", "/a%40b/", "/a@b/",
-]  # fmt: skip
+    "/",
+    "//",
+    "///",
+    "\\",
+    "/\\",
+    "\\\\",
+    "http:",
+    "https:",
+    "javascript:",
+    "data:",
+    "evil.example",
+    "@evil.example",
+    "%2f",
+    "%2F%2F",
+    "%5c",
+    "..",
+    "/..",
+    "./",
+    "?",
+    "#",
+    ":",
+    ";",
+    " ",
+    "\t",
+    "\n",
+    "\r",
+    "\x00",
+    "\x0b",
+    "\x0c",
+    "\x7f",
+    "\u3002",
+    "\uff0f",
+    "\u2215",
+    "lab/tree/x.ipynb",
+    "a%40b",
+    "/a%40b/",
+    "/a@b/",
+]
 
 JSON_SCALARS = st.one_of(
     st.none(),
@@ -196,14 +229,29 @@ def test_next_never_leaves_the_server(server: Server, browser, op: FakeOP, jp_as
 
 def urls(op: FakeOP) -> st.SearchStrategy[Any]:
     """Endpoint values a broken discovery document may hold."""
-    return st.sampled_from(
-        [
-            "", "/token", "token", "ftp://127.0.0.1/token", "javascript:alert(1)",
-            "http://127.0.0.1:1/token", "https://127.0.0.1:1/token", "http://", "http:///x",
-            "http://[::1", "http://127.0.0.1:99999/x", op.url("jwks"), op.url("token"),
-            op.url("userinfo"), op.url("nowhere"), op.issuer,
-        ]
-    ) | JSON  # fmt: skip
+    return (
+        st.sampled_from(
+            [
+                "",
+                "/token",
+                "token",
+                "ftp://127.0.0.1/token",
+                "javascript:alert(1)",
+                "http://127.0.0.1:1/token",
+                "https://127.0.0.1:1/token",
+                "http://",
+                "http:///x",
+                "http://[::1",
+                "http://127.0.0.1:99999/x",
+                op.url("jwks"),
+                op.url("token"),
+                op.url("userinfo"),
+                op.url("nowhere"),
+                op.issuer,
+            ]
+        )
+        | JSON
+    )
 
 
 def bodies(op: FakeOP, endpoint: str) -> st.SearchStrategy[bytes]:

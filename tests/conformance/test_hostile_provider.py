@@ -139,9 +139,13 @@ async def test_a_hostile_refresh_answer_gives_the_kernel_json(browser, op: FakeO
     op.canned["token"] = Canned(200, DEEP)
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     response = await browser.fetch(
-        "nevis", "api", "token", params={"force_refresh": "1"},
-        headers=secret_header(secret), raise_error=False,
-    )  # fmt: skip
+        "nevis",
+        "api",
+        "token",
+        params={"force_refresh": "1"},
+        headers=secret_header(secret),
+        raise_error=False,
+    )
     assert response.code == 502, response.body
     body = json.loads(response.body)
     assert body["error"] == "provider_error" and "provider" in body["message"]
@@ -258,9 +262,13 @@ async def test_after_a_failed_call_login_checks_discovery_and_shows_its_own_page
     op.canned["token"] = Canned(503, b"")
     secret = jp_serverapp.web_app.settings["nevis_auth_kernel_secret"]
     refresh = await browser.fetch(
-        "nevis", "api", "token", params={"force_refresh": "1"},
-        headers=secret_header(secret), raise_error=False,
-    )  # fmt: skip
+        "nevis",
+        "api",
+        "token",
+        params={"force_refresh": "1"},
+        headers=secret_header(secret),
+        raise_error=False,
+    )
     assert refresh.code == 502
     # The provider now does not answer at all within http_timeout (1 s here).
     op.delays["discovery"] = 3.0

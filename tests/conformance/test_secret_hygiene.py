@@ -118,6 +118,9 @@ def notebook_paths() -> list[Path]:
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.name)
 def test_example_notebooks_hold_no_secret(path: Path):
     text = path.read_text(encoding="utf-8")
-    found = [f"{kind}: {m.group(0)[:24]}..." for kind, shape in TOKEN_SHAPES.items()
-             for m in shape.finditer(text)]  # fmt: skip
+    found = [
+        f"{kind}: {m.group(0)[:24]}..."
+        for kind, shape in TOKEN_SHAPES.items()
+        for m in shape.finditer(text)
+    ]
     assert found == []

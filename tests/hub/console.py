@@ -39,9 +39,13 @@ class ConsoleCell:
         )
         session = Session(key=b"", username="console")
         content = {
-            "code": code, "silent": False, "store_history": True, "user_expressions": {},
-            "allow_stdin": True, "stop_on_error": True,
-        }  # fmt: skip
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": True,
+            "stop_on_error": True,
+        }
         message = session.msg("execute_request", content)
         self.msg_id = message["header"]["msg_id"]
         self.ws.send(json.dumps({**message, "channel": "shell", "buffers": []}, default=str))

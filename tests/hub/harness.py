@@ -287,16 +287,27 @@ def _execute(ws_url: str, headers: dict[str, str], code: str, timeout: float) ->
     msg_id = uuid.uuid4().hex
     request = {
         "header": {
-            "msg_id": msg_id, "msg_type": "execute_request", "username": "test",
-            "session": uuid.uuid4().hex, "version": "5.3", "date": "",
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+            "date": "",
         },
-        "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
+        "parent_header": {},
+        "metadata": {},
+        "buffers": [],
+        "channel": "shell",
         # No stdin, as from nbclient: a cell that needs a sign-in fails instead of waiting.
         "content": {
-            "code": code, "silent": False, "store_history": False,
-            "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
         },
-    }  # fmt: skip
+    }
     ws = websocket.create_connection(
         ws_url, header=[f"{k}: {v}" for k, v in headers.items()], timeout=timeout
     )

@@ -135,8 +135,9 @@ class OAuthHub(ServiceHub):
     def admin_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Call the hub's REST API with the test's admin:users token."""
         headers = {"Authorization": f"token {self.admin_token}"}
-        return requests.request(method, self.url + "/hub/api/" + path, headers=headers,
-                                timeout=HTTP_TIMEOUT, **kwargs)  # fmt: skip
+        return requests.request(
+            method, self.url + "/hub/api/" + path, headers=headers, timeout=HTTP_TIMEOUT, **kwargs
+        )
 
     def auth_state(self, user: str) -> dict[str, Any]:
         """What the hub keeps in `user`'s auth_state."""
@@ -151,9 +152,11 @@ def hub_login(hub: OAuthHub, browser: HubBrowser) -> None:
     response, visited = browser.follow("/hub/oauth_login")
     assert response.is_redirect, f"{response.status_code} at {visited[-1]}: {response.text}"
     callback = provider_login(
-        response.headers["Location"], browser.name,
-        redirect_prefix=hub.login_redirect_uri, session=browser.provider,
-    )  # fmt: skip
+        response.headers["Location"],
+        browser.name,
+        redirect_prefix=hub.login_redirect_uri,
+        session=browser.provider,
+    )
     # Not followed further: the hub would start the default server on its own.
     answer = browser.get(callback)
     assert answer.status_code == 302, answer.text

@@ -92,9 +92,12 @@ def hub_refreshes(browser: HubBrowser) -> None:
 
 
 def test_alices_server_gets_her_token_without_a_second_sign_in(
-    hub: OAuthHub, client: RegisteredClient, alice: HubBrowser,
-    oidc_provider: OIDCTestProvider, resource_server: ResourceServer,
-) -> None:  # fmt: skip
+    hub: OAuthHub,
+    client: RegisteredClient,
+    alice: HubBrowser,
+    oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+) -> None:
     answer = token(hub, "alice")
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -112,9 +115,12 @@ def test_alices_server_gets_her_token_without_a_second_sign_in(
 
 
 def test_the_hub_and_the_service_refresh_at_once_under_rotation(
-    hub: OAuthHub, client: RegisteredClient, alice: HubBrowser,
-    oidc_provider: OIDCTestProvider, resource_server: ResourceServer,
-) -> None:  # fmt: skip
+    hub: OAuthHub,
+    client: RegisteredClient,
+    alice: HubBrowser,
+    oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+) -> None:
     before = refreshes(oidc_provider, client)
     with ThreadPoolExecutor(2) as pool:
         forced = pool.submit(token, hub, "alice", force_refresh="1")
@@ -139,10 +145,11 @@ def refresh_as_the_hub_would(
     """What OAuthenticator's own refresh_user does: refresh, and save the new auth_state."""
     state = hub.auth_state(user)
     answer = requests.post(
-        provider.token_endpoint, auth=(client.client_id, client.client_secret),
+        provider.token_endpoint,
+        auth=(client.client_id, client.client_secret),
         data={"grant_type": "refresh_token", "refresh_token": state["refresh_token"]},
         timeout=HTTP_TIMEOUT,
-    )  # fmt: skip
+    )
     assert answer.status_code == 200, answer.text
     tokens = answer.json()
     assert tokens["refresh_token"] != state["refresh_token"]  # rotated
@@ -154,9 +161,11 @@ def refresh_as_the_hub_would(
 
 
 def test_refreshes_the_hub_made_by_itself_are_taken_up(
-    hub: OAuthHub, client: RegisteredClient, oidc_provider: OIDCTestProvider,
+    hub: OAuthHub,
+    client: RegisteredClient,
+    oidc_provider: OIDCTestProvider,
     resource_server: ResourceServer,
-) -> None:  # fmt: skip
+) -> None:
     """As with an authenticator that refreshes by itself: the service continues its grant."""
     adopted = (
         "Refreshing bob with JupyterHub's newer",
@@ -191,8 +200,9 @@ def test_refreshes_the_hub_made_by_itself_are_taken_up(
 def test_only_the_hub_gets_tokens_for_auth_state(hub: OAuthHub, alice: HubBrowser) -> None:
     path = SERVICE + "api/auth_state"
     for credential in ({}, {"Authorization": f"token {hub.server_token('alice')}"}):
-        answer = requests.get(hub.url + path, params={"user": "alice"}, headers=credential,
-                              timeout=HTTP_TIMEOUT)  # fmt: skip
+        answer = requests.get(
+            hub.url + path, params={"user": "alice"}, headers=credential, timeout=HTTP_TIMEOUT
+        )
         assert answer.status_code == 403 and "access_token" not in answer.text
 
 
@@ -227,8 +237,11 @@ def test_the_log_holds_no_token(hub: OAuthHub) -> None:
     log = hub.log()
     for user in ("alice", "bob", "carol"):
         state = hub.auth_state(user)
-        assert not [k for k in ("access_token", "refresh_token", "id_token")
-                    if state.get(k) and state[k] in log]  # fmt: skip
+        assert not [
+            k
+            for k in ("access_token", "refresh_token", "id_token")
+            if state.get(k) and state[k] in log
+        ]
 
 
 def service_store(hub: OAuthHub) -> SQLTokenStore:
@@ -238,9 +251,10 @@ def service_store(hub: OAuthHub) -> SQLTokenStore:
 
 
 def test_after_invalid_grant_the_service_retries_with_the_hubs_newer_sign_in(
-    hub_and_client: tuple[OAuthHub, RegisteredClient], oidc_provider: OIDCTestProvider,
+    hub_and_client: tuple[OAuthHub, RegisteredClient],
+    oidc_provider: OIDCTestProvider,
     resource_server: ResourceServer,
-) -> None:  # fmt: skip
+) -> None:
     """The service was down; meanwhile its grant ended and the user signed in to the hub again.
 
     Here the service cannot tell at its first look after the restart that the hub's grant is
@@ -261,16 +275,23 @@ def test_after_invalid_grant_the_service_retries_with_the_hubs_newer_sign_in(
         hub.stop()
         # The service's grant ends at the provider, and its access token expires meanwhile.
         revoked = requests.post(
-            oidc_provider.revocation_endpoint, auth=(client.client_id, client.client_secret),
+            oidc_provider.revocation_endpoint,
+            auth=(client.client_id, client.client_secret),
             data={"token": held.refresh_token, "token_type_hint": "refresh_token"},
             timeout=HTTP_TIMEOUT,
-        )  # fmt: skip
+        )
         assert revoked.status_code == 200, revoked.text
         store = service_store(hub)
         gone = time.time() - 1
         looks_newer = {**held.claims, "iat": int(time.time()) + 60}
-        asyncio.run(store.set("bob", dataclasses.replace(
-            held, expires_at=gone, obtained_at=gone - 3600, claims=looks_newer)))  # fmt: skip
+        asyncio.run(
+            store.set(
+                "bob",
+                dataclasses.replace(
+                    held, expires_at=gone, obtained_at=gone - 3600, claims=looks_newer
+                ),
+            )
+        )
         store.close()
         before = refreshes(oidc_provider, client)
         logged = len(hub.log())
@@ -293,9 +314,10 @@ def test_after_invalid_grant_the_service_retries_with_the_hubs_newer_sign_in(
 
 
 def test_after_a_restart_a_newer_hub_sign_in_is_continued_not_overwritten(
-    hub_and_client: tuple[OAuthHub, RegisteredClient], oidc_provider: OIDCTestProvider,
+    hub_and_client: tuple[OAuthHub, RegisteredClient],
+    oidc_provider: OIDCTestProvider,
     resource_server: ResourceServer,
-) -> None:  # fmt: skip
+) -> None:
     """bob signs in to the hub again after the service restarted, its tokens still good.
 
     The hub's ID token was issued after the service got its tokens, so the hub's grant is the

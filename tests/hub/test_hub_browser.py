@@ -62,9 +62,10 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def hub_and_client(
-    chromium_path: str, oidc_provider: OIDCTestProvider,
+    chromium_path: str,
+    oidc_provider: OIDCTestProvider,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[OAuthHub, RegisteredClient]]:  # fmt: skip
+) -> Iterator[tuple[OAuthHub, RegisteredClient]]:
     """The sign-in-once hub, and the provider's one client of the hub and the service."""
     hub = OAuthHub(tmp_path_factory.mktemp("oauth-hub-browser"), oidc_provider.issuer, {})
     client = oidc_provider.add_client(
@@ -80,15 +81,20 @@ def write_notebook(home: Path, api_url: str) -> None:
     notebook = {
         "cells": [
             {
-                "cell_type": "code", "execution_count": None, "id": "call-api",
-                "metadata": {}, "outputs": [], "source": CELL.format(url=api_url),
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "call-api",
+                "metadata": {},
+                "outputs": [],
+                "source": CELL.format(url=api_url),
             },
         ],
         "metadata": {
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         },
-        "nbformat": 4, "nbformat_minor": 5,
-    }  # fmt: skip
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (home / NOTEBOOK).write_text(json.dumps(notebook), encoding="utf-8")
     # No news pop-up over the notebook, no kernel dialog before it.
     settings = home / ".jupyter" / "lab" / "user-settings"
@@ -103,9 +109,11 @@ def write_notebook(home: Path, api_url: str) -> None:
 
 
 def test_in_chromium_alice_goes_from_the_hub_login_to_a_notebook_calling_the_api(
-    hub_and_client: tuple[OAuthHub, RegisteredClient], chromium_path: str,
-    oidc_provider: OIDCTestProvider, resource_server: ResourceServer,
-) -> None:  # fmt: skip
+    hub_and_client: tuple[OAuthHub, RegisteredClient],
+    chromium_path: str,
+    oidc_provider: OIDCTestProvider,
+    resource_server: ResourceServer,
+) -> None:
     from playwright.sync_api import sync_playwright
 
     hub, client = hub_and_client

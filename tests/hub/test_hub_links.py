@@ -55,9 +55,10 @@ def hub_and_client(
     settings = {"NEVIS_AUTH_DEVICE_FLOW": "true", "NEVIS_AUTH_LOGIN_TIMEOUT": str(LINK_TTL)}
     hub = ServiceHub(tmp_path_factory.mktemp("hub-links"), device_provider.issuer, {}, settings)
     client = device_provider.add_client(
-        [hub.redirect_uri], device_interval=1,
+        [hub.redirect_uri],
+        device_interval=1,
         grant_types=["authorization_code", "refresh_token", DEVICE_CODE],
-    )  # fmt: skip
+    )
     with hub.running(client.client_id, client.client_secret):
         yield hub, client
 
@@ -93,8 +94,9 @@ def press_continue(browser: requests.Session, url: str) -> requests.Response:
     return browser.post(
         urljoin(url, path(url)),
         data={**query(url), "_xsrf": html.unescape(xsrf.group(1))},
-        allow_redirects=False, timeout=HTTP_TIMEOUT,
-    )  # fmt: skip
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
+    )
 
 
 def test_a_link_opens_the_services_page_without_any_hub_login(
@@ -114,9 +116,12 @@ def test_a_link_opens_the_services_page_without_any_hub_login(
 
 
 def test_a_link_signs_its_user_in_once_in_the_browser_that_used_it(
-    hub: ServiceHub, alice: HubBrowser, bob: HubBrowser, device_provider: OIDCTestProvider,
+    hub: ServiceHub,
+    alice: HubBrowser,
+    bob: HubBrowser,
+    device_provider: OIDCTestProvider,
     seen: list[str],
-) -> None:  # fmt: skip
+) -> None:
     url = ask_link(hub, "alice", seen)
     with fresh_browser() as browser, fresh_browser() as other:
         pressed = press_continue(browser, url)
@@ -177,11 +182,19 @@ def test_a_link_completed_by_another_person_signs_nobody_in(
 )
 def test_a_forged_link_is_refused(hub: ServiceHub, token: str) -> None:
     with fresh_browser() as browser:
-        page = browser.get(hub.url + SERVICE + "link", params={"link_token": token},
-                           allow_redirects=False, timeout=HTTP_TIMEOUT)  # fmt: skip
+        page = browser.get(
+            hub.url + SERVICE + "link",
+            params={"link_token": token},
+            allow_redirects=False,
+            timeout=HTTP_TIMEOUT,
+        )
         assert page.status_code == 410 and "Traceback" not in page.text
-        posted = browser.post(hub.url + SERVICE + "link", data={"link_token": token},
-                              allow_redirects=False, timeout=HTTP_TIMEOUT)  # fmt: skip
+        posted = browser.post(
+            hub.url + SERVICE + "link",
+            data={"link_token": token},
+            allow_redirects=False,
+            timeout=HTTP_TIMEOUT,
+        )
         assert posted.status_code in (403, 410) and "Location" not in posted.headers
 
 
@@ -195,12 +208,14 @@ def test_another_users_server_can_neither_get_nor_drop_her_links(
     assert "for the JupyterHub user bob" in page.text and "alice" not in page.text
 
     # bob's server cannot drop hers; her server can.
-    dropped = service_api(hub, "DELETE", "api/token/link", hub.server_token("bob"),
-                          params={"link_token": token})  # fmt: skip
+    dropped = service_api(
+        hub, "DELETE", "api/token/link", hub.server_token("bob"), params={"link_token": token}
+    )
     assert dropped.status_code == 200
     assert requests.get(url, timeout=HTTP_TIMEOUT).status_code == 200
-    service_api(hub, "DELETE", "api/token/link", hub.server_token("alice"),
-                params={"link_token": token})  # fmt: skip
+    service_api(
+        hub, "DELETE", "api/token/link", hub.server_token("alice"), params={"link_token": token}
+    )
     assert requests.get(url, timeout=HTTP_TIMEOUT).status_code == 410
 
     # Only a server's own token gets links: not a user's, not none.
@@ -220,8 +235,9 @@ def test_another_users_server_cannot_see_or_end_her_device_sign_in(
     assert "device_code" not in body and body["user_code"]
     sign_in = {"id": body["id"]}
     for method in ("GET", "DELETE"):
-        answer = service_api(hub, method, "api/token/device", hub.server_token("bob"),
-                             params=sign_in)  # fmt: skip
+        answer = service_api(
+            hub, method, "api/token/device", hub.server_token("bob"), params=sign_in
+        )
         assert answer.status_code in (200, 404) and "pending" not in answer.text
     mine = service_api(hub, "GET", "api/token/device", hub.server_token("alice"), params=sign_in)
     assert mine.json() == {"status": "pending", "message": ""}

@@ -26,18 +26,33 @@ pytestmark = pytest.mark.hub
 
 #: The service's own sentences for its failures (hubservice's write_error and store).
 SERVICE_ANSWERS = {
-    200: {"access_token": "stand-in-access-token", "token_type": "Bearer", "expires_at": None,
-          "expires_in": None, "scope": "", "id_token": None, "claims": {"sub": "alice"},
-          "api": None, "provider": "default"},
-    500: {"error": "internal_error", "message": "Something unexpected went wrong in "
-          "jupyter-nevis-auth; try again, and if it happens again, ask your administrator "
-          "to look at the server's log."},
+    200: {
+        "access_token": "stand-in-access-token",
+        "token_type": "Bearer",
+        "expires_at": None,
+        "expires_in": None,
+        "scope": "",
+        "id_token": None,
+        "claims": {"sub": "alice"},
+        "api": None,
+        "provider": "default",
+    },
+    500: {
+        "error": "internal_error",
+        "message": "Something unexpected went wrong in "
+        "jupyter-nevis-auth; try again, and if it happens again, ask your administrator "
+        "to look at the server's log.",
+    },
     501: {"error": "internal_error", "message": "Not implemented."},
-    503: {"error": "store_unavailable", "message": "The sign-in store cannot be reached; "
-          "try again in a minute."},
-    504: {"error": "provider_timeout", "message": "The provider did not answer within 10 "
-          "seconds; try again later."},
-}  # fmt: skip
+    503: {
+        "error": "store_unavailable",
+        "message": "The sign-in store cannot be reached; try again in a minute.",
+    },
+    504: {
+        "error": "provider_timeout",
+        "message": "The provider did not answer within 10 seconds; try again later.",
+    },
+}
 
 #: Kernel code: each request of the kernel helper's own client (the secret as it sends it),
 #: a token asked for as a notebook does, and a request as an earlier kernel helper sent it.
@@ -117,9 +132,11 @@ def hub(
 ) -> Iterator[ServiceHub]:
     """A hub whose `hubmode` servers ask the stand-in instead of the service."""
     hub = ServiceHub(
-        tmp_path_factory.mktemp("failing-service-hub"), oidc_provider.issuer, {},
+        tmp_path_factory.mktemp("failing-service-hub"),
+        oidc_provider.issuer,
+        {},
         hub_mode_service_url=stand_in.url,
-    )  # fmt: skip
+    )
     client = oidc_provider.add_client([hub.redirect_uri])
     with hub.running(client.client_id, client.client_secret):
         yield hub

@@ -58,22 +58,28 @@ def use_link(browser: HubBrowser, url: str, username: str) -> str:
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
     assert xsrf is not None
     posted = browser.http.post(
-        urljoin(url, path(url)), data={**query(url), "_xsrf": html.unescape(xsrf.group(1))},
-        allow_redirects=False, timeout=HTTP_TIMEOUT,
-    )  # fmt: skip
+        urljoin(url, path(url)),
+        data={**query(url), "_xsrf": html.unescape(xsrf.group(1))},
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
+    )
     assert posted.status_code == 302, posted.text
     return provider_login(
-        posted.headers["Location"], username, redirect_prefix=browser.hub.redirect_uri,
+        posted.headers["Location"],
+        username,
+        redirect_prefix=browser.hub.redirect_uri,
         session=browser.provider,
-    )  # fmt: skip
+    )
 
 
 def signed_in_at_her_server(browser: HubBrowser, callback: str) -> None:
     """Follow the callback: through the hub to her server, never through her server's login."""
     page, visited = browser.follow(callback)
     assert [path(u) for u in visited] == [
-        "/hub/user-redirect/nevis/callback", ALICE + "nevis/callback", ALICE + "nevis/link/done",
-    ]  # fmt: skip
+        "/hub/user-redirect/nevis/callback",
+        ALICE + "nevis/callback",
+        ALICE + "nevis/link/done",
+    ]
     assert page.status_code == 200 and "Signed in as Alice Example" in page.text
     # Only the hub's cookies: none of her server's (jupyterhub-user-alice...).
     assert not [c.name for c in browser.http.cookies if c.name.startswith("jupyterhub-user")]

@@ -65,10 +65,11 @@ def admin_token(hub: JupyterHub) -> str:
 def server_token(hub: JupyterHub, admin_token: str, user: str) -> tuple[str, str]:
     """A token such as JupyterHub gives `user`'s default server: its id and the token."""
     made = requests.post(
-        f"{hub.url}/hub/api/users/{user}/tokens", timeout=HTTP_TIMEOUT,
+        f"{hub.url}/hub/api/users/{user}/tokens",
+        timeout=HTTP_TIMEOUT,
         headers={"Authorization": f"token {admin_token}"},
         json={"scopes": [f"access:servers!server={user}/"], "note": "a server's"},
-    )  # fmt: skip
+    )
     assert made.status_code == 201, made.text
     return made.json()["id"], made.json()["token"]
 
@@ -102,9 +103,10 @@ def test_a_server_that_keeps_asking_never_waits_and_a_revoked_token_ends_in_time
 
         # Revoked: refused at most MAX_AGE after the hub's last answer (plus its question).
         gone = requests.delete(
-            f"{hub.url}/hub/api/users/alice/tokens/{token_id}", timeout=HTTP_TIMEOUT,
+            f"{hub.url}/hub/api/users/alice/tokens/{token_id}",
+            timeout=HTTP_TIMEOUT,
             headers={"Authorization": f"token {admin_token}"},
-        )  # fmt: skip
+        )
         assert gone.status_code == 204
         revoked = time.monotonic()
         while (await tokens.verdict(token)) != NOT_KNOWN_TO_HUB:

@@ -91,9 +91,13 @@ def test_alice_signs_in_at_the_service_through_its_one_redirect_uri(
 
 
 def test_alices_server_gets_her_token_and_the_api_accepts_it(
-    hub: ServiceHub, alice: HubBrowser, alice_signed_in: requests.Response,
-    resource_server: ResourceServer, sales_api: ResourceServer, seen: list[str],
-) -> None:  # fmt: skip
+    hub: ServiceHub,
+    alice: HubBrowser,
+    alice_signed_in: requests.Response,
+    resource_server: ResourceServer,
+    sales_api: ResourceServer,
+    seen: list[str],
+) -> None:
     token = hub.server_token("alice")
     seen.append(token)
     answer = service_api(hub, "GET", "api/token", token)
@@ -119,8 +123,11 @@ def test_alices_server_gets_her_token_and_the_api_accepts_it(
     assert [api["name"] for api in apis["apis"]] == ["sales"]
 
     # The same answers straight from the service, as a server that skips the proxy gets them.
-    direct = requests.get(hub.service_url + SERVICE + "api/status", timeout=HTTP_TIMEOUT,
-                          headers={"Authorization": f"token {token}"})  # fmt: skip
+    direct = requests.get(
+        hub.service_url + SERVICE + "api/status",
+        timeout=HTTP_TIMEOUT,
+        headers={"Authorization": f"token {token}"},
+    )
     assert direct.json()["claims"]["sub"] == "alice"
 
 
@@ -147,14 +154,19 @@ def test_bobs_server_gets_a_sign_in_link_not_alices_token(
 
 
 def test_a_callback_with_alices_state_gets_bob_nothing(
-    hub: ServiceHub, alice: HubBrowser, bob: HubBrowser, alice_signed_in: requests.Response,
+    hub: ServiceHub,
+    alice: HubBrowser,
+    bob: HubBrowser,
+    alice_signed_in: requests.Response,
     seen: list[str],
-) -> None:  # fmt: skip
+) -> None:
     response, _ = alice.follow(SERVICE + "login")
     callback = provider_login(
-        response.headers["Location"], "alice", redirect_prefix=hub.redirect_uri,
+        response.headers["Location"],
+        "alice",
+        redirect_prefix=hub.redirect_uri,
         session=alice.provider,
-    )  # fmt: skip
+    )
     seen.extend(query(callback)[k] for k in ("code", "state"))
     page, visited = bob.follow(callback)
     assert path(visited[-1]) == SERVICE + "callback"
@@ -208,9 +220,11 @@ def test_anything_but_a_servers_own_token_is_refused(
 
 
 def test_a_named_server_shares_her_sign_in_until_it_stops(
-    hub: ServiceHub, alice: HubBrowser, alice_signed_in: requests.Response,
+    hub: ServiceHub,
+    alice: HubBrowser,
+    alice_signed_in: requests.Response,
     resource_server: ResourceServer,
-) -> None:  # fmt: skip
+) -> None:
     alice.start_server("lab2")
     token = hub.server_token("alice", "lab2")
     answer = service_api(hub, "GET", "api/token", token)
@@ -236,26 +250,33 @@ def test_a_kernel_of_a_hub_mode_server_calls_the_api_with_her_token(
 
 
 def test_servers_asking_at_once_cause_one_refresh_in_the_service(
-    hub_and_client: tuple[ServiceHub, RegisteredClient], oidc_provider: OIDCTestProvider,
+    hub_and_client: tuple[ServiceHub, RegisteredClient],
+    oidc_provider: OIDCTestProvider,
     alice_signed_in: requests.Response,
-) -> None:  # fmt: skip
+) -> None:
     hub, client = hub_and_client
     token = hub.server_token("alice")
     before = oidc_provider.token_calls(client.client_id, "refresh_token")
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(
-            lambda _: service_api(hub, "GET", "api/token", token, params={"force_refresh": "1"}),
-            range(4),
-        ))  # fmt: skip
+        answers = list(
+            pool.map(
+                lambda _: service_api(
+                    hub, "GET", "api/token", token, params={"force_refresh": "1"}
+                ),
+                range(4),
+            )
+        )
     assert [a.status_code for a in answers] == [200] * 4
     assert oidc_provider.token_calls(client.client_id, "refresh_token") == before + 1
     assert "Refresh" not in hub.log() or "retrying" not in hub.log()
 
 
 def test_the_service_keeps_her_sign_in_across_a_restart(
-    hub_and_client: tuple[ServiceHub, RegisteredClient], alice: HubBrowser,
-    alice_signed_in: requests.Response, seen: list[str],
-) -> None:  # fmt: skip
+    hub_and_client: tuple[ServiceHub, RegisteredClient],
+    alice: HubBrowser,
+    alice_signed_in: requests.Response,
+    seen: list[str],
+) -> None:
     hub, client = hub_and_client
     before = service_api(hub, "GET", "api/token", hub.server_token("alice")).json()
     hub.stop()
@@ -278,9 +299,11 @@ def test_signing_out_at_the_service_ends_her_tokens_for_every_server(
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
     assert xsrf is not None
     posted = alice.http.post(
-        urljoin(hub.url, SERVICE + "logout"), data={"_xsrf": html.unescape(xsrf.group(1))},
-        allow_redirects=False, timeout=HTTP_TIMEOUT,
-    )  # fmt: skip
+        urljoin(hub.url, SERVICE + "logout"),
+        data={"_xsrf": html.unescape(xsrf.group(1))},
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
+    )
     assert posted.status_code == 302, posted.text
     page, _ = alice.follow(posted.headers["Location"])
     assert "Signed out" in page.text
@@ -303,8 +326,12 @@ def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEVIS_AUTH_", "JUPYTERHUB"))}
     return subprocess.run(
         [sys.executable, "-m", "jupyter_nevis_auth.app", "doctor"],
-        env={**clean, **env}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_the_doctor_in_a_hub_mode_server_checks_the_service(
@@ -320,6 +347,10 @@ def test_the_doctor_in_a_hub_mode_server_checks_the_service(
     bad = doctor({"NEVIS_AUTH_HUB_SERVICE_URL": url, "JUPYTERHUB_API_TOKEN": user_token})
     assert bad.returncode == 1 and "✗ hub service: " in bad.stdout and "refused" in bad.stdout
     assert "JUPYTERHUB_API_TOKEN" in bad.stdout
-    gone = doctor({"NEVIS_AUTH_HUB_SERVICE_URL": "http://127.0.0.1:9/services/nevis-auth/",
-                   "JUPYTERHUB_API_TOKEN": token})  # fmt: skip
+    gone = doctor(
+        {
+            "NEVIS_AUTH_HUB_SERVICE_URL": "http://127.0.0.1:9/services/nevis-auth/",
+            "JUPYTERHUB_API_TOKEN": token,
+        }
+    )
     assert gone.returncode == 1 and "c.JupyterHub.services" in gone.stdout

@@ -65,8 +65,9 @@ def test_sign_ins_under_way_are_kept_encrypted_and_taken_back_once(tmp_path: Pat
     # Used once: a second start finds nothing, and another key reads nothing.
     assert asyncio.run(take_back_pending(store, PendingLogins(ttl=60))) == 0
     asyncio.run(keep_pending(store, after))
-    other = SQLTokenStore(store.engine.url.render_as_string(False), make_fernet(
-        Fernet.generate_key().decode()))  # fmt: skip
+    other = SQLTokenStore(
+        store.engine.url.render_as_string(False), make_fernet(Fernet.generate_key().decode())
+    )
     assert asyncio.run(take_back_pending(other, PendingLogins(ttl=60))) == 0
 
 
@@ -139,9 +140,11 @@ def start_sign_in(hub: ServiceHub, browser: HubBrowser) -> str:
     response, visited = browser.follow(SERVICE + "login?next=" + SERVICE + "done")
     assert response.is_redirect, f"{response.status_code} at {visited[-1]}: {response.text}"
     return provider_login(
-        response.headers["Location"], browser.name, redirect_prefix=hub.redirect_uri,
+        response.headers["Location"],
+        browser.name,
+        redirect_prefix=hub.redirect_uri,
         session=browser.provider,
-    )  # fmt: skip
+    )
 
 
 def finishes(browser: HubBrowser, callback: str) -> None:

@@ -74,8 +74,11 @@ def test_an_unreadable_or_moved_row_is_signed_out_with_one_warning(
     with writer.engine.begin() as db:
         alice_row = db.execute(tokens_table.select().where(tokens_table.c.key == "alice")).one()
         # Someone with write access to the database copies alice's row under bob's key.
-        db.execute(update(tokens_table).where(tokens_table.c.id == row_id("bob"))
-                   .values(ciphertext=alice_row.ciphertext))  # fmt: skip
+        db.execute(
+            update(tokens_table)
+            .where(tokens_table.c.id == row_id("bob"))
+            .values(ciphertext=alice_row.ciphertext)
+        )
     # The service that wrote the rows keeps serving what it wrote; after a restart:
     assert asyncio.run(writer.get("bob")) == BOB
     store = store_at(tmp_path / "t.sqlite", key)
@@ -184,24 +187,42 @@ def test_a_database_file_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> 
     ("model", "caller"),
     [
         # What JupyterHub says of a server's own token (the `server` role).
-        ({"kind": "user", "name": "alice",
-          "scopes": ["access:servers!server=alice/", "users:activity!user=alice"]},
-         ServerCaller("alice", "")),
-        ({"kind": "user", "name": "alice", "scopes": ["access:servers!server=alice/lab2"]},
-         ServerCaller("alice", "lab2")),
+        (
+            {
+                "kind": "user",
+                "name": "alice",
+                "scopes": ["access:servers!server=alice/", "users:activity!user=alice"],
+            },
+            ServerCaller("alice", ""),
+        ),
+        (
+            {"kind": "user", "name": "alice", "scopes": ["access:servers!server=alice/lab2"]},
+            ServerCaller("alice", "lab2"),
+        ),
         # bob's token that also reaches a server alice shares with him is still bob's.
-        ({"kind": "user", "name": "bob",
-          "scopes": ["access:servers!server=bob/", "access:servers!server=alice/"]},
-         ServerCaller("bob", "")),
+        (
+            {
+                "kind": "user",
+                "name": "bob",
+                "scopes": ["access:servers!server=bob/", "access:servers!server=alice/"],
+            },
+            ServerCaller("bob", ""),
+        ),
         # A token a person made: it opens all their servers.
-        ({"kind": "user", "name": "alice",
-          "scopes": ["access:servers!user=alice", "access:servers!server=alice/"]}, None),
+        (
+            {
+                "kind": "user",
+                "name": "alice",
+                "scopes": ["access:servers!user=alice", "access:servers!server=alice/"],
+            },
+            None,
+        ),
         ({"kind": "user", "name": "admin", "scopes": ["access:servers", "admin:users"]}, None),
         ({"kind": "user", "name": "bob", "scopes": ["access:servers!server=alice/"]}, None),
         ({"kind": "user", "name": "alice", "scopes": ["access:servers!group=staff"]}, None),
         ({"kind": "user", "name": "alice", "scopes": ["read:users!user=alice"]}, None),
         ({"kind": "service", "name": "alice", "scopes": ["access:servers!server=alice/"]}, None),
     ],
-)  # fmt: skip
+)
 def test_only_a_servers_own_token_names_a_caller(model: dict, caller: ServerCaller | None) -> None:
     assert server_of(model) == caller

@@ -96,8 +96,9 @@ def make_service(
         **client.nevis_settings(provider.issuer, http_timeout=CALLER_TIMEOUT, refresh_leeway=2)
     )
     store = SQLTokenStore(db_url, make_fernet(key), parent=config)
-    return Service(AuthService(config, store, log=logging.getLogger("nevis-faults")), provider,
-                   client)  # fmt: skip
+    return Service(
+        AuthService(config, store, log=logging.getLogger("nevis-faults")), provider, client
+    )
 
 
 @pytest.fixture
@@ -105,8 +106,7 @@ def on_postgres(
     postgres: PostgresServer, oidc_provider: OIDCTestProvider, client: RegisteredClient
 ) -> Iterator[Service]:
     """The service with its store on the module's PostgreSQL."""
-    service = make_service(postgres.url, Fernet.generate_key().decode(), oidc_provider,
-                                 client)  # fmt: skip
+    service = make_service(postgres.url, Fernet.generate_key().decode(), oidc_provider, client)
     yield service
     postgres.start()  # whatever the test left it as
     service.service.tokens.store.close()
@@ -179,8 +179,12 @@ async def test_a_refresh_answered_while_postgres_is_down_is_kept_and_written_lat
 async def test_on_sqlite_a_late_answer_is_kept(
     tmp_path: Path, oidc_provider: OIDCTestProvider, client: RegisteredClient
 ):
-    service = make_service(f"sqlite:///{tmp_path / 'nevis_auth_hub.sqlite'}",
-                                 Fernet.generate_key().decode(), oidc_provider, client)  # fmt: skip
+    service = make_service(
+        f"sqlite:///{tmp_path / 'nevis_auth_hub.sqlite'}",
+        Fernet.generate_key().decode(),
+        oidc_provider,
+        client,
+    )
     first = await service.sign_in()
     await service.expire()
     service.provider.delay_token_answers(service.client.client_id, CALLER_TIMEOUT + 2)

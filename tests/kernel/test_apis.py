@@ -47,11 +47,15 @@ def nevis_config(
         "providers": {"second": second.nevis_settings(second_oidc_provider.issuer)},
         "apis": {
             "sales": {"url": sales_api.url, "scopes": ["sales.read"], "resource": SALES_AUDIENCE},
-            "models": {"url": models_api.url, "scopes": ["models.read"],
-                       "resource": MODELS_AUDIENCE, "provider": "second"},
+            "models": {
+                "url": models_api.url,
+                "scopes": ["models.read"],
+                "resource": MODELS_AUDIENCE,
+                "provider": "second",
+            },
         },
         "default_token_for_unlisted_urls": unlisted_urls,
-    }  # fmt: skip
+    }
 
 
 async def sign_in_for(browser: Browser, name: str, value: str, username: str, redirect_uri: str):
@@ -227,8 +231,11 @@ async def test_a_cell_waits_for_the_sign_in_its_api_needs_then_carries_on(
     assert f"Signed in as {username.capitalize()} Example" in text
     assert "second: signed out" in text
     assert "sales sales.read: no token yet" in text and "models models.read: no token" in text
-    links = [urlsplit(html.unescape(href)) for part in kernel_view.parts(widget)
-             for href in re.findall(r'href="([^"]+)"', part.get("value") or "")]  # fmt: skip
+    links = [
+        urlsplit(html.unescape(href))
+        for part in kernel_view.parts(widget)
+        for href in re.findall(r'href="([^"]+)"', part.get("value") or "")
+    ]
     expected = {"api": ["sales"], "next": [f"{jp_base_url}nevis/done"]}
     assert (f"{jp_base_url}nevis/login", expected) in [
         (link.path, parse_qs(link.query)) for link in links

@@ -148,16 +148,22 @@ def closed_port() -> int:
 @pytest.mark.parametrize(
     ("change", "error", "phrase"),
     [
-        ({"URL": "http://127.0.0.1:{closed}/nevis/api/token"}, TokenServiceUnreachableError,
-         "The Jupyter server at http://127.0.0.1:{closed} cannot be reached"),
+        (
+            {"URL": "http://127.0.0.1:{closed}/nevis/api/token"},
+            TokenServiceUnreachableError,
+            "The Jupyter server at http://127.0.0.1:{closed} cannot be reached",
+        ),
         ({"SECRET": "guessed"}, KernelSecretRejectedError, "refused this kernel's secret"),
-        ({"URL": "http://127.0.0.1:{silent}/t", "TIMEOUT": "0.5"}, TokenServiceTimeoutError,
-         "did not answer within 0.5 s; try again, or set NEVIS_AUTH_KERNEL_TIMEOUT"),
+        (
+            {"URL": "http://127.0.0.1:{silent}/t", "TIMEOUT": "0.5"},
+            TokenServiceTimeoutError,
+            "did not answer within 0.5 s; try again, or set NEVIS_AUTH_KERNEL_TIMEOUT",
+        ),
         ({"URL": "{url}/wrong"}, TokenServiceError, "has no token endpoint at"),
         ({"TIMEOUT": "soon"}, NotConfiguredError, "NEVIS_AUTH_KERNEL_TIMEOUT must be a positive"),
         ({"CA": "/nonexistent.pem"}, NotConfiguredError, "cannot be read"),
     ],
-)  # fmt: skip
+)
 async def test_failures_are_clear_and_quick(
     change: dict[str, str],
     error: type[NevisAuthError],
@@ -241,24 +247,48 @@ ENDPOINTS = {
 @pytest.mark.parametrize(
     ("status", "body", "error", "message"),
     [
-        (401, {"error": LOGIN_REQUIRED, "message": "You signed out.", "login_url": "/nevis/login"},
-         LoginRequiredError, "You signed out. Sign in at /nevis/login, then run this again."),
-        (403, {"message": "This endpoint is only for kernels of this server."},
-         KernelSecretRejectedError, "The Jupyter server refused this kernel's secret (the "
-         "server was probably restarted after the kernel started); restart the kernel, or the "
-         "server if jupyter-nevis-auth was upgraded after the server started."),
-        (404, b"<html>Not found</html>", TokenServiceError,
-         "The Jupyter server has no token endpoint at {url}; check that the jupyter_nevis_auth "
-         "server extension is enabled, then restart the kernel."),
-        (502, {"error": PROVIDER_ERROR, "message": "The provider answered 500."},
-         TokenServiceError, "The provider answered 500."),
-        (504, {"error": PROVIDER_TIMEOUT, "message": "The provider did not answer in 5 s."},
-         TokenServiceTimeoutError, "The provider did not answer in 5 s."),
-        (500, b"<html>Internal error</html>", TokenServiceError,
-         "The Jupyter server answered a token request with 500 and no JSON; check that the "
-         "jupyter_nevis_auth server extension is enabled."),
+        (
+            401,
+            {"error": LOGIN_REQUIRED, "message": "You signed out.", "login_url": "/nevis/login"},
+            LoginRequiredError,
+            "You signed out. Sign in at /nevis/login, then run this again.",
+        ),
+        (
+            403,
+            {"message": "This endpoint is only for kernels of this server."},
+            KernelSecretRejectedError,
+            "The Jupyter server refused this kernel's secret (the "
+            "server was probably restarted after the kernel started); restart the kernel, or the "
+            "server if jupyter-nevis-auth was upgraded after the server started.",
+        ),
+        (
+            404,
+            b"<html>Not found</html>",
+            TokenServiceError,
+            "The Jupyter server has no token endpoint at {url}; check that the jupyter_nevis_auth "
+            "server extension is enabled, then restart the kernel.",
+        ),
+        (
+            502,
+            {"error": PROVIDER_ERROR, "message": "The provider answered 500."},
+            TokenServiceError,
+            "The provider answered 500.",
+        ),
+        (
+            504,
+            {"error": PROVIDER_TIMEOUT, "message": "The provider did not answer in 5 s."},
+            TokenServiceTimeoutError,
+            "The provider did not answer in 5 s.",
+        ),
+        (
+            500,
+            b"<html>Internal error</html>",
+            TokenServiceError,
+            "The Jupyter server answered a token request with 500 and no JSON; check that the "
+            "jupyter_nevis_auth server extension is enabled.",
+        ),
     ],
-)  # fmt: skip
+)
 def test_every_endpoint_maps_a_refusal_to_the_same_error(
     endpoint: str,
     status: int,

@@ -61,12 +61,30 @@ def test_the_public_dotted_paths_still_lead_to_the_api(path: str, module: str):
 
 def test_every_name_the_kernel_module_had_is_still_there():
     names = {
-        "CONNECT_TIMEOUT", "DEFAULT_LOGIN_TIMEOUT", "DEFAULT_MIN_TTL", "DEFAULT_TIMEOUT",
-        "ENV_CA", "ENV_ERROR", "ENV_LOGIN_TIMEOUT", "ENV_LOGIN_URL", "ENV_SECRET",
-        "ENV_TIMEOUT", "ENV_URL", "MAX_CACHE_AGE", "NOT_IN_SERVER", "SECRET_HEADER",
-        "SERVER_ENV", "BearerAuth", "HTTPXBearerAuth", "Token", "get_access_token",
-        "get_id_token", "has_interactive_frontend", "session", "whoami",
-    }  # fmt: skip
+        "CONNECT_TIMEOUT",
+        "DEFAULT_LOGIN_TIMEOUT",
+        "DEFAULT_MIN_TTL",
+        "DEFAULT_TIMEOUT",
+        "ENV_CA",
+        "ENV_ERROR",
+        "ENV_LOGIN_TIMEOUT",
+        "ENV_LOGIN_URL",
+        "ENV_SECRET",
+        "ENV_TIMEOUT",
+        "ENV_URL",
+        "MAX_CACHE_AGE",
+        "NOT_IN_SERVER",
+        "SECRET_HEADER",
+        "SERVER_ENV",
+        "BearerAuth",
+        "HTTPXBearerAuth",
+        "Token",
+        "get_access_token",
+        "get_id_token",
+        "has_interactive_frontend",
+        "session",
+        "whoami",
+    }
 
     assert {name for name in names if not hasattr(kernel, name)} == set()
 

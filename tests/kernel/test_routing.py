@@ -56,19 +56,24 @@ from jupyter_nevis_auth.protocol import ApiInfo, ApisAnswer
         ("https://sales.example", "/relative/path", False),
         ("sales.example", "https://sales.example/", False),
     ],
-)  # fmt: skip
+)
 def test_a_prefix_covers_its_origin_and_the_paths_below_it(prefix: str, url: str, covered: bool):
     parsed_prefix, target = place(prefix), place(url)
 
-    assert (parsed_prefix is not None and target is not None
-            and covers(parsed_prefix, target)) is covered  # fmt: skip
+    assert (
+        parsed_prefix is not None and target is not None and covers(parsed_prefix, target)
+    ) is covered
 
 
 def api(name: str, *urls: str) -> ApiInfo:
     return {
-        "name": name, "urls": list(urls), "provider": "default", "scopes": [f"{name}.read"],
-        "resource": None, "audience": None,
-    }  # fmt: skip
+        "name": name,
+        "urls": list(urls),
+        "provider": "default",
+        "scopes": [f"{name}.read"],
+        "resource": None,
+        "audience": None,
+    }
 
 
 ROUTES = Routes(
@@ -115,12 +120,18 @@ def answer(*apis: ApiInfo, default: bool) -> ApisAnswer:
         (answer(default=True), "https://anything.example/", DEFAULT),
         # With no API configured every URL gets the default token, whatever the flag says.
         (answer(default=False), "https://anything.example/", DEFAULT),
-        (answer(api("sales", "https://sales.example"), default=True), "https://other.example/",
-         DEFAULT),
-        (answer(api("sales", "https://sales.example"), default=False), "https://sales.example/x",
-         Selection(api="sales")),
+        (
+            answer(api("sales", "https://sales.example"), default=True),
+            "https://other.example/",
+            DEFAULT,
+        ),
+        (
+            answer(api("sales", "https://sales.example"), default=False),
+            "https://sales.example/x",
+            Selection(api="sales"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_url_no_api_claims_gets_the_default_token_only_when_allowed(
     apis: ApisAnswer, url: str, selection: Selection
 ):

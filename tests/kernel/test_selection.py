@@ -27,14 +27,19 @@ TOKEN = "/nevis/api/token"
         ({"api": "sales"}, Selection(api="sales"), {"api": "sales"}),
         ({"provider": "partner"}, Selection(provider="partner"), {"provider": "partner"}),
         ({"scopes": "b a b"}, Selection(scope="a b"), {"scope": "a b"}),
-        ({"scopes": ["b", "a"], "provider": "partner"},
-         Selection(provider="partner", scope="a b"), {"provider": "partner", "scope": "a b"}),
-        ({"resource": "https://r.example", "audience": "aud"},
-         Selection(resource="https://r.example", audience="aud"),
-         {"resource": "https://r.example", "audience": "aud"}),
+        (
+            {"scopes": ["b", "a"], "provider": "partner"},
+            Selection(provider="partner", scope="a b"),
+            {"provider": "partner", "scope": "a b"},
+        ),
+        (
+            {"resource": "https://r.example", "audience": "aud"},
+            Selection(resource="https://r.example", audience="aud"),
+            {"resource": "https://r.example", "audience": "aud"},
+        ),
         ({"scopes": []}, DEFAULT, {}),
     ],
-)  # fmt: skip
+)
 def test_keywords_choose_a_selection_and_its_parameters(
     keywords: dict[str, Any], selection: Selection | None, params: dict[str, str] | None
 ):
@@ -94,11 +99,17 @@ def test_each_selection_has_its_own_request_and_cache(canned_server: CannedServe
 
 
 def test_a_401_names_the_api_its_scopes_and_where_to_sign_in(canned_server: CannedServer):
-    canned_server.answer(401, {
-        "error": LOGIN_REQUIRED, "message": "The provider gives no token for sales.",
-        "api": "sales", "provider": "default", "scopes": ["sales.read"],
-        "login_url": "/nevis/login?api=sales",
-    })  # fmt: skip
+    canned_server.answer(
+        401,
+        {
+            "error": LOGIN_REQUIRED,
+            "message": "The provider gives no token for sales.",
+            "api": "sales",
+            "provider": "default",
+            "scopes": ["sales.read"],
+            "login_url": "/nevis/login?api=sales",
+        },
+    )
 
     with pytest.raises(LoginRequiredError) as raised:
         kernel_api.get_access_token(api="sales")
@@ -118,12 +129,18 @@ def two_apis(canned_server: CannedServer) -> str:
     origin = canned_server.url.removesuffix(TOKEN)
     apis: ApisAnswer = {
         "apis": [
-            {"name": name, "urls": [f"{origin}/{name}"], "provider": "default",
-             "scopes": [f"{name}.read"], "resource": None, "audience": None}
+            {
+                "name": name,
+                "urls": [f"{origin}/{name}"],
+                "provider": "default",
+                "scopes": [f"{name}.read"],
+                "resource": None,
+                "audience": None,
+            }
             for name in ("sales", "models")
         ],
         "default_for_unlisted_urls": False,
-    }  # fmt: skip
+    }
     canned_server.answer(200, apis, f"{TOKEN}/apis")  # type: ignore[arg-type]
     canned_server.answer(200, token("default"))
     for name in ("sales", "models"):

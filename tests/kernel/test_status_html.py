@@ -34,18 +34,34 @@ def status() -> Status:
         "providers": {
             "default": {"logged_in": True, "display_name": "Ada", "expires_at": now + 3540},
             "partner": {"logged_in": True, "display_name": "Ada P.", "expires_at": now + 600},
-            "lab": {"logged_in": False, "signed_out_reason": "You signed out.",
-                    "login_url": "/nevis/login?provider=lab"},
+            "lab": {
+                "logged_in": False,
+                "signed_out_reason": "You signed out.",
+                "login_url": "/nevis/login?provider=lab",
+            },
         },
         "apis": {
-            "sales": {"provider": "default", "scopes": ["sales.read"], "ready": True,
-                      "expires_at": now + 1800, "login_url": "/nevis/login?api=sales"},
-            "models": {"provider": "partner", "scopes": ["models.read"], "ready": False,
-                       "login_url": "/nevis/login?api=models"},
-            "gpu": {"provider": "lab", "scopes": ["gpu.run", "gpu.read"], "ready": False,
-                    "login_url": "/nevis/login?api=gpu"},
+            "sales": {
+                "provider": "default",
+                "scopes": ["sales.read"],
+                "ready": True,
+                "expires_at": now + 1800,
+                "login_url": "/nevis/login?api=sales",
+            },
+            "models": {
+                "provider": "partner",
+                "scopes": ["models.read"],
+                "ready": False,
+                "login_url": "/nevis/login?api=models",
+            },
+            "gpu": {
+                "provider": "lab",
+                "scopes": ["gpu.run", "gpu.read"],
+                "ready": False,
+                "login_url": "/nevis/login?api=gpu",
+            },
         },
-    }  # fmt: skip
+    }
 
 
 def text(widget: LoginWidget) -> list[str]:
@@ -125,24 +141,32 @@ def test_a_sign_in_link_keeps_what_it_signs_in_for(login_url: str, href: str):
 @pytest.mark.parametrize(
     ("error", "label"),
     [
-        (LoginRequiredError("", api="sales", provider="default", scopes=["sales.read"]),
-         "Sign in for sales (sales.read)"),
+        (
+            LoginRequiredError("", api="sales", provider="default", scopes=["sales.read"]),
+            "Sign in for sales (sales.read)",
+        ),
         (LoginRequiredError("", provider="lab", request={"provider": "lab"}), "Sign in to lab"),
-        (LoginRequiredError("", provider="default", scopes=["a", "b"], request={"scope": "a b"}),
-         "Sign in for a b"),
+        (
+            LoginRequiredError("", provider="default", scopes=["a", "b"], request={"scope": "a b"}),
+            "Sign in for a b",
+        ),
         (LoginRequiredError("", provider="default", scopes=["openid"]), "Sign in"),
         (LoginRequiredError(""), "Sign in"),
     ],
-)  # fmt: skip
+)
 def test_the_sign_in_names_what_it_is_for(error: LoginRequiredError, label: str):
     assert sign_in_label(error) == label
 
 
 SALES = "/nevis/api/token?api=sales&min_ttl=0"
 MISSING = {
-    "error": LOGIN_REQUIRED, "message": "No token for sales.", "api": "sales",
-    "provider": "default", "scopes": ["sales.read"], "login_url": "/nevis/login?api=sales",
-}  # fmt: skip
+    "error": LOGIN_REQUIRED,
+    "message": "No token for sales.",
+    "api": "sales",
+    "provider": "default",
+    "scopes": ["sales.read"],
+    "login_url": "/nevis/login?api=sales",
+}
 
 
 def test_a_wait_for_an_api_waits_for_that_apis_token_and_links_its_sign_in(
@@ -152,8 +176,9 @@ def test_a_wait_for_an_api_waits_for_that_apis_token_and_links_its_sign_in(
     # Every other request, the status's and the wait's, gets this answer.
     canned_server.answer(200, {"logged_in": True, "display_name": "Ada", "ready": False})
     canned_server.answer(401, MISSING, SALES)
-    error = LoginRequiredError("x", "/nevis/login?api=sales", api="sales",
-                               scopes=["sales.read"], request={"api": "sales"})  # fmt: skip
+    error = LoginRequiredError(
+        "x", "/nevis/login?api=sales", api="sales", scopes=["sales.read"], request={"api": "sales"}
+    )
     widget = LoginWidget()
     seen: list[dict[str, str]] = []
 
@@ -187,8 +212,9 @@ def test_a_wait_that_ends_unanswered_says_which_sign_in_to_click(
     monkeypatch.setattr(widget_module, "display", lambda widget: None)
     canned_server.answer(200, {"logged_in": True})
     canned_server.answer(401, MISSING, SALES)
-    error = LoginRequiredError("x", "/nevis/login?api=sales", api="sales",
-                               scopes=["sales.read"], request={"api": "sales"})  # fmt: skip
+    error = LoginRequiredError(
+        "x", "/nevis/login?api=sales", api="sales", scopes=["sales.read"], request={"api": "sales"}
+    )
 
     with pytest.raises(LoginRequiredError) as raised:
         widget_module.wait_for_login(error, 0.2)

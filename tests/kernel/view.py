@@ -69,8 +69,14 @@ class KernelView:
         As JupyterLab does, a person's cell allows stdin and names the cell it runs (`cell_id`,
         else a new id).
         """
-        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": interactive, "stop_on_error": False}  # fmt: skip
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": interactive,
+            "stop_on_error": False,
+        }
         metadata = {"cellId": cell_id or str(uuid.uuid4())} if interactive else {}
         msg = self.client.session.msg("execute_request", content, metadata=metadata)
         self.client.shell_channel.send(msg)

@@ -60,17 +60,33 @@ class PostgresServer:
             return
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
-            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-o", options,
-             "-l", str(self.data / "log"), "-w", "-t", "60", "start"],
-            check=True, capture_output=True, timeout=90,
-        )  # fmt: skip
+            [
+                *self.as_user,
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.data / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
 
     def stop(self) -> None:
         """Stop the server at once, dropping every connection."""
         subprocess.run(
             [*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"],
-            capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
 
     def remove(self) -> None:
         """Stop the server and delete its files."""
