@@ -52,14 +52,15 @@ postgres:
 test: install provider hub browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Run by .ci/run before the tests. The linters are pinned: a new release must not turn
+# Run by .ci/run before the tests: ruff, mypy, and prettier + eslint for src/ as the
+# JupyterLab extension template sets them up. The Python linters are pinned: a new release must not turn
 # main red by itself.
 lint: install
 	$(BIN)/python -m pip install --quiet "ruff==0.17.6" "mypy==2.4.1"
 	$(BIN)/ruff check jupyter_nevis_auth tests benchmarks demo
 	$(BIN)/ruff format --check jupyter_nevis_auth tests benchmarks demo
 	$(BIN)/mypy
-	PATH="$(CURDIR)/$(BIN):$$PATH" jlpm prettier:check
+	PATH="$(CURDIR)/$(BIN):$$PATH" jlpm lint:check
 
 # Every benchmark runs; the target fails when any of them missed a goal.
 bench: install provider hub
