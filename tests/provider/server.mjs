@@ -23,9 +23,17 @@
 // request at all, as django-oauth-toolkit does: an unregistered redirect_uri is
 // refused only after the password. The default checks the request first.
 //
+// Authentication levels (acr): a login yields PASSWORD_ACR; when the request's acr_values
+// name SECOND_FACTOR_ACR, the login goes on to a "second factor" page (any code) that
+// yields it, or can be skipped, which leaves PASSWORD_ACR. A session whose acr is not
+// among the requested acr_values is asked to log in again. JWT access tokens carry the
+// sign-in's acr and auth_time, for APIs that ask for a step-up (RFC 9470).
+//
 // Usage: node server.mjs [PORT] [--port PORT] [--state FILE] [--device-flow] [--login-first]
+//   [--dpop]
 //   PORT 0 (the default) picks a free port. Env fallbacks: OIDC_PROVIDER_PORT,
-//   OIDC_PROVIDER_STATE, OIDC_PROVIDER_DEVICE_FLOW=1, OIDC_PROVIDER_LOGIN_FIRST=1.
+//   OIDC_PROVIDER_STATE, OIDC_PROVIDER_DEVICE_FLOW=1, OIDC_PROVIDER_LOGIN_FIRST=1,
+//   OIDC_PROVIDER_DPOP=1.
 //   With --state, keys, clients, tokens, sessions and
 //   counters are written to FILE on SIGTERM/SIGINT and read back on start, so a
 //   restart on the same port looks like a provider outage, not a new provider.
@@ -37,7 +45,7 @@ import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 
 import * as jose from 'jose';
-import Provider, { errors } from 'oidc-provider';
+import Provider, { errors, interactionPolicy } from 'oidc-provider';
 
 // The protected APIs this provider issues JWT access tokens for: RFC 8707
 // resource indicator (also the token's aud) -> the scopes it understands.
@@ -57,6 +65,8 @@ const AUTHORIZE_PATH = '/auth/oauth2/authorize';
 const LOGIN_PATH = '/login';
 const LOGIN_COOKIE = 'login_first';
 const DAY = 24 * 60 * 60;
+const PASSWORD_ACR = 'urn:nevis:test:password';
+const SECOND_FACTOR_ACR = 'urn:nevis:test:second-factor';
 
 const { values: args, positionals } = parseArgs({
   options: {
@@ -64,6 +74,7 @@ const { values: args, positionals } = parseArgs({
     state: { type: 'string' },
     'device-flow': { type: 'boolean' },
     'login-first': { type: 'boolean' },
+    dpop: { type: 'boolean' },
   },
   allowPositionals: true,
 });
@@ -71,6 +82,8 @@ const requestedPort = Number(args.port ?? positionals[0] ?? process.env.OIDC_PRO
 const stateFile = args.state ?? process.env.OIDC_PROVIDER_STATE;
 const deviceFlow = args['device-flow'] ?? process.env.OIDC_PROVIDER_DEVICE_FLOW === '1';
 const loginFirst = args['login-first'] ?? process.env.OIDC_PROVIDER_LOGIN_FIRST === '1';
+// DPoP (RFC 9449) with nonces: every token request must carry the provider's latest nonce.
+const dpop = args.dpop ?? process.env.OIDC_PROVIDER_DPOP === '1';
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
   console.error(`invalid port: ${requestedPort}`);
@@ -318,6 +331,85 @@ async function getResourceServerInfo(ctx, resource, client) {
   };
 }
 
+// ---------------------------------------------------------------- authentication levels
+
+function askedAcrs(params) {
+  return String(params.acr_values ?? '').split(' ').filter(Boolean);
+}
+
+// oidc-provider asks for a login again only for essential acr claims; Nevis (and RFC 9470
+// step-up) treats acr_values as what the sign-in must reach.
+function loginPolicy() {
+  const policy = interactionPolicy.base();
+  policy.get('login').checks.add(new interactionPolicy.Check(
+    'acr_not_reached',
+    'the requested authentication level is not reached',
+    (ctx) => {
+      const { oidc } = ctx;
+      const asked = askedAcrs(oidc.params);
+      if (asked.length === 0 || !oidc.session.accountId || oidc.result?.login) {
+        return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      }
+      return asked.includes(oidc.session.acr)
+        ? interactionPolicy.Check.NO_NEED_TO_PROMPT
+        : interactionPolicy.Check.REQUEST_PROMPT;
+    },
+  ));
+  return policy;
+}
+
+// The acr and auth_time of the sign-in a JWT access token comes from.
+async function signInClaims(ctx) {
+  const { entities } = ctx.oidc;
+  const source = entities.AuthorizationCode ?? entities.RefreshToken ?? entities.DeviceCode;
+  if (!source) return undefined;
+  return { acr: source.acr, auth_time: source.authTime };
+}
+
+async function readForm(ctx) {
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+// The devInteractions login form's answer, with an acr: the password's, or after the
+// second-factor page (when acr_values ask for it) the second factor's.
+function secondFactor(provider) {
+  return async (ctx, next) => {
+    const match = /^\/interaction\/([\w-]+)(\/second-factor)?$/.exec(ctx.path);
+    if (ctx.method !== 'POST' || !match) {
+      await next();
+      return;
+    }
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.prompt.name !== 'login') {
+      await next();
+      return;
+    }
+    const form = await readForm(ctx);
+    const finish = (login, acr, amr) => provider.interactionFinished(ctx.req, ctx.res, {
+      login: { accountId: login, acr, amr },
+    }, { mergeWithLastSubmission: false });
+    if (match[2]) {
+      const passed = form.get('factor') === 'code' && /^\d{6}$/.test(form.get('code') ?? '');
+      await (passed
+        ? finish(form.get('login'), SECOND_FACTOR_ACR, ['pwd', 'otp'])
+        : finish(form.get('login'), PASSWORD_ACR, ['pwd']));
+      return;
+    }
+    if (!askedAcrs(details.params).includes(SECOND_FACTOR_ACR)) {
+      await finish(form.get('login'), PASSWORD_ACR, ['pwd']);
+      return;
+    }
+    ctx.type = 'html';
+    ctx.body = page('Second factor', `<form method="post" action="${htmlEscape(ctx.path)}/second-factor">`
+      + `<input type="hidden" name="login" value="${htmlEscape(form.get('login') ?? '')}">`
+      + '<label>Code from your authenticator <input name="code" autocomplete="one-time-code"></label>'
+      + '<button type="submit" name="factor" value="code">Verify</button>'
+      + '<button type="submit" name="factor" value="skip">Skip</button></form>');
+  };
+}
+
 // ---------------------------------------------------------------- provider
 
 function htmlEscape(value) {
@@ -350,6 +442,9 @@ function configuration() {
       email: ['email', 'email_verified'],
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', ...API_SCOPES],
+    acrValues: [PASSWORD_ACR, SECOND_FACTOR_ACR],
+    extraTokenClaims: signInClaims,
+    interactions: { policy: loginPolicy() },
     // Nevis puts the profile claims in the ID token; the OIDC default would
     // move them to userinfo, which rejects the JWT access tokens issued here.
     conformIdTokenClaims: false,
@@ -378,8 +473,11 @@ function configuration() {
         enabled: true,
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
-      // Off because Nevis does not advertise them and a client must not need them.
-      dPoP: { enabled: false },
+      // Off unless asked for (--dpop): Nevis does not advertise it and a client must not
+      // need it.
+      dPoP: dpop
+        ? { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true }
+        : { enabled: false },
       pushedAuthorizationRequests: { enabled: false },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
@@ -771,6 +869,7 @@ server.listen(requestedPort, HOST, () => {
   provider.on('access_token.issued', rememberGrant);
   provider.use(admin(provider));
   if (loginFirst) provider.use(loginPage());
+  provider.use(secondFactor(provider));
   provider.use(counters());
   provider.use(slowTokenAnswers());
   provider.use(refreshEcho());

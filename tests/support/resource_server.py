@@ -2,13 +2,16 @@
 
 Refusals follow RFC 6750 section 3: a token that is missing, forged, expired,
 from another issuer or for another audience gets 401 invalid_token; a valid
-token without the required scope gets 403 insufficient_scope.
+token without the required scope gets 403 insufficient_scope. With `acr` or `max_age`,
+a valid token of a sign-in below that level, or older than that, gets 401
+insufficient_user_authentication naming them (RFC 9470 step-up).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,6 +26,10 @@ class InsufficientScopeError(jwt.InvalidTokenError):
     """A valid token that lacks the scope this API requires."""
 
 
+class InsufficientAuthenticationError(jwt.InvalidTokenError):
+    """A valid token of a sign-in below the required acr, or older than max_age (RFC 9470)."""
+
+
 class ResourceServer:
     """`GET /api/hello` behind RS256 JWT bearer tokens, served from a background thread."""
 
@@ -33,14 +40,19 @@ class ResourceServer:
         audience: str = API_AUDIENCE,
         scope: str | None = None,
         jwks_uri: str | None = None,
+        acr: str | None = None,
+        max_age: int | None = None,
     ) -> None:
         """Trust tokens of `issuer` for `audience` with `scope` (if given); keys from `jwks_uri`.
 
-        `jwks_uri` defaults to the Nevis path under `issuer`.
+        `jwks_uri` defaults to the Nevis path under `issuer`. `acr` and `max_age` ask for a
+        sign-in at that level, or at most that many seconds old (the token's acr, auth_time).
         """
         self.issuer = issuer
         self.audience = audience
         self.scope = scope
+        self.acr = acr
+        self.max_age = max_age
         self.jwks_client = jwt.PyJWKClient(
             jwks_uri or f"{issuer}/.well-known/jwks.json", timeout=10
         )
@@ -136,7 +148,24 @@ class ResourceServer:
         )
         if self.scope is not None and self.scope not in str(claims.get("scope", "")).split():
             raise InsufficientScopeError(f"the token lacks the scope {self.scope}")
+        if self.acr is not None and claims.get("acr") != self.acr:
+            raise InsufficientAuthenticationError(f"the sign-in is not at the level {self.acr}")
+        auth_time = claims.get("auth_time")
+        if self.max_age is not None and (
+            not isinstance(auth_time, int) or time.time() - auth_time > self.max_age
+        ):
+            raise InsufficientAuthenticationError("the sign-in is too old")
         return claims
+
+    def step_up_challenge(self) -> str:
+        """The WWW-Authenticate value asking for a sign-in at `acr` or within `max_age` s."""
+        parts = ['Bearer error="insufficient_user_authentication"']
+        parts.append('error_description="A stronger or more recent sign-in is required"')
+        if self.acr is not None:
+            parts.append(f'acr_values="{self.acr}"')
+        if self.max_age is not None:
+            parts.append(f"max_age={self.max_age}")
+        return ", ".join(parts)
 
     def _count(self, status: int) -> None:
         """Record one answered request."""
@@ -168,6 +197,11 @@ def _make_handler(server: ResourceServer) -> type[BaseHTTPRequestHandler]:
                 self._send(
                     403, {"error": "insufficient_scope", "error_description": str(err)}, header
                 )
+                return
+            except InsufficientAuthenticationError as err:
+                server._count(401)
+                body = {"error": "insufficient_user_authentication", "error_description": str(err)}
+                self._send(401, body, server.step_up_challenge())
                 return
             except (jwt.PyJWTError, ValueError) as err:
                 server._count(401)
