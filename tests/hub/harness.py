@@ -79,8 +79,13 @@ class JupyterHub:
         }
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def redirect_uris(self) -> list[str]:
+        """What the hub's client must be registered for at the provider."""
+        return [self.redirect_uri]
+
     def start(self, client_id: str, client_secret: str) -> None:
-        """Start the hub for a client registered for `redirect_uri`; wait until it answers."""
+        """Start the hub for a client registered for `redirect_uris`; wait until it answers."""
         if not PROXY.exists():
             raise HubError(f"{PROXY} is missing; run `npm ci --prefix {HUB_DIR}`")
         secret_file = self.work_dir / "client_secret"

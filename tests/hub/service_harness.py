@@ -123,14 +123,26 @@ class OAuthHub(ServiceHub):
 
     config_file = OAUTH_CONFIG
 
-    def __init__(self, work_dir: Path, issuer: str, apis: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        issuer: str,
+        apis: dict[str, Any],
+        service_env: dict[str, str] | None = None,
+        hub_mode_service_url: str = "",
+    ) -> None:
         """Prepare the hub; its client needs both redirect URIs, the hub's and the service's."""
-        super().__init__(work_dir, issuer, apis)
+        super().__init__(work_dir, issuer, apis, service_env, hub_mode_service_url)
         self.login_redirect_uri = self.url + "/hub/oauth_callback"
         self.admin_token = secrets.token_urlsafe(24)
         self._env.update(
             JUPYTERHUB_CRYPT_KEY=secrets.token_hex(32), HUB_TEST_ADMIN_TOKEN=self.admin_token
         )
+
+    @property
+    def redirect_uris(self) -> list[str]:
+        """The hub's own login's redirect URI, then the service's."""
+        return [self.login_redirect_uri, self.redirect_uri]
 
     def admin_api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Call the hub's REST API with the test's admin:users token."""

@@ -20,7 +20,7 @@ import pytest
 
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import SERVICE, ServiceHub
-from tests.support.provider import OIDCTestProvider
+from tests.support.hub import HubSpec
 
 pytestmark = pytest.mark.hub
 
@@ -125,21 +125,9 @@ def stand_in() -> Iterator[StandInService]:
 
 
 @pytest.fixture(scope="module")
-def hub(
-    oidc_provider: OIDCTestProvider,
-    stand_in: StandInService,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServiceHub]:
+def hub_spec(stand_in: StandInService) -> HubSpec:
     """A hub whose `hubmode` servers ask the stand-in instead of the service."""
-    hub = ServiceHub(
-        tmp_path_factory.mktemp("failing-service-hub"),
-        oidc_provider.issuer,
-        {},
-        hub_mode_service_url=stand_in.url,
-    )
-    client = oidc_provider.add_client([hub.redirect_uri])
-    with hub.running(client.client_id, client.client_secret):
-        yield hub
+    return HubSpec(kind="service", name="failing-service-hub", hub_mode_service_url=stand_in.url)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from urllib.parse import urljoin
 
 import pytest
 
 from tests.hub.harness import HubBrowser, JupyterHub, path, query
-from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider, provider_login
+from tests.support.hub import HubSpec
+from tests.support.provider import HTTP_TIMEOUT, provider_login
 
 pytestmark = pytest.mark.hub
 
@@ -29,14 +29,9 @@ WHOAMI = "from jupyter_nevis_auth import whoami\nprint(whoami()['sub'])"
 
 
 @pytest.fixture(scope="module")
-def hub(
-    oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterHub]:
+def hub_spec() -> HubSpec:
     """A hub in per-server mode (tests/hub/jupyterhub_config.py), for the module."""
-    hub = JupyterHub(tmp_path_factory.mktemp("hub-server-links"), oidc_provider.issuer)
-    client = oidc_provider.add_client([hub.redirect_uri])
-    with hub.running(client.client_id, client.client_secret):
-        yield hub
+    return HubSpec(name="hub-server-links")
 
 
 def ask_link(hub: JupyterHub, alice: HubBrowser, seen: list[str]) -> str:

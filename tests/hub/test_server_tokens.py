@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +24,8 @@ from jupyter_nevis_auth.hubservice.auth import (
     ServerTokens,
 )
 from tests.hub.harness import JupyterHub
-from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider
+from tests.support.hub import HubSpec
+from tests.support.provider import HTTP_TIMEOUT
 
 pytestmark = pytest.mark.hub
 
@@ -44,14 +44,9 @@ class CountingHubAuth(HubAuth):
 
 
 @pytest.fixture(scope="module")
-def hub(
-    oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterHub]:
-    """A hub of its own for the module."""
-    hub = JupyterHub(tmp_path_factory.mktemp("tokens-hub"), oidc_provider.issuer)
-    client = oidc_provider.add_client([hub.redirect_uri])
-    with hub.running(client.client_id, client.client_secret):
-        yield hub
+def hub_spec() -> HubSpec:
+    """A per-server hub of its own for the module."""
+    return HubSpec(name="tokens-hub")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from jupyter_nevis_auth.hubservice.pending import keep_pending, take_back_pendin
 from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import SERVICE, ServiceHub
-from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
+from tests.support.hub import HubSpec
+from tests.support.provider import RegisteredClient, provider_login
 
 pytestmark = pytest.mark.hub
 
@@ -100,20 +101,9 @@ def test_an_unusable_cookie_secret_is_refused_with_one_sentence(
 
 
 @pytest.fixture(scope="module")
-def hub_and_client(
-    oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServiceHub, RegisteredClient]]:
-    """One hub with the service for the module, and the provider's client of the service."""
-    hub = ServiceHub(tmp_path_factory.mktemp("sign-ins-hub"), oidc_provider.issuer, {})
-    client = oidc_provider.add_client([hub.redirect_uri])
-    with hub.running(client.client_id, client.client_secret):
-        yield hub, client
-
-
-@pytest.fixture(scope="module")
-def hub(hub_and_client: tuple[ServiceHub, RegisteredClient]) -> ServiceHub:
-    """The running hub."""
-    return hub_and_client[0]
+def hub_spec() -> HubSpec:
+    """One hub with the service for the module."""
+    return HubSpec(kind="service", name="sign-ins-hub")
 
 
 def signed_in_to_the_hub(hub: ServiceHub, name: str) -> Iterator[HubBrowser]:
