@@ -88,18 +88,21 @@ class OIDCTestProvider:
         node: str = "node",
         device_flow: bool = False,
         login_first: bool = False,
+        dpop: bool = False,
     ) -> None:
         """Prepare a provider on `port` (0 picks a free one on first start); call start().
 
         With `device_flow` it offers the device authorization grant (RFC 8628); clients that
         use it are registered with DEVICE_CODE among their grant_types. With `login_first` a
         signed-out browser is sent to a login page before its authorization request is
-        checked, as django-oauth-toolkit does.
+        checked, as django-oauth-toolkit does. With `dpop` it binds tokens to the DPoP key
+        of a request that carries a proof (RFC 9449), and requires its nonce in each proof.
         """
         self.port = port
         self.node = node
         self.device_flow = device_flow
         self.login_first = login_first
+        self.dpop = dpop
         self.issuer = ""
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -185,6 +188,8 @@ class OIDCTestProvider:
             command.append("--device-flow")
         if self.login_first:
             command.append("--login-first")
+        if self.dpop:
+            command.append("--dpop")
         process = subprocess.Popen(
             command,
             cwd=PROVIDER_DIR,
