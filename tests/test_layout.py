@@ -153,3 +153,23 @@ def test_format_skips_say_why():
         if line.rstrip().endswith(SKIP) or OFF in line
     ]
     assert unexplained == []
+
+
+#: The packages of the two apps, which adapt web/ to the Jupyter server and to JupyterHub.
+APPS = ("jupyter_nevis_auth.handlers.", "jupyter_nevis_auth.hubservice.")
+
+
+def test_both_apps_answer_and_fail_with_the_shared_plumbing():
+    """Pages, JSON answers and error pages: no handler of either app has its own."""
+    from jupyter_nevis_auth.handlers import default_handlers
+    from jupyter_nevis_auth.handlers.hub_mode import hub_handlers
+    from jupyter_nevis_auth.hubservice.app import HANDLERS
+
+    classes = {c for _p, c in [*default_handlers, *hub_handlers, *HANDLERS]}
+    own = {
+        f"{cls.__module__}.{cls.__qualname__}.{name}": getattr(cls, name).__module__
+        for cls in classes
+        for name in ("page", "answer", "fail", "write_error")
+        if hasattr(cls, name) and getattr(cls, name).__module__.startswith(APPS)
+    }
+    assert own == {}

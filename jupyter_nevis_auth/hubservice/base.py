@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -12,7 +11,7 @@ from tornado import web
 
 from .. import urls
 from ..service import AuthService
-from ..web.base import NevisHandlerMixin, error_code, error_sentence
+from ..web.base import NevisAPIMixin, NevisHandlerMixin, NevisPageMixin
 from .auth import ServerCaller, identify_server
 from .authstate import AuthStateService
 
@@ -91,7 +90,7 @@ class HomeHandler(ServiceHandler):
         self.redirect(self.path_of(DONE))
 
 
-class ServicePage(HubOAuthenticated, ServiceHandler):
+class ServicePage(HubOAuthenticated, NevisPageMixin, ServiceHandler):
     """Base of the browser's pages: the hub user, by JupyterHub's OAuth; one-sentence errors."""
 
     @property
@@ -111,24 +110,14 @@ class ServicePage(HubOAuthenticated, ServiceHandler):
         given = self.get_argument("next", None)
         return urls.safe_next(given, "/") if given else self.path_of(DONE)
 
-    def page(self, title: str, message: str, status: int = 200, **parts: Any) -> None:
-        """Answer with the extension's page: a title, a sentence, and optional parts."""
-        self.set_status(status)
-        parts.setdefault("notes", [])
-        parts.setdefault("links", [])
+    def render_page(self, **namespace: Any) -> str:
+        """The page template, from the service's own templates."""
         templates: Environment = self.settings["nevis_auth_templates"]
-        self.finish(
-            templates.get_template("nevis_page.html").render(
-                title=title, message=message, xsrf_form_html=self.xsrf_form_html, **parts
-            )
-        )
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Any error: a sentence for a person, no traceback."""
-        self.page("Error", error_sentence(status_code, kwargs), status_code)
+        page = templates.get_template("nevis_page.html")
+        return page.render(xsrf_form_html=self.xsrf_form_html, **namespace)
 
 
-class ServiceAPI(ServiceHandler):
+class ServiceAPI(NevisAPIMixin, ServiceHandler):
     """Base of the server API: only a user server's own token, answered in JSON."""
 
     caller: ServerCaller
@@ -139,14 +128,3 @@ class ServiceAPI(ServiceHandler):
 
     def check_xsrf_cookie(self) -> None:
         """No XSRF check: the token travels in a header, and cookies are never read here."""
-
-    def answer(self, status: int, body: dict[str, Any]) -> None:
-        """Finish with JSON."""
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Answer any error as {"error", "message"} JSON."""
-        error = error_code(status_code, kwargs)
-        self.answer(status_code, {"error": error, "message": error_sentence(status_code, kwargs)})

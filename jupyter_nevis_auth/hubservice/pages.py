@@ -144,15 +144,6 @@ class CallbackHandler(ServicePage):
         await remember_link_sign_in(self, user, login, self.path_of(LINK_DONE))
         self.redirect(login.next_url)
 
-    def fail(self, error: NevisAuthError) -> None:
-        """Answer a failed sign-in with its sentence and a link to try again."""
-        self.page(
-            "Sign-in failed",
-            str(error),
-            error.status_code,
-            links=[(self.login_url(), "Sign in again")],
-        )
-
 
 class LogoutHandler(SignOutPageMixin, ServicePage):
     """logout: drops and revokes the user's tokens, optionally ends the provider session too."""
