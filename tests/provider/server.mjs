@@ -29,11 +29,16 @@
 // among the requested acr_values is asked to log in again. JWT access tokens carry the
 // sign-in's acr and auth_time, for APIs that ask for a step-up (RFC 9470).
 //
+// With --par it takes pushed authorization requests (RFC 9126), and with --require-par it
+// says in discovery that it requires them; with --key-auth it offers private_key_jwt
+// client authentication (RFC 7523) to clients registered with jwks or jwks_uri. Off by
+// default: Nevis advertises neither.
+//
 // Usage: node server.mjs [PORT] [--port PORT] [--state FILE] [--device-flow] [--login-first]
-//   [--dpop]
+//   [--dpop] [--par] [--require-par] [--key-auth]
 //   PORT 0 (the default) picks a free port. Env fallbacks: OIDC_PROVIDER_PORT,
 //   OIDC_PROVIDER_STATE, OIDC_PROVIDER_DEVICE_FLOW=1, OIDC_PROVIDER_LOGIN_FIRST=1,
-//   OIDC_PROVIDER_DPOP=1.
+//   OIDC_PROVIDER_DPOP=1, OIDC_PROVIDER_PAR=1 (or required), OIDC_PROVIDER_KEY_AUTH=1.
 //   With --state, keys, clients, tokens, sessions and
 //   counters are written to FILE on SIGTERM/SIGINT and read back on start, so a
 //   restart on the same port looks like a provider outage, not a new provider.
@@ -75,6 +80,9 @@ const { values: args, positionals } = parseArgs({
     'device-flow': { type: 'boolean' },
     'login-first': { type: 'boolean' },
     dpop: { type: 'boolean' },
+    par: { type: 'boolean' },
+    'require-par': { type: 'boolean' },
+    'key-auth': { type: 'boolean' },
   },
   allowPositionals: true,
 });
@@ -84,6 +92,9 @@ const deviceFlow = args['device-flow'] ?? process.env.OIDC_PROVIDER_DEVICE_FLOW 
 const loginFirst = args['login-first'] ?? process.env.OIDC_PROVIDER_LOGIN_FIRST === '1';
 // DPoP (RFC 9449) with nonces: every token request must carry the provider's latest nonce.
 const dpop = args.dpop ?? process.env.OIDC_PROVIDER_DPOP === '1';
+const requirePar = args['require-par'] ?? process.env.OIDC_PROVIDER_PAR === 'required';
+const par = requirePar || (args.par ?? process.env.OIDC_PROVIDER_PAR === '1');
+const keyAuth = args['key-auth'] ?? process.env.OIDC_PROVIDER_KEY_AUTH === '1';
 const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
 if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
   console.error(`invalid port: ${requestedPort}`);
@@ -213,6 +224,7 @@ function emptyStats() {
   return {
     token: {},
     revocation: emptyCounter(),
+    par: emptyCounter(),
     userinfo: emptyCounter(),
     end_session: emptyCounter(),
     client_auth: {},
@@ -223,7 +235,7 @@ function count(clientId, endpoint, ok, grantType, authMethod) {
   if (!stats.has(clientId)) stats.set(clientId, emptyStats());
   const entry = stats.get(clientId);
   if (authMethod) entry.client_auth[authMethod] = (entry.client_auth[authMethod] ?? 0) + 1;
-  let counter = entry[endpoint];
+  let counter = (entry[endpoint] ??= emptyCounter());
   if (endpoint === 'token') {
     entry.token[grantType] ??= emptyCounter();
     counter = entry.token[grantType];
@@ -242,8 +254,8 @@ function sumStats(entries) {
     for (const [method, n] of Object.entries(entry.client_auth)) {
       total.client_auth[method] = (total.client_auth[method] ?? 0) + n;
     }
-    for (const endpoint of ['revocation', 'userinfo', 'end_session']) {
-      for (const field of Object.keys(entry[endpoint])) {
+    for (const endpoint of ['revocation', 'par', 'userinfo', 'end_session']) {
+      for (const field of Object.keys(entry[endpoint] ?? {})) {
         total[endpoint][field] += entry[endpoint][field];
       }
     }
@@ -455,7 +467,9 @@ function configuration() {
       id_token_signed_response_alg: 'RS256',
     },
     responseTypes: ['code'],
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post',
+      ...(keyAuth ? ['private_key_jwt'] : [])],
+    clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256'],
     pkce: { required: () => true },
     routes: {
       authorization: AUTHORIZE_PATH,
@@ -478,7 +492,9 @@ function configuration() {
       dPoP: dpop
         ? { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true }
         : { enabled: false },
-      pushedAuthorizationRequests: { enabled: false },
+      pushedAuthorizationRequests: {
+        enabled: par, requirePushedAuthorizationRequests: requirePar,
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -769,6 +785,7 @@ function requestClientId(ctx) {
 function clientAuthMethod(ctx) {
   if (/^basic /i.test(ctx.get('authorization'))) return 'client_secret_basic';
   if (ctx.oidc.body?.client_secret !== undefined) return 'client_secret_post';
+  if (ctx.oidc.body?.client_assertion !== undefined) return 'private_key_jwt';
   return 'none';
 }
 
@@ -776,12 +793,15 @@ function counters() {
   return async (ctx, next) => {
     await next();
     const route = ctx.oidc?.route;
-    if (!['token', 'revocation', 'userinfo', 'end_session'].includes(route)) return;
+    const routes = ['token', 'revocation', 'pushed_authorization_request', 'userinfo', 'end_session'];
+    if (!routes.includes(route)) return;
     const ok = ctx.status < 400;
     const clientId = requestClientId(ctx);
     if (route === 'token') {
       const grantType = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type ?? 'unknown';
       count(clientId, 'token', ok, grantType, clientAuthMethod(ctx));
+    } else if (route === 'pushed_authorization_request') {
+      count(clientId, 'par', ok, undefined, clientAuthMethod(ctx));
     } else {
       count(clientId, route, ok, undefined, route === 'revocation' ? clientAuthMethod(ctx) : undefined);
     }

@@ -89,6 +89,8 @@ class OIDCTestProvider:
         device_flow: bool = False,
         login_first: bool = False,
         dpop: bool = False,
+        par: bool | str = False,
+        key_auth: bool = False,
     ) -> None:
         """Prepare a provider on `port` (0 picks a free one on first start); call start().
 
@@ -97,12 +99,17 @@ class OIDCTestProvider:
         signed-out browser is sent to a login page before its authorization request is
         checked, as django-oauth-toolkit does. With `dpop` it binds tokens to the DPoP key
         of a request that carries a proof (RFC 9449), and requires its nonce in each proof.
+        With `par` it takes pushed authorization requests (RFC 9126); par="required" also
+        says in discovery that it requires them. With `key_auth` it offers private_key_jwt
+        client authentication (clients registered with jwks or jwks_uri).
         """
         self.port = port
         self.node = node
         self.device_flow = device_flow
         self.login_first = login_first
         self.dpop = dpop
+        self.par = par
+        self.key_auth = key_auth
         self.issuer = ""
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -190,6 +197,10 @@ class OIDCTestProvider:
             command.append("--login-first")
         if self.dpop:
             command.append("--dpop")
+        if self.par:
+            command.append("--require-par" if self.par == "required" else "--par")
+        if self.key_auth:
+            command.append("--key-auth")
         process = subprocess.Popen(
             command,
             cwd=PROVIDER_DIR,
