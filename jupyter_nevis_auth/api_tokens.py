@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 
 from .apis import ApiSpec, token_key
+from .dpop import DPoPKey
 from .errors import LoginRequiredError, OAuthError
 from .providers import Provider
 from .refresh import TokenManager
@@ -76,7 +77,9 @@ class ApiTokens:
         if held is not None and not force and not held.is_expiring(leeway):
             return held
         main = await self.tokens.fresh(token_key(user, spec.provider), min_ttl)
-        if not spec.narrowed or (covers(main, spec) and not force):
+        if (not spec.narrowed or (covers(main, spec) and not force)) and (
+            main.dpop_jwk or not spec.dpop
+        ):
             return main
         task = self._inflight.get(key)
         if task is None:
@@ -96,14 +99,17 @@ class ApiTokens:
         provider = self.providers[spec.provider]
         main_key = token_key(user, spec.provider)
         refused = self.refused[spec.key]
+        dpop = await self._dpop_key(spec, key, main_key)
         if NARROWED_REFRESH not in refused:
             try:
-                data = await self.tokens.use_grant(main_key, functools.partial(self._narrow, spec))
+                data = await self.tokens.use_grant(
+                    main_key, functools.partial(self._narrow, spec, dpop)
+                )
             except OAuthError as e:
                 self._refuse(spec, NARROWED_REFRESH, e)
             else:
                 if data is not None:
-                    return await self._keep(key, spec, data, NARROWED_REFRESH, main_key)
+                    return await self._keep(key, spec, data, NARROWED_REFRESH, main_key, dpop)
         metadata = await provider.client.metadata()
         if spec.token_exchange and TOKEN_EXCHANGE not in refused:
             if provider.client.offers_token_exchange(metadata):
@@ -114,19 +120,30 @@ class ApiTokens:
                         scopes=spec.scopes,
                         resource=spec.resource,
                         audience=spec.audience,
+                        dpop=dpop,
                     )
                 except OAuthError as e:
                     self._refuse(spec, TOKEN_EXCHANGE, e)
                 else:
-                    return await self._keep(key, spec, data, TOKEN_EXCHANGE, main_key)
+                    return await self._keep(key, spec, data, TOKEN_EXCHANGE, main_key, dpop)
         what = spec.name or "these scopes"
         raise LoginRequiredError(
             f"The provider gives no token for {what} ({' '.join(spec.scopes) or 'no scope'}) "
             "from your sign-in; sign in for it once."
         )
 
+    async def _dpop_key(self, spec: ApiSpec, key: str, main_key: str) -> DPoPKey | None:
+        """The key the API's token is bound to: its own, the sign-in's, or a new one."""
+        if not (spec.dpop or self.providers[spec.provider].config.dpop):
+            return None
+        for held in (await self.tokens.store.get(key), await self.tokens.store.get(main_key)):
+            found = held.dpop_key() if held is not None else None
+            if found is not None:
+                return found
+        return DPoPKey.generate()
+
     async def _narrow(
-        self, spec: ApiSpec, main: TokenSet
+        self, spec: ApiSpec, dpop: DPoPKey | None, main: TokenSet
     ) -> tuple[dict[str, Any] | None, TokenSet | None]:
         if not main.refresh_token:
             return None, None
@@ -136,6 +153,7 @@ class ApiTokens:
             scopes=spec.scopes,
             resource=spec.resource,
             timeout=self.tokens.refresh_timeout,
+            dpop=dpop,
         )
         rotated = data.get("refresh_token")
         # One grant, one refresh token: a rotated one replaces the sign-in's.
@@ -149,11 +167,17 @@ class ApiTokens:
         self.refused[spec.key].add(way)
 
     async def _keep(
-        self, key: str, spec: ApiSpec, data: dict[str, Any], way: str, main_key: str
+        self,
+        key: str,
+        spec: ApiSpec,
+        data: dict[str, Any],
+        way: str,
+        main_key: str,
+        dpop: DPoPKey | None,
     ) -> TokenSet:
         main = await self.tokens.store.get(main_key)
         claims = main.claims if main else {}
-        derived = TokenSet.from_response(data, claims, requested_scope=spec.scopes)
+        derived = TokenSet.from_response(data, claims, requested_scope=spec.scopes, dpop=dpop)
         # Derived tokens are renewed from the sign-in's grant, never on their own.
         derived = dataclasses.replace(derived, refresh_token=None, id_token=None, obtained_by=way)
         await self.tokens.store.set(key, derived)

@@ -15,7 +15,7 @@ from .urls import check_url
 #: What an API or provider may be called: it travels in URLs and env var names.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: The keys of an API's configuration.
-API_OPTIONS = ("url", "scopes", "resource", "audience", "provider", "token_exchange")
+API_OPTIONS = ("url", "scopes", "resource", "audience", "provider", "token_exchange", "dpop")
 #: Separates user, provider and API in a store key; never in a user, provider or API name.
 SEPARATOR = "\x1f"
 
@@ -31,6 +31,8 @@ class ApiSpec:
     audience: str | None = None
     urls: tuple[str, ...] = ()
     token_exchange: bool = False
+    #: The API's tokens are DPoP-bound (RFC 9449), whether or not its provider's are.
+    dpop: bool = False
 
     @property
     def key(self) -> str:
@@ -156,8 +158,9 @@ def parse_api(name: str, entry: Any, providers: Iterable[str]) -> tuple[ApiSpec 
     if provider not in providers:
         known = ", ".join(sorted(providers))
         problems.append(f"{option}.provider {provider!r} is not a configured provider ({known}).")
-    if not isinstance(entry.get("token_exchange", False), bool):
-        problems.append(f"{option}.token_exchange must be true or false.")
+    for flag in ("token_exchange", "dpop"):
+        if not isinstance(entry.get(flag, False), bool):
+            problems.append(f"{option}.{flag} must be true or false.")
     if problems:
         return None, problems
     return ApiSpec(
@@ -168,6 +171,7 @@ def parse_api(name: str, entry: Any, providers: Iterable[str]) -> tuple[ApiSpec 
         entry.get("audience"),
         urls or (),
         entry.get("token_exchange", False),
+        entry.get("dpop", False),
     ), []
 
 

@@ -97,6 +97,13 @@ class NevisAuth(EnvConfigurable):
         when the provider advertises it, else client_secret_post.
         Default: $NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD""",
     )
+    dpop = Bool(
+        False,
+        config=True,
+        help="""Bind the provider's tokens to a key the server makes for each sign-in (DPoP,
+        RFC 9449): a token copied out of a notebook is of no use without the key. APIs can
+        ask for it one by one (their dpop). Default: $NEVIS_AUTH_DPOP""",
+    )
     extra_authorize_params = Dict(
         config=True,
         help="""Extra parameters for the authorization request, such as prompt, acr_values or

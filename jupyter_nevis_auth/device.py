@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .apis import ApiSpec
+from .dpop import DPoPKey
 from .errors import (
     InvalidTokenError,
     NevisAuthError,
@@ -59,6 +60,8 @@ class DeviceSignIn:
     message: str = ""
     ended: float = 0.0
     task: asyncio.Task[None] | None = field(default=None)
+    #: The key the tokens will be bound to (DPoP), made when the sign-in starts.
+    dpop: DPoPKey | None = None
 
 
 class DeviceSignIns:
@@ -104,7 +107,15 @@ class DeviceSignIns:
             self._end(self._running.popitem(last=False)[1])
         # A poll's worth of grace: the provider's own expired_token is the better answer.
         deadline = time.monotonic() + code.expires_in + code.interval
-        sign_in = DeviceSignIn(secrets.token_urlsafe(16), user, provider, api, code, deadline)
+        sign_in = DeviceSignIn(
+            secrets.token_urlsafe(16),
+            user,
+            provider,
+            api,
+            code,
+            deadline,
+            dpop=self.sign_ins.new_dpop_key(provider, api),
+        )
         self._running[sign_in.id] = sign_in
         sign_in.task = asyncio.ensure_future(self._poll(sign_in))
         sign_in.task.add_done_callback(functools.partial(self._done, sign_in))
@@ -130,7 +141,7 @@ class DeviceSignIns:
         while True:
             await asyncio.sleep(interval)
             try:
-                data = await poll_device(client, sign_in.code)
+                data = await poll_device(client, sign_in.code, sign_in.dpop)
             except OAuthError as e:
                 if e.error == "slow_down":
                     interval += SLOW_DOWN
@@ -163,7 +174,9 @@ class DeviceSignIns:
                 if not isinstance(id_token, str):
                     raise InvalidTokenError("The provider answered without an ID token.")
                 claims = await client.validate_id_token(id_token, IDTokenChecks.device())
-                await self.sign_ins.keep(sign_in.user, sign_in.provider, sign_in.api, data, claims)
+                await self.sign_ins.keep(
+                    sign_in.user, sign_in.provider, sign_in.api, data, claims, dpop=sign_in.dpop
+                )
             except NevisAuthError as e:
                 again = (
                     ""

@@ -28,6 +28,7 @@ PROVIDER_OPTIONS = (
     "logout_url",
     "post_logout_redirect_uri",
     "token_endpoint_auth_method",
+    "dpop",
     "extra_authorize_params",
     "id_token_signing_algs",
     "validate_cert",

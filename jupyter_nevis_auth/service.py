@@ -303,14 +303,18 @@ class AuthService:
         _user, provider, api = split_key(key)
         client = self.providers[provider].client
         spec = self._spec_of(provider, api) if api is not None else None
+        # Bound to the sign-in's key (RFC 9449 5); tokens from before DPoP was turned on get
+        # a key of their own now.
+        dpop = tokens.dpop_key() or self.sign_ins.new_dpop_key(provider, spec)
         data = await client.refresh(
             tokens.refresh_token,
             scopes=spec.scopes if spec else (),
             resource=spec.resource if spec else None,
             timeout=self.tokens.refresh_timeout,
+            dpop=dpop,
         )
         claims: dict[str, Any] = tokens.claims
         id_token = data.get("id_token")
         if isinstance(id_token, str):
             claims = await client.validate_id_token(id_token, IDTokenChecks.refresh(tokens.claims))
-        return TokenSet.from_response(data, claims, previous=tokens)
+        return TokenSet.from_response(data, claims, previous=tokens, dpop=dpop)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from .apis import ApiSpec, token_key
+from .dpop import DPoPKey
 from .errors import (
     AccessDeniedError,
     CallbackError,
@@ -185,7 +186,10 @@ class SignIns:
         if not code:
             raise CallbackError("The sign-in response carries no code; start the sign-in again.")
         try:
-            data = await client.exchange_code(code, login.code_verifier, login.redirect_uri)
+            dpop = self.new_dpop_key(login.provider, login.api)
+            data = await client.exchange_code(
+                code, login.code_verifier, login.redirect_uri, dpop=dpop
+            )
         except OAuthError as e:
             sentence = self.scope_sentence(provider, metadata)
             raise refusals.token_error(e.error, sentence, provider.config) from e
@@ -193,8 +197,13 @@ class SignIns:
         if not isinstance(id_token, str):
             raise InvalidTokenError("The provider answered without an ID token; sign in again.")
         claims = await client.validate_id_token(id_token, IDTokenChecks.code_flow(login.nonce))
-        await self.keep(user, login.provider, login.api, data, claims)
+        await self.keep(user, login.provider, login.api, data, claims, dpop=dpop)
         return login
+
+    def new_dpop_key(self, provider: str, api: ApiSpec | None) -> DPoPKey | None:
+        """A new key for a sign-in's tokens to be bound to, None when they are bearer tokens."""
+        wanted = self.providers[provider].config.dpop or (api is not None and api.dpop)
+        return DPoPKey.generate() if wanted else None
 
     async def keep(
         self,
@@ -203,12 +212,14 @@ class SignIns:
         api: ApiSpec | None,
         data: dict[str, Any],
         claims: dict[str, Any],
+        *,
+        dpop: DPoPKey | None = None,
     ) -> None:
         """Store the tokens of a finished sign-in (of either flow) for `user`."""
         client = self.providers[provider].client
         metadata = await client.metadata()
         requested = client.requested_scopes(metadata) + list(api.scopes if api else ())
-        tokens = TokenSet.from_response(data, claims, requested_scope=requested)
+        tokens = TokenSet.from_response(data, claims, requested_scope=requested, dpop=dpop)
         spec = api if api and api.narrowed else None
         async with self._keeping[token_key(user, provider)]:
             try:

@@ -8,6 +8,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .dpop import DPoPKey
+
 
 def fingerprint(secret: str) -> str:
     """A stand-in for a token or key that can be kept and compared, and shows nothing of it."""
@@ -29,6 +31,9 @@ class TokenSet:
     #: How an API's token was obtained (api_tokens: a narrowed refresh, a token exchange);
     #: empty for a sign-in's. Kept with the tokens, so the status says it after a restart.
     obtained_by: str = ""
+    #: The private JWK of the DPoP key the tokens are bound to (RFC 9449), None for bearer
+    #: tokens; kept with them so that refreshes after a restart stay bound to it.
+    dpop_jwk: dict[str, str] | None = None
 
     @classmethod
     def from_response(
@@ -39,8 +44,12 @@ class TokenSet:
         requested_scope: list[str] | tuple[str, ...] = (),
         previous: TokenSet | None = None,
         now: float | None = None,
+        dpop: DPoPKey | None = None,
     ) -> TokenSet:
-        """A token set from a token-endpoint answer; keeps what a refresh answer leaves out."""
+        """A token set from a token-endpoint answer; keeps what a refresh answer leaves out.
+
+        `dpop`: the key the request was made with, which the tokens are bound to.
+        """
         now = time.time() if now is None else now
         expires_in = data.get("expires_in")
         expires_at = None
@@ -69,7 +78,12 @@ class TokenSet:
             scope=scopes,
             claims=claims,
             obtained_at=now,
+            dpop_jwk=dpop.private_jwk() if dpop is not None else None,
         )
+
+    def dpop_key(self) -> DPoPKey | None:
+        """The DPoP key the tokens are bound to, None for bearer tokens."""
+        return DPoPKey.from_jwk(self.dpop_jwk) if self.dpop_jwk else None
 
     def expires_in(self, now: float | None = None) -> float | None:
         """Seconds the access token has left, None when the provider did not say."""

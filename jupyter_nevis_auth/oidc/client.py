@@ -11,6 +11,7 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient
 
 from ..config import NevisAuth
+from ..dpop import DPOP, USE_NONCE, DPoPKey, Nonces
 from ..errors import OAuthError, ProviderError
 from ..urls import strip_query, with_query
 from .discovery import Discovery, ProviderMetadata
@@ -35,6 +36,8 @@ class OIDCClient:
         self.http = ProviderHTTP(config, http_client, log or logging.getLogger(__name__))
         self.discovery = Discovery(self.http)
         self.id_tokens = IDTokenValidator(self.http, self.discovery)
+        #: The provider's last DPoP nonce (RFC 9449 8), sent in the next proof.
+        self.dpop_nonces = Nonces()
 
     async def metadata(self, *, recheck_after_failure: bool = False) -> ProviderMetadata:
         """The provider's metadata (see Discovery.metadata)."""
@@ -165,24 +168,35 @@ class OIDCClient:
         what: str,
         expected: tuple[str, ...] = (),
         timeout: float | None = None,
+        dpop: DPoPKey | None = None,
     ) -> dict[str, Any]:
         """POST to the token endpoint; an OAuth error answer raises OAuthError.
 
         Errors in `expected` are part of the grant's protocol (a device sign-in's pending
         answers) and are not logged. `timeout`: seconds to wait for the answer, if not
-        NevisAuth.http_timeout.
+        NevisAuth.http_timeout. With `dpop`, the request carries a proof of that key (and
+        the provider's nonce, asked for once more when it wants a newer one).
         """
         metadata = await self.metadata()
-        body, headers = await self.client_auth(metadata, params)
         url = metadata.token_endpoint
-        response = await self.http.fetch(
-            url, method="POST", body=body, headers=headers, what=what, timeout=timeout
-        )
+        for attempt in (1, 2):
+            # Credentials anew for the retry: a client assertion's jti is good once.
+            body, headers = await self.client_auth(metadata, params)
+            if dpop is not None:
+                headers[DPOP] = dpop.proof("POST", url, nonce=self.dpop_nonces.get(url))
+            response = await self.http.fetch(
+                url, method="POST", body=body, headers=headers, what=what, timeout=timeout
+            )
+            error = (
+                oauth_error_code(parse_json(response.body)) if 400 <= response.code < 500 else ""
+            )
+            fresh_nonce = dpop is not None and self.dpop_nonces.remember(url, response.headers)
+            if not (error == USE_NONCE and fresh_nonce and attempt == 1):
+                break
         if response.code == 200:
             data = self.http.json_object(response, url, what)
-            _check_token_answer(data, what)
+            _check_token_answer(data, what, dpop is not None)
             return data
-        error = oauth_error_code(parse_json(response.body)) if 400 <= response.code < 500 else ""
         if not error or error not in expected:
             self.http.log.warning(
                 "POST %s answered HTTP %s %s", strip_query(url), response.code, error
@@ -194,9 +208,9 @@ class OIDCClient:
         )
 
     async def exchange_code(
-        self, code: str, code_verifier: str, redirect_uri: str
+        self, code: str, code_verifier: str, redirect_uri: str, dpop: DPoPKey | None = None
     ) -> dict[str, Any]:
-        """Trade an authorization code for tokens (never retried)."""
+        """Trade an authorization code for tokens (never retried; bound to `dpop` if given)."""
         return await self.token_request(
             {
                 "grant_type": "authorization_code",
@@ -205,6 +219,7 @@ class OIDCClient:
                 "redirect_uri": redirect_uri,
             },
             what="the provider's token endpoint",
+            dpop=dpop,
         )
 
     async def refresh(
@@ -214,6 +229,7 @@ class OIDCClient:
         scopes: tuple[str, ...] = (),
         resource: str | None = None,
         timeout: float | None = None,
+        dpop: DPoPKey | None = None,
     ) -> dict[str, Any]:
         """Use a refresh token for a new access token, narrowed to `scopes` and `resource`.
 
@@ -225,7 +241,7 @@ class OIDCClient:
         if resource:
             params["resource"] = resource  # RFC 8707 2.2
         return await self.token_request(
-            params, what="the provider's token endpoint", timeout=timeout
+            params, what="the provider's token endpoint", timeout=timeout, dpop=dpop
         )
 
     def offers_token_exchange(self, metadata: ProviderMetadata) -> bool:
@@ -239,6 +255,7 @@ class OIDCClient:
         scopes: tuple[str, ...] = (),
         resource: str | None = None,
         audience: str | None = None,
+        dpop: DPoPKey | None = None,
     ) -> dict[str, Any]:
         """Trade the user's access token for one for another audience (RFC 8693 2.1)."""
         params = {
@@ -253,7 +270,7 @@ class OIDCClient:
             params["resource"] = resource
         if audience:
             params["audience"] = audience
-        return await self.token_request(params, what="the provider's token endpoint")
+        return await self.token_request(params, what="the provider's token endpoint", dpop=dpop)
 
     async def revoke(self, token: str, hint: str) -> bool:
         """Revoke a token at the provider (RFC 7009); False when it has no revocation endpoint."""
@@ -278,13 +295,19 @@ class OIDCClient:
         return True
 
 
-def _check_token_answer(data: dict[str, Any], what: str) -> None:
+def _check_token_answer(data: dict[str, Any], what: str, dpop: bool) -> None:
     """Refuse a token answer whose fields have the wrong types, before any part is kept."""
     if not isinstance(data.get("access_token"), str) or not data["access_token"]:
         raise ProviderError(f"{what.capitalize()} answered without an access token.")
-    # Only Bearer: this client never binds tokens with DPoP.
     token_type = data.get("token_type")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+    expected = DPOP if dpop else "Bearer"
+    if isinstance(token_type, str) and dpop and token_type.lower() == "bearer":
+        # A bound token was asked for: a bearer one would be a quiet step down.
+        raise ProviderError(
+            f"{what.capitalize()} answered with a bearer token although the request asked "
+            "for a DPoP-bound one; turn DPoP on for this client at the provider."
+        )
+    if not isinstance(token_type, str) or token_type.lower() != expected.lower():
         raise ProviderError(f"{what.capitalize()} answered with an unknown token type.")
     for name in ("refresh_token", "id_token", "scope"):
         if name in data and data[name] is not None and not isinstance(data[name], str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..dpop import DPoPKey
 from ..errors import OAuthError, ProviderError, SettingsError
 from ..urls import is_endpoint, strip_query
 from .client import OIDCClient
@@ -101,10 +102,13 @@ async def authorize_device(
     return device_code(client.http.json_object(response, endpoint, what))
 
 
-async def poll_device(client: OIDCClient, code: DeviceCode) -> dict[str, Any]:
+async def poll_device(
+    client: OIDCClient, code: DeviceCode, dpop: DPoPKey | None = None
+) -> dict[str, Any]:
     """One token request for the device code (RFC 8628 3.4); "not yet" raises OAuthError."""
     return await client.token_request(
         {"grant_type": DEVICE_CODE_GRANT, "device_code": code.device_code},
         what="the provider's token endpoint",
         expected=PENDING_ERRORS,
+        dpop=dpop,
     )

@@ -5,6 +5,10 @@ from another issuer or for another audience gets 401 invalid_token; a valid
 token without the required scope gets 403 insufficient_scope. With `acr` or `max_age`,
 a valid token of a sign-in below that level, or older than that, gets 401
 insufficient_user_authentication naming them (RFC 9470 step-up).
+
+A DPoP-bound token (one with cnf.jkt) is taken only as `Authorization: DPoP` with a
+proof that tests/support/dpop_check.py accepts (RFC 9449 7.1); with `dpop`, only such
+tokens are taken, and each proof must carry this server's nonce (`DPoP-Nonce`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
+
+from tests.support.dpop_check import DPoPRefused, DPoPVerifier
 
 API_AUDIENCE = "https://api.test"
 SALES_AUDIENCE = "https://sales.test"
@@ -42,6 +48,7 @@ class ResourceServer:
         jwks_uri: str | None = None,
         acr: str | None = None,
         max_age: int | None = None,
+        dpop: bool = False,
     ) -> None:
         """Trust tokens of `issuer` for `audience` with `scope` (if given); keys from `jwks_uri`.
 
@@ -53,6 +60,8 @@ class ResourceServer:
         self.scope = scope
         self.acr = acr
         self.max_age = max_age
+        self.dpop = dpop
+        self.dpop_verifier = DPoPVerifier(nonces=dpop)
         self.jwks_client = jwt.PyJWKClient(
             jwks_uri or f"{issuer}/.well-known/jwks.json", timeout=10
         )
@@ -185,7 +194,7 @@ def _make_handler(server: ResourceServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": "not_found"})
                 return
             scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            if scheme.lower() not in ("bearer", "dpop") or not token.strip():
                 server._count(401)
                 self._send(401, {"error": "invalid_token"}, 'Bearer error="invalid_token"')
                 return
@@ -209,6 +218,19 @@ def _make_handler(server: ResourceServer) -> type[BaseHTTPRequestHandler]:
                 header = f'Bearer error="invalid_token", error_description="{description}"'
                 self._send(401, {"error": "invalid_token", "error_description": str(err)}, header)
                 return
+            if "cnf" in claims or server.dpop or scheme.lower() == "dpop":
+                try:
+                    if scheme.lower() != "dpop" or "cnf" not in claims:
+                        raise DPoPRefused("invalid_token", "a DPoP-bound token with a proof")
+                    url = server.url + self.path
+                    proof = self.headers.get("DPoP")
+                    server.dpop_verifier.check(proof, "GET", url, token.strip(), claims)
+                except DPoPRefused as err:
+                    server._count(401)
+                    header = f'DPoP error="{err.error}", algs="ES256"'
+                    nonce = {"DPoP-Nonce": server.dpop_verifier.nonce} if server.dpop else {}
+                    self._send(401, {"error": err.error}, header, nonce)
+                    return
             server._count(200)
             body = {
                 "sub": claims["sub"],
@@ -218,7 +240,11 @@ def _make_handler(server: ResourceServer) -> type[BaseHTTPRequestHandler]:
             self._send(200, body)
 
         def _send(
-            self, status: int, body: dict[str, Any], www_authenticate: str | None = None
+            self,
+            status: int,
+            body: dict[str, Any],
+            www_authenticate: str | None = None,
+            headers: dict[str, str] | None = None,
         ) -> None:
             """Write a JSON response."""
             payload = json.dumps(body).encode()
@@ -228,6 +254,8 @@ def _make_handler(server: ResourceServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Cache-Control", "no-store")
             if www_authenticate is not None:
                 self.send_header("WWW-Authenticate", www_authenticate)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 

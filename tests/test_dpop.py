@@ -1,0 +1,199 @@
+"""DPoP (RFC 9449): proofs, and a server whose sign-ins and refreshes are bound to a key."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+
+from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.dpop import DPoPKey, Nonces, asks_for_nonce
+from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
+from jupyter_nevis_auth.stores import new_store_key
+from jupyter_nevis_auth.tokens import TokenSet
+from tests.conftest import Browser
+from tests.support.dpop_check import DPoPRefused, DPoPVerifier, thumbprint
+from tests.support.provider import OIDCTestProvider, RegisteredClient
+from tests.support.resource_server import ResourceServer
+
+# -- proofs -------------------------------------------------------------------
+
+
+def test_a_proof_is_signed_by_the_key_in_its_header_and_names_the_request():
+    key = DPoPKey.generate()
+    proof = key.proof("get", "https://API.test/v1/items?page=2#x", access_token="tok", nonce="n1")
+
+    header = jwt.get_unverified_header(proof)
+    assert header["typ"] == "dpop+jwt" and header["alg"] == "ES256"
+    assert "d" not in header["jwk"]
+    claims = jwt.decode(proof, jwt.PyJWK(header["jwk"], "ES256").key, algorithms=["ES256"])
+    assert claims["htm"] == "GET"
+    assert claims["htu"] == "https://api.test/v1/items"
+    assert abs(claims["iat"] - time.time()) < 5
+    assert claims["nonce"] == "n1"
+    digest = hashlib.sha256(b"tok").digest()
+    assert claims["ath"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    assert thumbprint(header["jwk"]) == key.thumbprint
+    assert key.proof("GET", "https://api.test/") != key.proof("GET", "https://api.test/")
+
+
+def test_a_key_survives_its_private_jwk_and_shows_nothing_of_it():
+    key = DPoPKey.generate()
+    again = DPoPKey.from_jwk(json.dumps(key.private_jwk()))
+
+    assert again.thumbprint == key.thumbprint
+    assert key.private_jwk()["d"] not in repr(key) and key.private_jwk()["d"] not in repr(again)
+    with pytest.raises(ValueError):
+        DPoPKey.from_jwk({"kty": "RSA", "n": "x", "e": "AQAB"})
+    tokens = TokenSet("at", dpop_jwk=key.private_jwk())
+    assert key.private_jwk()["d"] not in repr(tokens)
+    assert TokenSet.from_dict(tokens.to_dict()).dpop_key().thumbprint == key.thumbprint  # type: ignore[union-attr]
+
+
+def test_nonces_are_kept_per_server_and_challenges_read():
+    nonces = Nonces()
+    nonces.remember("https://a.test/x", {"DPoP-Nonce": "n-a"})
+    assert nonces.get("https://A.test/other") == "n-a"
+    assert nonces.get("https://b.test/") is None
+    challenge = {"WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": "n"}
+    assert asks_for_nonce(401, challenge)
+    assert not asks_for_nonce(401, {**challenge, "WWW-Authenticate": 'DPoP error="invalid_token"'})
+    assert not asks_for_nonce(401, {"WWW-Authenticate": challenge["WWW-Authenticate"]})
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"method": "POST"}, "invalid_dpop_proof"),
+        ({"url": "http://api.test/other"}, "invalid_dpop_proof"),
+        ({"token": "another"}, "invalid_dpop_proof"),
+        ({"now": time.time() - 600}, "invalid_dpop_proof"),
+        ({"key": "other"}, "invalid_token"),
+        ({"nonce": "stale"}, "use_dpop_nonce"),
+    ],
+)
+def test_the_test_resource_servers_checks_refuse_a_wrong_proof(change, error):
+    key = DPoPKey.generate()
+    verifier = DPoPVerifier()
+    signer = DPoPKey.generate() if change.get("key") else key
+    proof = signer.proof(
+        change.get("method", "GET"),
+        change.get("url", "http://api.test/hello"),
+        access_token=change.get("token", "at"),
+        nonce=change.get("nonce", verifier.nonce),
+        now=change.get("now"),
+    )
+    with pytest.raises(DPoPRefused) as refused:
+        verifier.check(
+            proof, "GET", "http://api.test/hello", "at", {"cnf": {"jkt": key.thumbprint}}
+        )
+    assert refused.value.error == error
+
+
+def test_the_test_resource_server_refuses_a_replayed_proof():
+    key = DPoPKey.generate()
+    verifier = DPoPVerifier(nonces=False)
+    proof = key.proof("GET", "http://api.test/hello", access_token="at")
+    claims = {"cnf": {"jkt": key.thumbprint}}
+    verifier.check(proof, "GET", "http://api.test/hello", "at", claims)
+    with pytest.raises(DPoPRefused, match="used before"):
+        verifier.check(proof, "GET", "http://api.test/hello", "at", claims)
+
+
+# -- a server whose tokens are bound --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oidc_provider() -> Iterator[OIDCTestProvider]:
+    """A provider that binds tokens to DPoP keys and requires its nonce in every proof."""
+    with OIDCTestProvider(dpop=True) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def dpop_api(oidc_provider: OIDCTestProvider) -> Iterator[ResourceServer]:
+    """The API in DPoP mode: bound tokens only, proofs with its nonce."""
+    with ResourceServer(oidc_provider.issuer, dpop=True) as api:
+        yield api
+
+
+@pytest.fixture
+def client_options() -> dict[str, Any]:
+    return {"rotate_refresh_token": True}
+
+
+@pytest.fixture
+def nevis_config(
+    oidc_provider: OIDCTestProvider, oidc_client: RegisteredClient, tmp_path
+) -> dict[str, Any]:
+    return oidc_client.nevis_settings(
+        oidc_provider.issuer,
+        http_timeout=5.0,
+        dpop=True,
+        token_store_class="jupyter_nevis_auth.filestore.EncryptedFileTokenStore",
+        store_path=str(tmp_path / "tokens.enc"),
+        store_key=STORE_KEY,
+    )
+
+
+STORE_KEY = new_store_key()
+
+
+async def stored(jp_serverapp: Any) -> TokenSet:
+    settings = jp_serverapp.web_app.settings
+    tokens = await settings["nevis_auth"].tokens.store.get(settings["nevis_auth_owner"])
+    assert tokens is not None
+    return tokens  # type: ignore[no-any-return]
+
+
+def bound_to(tokens: TokenSet) -> str:
+    """The cnf.jkt of the set's access token (a JWT of the test provider)."""
+    claims = jwt.decode(tokens.access_token, options={"verify_signature": False})
+    return str(claims["cnf"]["jkt"])
+
+
+def call(api: ResourceServer, tokens: TokenSet, key: DPoPKey | None, nonce: str | None) -> int:
+    """GET the API as a kernel would, with a proof of `key` (none without one)."""
+    import requests
+
+    headers = {"Authorization": f"{'DPoP' if key else 'Bearer'} {tokens.access_token}"}
+    if key is not None:
+        headers["DPoP"] = key.proof(
+            "GET", api.hello_url, access_token=tokens.access_token, nonce=nonce
+        )
+    return requests.get(api.hello_url, headers=headers, timeout=10).status_code
+
+
+async def test_a_sign_in_refresh_and_restart_stay_bound_to_the_sign_ins_key(
+    browser: Browser, redirect_uri, jp_serverapp, oidc_provider, dpop_api, tmp_path
+):
+    await browser.sign_in("dora", redirect_uri=redirect_uri)
+    tokens = await stored(jp_serverapp)
+    key = tokens.dpop_key()
+    assert key is not None and tokens.token_type == "DPoP"
+    assert bound_to(tokens) == key.thumbprint
+
+    # The provider's nonce was asked for (use_dpop_nonce) and sent: it requires one.
+    service = jp_serverapp.web_app.settings["nevis_auth"]
+    owner = jp_serverapp.web_app.settings["nevis_auth_owner"]
+    fresh = await service.tokens.fresh(owner, force=True)
+    assert fresh.access_token != tokens.access_token
+    assert bound_to(fresh) == key.thumbprint and fresh.dpop_key().thumbprint == key.thumbprint
+
+    # The API takes the token with a proof of the key, and nothing else.
+    assert call(dpop_api, fresh, key, dpop_api.dpop_verifier.nonce) == 200
+    assert call(dpop_api, fresh, None, None) == 401
+    assert call(dpop_api, fresh, DPoPKey.generate(), dpop_api.dpop_verifier.nonce) == 401
+
+    # The key is in the encrypted file with the tokens: a new store reads it back.
+    path = str(tmp_path / "tokens.enc")
+    again = EncryptedFileTokenStore(parent=NevisAuth(store_path=path, store_key=STORE_KEY))
+    reread = await again.get(owner)
+    assert reread is not None and reread.dpop_key().thumbprint == key.thumbprint  # type: ignore[union-attr]
+    assert key.private_jwk()["d"].encode() not in (tmp_path / "tokens.enc").read_bytes()
