@@ -78,6 +78,12 @@ PROVIDER_PARAM = "provider"
 SCOPE_PARAM = "scope"
 RESOURCE_PARAM = "resource"
 AUDIENCE_PARAM = "audience"
+#: With the parameters above, what the sign-in behind the token must reach: one of these
+#: authentication levels (space separated), and at most this many seconds ago; an API's
+#: step-up challenge (RFC 9470) asks for them, and SCOPE_PARAM with API_PARAM for the scopes
+#: its insufficient_scope challenge names (RFC 6750).
+ACR_VALUES_PARAM = "acr_values"
+MAX_AGE_PARAM = "max_age"
 #: The name of the top-level provider of the configuration.
 DEFAULT_PROVIDER = "default"
 
@@ -105,6 +111,8 @@ class TokenAnswer(TypedDict, total=False):
     scope: str
     id_token: str | None
     claims: dict[str, Any]
+    #: With token_type DPoP: the private JWK the token is bound to, for the kernel's proofs.
+    dpop_jwk: dict[str, str]
 
 
 class ErrorAnswer(TypedDict, total=False):

@@ -11,12 +11,14 @@ except ImportError as e:
     raise ImportError("HTTPXBearerAuth needs httpx; install it with `pip install httpx`.") from e
 
 from .api import refreshed_after_rejection, routed, selection_for_url, token_for
+from .challenges import demand_of, token_for_demand
 from .client import cached_routes, cached_token
 from .selection import ChosenToken, Selection
 
 
 class HTTPXBearerAuth(ChosenToken, httpx.Auth):
-    """httpx auth: the current access token on each request; on a 401, one refresh and retry.
+    """httpx auth: the current access token on each request; on a 401, one refresh and retry;
+    on an API's step-up or insufficient_scope challenge, the sign-in it asks for and one retry.
 
     Use as `httpx.get(url, auth=HTTPXBearerAuth())` or `httpx.AsyncClient(auth=...)`; the
     token is chosen as BearerAuth chooses it: by the request's URL, or by the keywords.
@@ -33,10 +35,15 @@ class HTTPXBearerAuth(ChosenToken, httpx.Auth):
         token = token_for(selection, self.min_ttl)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code == 401:
+        demand = demand_of(response.status_code, response.headers.get_list("WWW-Authenticate"))
+        if demand is not None:
+            token = token_for_demand(selection, demand, self.min_ttl, str(request.url))
+        elif response.status_code == 401:
             token = refreshed_after_rejection(token, self.min_ttl, selection)
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request
+        else:
+            return
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -48,12 +55,20 @@ class HTTPXBearerAuth(ChosenToken, httpx.Auth):
             token = await anyio.to_thread.run_sync(token_for, selection, self.min_ttl)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code == 401:
+        demand = demand_of(response.status_code, response.headers.get_list("WWW-Authenticate"))
+        if demand is not None:
+            url = str(request.url)
+            token = await anyio.to_thread.run_sync(
+                token_for_demand, selection, demand, self.min_ttl, url
+            )
+        elif response.status_code == 401:
             token = await anyio.to_thread.run_sync(
                 refreshed_after_rejection, token, self.min_ttl, selection
             )
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request
+        else:
+            return
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
 
     async def _selection(self, url: str) -> Selection:
         if self.selection is not None:

@@ -11,11 +11,13 @@ from requests.utils import rewind_body
 
 from ..protocol import DEFAULT_MIN_TTL
 from .api import refreshed_after_rejection, selection_for_url, token_for
+from .challenges import demand_of, token_for_demand
 from .selection import ChosenToken, Selection
 
 
 class BearerAuth(ChosenToken, requests.auth.AuthBase):
-    """requests auth: the current access token on each request; on a 401, one refresh and retry.
+    """requests auth: the current access token on each request; on a 401, one refresh and retry;
+    on an API's step-up or insufficient_scope challenge, the sign-in it asks for and one retry.
 
     Use as `requests.get(url, auth=BearerAuth())`: each request gets the token of the API
     whose URL prefix it matches (see NevisAuth.apis). `api=` names the API instead;
@@ -31,7 +33,8 @@ class BearerAuth(ChosenToken, requests.auth.AuthBase):
 
 
 class _RetryOn401:
-    """A response hook: after a 401, one new token of the same selection and one retry."""
+    """A response hook: after a 401, one new token of the same selection and one retry; after
+    a step-up (401) or insufficient_scope (403) challenge, the token it asks for."""
 
     def __init__(self, selection: Selection, min_ttl: float) -> None:
         self.selection = selection
@@ -41,7 +44,10 @@ class _RetryOn401:
         request = response.request
         sent = str(request.headers.get("Authorization", ""))
         # No header: requests dropped it on a redirect to another host, which gets no token.
-        if response.status_code != 401 or not sent.startswith("Bearer "):
+        if response.status_code not in (401, 403) or not sent.startswith("Bearer "):
+            return response
+        demand = demand_of(response.status_code, response.headers.get("WWW-Authenticate", ""))
+        if demand is None and response.status_code != 401:
             return response
         retry = request.copy()
         if retry.body is not None and not isinstance(retry.body, (bytes, str)):
@@ -49,8 +55,11 @@ class _RetryOn401:
                 rewind_body(retry)
             except UnrewindableBodyError:
                 return response
-        rejected = sent.removeprefix("Bearer ")
-        token = refreshed_after_rejection(rejected, self.min_ttl, self.selection)
+        if demand is not None:
+            token = token_for_demand(self.selection, demand, self.min_ttl, str(request.url))
+        else:
+            rejected = sent.removeprefix("Bearer ")
+            token = refreshed_after_rejection(rejected, self.min_ttl, self.selection)
         # Read and release the refused response so its connection can carry the retry.
         _ = response.content
         response.close()

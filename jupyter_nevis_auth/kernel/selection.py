@@ -6,10 +6,12 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from ..protocol import (
+    ACR_VALUES_PARAM,
     API_PARAM,
     AUDIENCE_PARAM,
     DEFAULT_MIN_TTL,
     DEFAULT_PROVIDER,
+    MAX_AGE_PARAM,
     PROVIDER_PARAM,
     RESOURCE_PARAM,
     SCOPE_PARAM,
@@ -25,16 +27,28 @@ class Selection(NamedTuple):
     scope: str | None = None
     resource: str | None = None
     audience: str | None = None
+    #: What an API's challenge asked of the sign-in (kernel/challenges.py): the levels
+    #: (space separated) and the seconds since it; with `api`, `scope` is what it added.
+    acr_values: str | None = None
+    max_age: str | None = None
 
     def params(self) -> dict[str, str]:
         """The query parameters of GET TOKEN_PATH that ask for this token."""
-        names = (API_PARAM, PROVIDER_PARAM, SCOPE_PARAM, RESOURCE_PARAM, AUDIENCE_PARAM)
+        names = (
+            API_PARAM,
+            PROVIDER_PARAM,
+            SCOPE_PARAM,
+            RESOURCE_PARAM,
+            AUDIENCE_PARAM,
+            ACR_VALUES_PARAM,
+            MAX_AGE_PARAM,
+        )
         return {name: value for name, value in zip(names, self, strict=True) if value is not None}
 
     def describe(self) -> str:
         """What the token is for: "the API sales", "scopes a b of provider x", "provider x"."""
         if self.api is not None:
-            return f"the API {self.api}"
+            return f"the API {self.api}" + (f" (scopes {self.scope})" if self.scope else "")
         provider = f"provider {self.provider or DEFAULT_PROVIDER}"
         asked = (("scopes", self.scope), ("resource", self.resource), ("audience", self.audience))
         parts = [f"{name} {value}" for name, value in asked if value]
@@ -101,6 +115,8 @@ def from_params(params: Mapping[str, str]) -> Selection:
         scope=_scope(scope),
         resource=params.get(RESOURCE_PARAM),
         audience=params.get(AUDIENCE_PARAM),
+        acr_values=params.get(ACR_VALUES_PARAM),
+        max_age=params.get(MAX_AGE_PARAM),
     )
 
 
