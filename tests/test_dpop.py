@@ -197,3 +197,33 @@ async def test_a_sign_in_refresh_and_restart_stay_bound_to_the_sign_ins_key(
     reread = await again.get(owner)
     assert reread is not None and reread.dpop_key().thumbprint == key.thumbprint  # type: ignore[union-attr]
     assert key.private_jwk()["d"].encode() not in (tmp_path / "tokens.enc").read_bytes()
+
+
+async def test_a_kernels_headers_carry_a_new_proof_and_answer_the_apis_nonce(
+    browser: Browser, redirect_uri, jp_serverapp, dpop_api
+):
+    import requests
+
+    from jupyter_nevis_auth.kernel.dpop_auth import auth_headers, wants_nonce
+    from jupyter_nevis_auth.kernel.token import Token
+
+    await browser.sign_in("erin", redirect_uri=redirect_uri)
+    tokens = await stored(jp_serverapp)
+    token = Token(tokens.access_token)
+    token.dpop = tokens.dpop_key()
+    dpop_api.dpop_verifier.rotate_nonce()
+    challenges = dpop_api.dpop_verifier.nonce_challenges
+
+    first = requests.get(
+        dpop_api.hello_url, headers=auth_headers(token, "GET", dpop_api.hello_url), timeout=10
+    )
+    assert first.status_code == 401
+    assert wants_nonce(token, dpop_api.hello_url, first.status_code, first.headers)
+    headers = auth_headers(token, "GET", dpop_api.hello_url)
+    assert headers["Authorization"] == f"DPoP {tokens.access_token}"
+    again = requests.get(dpop_api.hello_url, headers=headers, timeout=10)
+    assert again.status_code == 200
+    assert dpop_api.dpop_verifier.nonce_challenges == challenges + 1
+    # The same proof a second time (a copied request) is refused.
+    assert requests.get(dpop_api.hello_url, headers=headers, timeout=10).status_code == 401
+    assert str(tokens.dpop_jwk["d"]) not in repr(token)  # type: ignore[index]

@@ -29,6 +29,7 @@ from .client import (
     MAX_CACHE_AGE,
     NOT_IN_SERVER,
 )
+from .dpop_auth import dpop_headers
 from .frontend import has_interactive_frontend
 from .requests_auth import BearerAuth, session
 from .token import Token
@@ -52,6 +53,7 @@ __all__ = [
     "BearerAuth",
     "LoginWidget",
     "Token",
+    "dpop_headers",
     "get_access_token",
     "get_id_token",
     "has_interactive_frontend",

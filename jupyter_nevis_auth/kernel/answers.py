@@ -36,8 +36,14 @@ def token_answer(data: TokenAnswer, asked_at: float) -> Answer:
     expires_in = data.get("expires_in")
     id_token = data.get("id_token")
     claims = dict(data.get("claims") or {})
+    access_token = Token(data["access_token"], "access token", data.get("expires_at"))
+    dpop_jwk = data.get("dpop_jwk")
+    if dpop_jwk:
+        from ..dpop import DPoPKey  # cryptography: loaded only for DPoP-bound tokens
+
+        access_token.dpop = DPoPKey.from_jwk(dpop_jwk)
     return Answer(
-        access_token=Token(data["access_token"], "access token", data.get("expires_at")),
+        access_token=access_token,
         id_token=Token(id_token, "ID token", claims.get("exp")) if id_token else None,
         claims=claims,
         deadline=None if expires_in is None else asked_at + float(expires_in),

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..dpop import DPoPKey
 
 
 class Token(str):
@@ -13,6 +17,8 @@ class Token(str):
 
     kind: str
     expires_at: float | None
+    #: The key a DPoP-bound token is bound to (proofs are made with it), None for bearer.
+    dpop: DPoPKey | None = None
 
     def __new__(
         cls, value: str, kind: str = "access token", expires_at: float | None = None
