@@ -42,6 +42,10 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
             "jupyter_nevis_auth.store_key.MakeKeyApp",
             "Print a new key for NevisAuth.store_key",
         ),
+        "make-client-key": (
+            "jupyter_nevis_auth.client_key_app.MakeClientKeyApp",
+            "Make a key pair for private_key_jwt (NevisAuth.client_key_file)",
+        ),
     }
 
     def load_config_file(self, *args: Any, **kwargs: Any) -> None:
