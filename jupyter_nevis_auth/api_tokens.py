@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 
+from . import step_up
 from .apis import ApiSpec, token_key
 from .dpop import DPoPKey
 from .errors import LoginRequiredError, OAuthError
@@ -59,13 +60,24 @@ class ApiTokens:
         self.providers = providers
         self.log = log
         self._inflight: dict[str, asyncio.Task[TokenSet]] = {}
-        #: Ways a provider refused for an API (by API key): not tried again while running.
-        self.refused: defaultdict[str, set[str]] = defaultdict(set)
+        #: Ways a provider refused for an API (by API key and scopes: a challenge may add
+        #: scopes the grant lacks): not tried again while running.
+        self.refused: defaultdict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
 
     async def token(
         self, user: str, spec: ApiSpec, min_ttl: float | None = None, *, force: bool = False
     ) -> TokenSet:
-        """The API's token with `min_ttl` seconds left; LoginRequiredError when none can be had."""
+        """The API's token with `min_ttl` seconds left; LoginRequiredError when none can be had,
+        or when its sign-in does not reach what the API asks for (step_up.py)."""
+        tokens = await self._token(user, spec, min_ttl, force=force)
+        problem = step_up.unmet(spec, tokens)
+        if problem:
+            raise LoginRequiredError(problem)
+        return tokens
+
+    async def _token(
+        self, user: str, spec: ApiSpec, min_ttl: float | None, *, force: bool
+    ) -> TokenSet:
         key = token_key(user, spec.provider, spec.key)
         held = await self.tokens.store.get(key)
         if held is not None and held.refresh_token:
@@ -98,7 +110,7 @@ class ApiTokens:
     async def _derive(self, user: str, spec: ApiSpec, key: str) -> TokenSet:
         provider = self.providers[spec.provider]
         main_key = token_key(user, spec.provider)
-        refused = self.refused[spec.key]
+        refused = self.refused[spec.key, spec.scopes]
         dpop = await self._dpop_key(spec, key, main_key)
         if NARROWED_REFRESH not in refused:
             try:
@@ -164,7 +176,7 @@ class ApiTokens:
         if error.error not in NOT_FOR_THIS_API:
             raise error
         self.log.info("The provider refused a %s for %s (%s).", way, spec.name, error.error)
-        self.refused[spec.key].add(way)
+        self.refused[spec.key, spec.scopes].add(way)
 
     async def _keep(
         self,

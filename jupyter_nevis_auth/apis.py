@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import step_up
 from .protocol import DEFAULT_PROVIDER, ApiInfo
 from .urls import check_url
 
@@ -16,6 +17,8 @@ from .urls import check_url
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: The keys of an API's configuration.
 API_OPTIONS = ("url", "scopes", "resource", "audience", "provider", "token_exchange", "dpop")
+#: The keys of an API's configuration about its sign-in (step_up.py).
+STEP_UP_OPTIONS = ("acr_values", "max_age")
 #: Separates user, provider and API in a store key; never in a user, provider or API name.
 SEPARATOR = "\x1f"
 
@@ -33,6 +36,12 @@ class ApiSpec:
     token_exchange: bool = False
     #: The API's tokens are DPoP-bound (RFC 9449), whether or not its provider's are.
     dpop: bool = False
+    #: What the sign-in behind its tokens must reach: one of these authentication levels
+    #: (acr), at most `max_age` seconds ago (see step_up.py).
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+    #: The scopes an insufficient_scope challenge of the API added to `scopes`.
+    added_scopes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -132,10 +141,11 @@ def parse_api(name: str, entry: Any, providers: Iterable[str]) -> tuple[ApiSpec 
     if not isinstance(entry, dict):
         return None, [f"{option} must be an object with url, scopes, resource..."]
     problems = [
-        f"{option}.{k} is not an option (use {', '.join(API_OPTIONS)})."
+        f"{option}.{k} is not an option (use {', '.join(API_OPTIONS + STEP_UP_OPTIONS)})."
         for k in entry
-        if k not in API_OPTIONS
+        if k not in API_OPTIONS + STEP_UP_OPTIONS
     ]
+    problems += step_up.option_problems(entry, option)
     urls = _urls(entry.get("url"))
     if urls is None:
         problems.append(f"{option}.url must be a URL or a list of URLs.")
@@ -163,7 +173,7 @@ def parse_api(name: str, entry: Any, providers: Iterable[str]) -> tuple[ApiSpec 
             problems.append(f"{option}.{flag} must be true or false.")
     if problems:
         return None, problems
-    return ApiSpec(
+    spec = ApiSpec(
         name,
         provider,
         scopes or (),
@@ -172,7 +182,8 @@ def parse_api(name: str, entry: Any, providers: Iterable[str]) -> tuple[ApiSpec 
         urls or (),
         entry.get("token_exchange", False),
         entry.get("dpop", False),
-    ), []
+    )
+    return step_up.configured(spec, entry), []
 
 
 def _text_problem(value: Any, option: str) -> str | None:

@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from . import step_up
 from .apis import ApiSpec
 from .dpop import DPoPKey
 from .errors import (
@@ -96,7 +97,13 @@ class DeviceSignIns:
         scopes = client.requested_scopes(metadata)
         scopes += [s for s in self.sign_ins.extra_scopes(provider, api) if s not in scopes]
         try:
-            code = await authorize_device(client, metadata, scopes, api.resource if api else None)
+            code = await authorize_device(
+                client,
+                metadata,
+                scopes,
+                api.resource if api else None,
+                step_up.authorize_params(api),
+            )
         except OAuthError as e:
             scope_sentence = self.sign_ins.scope_sentence(
                 self.sign_ins.providers[provider], metadata

@@ -7,7 +7,7 @@ import os
 from typing import Any
 from urllib.parse import urlparse
 
-from . import urls
+from . import step_up, urls
 from .api_tokens import ApiTokens
 from .apis import ApiSpec, adhoc, parse_apis, split_key, token_key
 from .config import NevisAuth
@@ -82,13 +82,14 @@ class AuthService:
             if name not in self.apis:
                 raise RequestError(f"No API named {name!r} is configured (NevisAuth.apis).")
             spec = self.apis[name]
-            return spec.provider, spec
+            return spec.provider, step_up.demanded(spec, spec.provider, params)
         scopes, resource, audience = (
             params.get(k) or "" for k in ("scope", "resource", "audience")
         )
         if scopes or resource or audience:
-            return provider, adhoc(provider, scopes.split(), resource, audience)
-        return provider, None
+            spec = adhoc(provider, scopes.split(), resource, audience)
+            return provider, step_up.demanded(spec, provider, params)
+        return provider, step_up.demanded(None, provider, params)
 
     async def start_login(
         self,

@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from . import step_up
 from .apis import ApiSpec, token_key
 from .dpop import DPoPKey
 from .errors import (
@@ -18,7 +19,6 @@ from .errors import (
     NevisAuthError,
     OAuthError,
     SettingsError,
-    WrongIdentityError,
 )
 from .flow import PendingLogin, PendingLogins, pkce_challenge
 from .identity import Identities
@@ -66,10 +66,11 @@ class SignIns:
 
     def extra_scopes(self, provider: str, api: ApiSpec | None) -> tuple[str, ...]:
         """The scopes a sign-in asks for besides the provider's own: the API's, or all of them."""
-        if api is not None:
+        if api is not None and api.narrowed:
             return api.scopes
-        # Sign in once: the grant covers the provider's APIs, whose tokens then come
-        # from narrowed refreshes instead of more sign-ins.
+        # Sign in once: the grant covers the provider's APIs, whose tokens then come from
+        # narrowed refreshes instead of more sign-ins. So also for an API that asks only for
+        # a stronger sign-in: its sign-in replaces the provider's.
         return tuple(s for a in self.apis.values() if a.provider == provider for s in a.scopes)
 
     async def sign_in_for(self, user: str, provider: str, api: ApiSpec | None) -> ApiSpec | None:
@@ -205,6 +206,17 @@ class SignIns:
         wanted = self.providers[provider].config.dpop or (api is not None and api.dpop)
         return DPoPKey.generate() if wanted else None
 
+    def check_reached(self, provider: str, api: ApiSpec | None, claims: dict[str, Any]) -> None:
+        """Refuse a sign-in below the level or older than its request asked (RFC 9470): its
+        tokens would only be refused by the API again."""
+        if api is None:
+            return
+        skew = self.providers[provider].config.clock_skew
+        problem = step_up.assurance_problem(claims, api.acr_values, api.max_age, skew)
+        if problem:
+            self.log.warning("A sign-in at %s was refused: %s", provider, problem)
+            raise AccessDeniedError(f"This sign-in is not used: {problem}")
+
     async def keep(
         self,
         user: str,
@@ -223,8 +235,9 @@ class SignIns:
         spec = api if api and api.narrowed else None
         async with self._keeping[token_key(user, provider)]:
             try:
+                self.check_reached(provider, api, claims)
                 await self.identities.check(user, provider, claims)
-            except WrongIdentityError as e:
+            except AccessDeniedError as e:
                 self.identity_refusals[token_key(user, provider)] = (time.time(), str(e))
                 raise
             await self.tokens.save(token_key(user, provider, spec.key if spec else None), tokens)

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from . import urls
+from . import step_up, urls
 from .api_tokens import ApiTokens, covers
 from .apis import ApiSpec, token_key
 from .claims import display_name, public_claims
@@ -19,7 +19,8 @@ from .tokens import TokenSet
 def sign_in_url(base_url: str, provider: str = DEFAULT_PROVIDER, api: ApiSpec | None = None) -> str:
     """Where a person signs in for a provider's own tokens, or for an API's."""
     if api is not None and api.name:
-        return urls.with_query(urls.login_url(base_url), {"api": api.name})
+        asked = step_up.sign_in_params(api)
+        return urls.with_query(urls.login_url(base_url), {"api": api.name, **asked})
     params: dict[str, str] = {} if provider == DEFAULT_PROVIDER else {"provider": provider}
     if api is not None:
         params.update(
@@ -29,7 +30,7 @@ def sign_in_url(base_url: str, provider: str = DEFAULT_PROVIDER, api: ApiSpec | 
                 "audience": api.audience or "",
             }
         )
-        params = {k: v for k, v in params.items() if v}
+        params = {k: v for k, v in params.items() if v} | step_up.sign_in_params(api)
     return urls.with_query(urls.login_url(base_url), params)
 
 

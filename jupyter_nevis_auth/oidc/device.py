@@ -71,16 +71,21 @@ def device_code(data: dict[str, Any]) -> DeviceCode:
 
 
 async def authorize_device(
-    client: OIDCClient, metadata: ProviderMetadata, scopes: list[str], resource: str | None
+    client: OIDCClient,
+    metadata: ProviderMetadata,
+    scopes: list[str],
+    resource: str | None,
+    extra_params: dict[str, str] | None = None,
 ) -> DeviceCode:
-    """Ask the provider for a device code and a user code (RFC 8628 3.1, 3.2)."""
+    """Ask the provider for a device code and a user code (RFC 8628 3.1, 3.2); `extra_params`
+    (acr_values, max_age) ask what the sign-in must reach."""
     endpoint = metadata.device_authorization_endpoint
     if not endpoint:
         raise SettingsError(
             "The provider offers no device sign-in (no device authorization "
             "endpoint); sign in with the link instead."
         )
-    params = {"scope": " ".join(scopes)}
+    params = {**(extra_params or {}), "scope": " ".join(scopes)}
     if resource:
         params["resource"] = resource
     body, headers = await client.client_auth(metadata, params)

@@ -16,8 +16,10 @@ from tornado.httputil import HTTPServerRequest
 from .. import urls
 from ..errors import NevisAuthError, ProviderTimeoutError, RequestError, StoreUnavailableError
 from ..protocol import (
+    ACR_VALUES_PARAM,
     API_PARAM,
     AUDIENCE_PARAM,
+    MAX_AGE_PARAM,
     PROVIDER_ERROR,
     PROVIDER_PARAM,
     PROVIDER_TIMEOUT,
@@ -34,7 +36,15 @@ UNEXPECTED = (
     "again, ask your administrator to look at the server's log."
 )
 #: What a request may name to choose a token or a sign-in.
-SELECTION_PARAMS = (API_PARAM, PROVIDER_PARAM, SCOPE_PARAM, RESOURCE_PARAM, AUDIENCE_PARAM)
+SELECTION_PARAMS = (
+    API_PARAM,
+    PROVIDER_PARAM,
+    SCOPE_PARAM,
+    RESOURCE_PARAM,
+    AUDIENCE_PARAM,
+    ACR_VALUES_PARAM,
+    MAX_AGE_PARAM,
+)
 
 
 def error_sentence(status_code: int, kwargs: dict[str, Any]) -> str:
