@@ -22,7 +22,7 @@ from .errors import (
     StoreUnavailableError,
 )
 from .refresh_history import RefreshHistory
-from .stores import KeptWrites, TokenStore
+from .stores import KeptWrites, Lease, TokenStore
 from .tokens import TokenSet
 
 SIGNED_OUT_AT_PROVIDER = "Your session at the provider has ended; sign in again."
@@ -248,16 +248,28 @@ class TokenManager(EnvConfigurable):
             task.exception()
 
     async def _refresh_under_lock(self, user: str, seen: TokenSet) -> TokenSet:
-        async with self._locks[user]:
-            return await self._refresh_locked(user, seen)
+        # The lease keeps other processes sharing the store (the hub service's replicas) from
+        # refreshing this grant meanwhile: they wait for it, then read what this one stored.
+        async with self._locks[user], self.store.lease(user) as lease:
+            try:
+                return await self._refresh_locked(user, seen, lease)
+            except ProviderError as e:
+                if not isinstance(e, InvalidTokenError):
+                    lease.cool_down(self.failure_cooldown, str(e))
+                raise
 
-    async def _refresh_locked(self, user: str, seen: TokenSet) -> TokenSet:
-        tokens = await self.store.get(user)
+    async def _refresh_locked(self, user: str, seen: TokenSet, lease: Lease) -> TokenSet:
+        tokens = await self.store.reread(user)
         if tokens is None:
             raise LoginRequiredError(self.signed_out_reason.get(user, NOT_SIGNED_IN))
         if tokens != seen:
             # Another refresh or a new sign-in finished since the caller looked; its
             # refresh token may be the only valid one, so never use the caller's.
+            return tokens
+        if lease.quiet_for and not tokens.is_expiring(0):
+            # Another process's refresh failed moments ago: one failing refresh per grant per
+            # failure_cooldown, however many processes serve it.
+            self.history.quiet_for(user, lease.quiet_reason, lease.quiet_for)
             return tokens
         # Never ask the provider for tokens that could not be kept: its answer may hold the
         # only valid refresh token.

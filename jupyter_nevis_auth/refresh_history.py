@@ -32,6 +32,11 @@ class RefreshHistory:
         self.last_error[key] = str(error)
         self._quiet_until[key] = time.monotonic() + cooldown
 
+    def quiet_for(self, key: str, reason: str, seconds: float) -> None:
+        """Another process's refresh of `key` failed (`reason`): try none here for `seconds`."""
+        self.last_error[key] = reason
+        self._quiet_until[key] = time.monotonic() + seconds
+
     def lost(self, key: str, error: Exception, cooldown: float) -> None:
         """A refresh of `key` got no answer: the provider may have rotated its token in it."""
         self._lost[key] = time.monotonic()

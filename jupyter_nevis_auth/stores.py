@@ -48,6 +48,23 @@ def new_store_key() -> str:
     return Fernet.generate_key().decode()
 
 
+class Lease:
+    """The right to refresh one key's tokens, held by one process at a time.
+
+    Where a store is one process's own, the process's lock is enough and this is all there
+    is; a store that several processes share (the hub service's replicas) holds it in the
+    database, and says what the others' last failed refresh asks of this one.
+    """
+
+    #: Seconds another process's failed refresh of this key asks every process to wait.
+    quiet_for: float = 0.0
+    #: That refresh's failure, in a sentence.
+    quiet_reason: str = ""
+
+    def cool_down(self, seconds: float, reason: str) -> None:
+        """This refresh failed: every process leaves the key alone for `seconds`."""
+
+
 class TokenStore(LoggingConfigurable):
     """Where each Jupyter user's token set is kept."""
 
@@ -66,6 +83,14 @@ class TokenStore(LoggingConfigurable):
     async def keys(self) -> list[str]:
         """Every key tokens are kept under."""
         raise NotImplementedError
+
+    async def reread(self, user: str) -> TokenSet | None:
+        """The user's tokens as the store holds them now, under a lease: nothing cached."""
+        return await self.get(user)
+
+    def lease(self, key: str) -> contextlib.AbstractAsyncContextManager[Lease]:
+        """Hold `key`'s refresh lease while the block runs (a store of one process: no wait)."""
+        return contextlib.nullcontext(Lease())
 
     async def check_writable(self, key: str) -> None:
         """Raise StoreUnavailableError unless `key` can be written now (before a refresh).
@@ -124,6 +149,16 @@ class KeptWrites(TokenStore):
     async def check_writable(self, key: str) -> None:
         """Raise StoreUnavailableError unless the store can take a write of `key` now."""
         await self.store.check_writable(key)
+
+    async def reread(self, user: str) -> TokenSet | None:
+        """The newest tokens under `user`: kept here, else the store's, uncached."""
+        if user in self.unwritten:
+            return self.unwritten[user]
+        return await self.store.reread(user)
+
+    def lease(self, key: str) -> contextlib.AbstractAsyncContextManager[Lease]:
+        """The store's lease of `key`."""
+        return self.store.lease(key)
 
     async def _write(self, key: str, tokens: TokenSet | None) -> None:
         self.unwritten.pop(key, None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import os
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -32,9 +34,11 @@ from sqlalchemy.pool import StaticPool
 from ..apis import split_key
 from ..errors import SettingsError, StoreUnavailableError
 from ..secret_files import check_private, create_private
-from ..stores import TokenStore
+from ..stores import Lease, TokenStore
 from ..stores import make_fernet as make_fernet  # where the service's callers found it
 from ..tokens import TokenSet, fingerprint
+from .leases import Leases
+from .read_cache import ReadCache as ReadCache  # where the tests found it
 
 T = TypeVar("T")
 
@@ -106,62 +110,41 @@ def row_id(key: str) -> str:
     return fingerprint(key)
 
 
-class ReadCache:
-    """The decrypted tokens of the store's rows, as this process last read or wrote them.
-
-    The service is its database's only writer, so an entry stays true until this process
-    writes or deletes that key. Each write counts, before and after it: a read that began
-    before a write and ends after it is not kept, however the two interleave.
-    """
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, TokenSet] = {}
-        self._writes: dict[str, int] = {}
-
-    def get(self, key: str) -> TokenSet | None:
-        """The tokens kept for `key`, None when not cached (signed-out keys never are)."""
-        return self._tokens.get(key)
-
-    def generation(self, key: str) -> int:
-        """How many times `key` was written; a read notes it before it starts."""
-        return self._writes.get(key, 0)
-
-    def keep(self, key: str, tokens: TokenSet, generation: int) -> None:
-        """Keep what a read found, unless `key` was written since `generation`."""
-        if self._writes.get(key, 0) == generation:
-            self._tokens[key] = tokens
-
-    def forget(self, key: str) -> None:
-        """Drop `key`, which is being written or deleted."""
-        self._tokens.pop(key, None)
-        self._writes[key] = self._writes.get(key, 0) + 1
-
-    def written(self, key: str, tokens: TokenSet | None) -> None:
-        """`key` now holds `tokens` (None: deleted) in the database."""
-        self.forget(key)
-        if tokens is not None:
-            self._tokens[key] = tokens
-
-
 class SQLTokenStore(TokenStore):
     """Keeps every user's tokens in a database, encrypted with NevisAuth.store_key.
 
     A row that cannot be decrypted, or that was moved under another key, reads as
     signed out. Calls run in threads, a connection per call: a slow database holds up
     only the requests that wait for it. What was read or written is kept decrypted in
-    memory (`ReadCache`), so most reads need neither the database nor a decryption.
+    memory (`ReadCache`), so most reads need neither the database nor a decryption;
+    where replicas share the database, for a few seconds only.
     """
 
-    def __init__(self, db_url: str, fernet: MultiFernet, **kwargs: Any) -> None:
-        """A store in the database at `db_url`; its table is created when missing."""
+    def __init__(
+        self,
+        db_url: str,
+        fernet: MultiFernet,
+        *,
+        shared: bool = False,
+        cache_seconds: float = 2.0,
+        lease_seconds: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        """A store in the database at `db_url`; its tables are created when missing.
+
+        `shared`: other processes (replicas) use the database too, so what was read is
+        trusted `cache_seconds`, and refreshes take a lease of `lease_seconds` there.
+        """
         super().__init__(**kwargs)
         self.engine = make_engine(db_url)
         self.fernet = fernet
+        self.shared = shared
         self._warned: set[str] = set()
-        self.cache = ReadCache()
+        self.cache = ReadCache(cache_seconds if shared else math.inf)
         #: Whether the last call reached the database: the log says when that changes.
         self.reachable = True
         metadata.create_all(self.engine)
+        self.leases = Leases(self.engine, self._call, lease_seconds) if shared else None
 
     @property
     def where(self) -> str:
@@ -188,6 +171,16 @@ class SQLTokenStore(TokenStore):
             return None
         self.cache.keep(user, tokens, generation)
         return tokens
+
+    async def reread(self, user: str) -> TokenSet | None:
+        """The tokens under `user` in the database now (where other processes share it)."""
+        if self.shared:
+            self.cache.forget(user)
+        return await self.get(user)
+
+    def lease(self, key: str) -> contextlib.AbstractAsyncContextManager[Lease]:
+        """`key`'s refresh lease: in the database where other processes share it."""
+        return self.leases.hold(key) if self.leases is not None else super().lease(key)
 
     async def set(self, user: str, tokens: TokenSet) -> None:
         """Keep the tokens under `user`, encrypted with the newest key."""

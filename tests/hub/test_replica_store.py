@@ -1,0 +1,202 @@
+"""Replicas of the hub service on one PostgreSQL database, at the level of their stores.
+
+Two (or three) AuthServices, each over its own SQLTokenStore in `shared` mode on the same
+real PostgreSQL, as replica processes would be, against the real provider with refresh-token
+rotation: a refresh token works once, and its reuse ends the whole grant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import update
+
+from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.errors import ProviderTimeoutError
+from jupyter_nevis_auth.hubservice.leases import leases_table
+from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet, row_id
+from jupyter_nevis_auth.service import AuthService
+from jupyter_nevis_auth.tokens import TokenSet
+from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
+
+pytestmark = pytest.mark.hub
+
+REDIRECT_URI = "http://127.0.0.1:9/services/nevis-auth/callback"
+USER = "alice"
+#: Seconds a replica trusts what it read, and a lease lasts without renewal, in these tests.
+CACHE_SECONDS = 1.0
+LEASE_SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the module."""
+    yield from running_postgres()
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[OIDCTestProvider]:
+    """A provider of the module's own: a test stops it (an outage) and starts it again."""
+    with OIDCTestProvider() as started:
+        yield started
+
+
+@pytest.fixture
+def client(provider: OIDCTestProvider) -> RegisteredClient:
+    """A client with rotation: a refresh token used twice ends the grant."""
+    return provider.add_client([REDIRECT_URI], rotate_refresh_token=True, access_token_ttl=60)
+
+
+class Replicas:
+    """Replicas' AuthServices on one database, and the provider's counters of their client."""
+
+    def __init__(self, db_url: str, provider: OIDCTestProvider, client: RegisteredClient, n: int):
+        key = Fernet.generate_key().decode()
+        self.provider, self.client = provider, client
+        settings = client.nevis_settings(provider.issuer, http_timeout=2.0, refresh_leeway=2)
+        self.services: list[AuthService] = []
+        for i in range(n):
+            config = NevisAuth(**settings)
+            store = SQLTokenStore(
+                db_url,
+                make_fernet(key),
+                shared=True,
+                cache_seconds=CACHE_SECONDS,
+                lease_seconds=LEASE_SECONDS,
+                parent=config,
+            )
+            log = logging.getLogger(f"nevis-replica-{i}")
+            self.services.append(AuthService(config, store, log=log))
+
+    async def sign_in(self) -> TokenSet:
+        """The code flow at the provider's form, started and finished at the first replica."""
+        first = self.services[0]
+        login, url = await first.start_login(REDIRECT_URI, "/")
+        callback = await asyncio.to_thread(provider_login, url, USER, redirect_prefix=REDIRECT_URI)
+        params = {k: v[0] for k, v in parse_qs(urlparse(callback).query).items()}
+        await first.finish_login(USER, params, login.browser_key)
+        tokens = await first.tokens.store.get(USER)
+        assert tokens is not None
+        return tokens
+
+    async def expire(self) -> None:
+        """Make the stored access token due, as time passing would; wait out every cache."""
+        store = self.services[0].tokens.store
+        tokens = await store.get(USER)
+        assert tokens is not None
+        gone = time.time() - 1
+        await store.set(USER, dataclasses.replace(tokens, expires_at=gone, obtained_at=gone - 60))
+        await asyncio.sleep(CACHE_SECONDS + 0.2)
+
+    def refreshes(self) -> dict[str, int]:
+        counter = self.provider.stats(self.client.client_id)["token"].get("refresh_token", {})
+        return {"ok": counter.get("ok", 0), "error": counter.get("error", 0)}
+
+    async def stop(self) -> None:
+        """As each replica stops: refreshes under way end, then the database is let go."""
+        for service in self.services:
+            await service.tokens.drain()
+            service.tokens.store.close()
+
+
+@pytest.fixture
+def replicas(
+    postgres: PostgresServer, provider: OIDCTestProvider, client: RegisteredClient
+) -> Replicas:
+    """Three replicas on the module's PostgreSQL; each test stops them."""
+    return Replicas(postgres.url, provider, client, 3)
+
+
+async def test_concurrent_requests_spread_over_replicas_refresh_once(replicas: Replicas):
+    first = await replicas.sign_in()
+    await replicas.expire()
+    answers = await asyncio.gather(
+        *(s.tokens.fresh(USER) for s in replicas.services for _ in range(5))
+    )
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    assert {a.access_token for a in answers} == {answers[0].access_token}
+    assert answers[0].refresh_token != first.refresh_token
+    assert answers[0].expires_in() > 30
+    # The next forced refresh, at another replica, uses the one rotated refresh token.
+    forced = await replicas.services[2].tokens.fresh(USER, force=True)
+    assert forced.access_token != answers[0].access_token
+    assert replicas.refreshes() == {"ok": 2, "error": 0}
+    await replicas.stop()
+
+
+async def test_a_sign_out_at_one_replica_is_seen_by_the_others_within_the_cache_time(
+    replicas: Replicas,
+):
+    await replicas.sign_in()
+    other = replicas.services[1]
+    assert await other.tokens.fresh(USER)
+    await replicas.services[0].logout(USER)
+    await asyncio.sleep(CACHE_SECONDS + 0.2)
+    assert await other.tokens.store.get(USER) is None
+    await replicas.stop()
+
+
+async def test_a_lease_left_by_a_dead_replica_expires_and_the_grant_is_refreshed(
+    replicas: Replicas,
+):
+    await replicas.sign_in()
+    await replicas.expire()
+    # As a replica killed while it held the lease leaves it: held, renewed no more.
+    with replicas.services[0].tokens.store.engine.begin() as db:
+        db.execute(leases_table.delete())
+        db.execute(
+            leases_table.insert().values(
+                id=row_id(USER),
+                holder="dead",
+                expires_at=datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS),
+            )
+        )
+    manager = replicas.services[1].tokens
+    # Callers stop waiting after http_timeout; the refresh waits on for the lease.
+    with pytest.raises(ProviderTimeoutError):
+        await manager.fresh(USER)
+    assert replicas.refreshes() == {"ok": 0, "error": 0}
+    await asyncio.sleep(LEASE_SECONDS)
+    fresh = await manager.fresh(USER)
+    assert fresh.expires_in() > 30
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    await replicas.stop()
+
+
+async def test_a_provider_outage_gives_one_failing_refresh_per_grant_across_replicas(
+    replicas: Replicas, provider: OIDCTestProvider, caplog: pytest.LogCaptureFixture
+):
+    tokens = await replicas.sign_in()
+    # Still valid, soon due: a request starts a refresh ahead of time.
+    store = replicas.services[0].tokens.store
+    soon = time.time() + 10
+    await store.set(USER, dataclasses.replace(tokens, expires_at=soon, obtained_at=soon - 60))
+    with store.engine.begin() as db:
+        db.execute(update(leases_table).values(quiet_until=None))
+    await asyncio.sleep(CACHE_SECONDS + 0.2)
+    provider.stop()
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(4):
+                answers = await asyncio.gather(*(s.tokens.fresh(USER) for s in replicas.services))
+                # The still-valid token, from every replica.
+                assert {a.access_token for a in answers} == {tokens.access_token}
+                await asyncio.sleep(1.5)
+    finally:
+        provider.start()
+    failures = [r for r in caplog.records if r.getMessage().startswith("Refresh for alice")]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    # Every replica says why in the status, although one alone asked the provider.
+    for service in replicas.services:
+        assert "could not be reached" in service.tokens.last_refresh_error.get(USER, "")
+    await replicas.stop()
+
