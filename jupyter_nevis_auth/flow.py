@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .apis import ApiSpec
@@ -85,6 +86,8 @@ class PendingLogins:
         #: When each sign-in that a cell's wait took with it started, by state: its callback
         #: is answered with why, not as an unknown state.
         self._ended: OrderedDict[str, float] = OrderedDict()
+        #: Told of each sign-in started or changed, where others keep them too (replicas).
+        self.changed: Callable[[PendingLogin], None] | None = None
 
     def start(
         self,
@@ -118,6 +121,8 @@ class PendingLogins:
             owner=owner,
         )
         self._pending[login.state] = login
+        if self.changed is not None:
+            self.changed(login)
         return login
 
     def live(self) -> list[PendingLogin]:
@@ -145,6 +150,8 @@ class PendingLogins:
         login = self.peek(state)
         if login is not None:
             self._pending[state] = replace(login, link=link)
+            if self.changed is not None:
+                self.changed(self._pending[state])
 
     def end_link(self, link: str, owner: str) -> int:
         """Drop `owner`'s sign-ins from the link `link`: the cell that asked stopped waiting.

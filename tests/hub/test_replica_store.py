@@ -20,8 +20,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.errors import ProviderTimeoutError
+from jupyter_nevis_auth.errors import CallbackError, ProviderTimeoutError
 from jupyter_nevis_auth.hubservice.leases import leases_table
+from jupyter_nevis_auth.hubservice.replicas import SharedSignIns
 from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet, row_id
 from jupyter_nevis_auth.service import AuthService
 from jupyter_nevis_auth.tokens import TokenSet
@@ -64,6 +65,7 @@ class Replicas:
         self.provider, self.client = provider, client
         settings = client.nevis_settings(provider.issuer, http_timeout=2.0, refresh_leeway=2)
         self.services: list[AuthService] = []
+        self.sign_ins: list[SharedSignIns] = []
         for i in range(n):
             config = NevisAuth(**settings)
             store = SQLTokenStore(
@@ -75,7 +77,9 @@ class Replicas:
                 parent=config,
             )
             log = logging.getLogger(f"nevis-replica-{i}")
-            self.services.append(AuthService(config, store, log=log))
+            service = AuthService(config, store, log=log)
+            self.services.append(service)
+            self.sign_ins.append(SharedSignIns(store, service.pending, log))
 
     async def sign_in(self) -> TokenSet:
         """The code flow at the provider's form, started and finished at the first replica."""
@@ -103,7 +107,8 @@ class Replicas:
 
     async def stop(self) -> None:
         """As each replica stops: refreshes under way end, then the database is let go."""
-        for service in self.services:
+        for service, sign_ins in zip(self.services, self.sign_ins, strict=True):
+            await sign_ins.stop()
             await service.tokens.drain()
             service.tokens.store.close()
 
@@ -200,3 +205,22 @@ async def test_a_provider_outage_gives_one_failing_refresh_per_grant_across_repl
         assert "could not be reached" in service.tokens.last_refresh_error.get(USER, "")
     await replicas.stop()
 
+
+async def test_a_callback_lands_on_another_replica_and_its_state_is_used_once(
+    replicas: Replicas,
+):
+    started, landed = replicas.services[0], replicas.services[1]
+    login, url = await started.start_login(REDIRECT_URI, "/notebooks/x")
+    callback = await asyncio.to_thread(provider_login, url, USER, redirect_prefix=REDIRECT_URI)
+    params = {k: v[0] for k, v in parse_qs(urlparse(callback).query).items()}
+    assert landed.pending.peek(params["state"]) is None
+    await replicas.sign_ins[1].claim(params["state"])
+    finished = await landed.finish_login(USER, params, login.browser_key)
+    assert finished.next_url == "/notebooks/x"
+    assert (await landed.tokens.store.get(USER)).claims["sub"] == USER
+    # The same callback again, at the replica that started the sign-in: used up.
+    for service, sign_ins in zip(replicas.services, replicas.sign_ins, strict=True):
+        await sign_ins.claim(params["state"])
+        with pytest.raises(CallbackError, match="expired or was already used"):
+            await service.finish_login(USER, params, login.browser_key)
+    await replicas.stop()
