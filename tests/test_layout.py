@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tornado import web
 
 from jupyter_nevis_auth.app import NevisAuthApp
 from jupyter_nevis_auth.env import EnvConfigurable
@@ -157,6 +159,35 @@ def test_format_skips_say_why():
 
 #: The packages of the two apps, which adapt web/ to the Jupyter server and to JupyterHub.
 APPS = ("jupyter_nevis_auth.handlers.", "jupyter_nevis_auth.hubservice.")
+
+
+def served_pages() -> list[tuple[str, str, type]]:
+    """Both apps' sign-in pages: (app, path, handler class)."""
+    from jupyter_nevis_auth.handlers import default_handlers
+    from jupyter_nevis_auth.hubservice.app import HANDLERS
+
+    pages = ("login", "callback", "done", "logout", "link", "link/done")
+    extension = [
+        ("extension", p, c) for p, c in default_handlers if p.removeprefix("/nevis/") in pages
+    ]
+    service = [("service", p, c) for p, c in HANDLERS if p in pages]
+    return extension + service
+
+
+def test_both_apps_serve_the_shared_sign_in_pages():
+    """login, callback, done, logout and the link pages: each app's handler runs web/'s code
+    (wrapped in the app's access rules), never a copy of its own."""
+    found = served_pages()
+    assert len(found) == 12
+    own = {
+        f"{app} {path} {method}": function.__module__
+        for app, path, cls in found
+        for method in ("get", "post")
+        if (function := inspect.unwrap(getattr(cls, method)))
+        is not getattr(web.RequestHandler, method)
+        and not function.__module__.startswith("jupyter_nevis_auth.web.")
+    }
+    assert own == {}
 
 
 def test_both_apps_answer_and_fail_with_the_shared_plumbing():

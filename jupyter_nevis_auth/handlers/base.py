@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerJinjaMixin, ExtensionHandlerMixin
+from tornado import web
 
-from ..web.base import NevisAPIMixin, NevisPageMixin
+from ..web.base import NevisAPIMixin
+from ..web.pages import NevisPageMixin
 
 #: The resource Jupyter's Authorizer is asked about for every page and API of the extension.
 AUTH_RESOURCE = "nevis_auth"
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def jupyter_user_only(method: Method) -> Method:
+    """`method` for a user signed in to Jupyter whom its authorizer lets use the extension."""
+    return cast(Method, web.authenticated(authorized(method)))
 
 
 class NevisPageHandler(

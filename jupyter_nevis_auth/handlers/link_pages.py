@@ -15,7 +15,7 @@ from ..flow import PendingLogin
 from ..links import SignInLink
 from ..web.link_pages import LinkDoneMixin, LinkPageMixin
 from .base import NevisPageHandler
-from .pages import bind_to_browser, hub_servers_path, name_link_owner
+from .pages import hub_servers_path, name_link_owner
 
 
 class LinkHandler(LinkPageMixin, NevisPageHandler):
@@ -26,7 +26,7 @@ class LinkHandler(LinkPageMixin, NevisPageHandler):
 
     def bind_link(self, login: PendingLogin, link: SignInLink) -> None:
         """Let only this browser finish the link's sign-in; under JupyterHub, name its owner."""
-        bind_to_browser(self, login)
+        super().bind_link(login, link)
         name_link_owner(self, login)
 
     def hints(self, link: SignInLink) -> dict[str, Any]:

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from jupyter_server.auth.decorator import authorized
-from tornado import web
-
 from .. import urls
 from ..web.sign_out import SignOutPageMixin
-from .base import NevisPageHandler
+from .base import NevisPageHandler, jupyter_user_only
 
 
 class LogoutHandler(SignOutPageMixin, NevisPageHandler):
     """nevis/logout: drops and revokes the tokens, optionally ends the provider session too."""
-
-    async def user_status(self) -> tuple[str, dict[str, Any]]:
-        """The server's owner and their status."""
-        user = self.require_owner()
-        return user, await self.nevis.status(user, self.base_url)
 
     def back_link(self) -> tuple[str, str]:
         """Back to Jupyter."""
@@ -36,14 +26,5 @@ class LogoutHandler(SignOutPageMixin, NevisPageHandler):
         """This page (naming `provider`), unless one is configured."""
         return self.nevis.post_logout_uri(self.origin(), self.base_url, provider)
 
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        """A form to confirm signing out, or the signed-out page."""
-        await self.show_form()
-
-    @web.authenticated
-    @authorized
-    async def post(self) -> None:
-        """Sign out, then go on."""
-        await self.sign_out_and_go_on()
+    get = jupyter_user_only(SignOutPageMixin.get)
+    post = jupyter_user_only(SignOutPageMixin.post)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from jinja2 import Environment
 from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from tornado import web
 
 from .. import urls
+from ..flow import PendingLogin, cookie_name
 from ..service import AuthService
-from ..web.base import NevisAPIMixin, NevisHandlerMixin, NevisPageMixin
+from ..web.base import NevisAPIMixin, NevisHandlerMixin
+from ..web.pages import NevisPageMixin
 from .auth import ServerCaller, identify_server
 from .authstate import AuthStateService
 
@@ -20,6 +24,15 @@ CALLBACK = "callback"
 LOGOUT = "logout"
 DONE = "done"
 OAUTH_CALLBACK = "oauth_callback"
+Method = TypeVar("Method", bound=Callable[..., Any])
+#: The pages of one-time sign-in links at the service, below its prefix.
+LINK = "link"
+LINK_DONE = "link/done"
+
+
+def hub_user_only(method: Method) -> Method:
+    """`method` for a user signed in to JupyterHub (else sent to the hub's login)."""
+    return cast(Method, web.authenticated(method))
 
 
 def log_request(handler: web.RequestHandler) -> None:
@@ -91,7 +104,8 @@ class HomeHandler(ServiceHandler):
 
 
 class ServicePage(HubOAuthenticated, NevisPageMixin, ServiceHandler):
-    """Base of the browser's pages: the hub user, by JupyterHub's OAuth; one-sentence errors."""
+    """Base of the browser's pages: the hub user, by JupyterHub's OAuth; the service's paths;
+    a sign-in bound to the browser and to the hub user it is for."""
 
     @property
     def hub_auth(self) -> HubOAuth:
@@ -105,10 +119,55 @@ class ServicePage(HubOAuthenticated, NevisPageMixin, ServiceHandler):
             raise web.HTTPError(403, "Only JupyterHub users can sign in here.")
         return str(model["name"])
 
+    def signer(self) -> str:
+        """The signed-in hub user."""
+        return self.hub_user()
+
+    async def user_status(self) -> tuple[str, dict[str, Any]]:
+        """The hub user and their status."""
+        user = self.hub_user()
+        return user, await self.status_of(user)
+
     def next_url(self) -> str:
         """The request's `next`, a path on the hub; else the service's "signed in" page."""
         given = self.get_argument("next", None)
         return urls.safe_next(given, "/") if given else self.path_of(DONE)
+
+    def callback_url(self, provider: str) -> str:
+        """The configured redirect URI, else the service's callback at the request's origin."""
+        nevis = self.nevis
+        configured = nevis.providers[provider].config.redirect_uri or nevis.config.redirect_uri
+        return configured or self.origin() + self.path_of(CALLBACK)
+
+    def link_done(self) -> str:
+        """The service's page where a link's sign-in ends."""
+        return self.path_of(LINK_DONE)
+
+    def bind_sign_in(self, login: PendingLogin, user: str) -> None:
+        """Bind `login` to this browser and to the hub user `user`: the callback checks both."""
+        self.set_secure_cookie(
+            cookie_name(login.state),
+            json.dumps([user, login.browser_key]),
+            expires_days=None,
+            max_age=int(self.nevis.config.state_ttl),
+            path=self.path_of(CALLBACK),
+            httponly=True,
+            secure=self.request.protocol == "https",
+            samesite="Lax",
+        )
+
+    def sign_in_binding(self, state: str | None) -> tuple[str | None, str | None]:
+        """The hub user and browser key the sign-in's cookie holds; the cookie is used up."""
+        if not state:
+            return None, None
+        name = cookie_name(state)
+        raw = self.get_secure_cookie(name, max_age_days=1)
+        self.clear_cookie(name, path=self.path_of(CALLBACK))
+        try:
+            user, key = json.loads(raw or b"")
+        except (ValueError, TypeError):
+            return None, None
+        return (user, key) if isinstance(user, str) and isinstance(key, str) else (None, None)
 
     def render_page(self, **namespace: Any) -> str:
         """The page template, from the service's own templates."""

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from tornado import web
 
-from ..flow import PendingLogin
 from ..links import SignInLink
 from ..web.link_pages import LinkDoneMixin, LinkPageMixin
 from ..web.signin_api import DeviceAPIMixin, LinkAPIMixin, WaitAPIMixin
-from .base import ServiceAPI, ServicePage
-from .pages import LINK, LINK_DONE, bind_to_hub_user, service_redirect_uri
+from .base import LINK, LINK_DONE, ServiceAPI, ServicePage
 
 
 class LinkHandler(LinkPageMixin, ServicePage):
@@ -26,10 +24,6 @@ class LinkHandler(LinkPageMixin, ServicePage):
         """The service's link page."""
         return self.path_of(LINK)
 
-    def link_done(self) -> str:
-        """The service's page where a link's sign-in ends."""
-        return self.path_of(LINK_DONE)
-
     def whose(self, link: SignInLink) -> str:
         """The link's hub user: every server of theirs shares the sign-in."""
         return f"the JupyterHub user {link.owner}: notebooks on their servers"
@@ -38,21 +32,9 @@ class LinkHandler(LinkPageMixin, ServicePage):
         """Any live link: the service holds every user's, each for its own user."""
         return True
 
-    def link_redirect_uri(self, provider: str) -> str:
-        """The service's redirect URI."""
-        return service_redirect_uri(self, provider)
-
-    def bind_link(self, login: PendingLogin, link: SignInLink) -> None:
-        """Bind the sign-in to this browser and to the link's user."""
-        bind_to_hub_user(self, login, link.owner)
-
 
 class LinkDoneHandler(LinkDoneMixin, ServicePage):
     """link/done: where a link's sign-in ends."""
-
-    def link_done(self) -> str:
-        """This page."""
-        return self.path_of(LINK_DONE)
 
 
 class LinkAPIHandler(LinkAPIMixin, ServiceAPI):

@@ -1,5 +1,4 @@
-"""What every handler of both apps shares: the service, the owner, pages, JSON, errors and
-headers."""
+"""What every handler of both apps shares: the service, the owner, JSON, errors and headers."""
 
 from __future__ import annotations
 
@@ -181,37 +180,6 @@ class NevisHandlerMixin:
             if len(value) >= 4:
                 text = text.replace(value, "[redacted]")
         return text
-
-
-class NevisPageMixin(NevisHandlerMixin):
-    """Base of the browser's pages: the extension's page template; errors are one sentence."""
-
-    set_status: Callable[..., None]
-    finish: Callable[..., Any]
-
-    def render_page(self, **namespace: Any) -> str:
-        """The page template filled in, by the app's own template machinery."""
-        raise NotImplementedError
-
-    def page(self, title: str, message: str, status: int = 200, **parts: Any) -> None:
-        """Answer with the extension's page: a title, a sentence, and optional parts."""
-        self.set_status(status)
-        parts.setdefault("notes", [])
-        parts.setdefault("links", [])
-        self.finish(self.render_page(title=title, message=message, **parts))
-
-    def fail(self, error: NevisAuthError) -> None:
-        """Answer a failed sign-in with its sentence and a link to try again."""
-        self.page(
-            "Sign-in failed",
-            str(error),
-            error.status_code,
-            links=[(self.login_url(), "Sign in again")],
-        )
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Any other error: a sentence for a person, no traceback."""
-        self.page("Error", error_sentence(status_code, kwargs), status_code)
 
 
 class NevisAPIMixin(NevisHandlerMixin):

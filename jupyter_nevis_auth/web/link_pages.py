@@ -14,18 +14,15 @@ from typing import Any
 from .. import urls
 from ..errors import NevisAuthError
 from ..flow import PendingLogin
-from ..links import EXPIRED, LINK_DONE_PATH, LINK_PAGE_PATH, SignInLink
+from ..links import EXPIRED, LINK_PAGE_PATH, SignInLink
 from ..protocol import LINK_TOKEN_PARAM
 from ..tokens import fingerprint
-from .base import NevisHandlerMixin
-from .pages import LINK_DONE_COOKIE, link_sign_in_done
+from .pages import LINK_DONE_COOKIE, NevisPageMixin, link_sign_in_done
 
 
-class LinkPageMixin(NevisHandlerMixin):
+class LinkPageMixin(NevisPageMixin):
     """A link's page: whose sign-in it is, and the button that starts it."""
 
-    page: Callable[..., None]
-    redirect: Callable[..., None]
     get_query_argument: Callable[..., str]
     get_body_argument: Callable[..., str]
 
@@ -33,21 +30,13 @@ class LinkPageMixin(NevisHandlerMixin):
         """The path of this page."""
         return urls.join(self.base_url, LINK_PAGE_PATH)
 
-    def link_done(self) -> str:
-        """The path of the page a link's sign-in ends on."""
-        return urls.join(self.base_url, LINK_DONE_PATH)
-
     def whose(self, link: SignInLink) -> str:
         """Whose notebooks the sign-in is for, in a sentence."""
         return f"the Jupyter server of {link.owner}: its notebooks"
 
-    def link_redirect_uri(self, provider: str) -> str:
-        """The redirect URI of a link's sign-in at `provider`."""
-        return self.nevis.redirect_uri(self.origin(), self.base_url, provider)
-
     def bind_link(self, login: PendingLogin, link: SignInLink) -> None:
-        """Let only this browser finish the link's sign-in (and, where the app says, whom for)."""
-        raise NotImplementedError
+        """Let only this browser finish the link's sign-in, for the link's user."""
+        self.bind_sign_in(login, link.owner)
 
     def hints(self, link: SignInLink) -> dict[str, Any]:
         """Notes and links for the page, where the sign-in needs something first; none here."""
@@ -98,7 +87,7 @@ class LinkPageMixin(NevisHandlerMixin):
             return
         try:
             login, url = await self.nevis.start_login(
-                self.link_redirect_uri(link.provider),
+                self.callback_url(link.provider),
                 self.link_done(),
                 link.provider,
                 link.api,
@@ -115,16 +104,8 @@ class LinkPageMixin(NevisHandlerMixin):
         self.redirect(url)
 
 
-class LinkDoneMixin(NevisHandlerMixin):
-    """Where a link's sign-in ends; names whom only right after it."""
-
-    page: Callable[..., Any]
-    get_secure_cookie: Callable[..., bytes | None]
-    clear_cookie: Callable[..., None]
-
-    def link_done(self) -> str:
-        """The path of this page."""
-        return urls.join(self.base_url, LINK_DONE_PATH)
+class LinkDoneMixin(NevisPageMixin):
+    """Where a link's sign-in ends (link_done); names whom only right after it."""
 
     async def get(self) -> None:
         """Say who signed in, once; and that the cell carries on if one waited."""

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from .. import urls
 from ..errors import RequestError
 from ..service import SIGNED_OUT
-from .base import NevisHandlerMixin
+from .pages import NevisPageMixin
 
 
-class SignOutPageMixin(NevisHandlerMixin):
+class SignOutPageMixin(NevisPageMixin):
     """The sign-out page of one provider (`provider=`) or of all: it names whom it signs out
     of, and says afterwards who is signed out; the app's handler says where things are."""
 
-    page: Callable[..., None]
-    redirect: Callable[..., None]
-    get_argument: Callable[..., Any]
     #: Whose notebooks lose the sign-in, in a sentence: "notebooks <where>".
     where = "on this server"
-
-    async def user_status(self) -> tuple[str, dict[str, Any]]:
-        """The user and their status, every sign-in link pointing at this app's pages."""
-        raise NotImplementedError
 
     def back_link(self) -> tuple[str, str]:
         """Where a person goes on after signing out."""
@@ -50,7 +42,7 @@ class SignOutPageMixin(NevisHandlerMixin):
         title = parts.pop("title", "Signed out")
         self.page(title, message, status, links=links, broadcast=True, **parts)
 
-    async def show_form(self) -> None:
+    async def get(self) -> None:
         """A form to confirm signing out (POST, with the xsrf token), or the signed-out page."""
         _user, status = await self.user_status()
         try:
@@ -69,7 +61,7 @@ class SignOutPageMixin(NevisHandlerMixin):
         self.set_header("Referrer-Policy", "same-origin")  # type: ignore[attr-defined]
         self.page(title, message, sign_out_form=form)
 
-    async def sign_out_and_go_on(self) -> None:
+    async def post(self) -> None:
         """Sign out, then go to the provider's logout, or to `next`, or the signed-out page."""
         user, _status = await self.user_status()
         provider = self.get_argument("provider", "") or None
