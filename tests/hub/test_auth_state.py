@@ -23,6 +23,7 @@ from jupyter_nevis_auth.hubservice.authstate import WITHOUT_REFRESH
 from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import SERVICE, OAuthHub, hub_login, service_api, stop_server
+from tests.support.hub import SIGN_IN_ONCE, HubSpec
 from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import ResourceServer
 
@@ -30,28 +31,9 @@ pytestmark = pytest.mark.hub
 
 
 @pytest.fixture(scope="module")
-def hub_and_client(
-    oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[OAuthHub, RegisteredClient]]:
-    """One hub for the module, and the provider's one client of the hub and the service."""
-    hub = OAuthHub(tmp_path_factory.mktemp("oauth-hub"), oidc_provider.issuer, {})
-    client = oidc_provider.add_client(
-        [hub.login_redirect_uri, hub.redirect_uri], rotate_refresh_token=True
-    )
-    with hub.running(client.client_id, client.client_secret):
-        yield hub, client
-
-
-@pytest.fixture(scope="module")
-def hub(hub_and_client: tuple[OAuthHub, RegisteredClient]) -> OAuthHub:
-    """The running hub."""
-    return hub_and_client[0]
-
-
-@pytest.fixture(scope="module")
-def client(hub_and_client: tuple[OAuthHub, RegisteredClient]) -> RegisteredClient:
-    """The client of the hub and the service."""
-    return hub_and_client[1]
+def hub_spec() -> HubSpec:
+    """One sign-in-once hub for the module; one client of the hub and the service."""
+    return SIGN_IN_ONCE
 
 
 def signed_in(hub: OAuthHub, name: str) -> Iterator[HubBrowser]:

@@ -9,7 +9,6 @@ real kernels. Tests share one hub and build on each other's sign-ins, in file or
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,7 +20,7 @@ from playwright.sync_api import sync_playwright
 from jupyter_nevis_auth.flow import new_state, state_server_name
 from jupyter_nevis_auth.protocol import secret_header
 from tests.hub.harness import HubBrowser, JupyterHub, path, query
-from tests.support.provider import OIDCTestProvider, provider_login
+from tests.support.provider import provider_login
 from tests.support.resource_server import ResourceServer
 
 pytestmark = pytest.mark.hub
@@ -66,18 +65,6 @@ class SignIn:
     callback_url: str
     visited: list[str]
     response: requests.Response
-
-
-@pytest.fixture(scope="module")
-def hub(
-    oidc_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterHub]:
-    """One running hub for the module; stopped with its proxy and servers at the end."""
-    hub = JupyterHub(tmp_path_factory.mktemp("hub"), oidc_provider.issuer)
-    # Providers match redirect URIs exactly: one URI, the hub's, for every user.
-    client = oidc_provider.add_client([hub.redirect_uri])
-    with hub.running(client.client_id, client.client_secret):
-        yield hub
 
 
 def provider_redirect(browser: HubBrowser, server: str, username: str) -> tuple[str, str]:

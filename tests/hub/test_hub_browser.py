@@ -9,8 +9,8 @@ sign-in anywhere. Headless Debian Chromium; without it the test is skipped (CI: 
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.hub.service_harness import OAuthHub
+from tests.support.hub import SIGN_IN_ONCE, HubSpec
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import ResourceServer
 from tests.test_browser import (
@@ -61,18 +62,9 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def hub_and_client(
-    chromium_path: str,
-    oidc_provider: OIDCTestProvider,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[OAuthHub, RegisteredClient]]:
-    """The sign-in-once hub, and the provider's one client of the hub and the service."""
-    hub = OAuthHub(tmp_path_factory.mktemp("oauth-hub-browser"), oidc_provider.issuer, {})
-    client = oidc_provider.add_client(
-        [hub.login_redirect_uri, hub.redirect_uri], rotate_refresh_token=True
-    )
-    with hub.running(client.client_id, client.client_secret):
-        yield hub, client
+def hub_spec(chromium_path: str) -> HubSpec:
+    """The sign-in-once hub (started only where Chromium is)."""
+    return dataclasses.replace(SIGN_IN_ONCE, name="oauth-hub-browser")
 
 
 def write_notebook(home: Path, api_url: str) -> None:

@@ -25,8 +25,7 @@ pytestmark = pytest.mark.hub
 
 # The sign-in-once tests' hub (GenericOAuthenticator keeping auth_state, rotation on), one
 # for this module, and their helpers.
-hub_and_client = test_auth_state.hub_and_client
-hub = test_auth_state.hub
+hub_spec = test_auth_state.hub_spec
 
 
 def subject_of(id_token: str) -> str:

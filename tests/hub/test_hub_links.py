@@ -23,11 +23,11 @@ from jupyter_nevis_auth.links import WAIT_ENDED
 from tests.hub.console import ConsoleCell
 from tests.hub.harness import HubBrowser, path, query
 from tests.hub.service_harness import SERVICE, ServiceHub, service_api
+from tests.support.hub import HubSpec
 from tests.support.provider import (
     DEVICE_CODE,
     HTTP_TIMEOUT,
     OIDCTestProvider,
-    RegisteredClient,
     provider_login,
 )
 from tests.test_browser import chromium_or_skip
@@ -48,25 +48,23 @@ def device_provider() -> Iterator[OIDCTestProvider]:
 
 
 @pytest.fixture(scope="module")
-def hub_and_client(
-    device_provider: OIDCTestProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServiceHub, RegisteredClient]]:
-    """One hub whose service offers device sign-ins and 30-second links."""
-    settings = {"NEVIS_AUTH_DEVICE_FLOW": "true", "NEVIS_AUTH_LOGIN_TIMEOUT": str(LINK_TTL)}
-    hub = ServiceHub(tmp_path_factory.mktemp("hub-links"), device_provider.issuer, {}, settings)
-    client = device_provider.add_client(
-        [hub.redirect_uri],
-        device_interval=1,
-        grant_types=["authorization_code", "refresh_token", DEVICE_CODE],
-    )
-    with hub.running(client.client_id, client.client_secret):
-        yield hub, client
+def hub_provider(device_provider: OIDCTestProvider) -> OIDCTestProvider:
+    """The hub signs in at the provider with the device flow."""
+    return device_provider
 
 
 @pytest.fixture(scope="module")
-def hub(hub_and_client: tuple[ServiceHub, RegisteredClient]) -> ServiceHub:
-    """The running hub."""
-    return hub_and_client[0]
+def hub_spec() -> HubSpec:
+    """One hub whose service offers device sign-ins and 30-second links."""
+    return HubSpec(
+        kind="service",
+        name="hub-links",
+        service_env={"NEVIS_AUTH_DEVICE_FLOW": "true", "NEVIS_AUTH_LOGIN_TIMEOUT": str(LINK_TTL)},
+        client_options={
+            "device_interval": 1,
+            "grant_types": ["authorization_code", "refresh_token", DEVICE_CODE],
+        },
+    )
 
 
 def ask_link(hub: ServiceHub, user: str, seen: list[str]) -> str:

@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urljoin
@@ -24,6 +23,7 @@ import requests
 
 from tests.hub.harness import HubBrowser, path, query
 from tests.hub.service_harness import SERVICE, ServiceHub, service_api, stop_server
+from tests.support.hub import HubSpec
 from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider, RegisteredClient, provider_login
 from tests.support.resource_server import SALES_AUDIENCE, ResourceServer
 
@@ -44,25 +44,12 @@ def bearer(api: ResourceServer, token: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def hub_and_client(
-    oidc_provider: OIDCTestProvider,
-    sales_api: ResourceServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[ServiceHub, RegisteredClient]]:
-    """One hub with the service for the module, and the provider's client of the service."""
+def hub_spec(sales_api: ResourceServer) -> HubSpec:
+    """One hub with the service for the module, which knows the sales API."""
     apis = {
         "sales": {"url": sales_api.url + "/", "scopes": ["sales.read"], "resource": SALES_AUDIENCE}
     }
-    hub = ServiceHub(tmp_path_factory.mktemp("service-hub"), oidc_provider.issuer, apis)
-    client = oidc_provider.add_client([hub.redirect_uri])
-    with hub.running(client.client_id, client.client_secret):
-        yield hub, client
-
-
-@pytest.fixture(scope="module")
-def hub(hub_and_client: tuple[ServiceHub, RegisteredClient]) -> ServiceHub:
-    """The running hub."""
-    return hub_and_client[0]
+    return HubSpec(kind="service", name="service-hub", apis=apis)
 
 
 @pytest.fixture(scope="module")
