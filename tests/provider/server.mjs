@@ -470,6 +470,9 @@ function configuration() {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post',
       ...(keyAuth ? ['private_key_jwt'] : [])],
     clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256'],
+    // A client's jwks_uri is a test's Jupyter server on loopback, which oidc-provider's
+    // protection against server-side request forgery refuses to reach.
+    ...(keyAuth ? { fetch: (url, { dispatcher: _dispatcher, ...options }) => fetch(url, options) } : {}),
     pkce: { required: () => true },
     routes: {
       authorization: AUTHORIZE_PATH,
