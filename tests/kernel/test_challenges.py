@@ -59,7 +59,8 @@ def test_challenges_of_several_header_values_are_all_read():
     [
         (
             401,
-            'Bearer error="insufficient_user_authentication", acr_values="gold  silver", max_age=60',
+            'Bearer error="insufficient_user_authentication", '
+            'acr_values="gold  silver", max_age=60',
             Demand("gold silver", "60"),
         ),
         (401, 'DPoP error="insufficient_user_authentication", max_age="0"', Demand(max_age="0")),
