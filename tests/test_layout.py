@@ -204,3 +204,27 @@ def test_both_apps_answer_and_fail_with_the_shared_plumbing():
         if hasattr(cls, name) and getattr(cls, name).__module__.startswith(APPS)
     }
     assert own == {}
+
+
+#: What only the shared pages do: start or finish a sign-in, read the provider's response.
+SIGN_IN_WORK = {"start_login", "finish_login", "get_query_arguments", "CALLBACK_PARAMS"}
+
+
+def sign_in_work(source: str) -> set[str]:
+    """The names of SIGN_IN_WORK that `source` uses."""
+    tree = ast.parse(source)
+    names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    return names & SIGN_IN_WORK
+
+
+def test_neither_app_starts_or_finishes_a_sign_in_itself():
+    """A sign-in is started and finished by web/'s pages; the apps only adapt them."""
+    found = {
+        str(path.relative_to(PACKAGE)): sorted(work)
+        for folder in ("handlers", "hubservice")
+        for path in sorted((PACKAGE / folder).glob("*.py"))
+        if (work := sign_in_work(path.read_text()))
+    }
+    assert found == {}
