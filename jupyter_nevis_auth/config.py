@@ -90,12 +90,35 @@ class NevisAuth(EnvConfigurable):
         Default: $NEVIS_AUTH_POST_LOGOUT_REDIRECT_URI""",
     )
     token_endpoint_auth_method = Enum(
-        ["", "client_secret_basic", "client_secret_post", "none"],
+        ["", "client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         default_value="",
         config=True,
-        help="""How the client authenticates at the token endpoint. Empty: client_secret_basic
-        when the provider advertises it, else client_secret_post.
-        Default: $NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD""",
+        help="""How the client authenticates at the provider. Empty: private_key_jwt when
+        client_key_file is set, else client_secret_basic when the provider advertises it, else
+        client_secret_post. Default: $NEVIS_AUTH_TOKEN_ENDPOINT_AUTH_METHOD""",
+    )
+    client_key_file = Unicode(
+        "",
+        config=True,
+        help="""Key file of private_key_jwt (PEM or JWK Set; `jupyter nevis-auth make-client-key`):
+        the first key signs, all are published. chmod 600. Default: $NEVIS_AUTH_CLIENT_KEY_FILE""",
+    )
+    use_par = Enum(
+        ["auto", "always", "never"],
+        "auto",
+        config=True,
+        help="""Pushed authorization requests (RFC 9126): auto (when advertised), always or
+        never (refused where the provider requires them). Default: $NEVIS_AUTH_USE_PAR""",
+    )
+    par_url = Unicode(
+        "", config=True, help="PAR endpoint; overrides discovery. Default: $NEVIS_AUTH_PAR_URL"
+    )
+    profile = Enum(
+        ["", "fapi2"],
+        "",
+        config=True,
+        help="""fapi2: FAPI 2.0 (PAR, private_key_jwt, PKCE S256, iss, DPoP); sign-ins are
+        refused, naming what is missing, until all are there. Default: $NEVIS_AUTH_PROFILE""",
     )
     dpop = Bool(
         False,

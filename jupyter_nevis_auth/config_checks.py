@@ -41,6 +41,7 @@ def problems(config: NevisAuth) -> list[str]:
         "token_url",
         "jwks_url",
         "revocation_url",
+        "par_url",
         "logout_url",
         "redirect_uri",
         "post_logout_redirect_uri",
@@ -56,7 +57,8 @@ def problems(config: NevisAuth) -> list[str]:
         or (check_url(config.public_url, "") and public.scheme != "http")
     ):
         found.append(f"{config.label}.public_url must be an origin, scheme://host[:port].")
-    if config.token_endpoint_auth_method != "none":  # noqa: S105 (a method name)
+    found += key_problems(config)
+    if uses_secret(config):
         if config.client_secret_file and not os.path.isfile(config.client_secret_file):
             found.append(
                 f"The client secret file {config.client_secret_file} does not exist; fix "
@@ -76,4 +78,55 @@ def problems(config: NevisAuth) -> list[str]:
         )
     if config.http_timeout <= 0:
         found.append("NevisAuth.http_timeout must be a positive number of seconds.")
+    return found
+
+
+def uses_client_key(config: NevisAuth) -> bool:
+    """Whether the client authenticates with private_key_jwt (chosen, implied by a key file
+    or by the FAPI 2.0 profile)."""
+    method = config.token_endpoint_auth_method
+    return (
+        config.profile == "fapi2"
+        or method == "private_key_jwt"
+        or (not method and bool(config.client_key_file))
+    )
+
+
+def uses_secret(config: NevisAuth) -> bool:
+    """Whether the client authenticates with its client secret."""
+    return config.token_endpoint_auth_method != "none" and not uses_client_key(config)  # noqa: S105
+
+
+def key_problems(config: NevisAuth) -> list[str]:
+    """The client key and FAPI 2.0 settings' problems, each naming the option to set."""
+    found: list[str] = []
+    fapi = config.profile == "fapi2"
+    method = config.token_endpoint_auth_method
+    if fapi and method not in ("", "private_key_jwt"):
+        found.append(
+            f'{config.label}.profile "fapi2" authenticates the client with private_key_jwt; '
+            f"unset {config.option('token_endpoint_auth_method')}."
+        )
+    if fapi and config.use_par == "never":
+        found.append(
+            f'{config.label}.profile "fapi2" needs pushed authorization requests; unset '
+            f"{config.option('use_par')}."
+        )
+    if fapi and not config.dpop:
+        found.append(
+            f'{config.label}.profile "fapi2" needs sender-constrained tokens: DPoP must be on '
+            f"({config.option('dpop')})."
+        )
+    if not uses_client_key(config):
+        return found
+    if not config.client_key_file:
+        found.append(
+            f"Set {config.option('client_key_file')} for private_key_jwt (make a key with "
+            "`jupyter nevis-auth make-client-key`)."
+        )
+    elif not os.path.isfile(os.path.expanduser(config.client_key_file)):
+        found.append(
+            f"The client key file {config.client_key_file} does not exist; fix "
+            f"{config.option('client_key_file')}."
+        )
     return found

@@ -23,6 +23,7 @@ from .errors import (
 from .flow import PendingLogin, PendingLogins, pkce_challenge
 from .identity import Identities
 from .oidc import IDTokenChecks, ProviderMetadata, refusals
+from .oidc.profile import flow_problems, requires_iss
 from .protocol import DEFAULT_PROVIDER
 from .providers import Provider
 from .refresh import TokenManager
@@ -92,6 +93,9 @@ class SignIns:
         problem = client.id_tokens.algorithm_problem(metadata)
         if problem:
             raise SettingsError(problem)
+        problems = flow_problems(client.config, metadata)
+        if problems:
+            raise SettingsError(" ".join(problems))
         return metadata
 
     async def start(
@@ -112,15 +116,25 @@ class SignIns:
             redirect_uri, next_url, provider, api, via_link=via_link, owner=owner
         )
         extra = self.extra_scopes(provider, api)
-        url = client.authorize_url(
-            metadata,
-            state=login.state,
-            nonce=login.nonce,
-            code_challenge=pkce_challenge(login.code_verifier),
-            redirect_uri=redirect_uri,
-            extra_scopes=extra,
-            resource=api.resource if api else None,
-        )
+        try:
+            url = await client.sign_in_url(
+                metadata,
+                state=login.state,
+                nonce=login.nonce,
+                code_challenge=pkce_challenge(login.code_verifier),
+                redirect_uri=redirect_uri,
+                extra_scopes=extra,
+                resource=api.resource if api else None,
+                extra_params=step_up.authorize_params(api),
+            )
+        except OAuthError as e:
+            # A pushed request is refused before any browser sees it (RFC 9126 2.3).
+            self.pending.pop(login.state)
+            sentence = self.scope_sentence(self.providers[provider], metadata)
+            raise refusals.authorize_error(e.error, None, sentence, client.config) from e
+        except NevisAuthError:
+            self.pending.pop(login.state)
+            raise
         return login, url
 
     def scope_sentence(self, provider: Provider, metadata: ProviderMetadata | None) -> str:
@@ -178,7 +192,7 @@ class SignIns:
                 "The sign-in response comes from another issuer than the configured one; "
                 "start the sign-in again."
             )
-        if iss is None and metadata.authorization_response_iss_parameter_supported:
+        if iss is None and requires_iss(provider.config, metadata):
             raise CallbackError(
                 "The sign-in response lacks the issuer the provider promised; "
                 "start the sign-in again."

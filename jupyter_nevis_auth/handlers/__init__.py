@@ -14,7 +14,9 @@ from ..protocol import (
     TOKEN_STATUS_PATH,
     WAIT_PATH,
 )
+from ..web.client_jwks import CLIENT_JWKS_PATH
 from .api import StatusHandler
+from .client_jwks import ClientJwksHandler
 from .kernel_api import KernelApisHandler, KernelStatusHandler, KernelTokenHandler
 from .link_pages import LinkDoneHandler, LinkHandler
 from .pages import CallbackHandler, DoneHandler, LoginHandler
@@ -36,4 +38,5 @@ default_handlers: list[tuple[str, type[RequestHandler]]] = [
     ("/" + LINK_PATH, KernelLinkHandler),
     ("/" + DEVICE_PATH, KernelDeviceHandler),
     ("/" + WAIT_PATH, KernelWaitHandler),
+    ("/" + CLIENT_JWKS_PATH, ClientJwksHandler),
 ]

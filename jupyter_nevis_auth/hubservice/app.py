@@ -29,6 +29,7 @@ from . import base
 from .api import ApisHandler, StatusHandler, TokenHandler
 from .auth import ServerTokens
 from .authstate import AuthStateService
+from .client_jwks import ClientJwksHandler
 from .cookie_secret import load_cookie_secret
 from .hook import PATH as HUB_TOKENS
 from .hubgrants import HubUsers
@@ -51,6 +52,7 @@ HANDLERS: list[tuple[str, type[web.RequestHandler]]] = [
     ("api/token", TokenHandler),
     ("api/status", StatusHandler),
     ("api/apis", ApisHandler),
+    ("jwks.json", ClientJwksHandler),
     *LINK_HANDLERS,
 ]
 

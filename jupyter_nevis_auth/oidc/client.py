@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
 from typing import Any
-from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient
 
+from ..client_keys import ClientKeys
 from ..config import NevisAuth
 from ..dpop import DPOP, USE_NONCE, DPoPKey, Nonces
-from ..errors import OAuthError, ProviderError
+from ..errors import OAuthError, ProviderError, SettingsError
 from ..urls import strip_query, with_query
+from .authorize import authorize_params, push, requested_scopes
+from .client_auth import ClientAuthentication
 from .discovery import Discovery, ProviderMetadata
 from .http import ProviderHTTP, oauth_error_code, parse_json
 from .id_token import IDTokenChecks, IDTokenValidator
+from .profile import flow_problems, key_auth_warning, uses_par
 
 #: RFC 8693's grant type and token type of an access token.
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
@@ -36,6 +37,7 @@ class OIDCClient:
         self.http = ProviderHTTP(config, http_client, log or logging.getLogger(__name__))
         self.discovery = Discovery(self.http)
         self.id_tokens = IDTokenValidator(self.http, self.discovery)
+        self.authentication = ClientAuthentication(config)
         #: The provider's last DPoP nonce (RFC 9449 8), sent in the next proof.
         self.dpop_nonces = Nonces()
 
@@ -59,40 +61,39 @@ class OIDCClient:
         redirect_uri: str,
         extra_scopes: tuple[str, ...] = (),
         resource: str | None = None,
+        extra_params: dict[str, str] | None = None,
     ) -> str:
-        """The URL that sends the browser to the provider's sign-in.
+        """The URL that sends the browser to the provider's sign-in, with every parameter.
 
         `extra_scopes` and `resource` (RFC 8707) ask for an API's token besides the usual ones.
         """
-        params: dict[str, str] = {
-            str(k): str(v) for k, v in self.config.extra_authorize_params.items()
-        }
-        scopes = self.requested_scopes(metadata)
-        scopes += [s for s in extra_scopes if s not in scopes]
-        if resource:
-            params["resource"] = resource
-        params.update(
-            response_type="code",
-            client_id=self.config.client_id,
-            redirect_uri=redirect_uri,
-            scope=" ".join(scopes),
+        params = authorize_params(
+            self,
+            metadata,
             state=state,
             nonce=nonce,
             code_challenge=code_challenge,
-            code_challenge_method="S256",
+            redirect_uri=redirect_uri,
+            extra_scopes=extra_scopes,
+            resource=resource,
+            extra_params=extra_params,
         )
         return with_query(metadata.authorization_endpoint, params)
 
-    def requested_scopes(self, metadata: ProviderMetadata) -> list[str]:
-        """The configured scopes, less offline_access where the provider does not offer it.
+    async def sign_in_url(self, metadata: ProviderMetadata, **request: Any) -> str:
+        """Where a sign-in sends the browser: with a pushed request (RFC 9126) only client_id
+        and request_uri, else every parameter (the arguments of authorize_url)."""
+        if not uses_par(self.config, metadata):
+            return self.authorize_url(metadata, **request)
+        request_uri = await push(self, metadata, authorize_params(self, metadata, **request))
+        return with_query(
+            metadata.authorization_endpoint,
+            {"client_id": self.config.client_id, "request_uri": request_uri},
+        )
 
-        Providers that issue refresh tokens without offline_access (and do not list it)
-        often refuse the whole request for it with invalid_scope.
-        """
-        scopes = list(self.config.scopes)
-        if metadata.scopes_supported and "offline_access" not in metadata.scopes_supported:
-            scopes = [s for s in scopes if s != "offline_access"]
-        return scopes
+    def requested_scopes(self, metadata: ProviderMetadata) -> list[str]:
+        """The configured scopes, less offline_access where the provider does not offer it."""
+        return requested_scopes(self, metadata)
 
     @staticmethod
     def unoffered_scopes(metadata: ProviderMetadata, scopes: list[str]) -> list[str]:
@@ -121,6 +122,15 @@ class OIDCClient:
         algorithm_problem = self.id_tokens.algorithm_problem(metadata)
         if algorithm_problem:
             found.append(algorithm_problem)
+        found += flow_problems(self.config, metadata)
+        warning = key_auth_warning(self.config, metadata)
+        if warning:
+            found.append(warning)
+        if self.authentication.key_file is not None:
+            try:
+                await self.client_keys()
+            except SettingsError as e:
+                found.append(str(e))
         if not metadata.revocation_endpoint:
             found.append(
                 "Sign-out cannot revoke tokens at the provider: it publishes no revocation "
@@ -133,33 +143,19 @@ class OIDCClient:
     # -- token endpoint -----------------------------------------------------
 
     def auth_method(self, metadata: ProviderMetadata) -> str:
-        """The client authentication method used at the token and revocation endpoints."""
-        if self.config.token_endpoint_auth_method:
-            return self.config.token_endpoint_auth_method
-        if "client_secret_basic" in metadata.token_endpoint_auth_methods_supported:
-            return "client_secret_basic"
-        return "client_secret_post"
+        """The client authentication method used at the token, revocation, PAR and device
+        endpoints."""
+        return self.authentication.method(metadata)
 
     async def client_auth(
         self, metadata: ProviderMetadata, body: dict[str, str]
     ) -> tuple[dict[str, str], dict[str, str]]:
         """Body and headers with the client's credentials added, per the auth method."""
-        method = self.auth_method(metadata)
-        body = dict(body)
-        headers: dict[str, str] = {}
-        if method == "none":
-            body["client_id"] = self.config.client_id
-            return body, headers
-        # A secret file may sit on a slow network mount: never read it on the event loop.
-        secret = await asyncio.to_thread(self.config.get_client_secret)
-        if method == "client_secret_basic":
-            # RFC 6749 2.3.1: both parts are form-urlencoded before the Basic encoding.
-            pair = f"{quote(self.config.client_id, safe='')}:{quote(secret, safe='')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        else:
-            body["client_id"] = self.config.client_id
-            body["client_secret"] = secret
-        return body, headers
+        return await self.authentication.add(metadata, body)
+
+    async def client_keys(self) -> ClientKeys:
+        """The client's keys for private_key_jwt; SettingsError naming the option if unusable."""
+        return await self.authentication.keys()
 
     async def token_request(
         self,

@@ -31,6 +31,7 @@ OVERRIDES = {
     "jwks_uri": "jwks_url",
     "revocation_endpoint": "revocation_url",
     "end_session_endpoint": "logout_url",
+    "pushed_authorization_request_endpoint": "par_url",
 }
 
 
@@ -52,6 +53,11 @@ class ProviderMetadata:
     grant_types_supported: tuple[str, ...] = ()
     #: RFC 8628: empty when the provider offers no device sign-in.
     device_authorization_endpoint: str = ""
+    #: RFC 9126: empty when the provider takes no pushed authorization requests.
+    pushed_authorization_request_endpoint: str = ""
+    require_pushed_authorization_requests: bool = False
+    #: Empty when the provider does not say (PKCE is sent with S256 all the same).
+    code_challenge_methods_supported: tuple[str, ...] = ()
 
 
 @dataclass
@@ -172,6 +178,7 @@ class Discovery:
             "id_token_signing_alg_values_supported",
             "scopes_supported",
             "grant_types_supported",
+            "code_challenge_methods_supported",
         ):
             found = data.get(key)
             if isinstance(found, list) and all(isinstance(v, str) for v in found):
@@ -179,7 +186,9 @@ class Discovery:
         device = data.get("device_authorization_endpoint")
         if isinstance(device, str) and is_endpoint(device):
             values["device_authorization_endpoint"] = device
-        values["authorization_response_iss_parameter_supported"] = (
-            data.get("authorization_response_iss_parameter_supported") is True
-        )
+        for flag in (
+            "authorization_response_iss_parameter_supported",
+            "require_pushed_authorization_requests",
+        ):
+            values[flag] = data.get(flag) is True
         return ProviderMetadata(**values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config import NevisAuth
+from ..config_checks import uses_client_key
 from ..errors import (
     AccessDeniedError,
     CallbackError,
@@ -37,8 +38,18 @@ def authorize_fixes(config: NevisAuth) -> dict[str, str]:
         "the provider",
         "unsupported_response_type": "allow the authorization code grant (response type code) "
         f"for {label}.client_id at the provider",
-        "invalid_client": f"check {config.option('client_id')}",
+        "invalid_client": f"check {config.option('client_id')} and {credentials(config)}",
     }
+
+
+def credentials(config: NevisAuth) -> str:
+    """How a sentence names the options holding the client's credentials."""
+    if uses_client_key(config):
+        return (
+            f"{config.option('client_key_file')} (its public keys must be registered at the "
+            "provider)"
+        )
+    return f"{config.label}.client_secret (or client_secret_file)"
 
 
 def described(description: str | None) -> str:
@@ -100,8 +111,8 @@ def token_error(error: str, scope_sentence: str, config: NevisAuth) -> NevisAuth
     if error in ("invalid_client", "unauthorized_client"):
         return SettingsError(
             f"The provider did not accept this server's client credentials ({error}); ask "
-            f"your administrator to check {config.label}.client_id, {config.label}.client_secret "
-            f"(or client_secret_file) and {config.label}.token_endpoint_auth_method."
+            f"your administrator to check {config.label}.client_id, {credentials(config)} and "
+            f"{config.label}.token_endpoint_auth_method."
         )
     if error == "invalid_scope":
         return SettingsError(scope_sentence)

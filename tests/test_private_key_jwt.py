@@ -1,0 +1,189 @@
+"""Client authentication by key (private_key_jwt) against the real provider, per-server mode."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+
+from jupyter_nevis_auth.client_keys import new_client_key, parse_client_keys
+from tests.conftest import Browser
+from tests.support.provider import OIDCTestProvider, RegisteredClient
+
+
+@pytest.fixture(scope="module")
+def key_provider() -> Iterator[OIDCTestProvider]:
+    """A provider that offers private_key_jwt (and PAR, which these tests turn off)."""
+    with OIDCTestProvider(key_auth=True, par=True) as provider:
+        yield provider
+
+
+@pytest.fixture
+def private_keys() -> list[dict[str, Any]]:
+    """The client's key file: the new key first, the old one after it (a rotation)."""
+    return [new_client_key("ES256"), new_client_key("PS256")]
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, private_keys: list[dict[str, Any]]) -> Path:
+    """The key file, readable by its owner only."""
+    path = tmp_path / "client-key.json"
+    path.write_text(json.dumps({"keys": private_keys}))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def registered() -> str:
+    """Which public keys the provider has for the client: new, old, both, or the server's
+    nevis/jwks.json as its jwks_uri."""
+    return "both"
+
+
+@pytest.fixture
+def use_key() -> bool:
+    """Whether the server authenticates with the key file."""
+    return True
+
+
+@pytest.fixture
+def oidc_client(
+    key_provider: OIDCTestProvider,
+    redirect_uri: str,
+    private_keys: list[dict[str, Any]],
+    registered: str,
+) -> RegisteredClient:
+    """A private_key_jwt client registered with the public keys `registered` names."""
+    public = parse_client_keys(json.dumps({"keys": private_keys}), "keys").public_jwks()["keys"]
+    if registered == "uri":
+        where = {"jwks_uri": redirect_uri.replace("nevis/callback", "nevis/jwks.json")}
+    else:
+        where = {
+            "jwks": {"keys": {"new": public[:1], "old": public[1:], "both": public}[registered]}
+        }
+    return key_provider.add_client(
+        [redirect_uri], token_endpoint_auth_method="private_key_jwt", **where
+    )
+
+
+@pytest.fixture
+def nevis_config(
+    key_provider: OIDCTestProvider, oidc_client: RegisteredClient, key_file: Path, use_key: bool
+) -> dict[str, Any]:
+    """The server authenticates with the key file; no client secret is configured at all."""
+    settings = oidc_client.nevis_settings(
+        key_provider.issuer, http_timeout=5.0, use_par="never", client_secret=""
+    )
+    return {**settings, "client_key_file": str(key_file)} if use_key else settings
+
+
+def service(jp_serverapp: Any) -> Any:
+    return jp_serverapp.web_app.settings["nevis_auth"]
+
+
+async def test_every_provider_call_authenticates_with_the_key(
+    browser: Browser,
+    redirect_uri: str,
+    username: str,
+    jp_serverapp: Any,
+    key_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+    private_keys: list[dict[str, Any]],
+    key_file: Path,
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level(logging.DEBUG)
+    response = await browser.sign_in(username, redirect_uri=redirect_uri)
+    assert response.code == 302, response.body
+    nevis = service(jp_serverapp)
+    owner = jp_serverapp.web_app.settings["nevis_auth_owner"]
+    await nevis.fresh_tokens(owner, force=True)
+    await nevis.logout(owner)
+
+    stats = key_provider.stats(oidc_client.client_id)
+    assert stats["token"]["authorization_code"]["ok"] == 1
+    assert stats["token"]["refresh_token"]["ok"] == 1
+    # The refresh token is revoked; the provider cannot revoke its JWT access tokens.
+    assert stats["revocation"]["ok"] == 1
+    assert set(stats["client_auth"]) == {"private_key_jwt"}
+    # Neither the private key nor an assertion made with it reaches the log.
+    log = caplog.text
+    for key in private_keys:
+        assert key["d"] not in log
+    assert "client_assertion" not in log
+    assert "urn:ietf:params:oauth:client-assertion-type" not in log
+
+
+@pytest.mark.parametrize("registered", ["new"])
+async def test_the_first_key_of_the_file_signs(browser: Browser, redirect_uri: str, username: str):
+    response = await browser.sign_in(username, redirect_uri=redirect_uri)
+    assert response.code == 302, response.body
+
+
+@pytest.mark.parametrize("registered", ["old"])
+async def test_a_key_the_provider_does_not_know_is_refused_with_a_sentence(
+    registered: str, browser: Browser, redirect_uri: str, username: str, jp_serverapp: Any
+):
+    response = await browser.sign_in(username, redirect_uri=redirect_uri)
+    assert response.code == 503
+    body = html.unescape(response.body.decode())
+    assert "did not accept this server's client credentials (invalid_client)" in body
+    assert "NevisAuth.client_key_file" in body
+    assert "Traceback" not in body
+    owner = jp_serverapp.web_app.settings["nevis_auth_owner"]
+    assert not await service(jp_serverapp).signed_in(owner)
+
+
+@pytest.fixture
+def fetch_unauthenticated(jp_fetch: Any) -> Any:
+    """GET a URL of the running server (jp_fetch makes it listen) without Jupyter's token."""
+
+    async def fetch(url: str) -> Any:
+        return await AsyncHTTPClient().fetch(url, raise_error=False)
+
+    return fetch
+
+
+async def test_the_public_keys_are_served_to_anyone(
+    fetch_unauthenticated: Any,
+    jp_http_port: int,
+    jp_base_url: str,
+    private_keys: list[dict[str, Any]],
+):
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}nevis/jwks.json"
+    response = await fetch_unauthenticated(url)
+    assert response.code == 200
+    served = json.loads(response.body)["keys"]
+    assert [k["kid"] for k in served] == [k["kid"] for k in private_keys]
+    assert all(set(k) & {"d", "p", "q", "dp", "dq", "qi"} == set() for k in served)
+
+
+@pytest.mark.parametrize("use_key", [False])
+async def test_a_server_without_a_key_serves_no_keys(
+    use_key: bool, fetch_unauthenticated: Any, jp_http_port: int, jp_base_url: str
+):
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}nevis/jwks.json"
+    response = await fetch_unauthenticated(url)
+    assert response.code == 404
+    assert "publishes no keys" in json.loads(response.body)["message"]
+
+
+@pytest.mark.parametrize("registered", ["uri"])
+async def test_a_provider_reading_the_servers_jwks_uri_accepts_its_assertions(
+    registered: str,
+    browser: Browser,
+    redirect_uri: str,
+    username: str,
+    key_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+):
+    assert "jwks" not in oidc_client.metadata
+    response = await browser.sign_in(username, redirect_uri=redirect_uri)
+    assert response.code == 302, response.body
+    assert key_provider.stats(oidc_client.client_id)["client_auth"] == {"private_key_jwt": 1}
