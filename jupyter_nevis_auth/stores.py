@@ -103,6 +103,9 @@ class TokenStore(LoggingConfigurable):
         """Write what earlier writes could not; True when nothing is left unwritten."""
         return True
 
+    async def ping(self) -> None:
+        """Raise StoreUnavailableError unless the store can be reached now (a health check)."""
+
 
 class KeptWrites(TokenStore):
     """A store whose failed writes are kept in memory, answered from, and written later.
@@ -149,6 +152,10 @@ class KeptWrites(TokenStore):
     async def check_writable(self, key: str) -> None:
         """Raise StoreUnavailableError unless the store can take a write of `key` now."""
         await self.store.check_writable(key)
+
+    async def ping(self) -> None:
+        """The store's own check."""
+        await self.store.ping()
 
     async def reread(self, user: str) -> TokenSet | None:
         """The newest tokens under `user`: kept here, else the store's, uncached."""

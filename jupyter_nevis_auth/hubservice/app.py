@@ -14,29 +14,32 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jupyterhub.services.auth import HubOAuth
+from sqlalchemy.engine import make_url
 from tornado import web
-from traitlets import Bool, Int, Unicode, default
+from traitlets import Unicode, default
 from traitlets.config import Application
 
 from ..config import NevisAuth
-from ..env import EnvConfigurable
 from ..errors import SettingsError
 from ..refresh import TokenManager
-from ..secret_files import read_secret_file
 from ..service import AuthService
 from ..stores import MemoryTokenStore, TokenStore, make_fernet
 from . import base
 from .api import ApisHandler, StatusHandler, TokenHandler
 from .auth import ServerTokens
 from .authstate import AuthStateService
-from .client_jwks import ClientJwksHandler
 from .cookie_secret import load_cookie_secret
+from .health import HANDLERS as HEALTH_HANDLERS
+from .health import StoreCheck
 from .hook import PATH as HUB_TOKENS
 from .hubgrants import HubUsers
 from .hubtokens import HubTokensHandler
+from .lifecycle import ServiceApplication, stop_gracefully
 from .links import HANDLERS as LINK_HANDLERS
 from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler, OAuthCallbackHandler
 from .pending import keep_pending, take_back_pending
+from .replicas import ReplicaCallbackHandler, SharedSignIns
+from .settings import NevisAuthHub
 from .store import SQLTokenStore
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -52,76 +55,8 @@ HANDLERS: list[tuple[str, type[web.RequestHandler]]] = [
     ("api/token", TokenHandler),
     ("api/status", StatusHandler),
     ("api/apis", ApisHandler),
-    ("jwks.json", ClientJwksHandler),
     *LINK_HANDLERS,
 ]
-
-
-class NevisAuthHub(EnvConfigurable):
-    """Settings of the JupyterHub service; each one can also come from its env var."""
-
-    env_names = {  # noqa: RUF012 (EnvConfigurable's own class attribute)
-        "db_url": "NEVIS_AUTH_HUB_DB_URL",
-        "db_url_file": "NEVIS_AUTH_HUB_DB_URL_FILE",
-        "hub_cache_seconds": "NEVIS_AUTH_HUB_CACHE_SECONDS",
-        "auth_state": "NEVIS_AUTH_HUB_AUTH_STATE",
-        "cookie_secret": "NEVIS_AUTH_HUB_COOKIE_SECRET",
-        "cookie_secret_file": "NEVIS_AUTH_HUB_COOKIE_SECRET_FILE",
-    }
-
-    db_url = Unicode(
-        "sqlite:///nevis_auth_hub.sqlite",
-        config=True,
-        help="""SQLAlchemy URL of the database keeping every user's tokens (encrypted with
-        NevisAuth.store_key): SQLite in the service's working directory by default, or e.g.
-        postgresql://user@host/db with a driver installed (a password: db_url_file). The
-        SQLite file is made readable by the service only, and refused when anybody may read
-        it. Default: $NEVIS_AUTH_HUB_DB_URL""",
-    )
-    db_url_file = Unicode(
-        "",
-        config=True,
-        help="""Path of a file holding db_url, for a URL with a password (e.g. a mounted
-        Kubernetes Secret); wins over db_url. Read at start; refused when anybody may read it
-        (chmod 600). Default: $NEVIS_AUTH_HUB_DB_URL_FILE""",
-    )
-    hub_cache_seconds = Int(
-        60,
-        config=True,
-        help="""Seconds JupyterHub's answer about a server's token is reused: a stopped server's
-        token keeps working at most this long (JupyterHub's own services reuse such answers
-        for 300 s). Every token in use is asked about again within this time: shorter means
-        more questions to JupyterHub. Default: $NEVIS_AUTH_HUB_CACHE_SECONDS""",
-    )
-    cookie_secret = Unicode(
-        "",
-        config=True,
-        help="""The secret signing the service's cookies, in hex (`openssl rand -hex 32`);
-        instead of cookie_secret_file. Default: $NEVIS_AUTH_HUB_COOKIE_SECRET""",
-    )
-    cookie_secret_file = Unicode(
-        "nevis_auth_hub_cookie_secret",
-        config=True,
-        help="""File keeping the secret that signs the service's cookies, so that sign-ins under
-        way survive a restart: made (readable by the service only) when missing, refused when
-        others may read it; relative to the service's working directory. Empty: a new secret
-        each start. Default: $NEVIS_AUTH_HUB_COOKIE_SECRET_FILE""",
-    )
-    auth_state = Bool(
-        False,
-        config=True,
-        help="""Sign in once: start from the tokens the hub's OAuthenticator keeps in each user's
-        auth_state (same provider and client; the service needs the scopes admin:auth_state and
-        read:users:name), and answer the hub's refresh_user (jupyter_nevis_auth.hubservice.hook).
-        Default: $NEVIS_AUTH_HUB_AUTH_STATE""",
-    )
-
-    def get_db_url(self) -> str:
-        """The database's URL, from db_url_file when set, else db_url; or SettingsError."""
-        if self.db_url_file:
-            option = f"NevisAuthHub.db_url_file (${self.env_var('db_url_file')})"
-            return read_secret_file(self.db_url_file, "database URL file", option)
-        return self.db_url
 
 
 def make_app(
@@ -130,14 +65,22 @@ def make_app(
     prefix: str,
     log: logging.Logger,
     cookie_secret: bytes | None = None,
-) -> web.Application:
-    """The tornado application of the service below `prefix` (/services/<name>/)."""
+    sign_ins: SharedSignIns | None = None,
+) -> ServiceApplication:
+    """The tornado application of the service below `prefix` (/services/<name>/).
+
+    With `sign_ins`, sign-ins under way are shared with other replicas through the database.
+    """
     templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
-    handlers = list(HANDLERS)
+    handlers = [*HANDLERS, *HEALTH_HANDLERS]
+    if sign_ins is not None:
+        handlers = [(p, ReplicaCallbackHandler if p == base.CALLBACK else h) for p, h in handlers]
     if isinstance(service, AuthStateService):
         handlers.append((HUB_TOKENS, HubTokensHandler))
-    return web.Application(
+    return ServiceApplication(
         [(prefix + path, handler) for path, handler in handlers],
+        nevis_auth_sign_ins=sign_ins,
+        nevis_auth_store_check=StoreCheck(service.tokens.store),
         # Signs the sign-in cookies and JupyterHub's OAuth cookie (cookie_secret.py).
         cookie_secret=cookie_secret or secrets.token_bytes(32),
         xsrf_cookies=True,
@@ -223,7 +166,16 @@ class NevisAuthHubApp(Application):
             )
             store = MemoryTokenStore(parent=config)
         else:
-            store = SQLTokenStore(settings.get_db_url(), fernet, parent=config)
+            db_url = settings.get_db_url()
+            store = SQLTokenStore(
+                db_url,
+                fernet,
+                # Anything but SQLite may be shared by several processes: replicas.
+                shared=make_url(db_url).get_backend_name() != "sqlite",
+                cache_seconds=settings.replica_cache_seconds,
+                lease_seconds=settings.lease_seconds,
+                parent=config,
+            )
             self.log.info("jupyter-nevis-auth: tokens are kept in %s", store.where)
         service: AuthService
         if settings.auth_state:
@@ -260,14 +212,21 @@ class NevisAuthHubApp(Application):
         except SettingsError as e:
             self.log.critical("jupyter-nevis-auth: %s", e)
             self.exit(1)
+        sign_ins = None
         if isinstance(store, SQLTokenStore):
             # Older keys can be dropped from NevisAuth.store_key once this has run.
             rotated = await store.rotate()
             self.log.info("jupyter-nevis-auth: %d sign-ins kept from before", rotated)
-            under_way = await take_back_pending(store, service.pending)
-            self.log.info("jupyter-nevis-auth: %d sign-ins under way at the last stop", under_way)
+            if store.shared:
+                # Written as they start: any replica finishes them, none keeps them at stop.
+                sign_ins = SharedSignIns(store, service.pending, self.log)
+            else:
+                under_way = await take_back_pending(store, service.pending)
+                self.log.info(
+                    "jupyter-nevis-auth: %d sign-ins under way at the last stop", under_way
+                )
         hub_auth = HubOAuth(parent=self, cache_max_age=settings.hub_cache_seconds)
-        app = make_app(service, hub_auth, prefix, self.log, secret)
+        app = make_app(service, hub_auth, prefix, self.log, secret, sign_ins)
         # What the start made (modules, the application) lives as long as the service: out of
         # the collector's way, so that a full collection no longer stalls every request for
         # tens of milliseconds at a thousand users.
@@ -285,10 +244,12 @@ class NevisAuthHubApp(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         checking.cancel()
-        server.stop()
-        await service.tokens.drain()
-        if isinstance(store, SQLTokenStore):
+        await stop_gracefully(app, server, service, self.log)
+        if sign_ins is not None:
+            await sign_ins.stop()
+        elif isinstance(store, SQLTokenStore):
             await keep_pending(store, service.pending)
+        if isinstance(store, SQLTokenStore):
             store.close()
         self.log.info("jupyter-nevis-auth: the service stopped")
 

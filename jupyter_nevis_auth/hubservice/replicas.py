@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from ..errors import StoreUnavailableError
 from ..flow import PendingLogin, PendingLogins
 from ..tokens import fingerprint
+from .pages import CallbackHandler
 from .pending import login_data, login_of
 from .store import SQLTokenStore
 
@@ -119,3 +120,12 @@ def _take(engine: Engine, rid: str) -> str | None:
     with engine.begin() as db:
         taken = delete(sign_ins_table).where(sign_ins_table.c.id == rid)
         return db.execute(taken.returning(sign_ins_table.c.ciphertext)).scalar_one_or_none()
+
+
+class ReplicaCallbackHandler(CallbackHandler):
+    """callback, where replicas share the sign-ins: the sign-in is taken from the database."""
+
+    async def prepare(self) -> None:
+        """Take the callback's sign-in, wherever it started, before the callback looks."""
+        state = self.get_query_argument("state", "", strip=False)
+        await self.settings["nevis_auth_sign_ins"].claim(state)

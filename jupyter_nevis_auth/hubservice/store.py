@@ -205,6 +205,10 @@ class SQLTokenStore(TokenStore):
         """Raise StoreUnavailableError unless the database takes a write now."""
         await self._call(self._touch, key)
 
+    async def ping(self) -> None:
+        """Raise StoreUnavailableError unless the database answers now."""
+        await self._call(self._ping)
+
     async def _call(self, work: Callable[..., T], *args: Any) -> T:
         """Run `work` in a thread; the database's being unreachable is StoreUnavailableError."""
         try:
@@ -250,6 +254,10 @@ class SQLTokenStore(TokenStore):
             split_key(key)[0],
             why,
         )
+
+    def _ping(self) -> None:
+        with self.engine.connect() as db:
+            db.execute(select(1))
 
     def _touch(self, key: str) -> None:
         with self.engine.begin() as db:

@@ -1,0 +1,142 @@
+"""A real JupyterHub whose nevis-auth service runs as replica processes the tests start.
+
+The hub's proxy sends /services/nevis-auth/ to a load balancer (tests/support/balancer.py,
+what a Kubernetes Service is to a Deployment) in front of the replicas, all on one
+PostgreSQL database, sharing the store key, the cookie secret and the hub's API token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.hub.harness import HUB_DIR, HubError, JupyterHub, free_port
+from tests.hub.service_harness import SERVICE, ServiceHub
+from tests.support.balancer import Balancer
+
+REPLICA_CONFIG = HUB_DIR / "replica_config.py"
+START_TIMEOUT = 30.0
+
+
+class Replica:
+    """One process of the service, on a port of its own; its output in a log file."""
+
+    def __init__(self, number: int, env: dict[str, str], work_dir: Path) -> None:
+        self.number = number
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**env, "JUPYTERHUB_SERVICE_URL": self.url}
+        self.work_dir = work_dir
+        self.log_file = work_dir / f"replica-{number}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process and wait until its `health` says it is ready."""
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("jupyter-nevis-auth-hub"))],
+                cwd=self.work_dir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise HubError(f"replica {self.number} exited:\n{self.log()}")
+            try:
+                if requests.get(self.url + SERVICE + "health", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise HubError(f"replica {self.number} did not get ready:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int | None:
+        """Send `sig` (SIGTERM: a graceful stop) and wait for the exit; its exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
+
+    def log(self) -> str:
+        """What the replica printed, every run."""
+        return self.log_file.read_text(encoding="utf-8", errors="replace")
+
+
+class ReplicaHub(ServiceHub):
+    """`jupyterhub -f tests/hub/replica_config.py`, and `replicas` service processes."""
+
+    config_file = REPLICA_CONFIG
+
+    def __init__(
+        self, work_dir: Path, issuer: str, db_url: str, replicas: int, **kwargs: Any
+    ) -> None:
+        """Prepare the hub, the balancer and the replicas' shared secrets; call start()."""
+        super().__init__(work_dir, issuer, {}, **kwargs)
+        self.db_url = db_url
+        self.count = replicas
+        self.balancer = Balancer([])
+        # The balancer is where the hub's proxy sends the service's requests.
+        self.service_url = self.balancer.url
+        self.service_token = secrets.token_hex(32)
+        self.cookie_secret = secrets.token_hex(32)
+        self._env.update(
+            HUB_TEST_SERVICE_URL=self.service_url, HUB_TEST_SERVICE_TOKEN=self.service_token
+        )
+        self.replicas: list[Replica] = []
+
+    def start(self, client_id: str, client_secret: str) -> None:
+        """Start the hub, then the balancer and the replicas."""
+        key_file = self.work_dir / "store_key"
+        key_file.write_text(self.store_key + "\n", encoding="utf-8")
+        key_file.chmod(0o600)
+        JupyterHub.start(self, client_id, client_secret)
+        service_env = json.loads((self.work_dir / "replica_env.json").read_text())
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("NEVIS_AUTH_", "JUPYTER"))}
+        env = {
+            **base,
+            **service_env,
+            "NEVIS_AUTH_HUB_DB_URL": self.db_url,
+            "NEVIS_AUTH_HUB_COOKIE_SECRET": self.cookie_secret,
+            "NEVIS_AUTH_HUB_LEASE_SECONDS": "4",
+            "NEVIS_AUTH_HUB_REPLICA_CACHE_SECONDS": "1",
+            "JUPYTERHUB_SERVICE_NAME": "nevis-auth",
+            "JUPYTERHUB_API_TOKEN": self.service_token,
+            "JUPYTERHUB_API_URL": self._env["HUB_TEST_HUB_URL"] + "/hub/api",
+            "JUPYTERHUB_BASE_URL": "/",
+            "JUPYTERHUB_SERVICE_PREFIX": SERVICE,
+            "JUPYTERHUB_CLIENT_ID": "service-nevis-auth",
+            "JUPYTERHUB_OAUTH_CALLBACK_URL": SERVICE + "oauth_callback",
+            "JUPYTERHUB_OAUTH_ACCESS_SCOPES": json.dumps(["access:services!service=nevis-auth"]),
+        }
+        self.replicas = [Replica(i, env, self.work_dir) for i in range(self.count)]
+        self.balancer.backends[:] = [r.port for r in self.replicas]
+        self.balancer.start()
+        for replica in self.replicas:
+            replica.start()
+
+    def stop(self) -> None:
+        """Stop the replicas, the balancer and the hub."""
+        for replica in self.replicas:
+            replica.stop(signal.SIGKILL)
+        self.balancer.stop()
+        super().stop()
+
+    def log(self) -> str:
+        """The hub's log and every replica's."""
+        return super().log() + "".join(r.log() for r in self.replicas)

@@ -1,0 +1,149 @@
+"""The hub service as replica processes on one PostgreSQL database, behind a real JupyterHub.
+
+Two replicas (tests/hub/replica_harness.py) behind the hub's proxy and a load balancer, a
+real PostgreSQL, and the test provider with refresh-token rotation: a refresh token works
+once, and its reuse ends the whole grant. Tests build on each other's sign-ins, in file order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.hub.harness import HubBrowser, path, query
+from tests.hub.replica_harness import Replica, ReplicaHub
+from tests.hub.service_harness import SERVICE, service_api
+from tests.support.postgres import PostgresServer, running_postgres
+from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider, RegisteredClient, provider_login
+
+pytestmark = pytest.mark.hub
+
+#: The access tokens' lifetime: a refresh is due after half of it.
+TOKEN_TTL = 30
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the module: the replicas' database."""
+    yield from running_postgres()
+
+
+@pytest.fixture(scope="module")
+def hub_and_client(
+    postgres: PostgresServer,
+    oidc_provider: OIDCTestProvider,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ReplicaHub, RegisteredClient]]:
+    """The hub with two replicas of the service, and its client (with rotation)."""
+    hub = ReplicaHub(tmp_path_factory.mktemp("replica-hub"), oidc_provider.issuer, postgres.url, 2)
+    client = oidc_provider.add_client(
+        hub.redirect_uris, rotate_refresh_token=True, access_token_ttl=TOKEN_TTL
+    )
+    with hub.running(client.client_id, client.client_secret):
+        yield hub, client
+
+
+def on(replica: Replica, url: str) -> str:
+    """`url` with the origin of `replica` instead of the hub's."""
+    parts = urlsplit(url)
+    return replica.url + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def token_at(replica: Replica, token: str, **params: str) -> requests.Response:
+    """The token API of one replica, asked straight, as a server's request it was sent."""
+    return requests.get(
+        replica.url + SERVICE + "api/token",
+        headers={"Authorization": f"token {token}"},
+        params=params,
+        timeout=HTTP_TIMEOUT,
+    )
+
+
+def refreshes(provider: OIDCTestProvider, client: RegisteredClient) -> dict[str, int]:
+    counter = provider.stats(client.client_id)["token"].get("refresh_token", {})
+    return {"ok": counter.get("ok", 0), "error": counter.get("error", 0)}
+
+
+@pytest.fixture(scope="module")
+def alice_signed_in(hub: ReplicaHub, alice: HubBrowser) -> str:
+    """alice signs in: started at the first replica, her callback lands on the second.
+
+    Returns her server's token.
+    """
+    first, second = hub.replicas
+    # The hub's OAuth for the service's pages first, through the proxy (any replica).
+    response, visited = alice.follow(SERVICE + "login?next=" + SERVICE + "done")
+    assert response.is_redirect, f"{response.status_code} at {visited[-1]}: {response.text}"
+    # The sign-in itself started at the first replica: its state is in that one's memory.
+    started = alice.http.get(
+        first.url + SERVICE + "login?next=" + SERVICE + "done",
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
+    )
+    assert started.status_code == 302, started.text
+    callback = provider_login(
+        started.headers["Location"],
+        "alice",
+        redirect_prefix=hub.redirect_uri,
+        session=alice.provider,
+    )
+    landed = alice.http.get(on(second, callback), allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert landed.status_code == 302, landed.text
+    assert path(landed.headers["Location"]) == SERVICE + "done"
+    # Used up at every replica.
+    for replica in (first, second):
+        again = alice.http.get(on(replica, callback), allow_redirects=False, timeout=HTTP_TIMEOUT)
+        assert again.status_code == 400, again.text
+        assert "expired or was already used" in again.text
+    assert "code" not in query(landed.headers["Location"])
+    return hub.server_token("alice")
+
+
+def test_a_callback_landing_on_another_replica_signs_in(
+    hub: ReplicaHub, alice_signed_in: str
+) -> None:
+    for replica in hub.replicas:
+        answer = token_at(replica, alice_signed_in)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["claims"]["sub"] == "alice"
+    through_proxy = service_api(hub, "GET", "api/token", alice_signed_in)
+    assert through_proxy.status_code == 200, through_proxy.text
+
+
+def test_health_says_what_it_checks(hub: ReplicaHub, postgres: PostgresServer) -> None:
+    replica = hub.replicas[0]
+    ready = requests.get(replica.url + SERVICE + "health", timeout=HTTP_TIMEOUT)
+    assert (ready.status_code, ready.json()) == (200, {"ready": True})
+    assert ready.headers["Cache-Control"] == "no-store"
+    live = requests.get(replica.url + SERVICE + "health/live", timeout=HTTP_TIMEOUT)
+    assert (live.status_code, live.json()) == (200, {"live": True})
+    # Through the hub's proxy too, without a sign-in.
+    assert requests.get(hub.url + SERVICE + "health", timeout=HTTP_TIMEOUT).status_code == 200
+
+
+def test_concurrent_token_requests_over_replicas_give_one_refresh(
+    hub: ReplicaHub,
+    alice_signed_in: str,
+    oidc_provider: OIDCTestProvider,
+    client: RegisteredClient,
+) -> None:
+    before = refreshes(oidc_provider, client)
+    first = token_at(hub.replicas[0], alice_signed_in).json()
+
+    # Forced, as after an API's 401: each replica would refresh, but for the lease.
+    def ask(i: int) -> requests.Response:
+        return token_at(hub.replicas[i % 2], alice_signed_in, force_refresh="1")
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(ask, range(16)))
+    assert [a.status_code for a in answers] == [200] * 16, [a.text for a in answers]
+    assert refreshes(oidc_provider, client) == {"ok": before["ok"] + 1, "error": 0}
+    # Within the replicas' cache time, both hand out the one refreshed token.
+    time.sleep(1.5)
+    now = {token_at(r, alice_signed_in).json()["access_token"] for r in hub.replicas}
+    assert len(now) == 1 and first["access_token"] not in now
