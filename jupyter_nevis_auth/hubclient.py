@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -25,6 +26,12 @@ RELAYED_5XX = (502, 503, 504)
 MAX_CONNECTIONS = 64
 
 
+def from_service(body: bytes) -> bool:
+    """Whether an error answer is the service's own (JSON with a sentence), not a proxy's."""
+    data = parse_json(body)
+    return isinstance(data, dict) and isinstance(data.get("message"), str)
+
+
 class HubServiceClient:
     """Calls the service's API as this server, with the server's own JupyterHub API token."""
 
@@ -32,6 +39,7 @@ class HubServiceClient:
         self.url = config.hub_service_url.rstrip("/") + "/"
         self.api_token = api_token
         self.http_timeout = config.http_timeout
+        self.log = log
         #: The hub's origin as browsers reach it, "" when the configuration does not say.
         self.public_origin = public_origin(
             config.public_url, os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
@@ -82,13 +90,27 @@ class HubServiceClient:
         """
         # The service itself may wait http_timeout for a slow provider before it answers
         # (with the still-valid token): giving up at the same moment would lose that answer.
-        timeout = 2 * self.http_timeout + wait
-        try:
-            answer = await self.service.call(method, path, params, timeout=timeout)
-        except UpstreamTimeoutError as e:
-            return 504, {"error": PROVIDER_TIMEOUT, "message": str(e)}
-        except UpstreamError as e:
-            return 502, {"error": PROVIDER_ERROR, "message": str(e)}
+        deadline = time.monotonic() + 2 * self.http_timeout + wait
+        # A read is asked again once: the service's replica that got it may have stopped, and
+        # the proxy (or the Kubernetes Service) sends the second try to another.
+        tries = 2 if method == "GET" else 1
+        for left in range(tries - 1, -1, -1):
+            try:
+                answer = await self.service.call(
+                    method, path, params, timeout=deadline - time.monotonic()
+                )
+            except UpstreamTimeoutError as e:
+                return 504, {"error": PROVIDER_TIMEOUT, "message": str(e)}
+            except UpstreamError as e:
+                if left:
+                    self.log.info("Asking %s again: %s", SERVICE, e)
+                    continue
+                return 502, {"error": PROVIDER_ERROR, "message": str(e)}
+            if left and answer.code in RELAYED_5XX and not from_service(answer.body):
+                # The proxy's own answer: no replica took the request.
+                self.log.info("Asking %s again: the proxy answered %d.", SERVICE, answer.code)
+                continue
+            break
         data = parse_json(answer.body)
         if not isinstance(data, dict):
             message = (
