@@ -19,6 +19,7 @@ from ..protocol import (
     MIN_TTL_PARAM,
     PROVIDER_PARAM,
     SECRET_HEADER,
+    TokenAnswer,
     secret_in,
 )
 from ..status import sign_in_url
@@ -109,20 +110,21 @@ class KernelTokenHandler(KernelAPIHandler):
             status, error = token_failure(e, self.log, f"a kernel of {self.owner}")
             self.answer(status, {"error": error, "message": str(e)})
             return
-        self.answer(
-            200,
-            {
-                "access_token": tokens.access_token,
-                "token_type": tokens.token_type,
-                "expires_at": tokens.expires_at,
-                "expires_in": tokens.expires_in(),
-                "scope": " ".join(tokens.scope),
-                "id_token": tokens.id_token,
-                "claims": public_claims(tokens.claims),
-                "api": api.name if api and api.name else None,
-                "provider": provider,
-            },
-        )
+        answer: TokenAnswer = {
+            "access_token": tokens.access_token,
+            "token_type": tokens.token_type,
+            "expires_at": tokens.expires_at,
+            "expires_in": tokens.expires_in(),
+            "scope": " ".join(tokens.scope),
+            "id_token": tokens.id_token,
+            "claims": public_claims(tokens.claims),
+            "api": api.name if api and api.name else None,
+            "provider": provider,
+        }
+        if tokens.dpop_jwk:
+            # The kernel signs each request's proof itself (SECURITY.md, DPoP-bound tokens).
+            answer["dpop_jwk"] = dict(tokens.dpop_jwk)
+        self.answer(200, dict(answer))
 
     @allow_unauthenticated
     async def delete(self) -> None:

@@ -69,22 +69,22 @@ class TokenHandler(ServiceAPI):
             status, error = token_failure(e, self.log, f"a server of {user}")
             self.answer(status, dict(ErrorAnswer(error=error, message=str(e))))
             return
-        self.answer(
-            200,
-            dict(
-                TokenAnswer(
-                    access_token=tokens.access_token,
-                    token_type=tokens.token_type,
-                    expires_at=tokens.expires_at,
-                    expires_in=tokens.expires_in(),
-                    scope=" ".join(tokens.scope),
-                    id_token=tokens.id_token,
-                    claims=public_claims(tokens.claims),
-                    api=api.name if api and api.name else None,
-                    provider=provider,
-                )
-            ),
+        answer = TokenAnswer(
+            access_token=tokens.access_token,
+            token_type=tokens.token_type,
+            expires_at=tokens.expires_at,
+            expires_in=tokens.expires_in(),
+            scope=" ".join(tokens.scope),
+            id_token=tokens.id_token,
+            claims=public_claims(tokens.claims),
+            api=api.name if api and api.name else None,
+            provider=provider,
         )
+        if tokens.dpop_jwk:
+            # The user's kernels sign each request's proof themselves, as the token goes to
+            # the calling server's user only (SECURITY.md, DPoP-bound tokens).
+            answer["dpop_jwk"] = dict(tokens.dpop_jwk)
+        self.answer(200, dict(answer))
 
     async def delete(self) -> None:
         """Sign the user out of every provider, or of `provider`; answers the status."""
