@@ -160,10 +160,8 @@ class AuthService:
         return await self.tokens.store.get(token_key(user, provider)) is not None
 
     async def status(self, user: str, base_url: str, *, refresh: bool = False) -> dict[str, Any]:
-        """What the widget and frontends may see: never a raw token.
-
-        With `refresh`, a token about to expire is refreshed first, so the answer is current.
-        """
+        """What the widget and frontends may see, never a raw token; `refresh` renews first
+        a token about to expire, so the answer is current."""
         if refresh:
             for name in self.providers:
                 try:

@@ -42,7 +42,8 @@ def login_of(data: dict[str, Any]) -> PendingLogin:
     api = data.pop("api")
     spec = None
     if api is not None:
-        spec = ApiSpec(**{**api, "scopes": tuple(api["scopes"]), "urls": tuple(api["urls"])})
+        # JSON has no tuples: the spec's sequences (scopes, urls, acr_values, …) come back as lists.
+        spec = ApiSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in api.items()})
     created = time.monotonic() - (time.time() - float(data.pop("started_at")))
     return PendingLogin(**data, api=spec, created=created)
 
