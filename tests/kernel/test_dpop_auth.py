@@ -3,16 +3,25 @@ nonce; the token alone, copied out of the kernel, is refused; the key shows up n
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from jupyter_nevis_auth.config import NevisAuth
 from jupyter_nevis_auth.dpop import DPoPKey
+from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
+from jupyter_nevis_auth.stores import new_store_key
+from jupyter_nevis_auth.tokens import TokenSet
 from tests.conftest import Browser
 from tests.kernel.conftest import Kernel, stored
+from tests.support.jupyter_process import JupyterServerProcess, run_cell
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import ResourceServer
 
@@ -123,3 +132,75 @@ async def test_the_token_copied_out_of_the_kernel_is_refused_without_its_key(
     refused = requests.get(url, headers=headers, timeout=10)
     assert refused.status_code == 401
     assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+
+
+#: Kernel code: a GET of the API through session() asking for `min_ttl` seconds, and which
+#: key and token the kernel used.
+THROUGH_SESSION = """
+import hashlib, json, requests
+from jupyter_nevis_auth import get_access_token, session
+response = session({min_ttl}).get({url!r}, timeout=10)
+token = get_access_token({min_ttl})
+print(json.dumps({{"code": response.status_code, "jkt": token.dpop.thumbprint,
+                  "token": hashlib.sha256(str(token).encode()).hexdigest()}}))
+"""
+
+
+def through_session(server: JupyterServerProcess, url: str, min_ttl: float) -> dict[str, Any]:
+    """What THROUGH_SESSION printed in a new kernel of `server`."""
+    with server.kernel() as client:
+        printed = run_cell(client, THROUGH_SESSION.format(url=url, min_ttl=min_ttl))
+    return json.loads(printed.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_a_real_restart_keeps_the_sign_ins_key_for_kernels_and_refreshes(
+    tmp_path, username, oidc_provider: OIDCTestProvider, dpop_api: ResourceServer
+):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    # Tokens live 10 s: the restarted server refreshes the expired one with the stored key.
+    client = oidc_provider.add_client([url + "nevis/callback"], access_token_ttl=10)
+    store = tmp_path / "tokens.enc"
+    config = {
+        "ServerApp": {"port": port, "port_retries": 0},
+        "NevisAuth": client.nevis_settings(
+            oidc_provider.issuer,
+            http_timeout=5.0,
+            dpop=True,
+            token_store_class="jupyter_nevis_auth.filestore.EncryptedFileTokenStore",
+            store_path=str(store),
+            store_key=new_store_key(),
+        ),
+    }
+    with JupyterServerProcess(tmp_path, config) as server:
+        server.sign_in(username)
+        expired = time.monotonic() + 10
+        before = through_session(server, dpop_api.hello_url, 1)
+        log = server.output
+    assert before["code"] == 200
+
+    with JupyterServerProcess(tmp_path, config) as server:
+        time.sleep(max(0.0, expired - time.monotonic()))
+        after = through_session(server, dpop_api.hello_url, 1)
+        log += server.output
+
+    assert after["code"] == 200
+    assert after["jkt"] == before["jkt"] and after["token"] != before["token"]
+    assert oidc_provider.token_calls(client.client_id, "refresh_token") >= 1
+    (tokens,) = asyncio.run(stored_in(store, config["NevisAuth"]["store_key"]))
+    assert tokens.dpop_jwk is not None
+    assert DPoPKey.from_jwk(tokens.dpop_jwk).thumbprint == before["jkt"]
+    assert tokens.dpop_jwk["d"] not in log
+    assert tokens.dpop_jwk["d"].encode() not in store.read_bytes()
+
+
+async def stored_in(path: Path, key: str) -> list[TokenSet]:
+    """Every token set in the encrypted file at `path`."""
+    store = EncryptedFileTokenStore(parent=NevisAuth(store_path=str(path), store_key=key))
+    return [t for t in [await store.get(k) for k in await store.keys()] if t is not None]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
