@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from http.cookies import SimpleCookie
@@ -23,6 +20,7 @@ from jupyter_nevis_auth.config import NevisAuth
 from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
 from jupyter_nevis_auth.tokens import TokenSet
 from tests.conftest import Browser
+from tests.support.process import Process, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE_CLASS = "jupyter_nevis_auth.filestore.EncryptedFileTokenStore"
@@ -241,12 +239,6 @@ class TestUnreadableFileInTheServer:
 # -- a real restart ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class JupyterProcess:
     """A `jupyter server` process with the extension, restartable on the same port."""
 
@@ -291,21 +283,23 @@ class JupyterProcess:
             "JUPYTER_RUNTIME_DIR": str(directory / "runtime"),
             "PYTHONPATH": str(ROOT),
         }
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     async def start(self, store_key: str) -> None:
         """Start the server with `store_key` in $NEVIS_AUTH_STORE_KEY; wait until it answers."""
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "jupyter_server"],
-                env={**self.env, "NEVIS_AUTH_STORE_KEY": store_key},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.directory,
-            )
+        # Each start appends to the log: what the earlier runs printed is kept.
+        self.process = Process(
+            "jupyter server",
+            [sys.executable, "-m", "jupyter_server"],
+            cwd=self.directory,
+            env={**self.env, "NEVIS_AUTH_STORE_KEY": store_key},
+            log_file=self.log,
+            append=True,
+        )
+        self.process.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
+            assert self.process.running, self.log.read_text()
             try:
                 if (await self.fetch("api", "status", raise_error=False)).code == 200:
                     return
@@ -316,13 +310,8 @@ class JupyterProcess:
 
     def stop(self) -> None:
         """SIGTERM, as a restart by a supervisor does."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            self.process.stop(20)
         self.process = None
 
     async def fetch(

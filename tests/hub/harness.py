@@ -7,9 +7,6 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -23,6 +20,7 @@ import psutil
 import requests
 import websocket
 
+from tests.support.process import Process, ProcessError, free_port
 from tests.support.provider import HTTP_TIMEOUT
 
 HUB_DIR = Path(__file__).resolve().parent
@@ -48,13 +46,6 @@ class HubError(RuntimeError):
     """The hub did not start, or a server of it did not."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class JupyterHub:
     """`jupyterhub -f tests/hub/jupyterhub_config.py` with its proxy, on free loopback ports."""
 
@@ -77,7 +68,7 @@ class JupyterHub:
             "HUB_TEST_PASSWORD": self.password,
             "HUB_TEST_ISSUER": issuer,
         }
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Process | None = None
 
     @property
     def redirect_uris(self) -> list[str]:
@@ -93,28 +84,20 @@ class JupyterHub:
         secret_file.write_text(client_secret + "\n", encoding="utf-8")
         secret_file.chmod(0o600)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NEVIS_AUTH_", "JUPYTER"))}
-        with self.log_file.open("wb") as log:
-            self._process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(self.config_file)],
-                cwd=self.work_dir,
-                env={**env, **self._env, "HUB_TEST_CLIENT_ID": client_id},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Most hubs' umask: files are 0644 unless their maker says otherwise.
-                umask=0o022,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise HubError(f"jupyterhub exited with {self._process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/hub/health", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
-        raise HubError(f"jupyterhub did not answer within {STARTUP_TIMEOUT:.0f} s:\n{self.log()}")
+        self._process = Process(
+            "jupyterhub",
+            [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(self.config_file)],
+            cwd=self.work_dir,
+            env={**env, **self._env, "HUB_TEST_CLIENT_ID": client_id},
+            log_file=self.log_file,
+            # Most hubs' umask: files are 0644 unless their maker says otherwise.
+            umask=0o022,
+        )
+        self._process.start()
+        try:
+            self._process.wait_for_url(self.url + "/hub/health", STARTUP_TIMEOUT, status=200)
+        except ProcessError as e:
+            raise HubError(str(e)) from None
 
     def stop(self) -> None:
         """Stop the hub, which stops the proxy and the servers; kill what outlives it."""
@@ -125,13 +108,7 @@ class JupyterHub:
             descendants = psutil.Process(process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             descendants = []
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        process.stop(STOP_TIMEOUT)
         # The spawner starts servers in sessions of their own: a hung one survives the hub.
         for child in descendants:
             try:

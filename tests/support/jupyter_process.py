@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 import requests
 from jupyter_client.blocking.client import BlockingKernelClient
 
+from tests.support.process import Process
 from tests.support.provider import provider_login
 
 STARTUP_TIMEOUT = 60.0
@@ -55,7 +55,7 @@ class JupyterServerProcess:
         self.http.trust_env = False
         self.http.headers["Authorization"] = f"token {self.token}"
         self.http.verify = str(certfile) if certfile else True
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Process | None = None
 
     def __enter__(self) -> JupyterServerProcess:
         """Start the server."""
@@ -97,19 +97,18 @@ class JupyterServerProcess:
             JUPYTER_DATA_DIR=str(self.workdir / "data"),
             PYTHONPATH=os.pathsep.join([*self.pythonpath, env.get("PYTHONPATH", "")]),
         )
-        with open(self.log_file, "wb") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "jupyter_server"],
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self._process = Process(
+            "the Jupyter server",
+            [sys.executable, "-m", "jupyter_server"],
+            cwd=self.workdir,
+            env=env,
+            log_file=self.log_file,
+        )
+        self._process.start()
         info_file = self.runtime_dir / f"jpserver-{self._process.pid}.json"
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not self.port:
-            if self._process.poll() is not None or time.monotonic() > deadline:
+            if not self._process.running or time.monotonic() > deadline:
                 self.stop()
                 raise JupyterServerError(f"the Jupyter server did not start:\n{self.output}")
             try:
@@ -178,16 +177,14 @@ class JupyterServerProcess:
         process = self._process
         if process is None:
             return
-        if process.poll() is None:
+        asked = False
+        if process.running:
             try:
                 self.http.post(self.url + "api/shutdown", timeout=HTTP_TIMEOUT)
+                asked = True
             except requests.RequestException:
-                process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                pass  # then SIGTERM
+        process.stop(STOP_TIMEOUT, asked=asked)
         self.http.close()
         self._process = None
 
