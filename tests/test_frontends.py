@@ -18,13 +18,13 @@ import pytest
 
 from jupyter_nevis_auth.links import WAIT_ENDED
 from tests.kernel.conftest import PRELUDE, Kernel
+from tests.support.browser import (
+    chromium_or_skip,
+    launched_chromium,
+    new_context,
+    sign_in_at_provider,
+)
 from tests.support.provider import DEVICE_CODE, TOKEN_EXCHANGE, OIDCTestProvider, RegisteredClient
-from tests.test_browser import CHROMIUM_ARGS, chromium_or_skip
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # chromium_or_skip() reports it
-    sync_playwright = None
 
 pytestmark = pytest.mark.browser
 
@@ -136,27 +136,12 @@ class Cell:
 
 def in_fresh_browser(url: str, steps: Any) -> str:
     """Open `url` in a new Chromium profile (no Jupyter cookie), run `steps(page)`, its text."""
-    assert sync_playwright is not None
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_or_skip(), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.set_default_timeout(UI_TIMEOUT)
-            page = context.new_page()
-            page.goto(url)
-            steps(page)
-            assert not [c for c in context.cookies() if c["name"].startswith("username-")]
-            return str(page.inner_text("body"))
-        finally:
-            browser.close()
-
-
-def sign_in_at_provider(page: Any, username: str) -> None:
-    """The provider's own login form, then its consent page."""
-    page.locator('input[name="login"]').fill(username)
-    page.locator('input[name="password"]').fill("secret")
-    page.locator('button[type="submit"]').click()
-    page.get_by_role("button", name="Continue").click()
+    with launched_chromium() as browser, new_context(browser, UI_TIMEOUT) as context:
+        page = context.new_page()
+        page.goto(url)
+        steps(page)
+        assert not [c for c in context.cookies() if c["name"].startswith("username-")]
+        return str(page.inner_text("body"))
 
 
 async def test_a_console_kernel_prints_a_link_that_signs_in_from_any_browser(

@@ -19,28 +19,28 @@ from typing import Any
 import pytest
 import requests
 
-from tests import test_browser
-from tests.support.provider import OIDCTestProvider
-from tests.support.resource_server import ResourceServer
-from tests.test_browser import (
+import tests.support.browser as browser_support
+from tests.support.browser import (
     ARTIFACTS,
     MIN_CONTRAST,
-    README_IMAGES,
-    UI_TIMEOUT,
     JupyterLab,
     Notebook,
     artifacts_on_failure,
+    new_context,
     sign_in_at_provider,
     write_settings,
 )
+from tests.support.provider import OIDCTestProvider
+from tests.support.resource_server import ResourceServer
+from tests.test_browser import README_IMAGES
 
 pytestmark = pytest.mark.browser
 
-# test_browser's fixtures: Debian's Chromium, and no Jupyter test event loop.
-chromium_path = test_browser.chromium_path
-chromium = test_browser.chromium
-jp_asyncio_loop = test_browser.jp_asyncio_loop
-jp_server_cleanup = test_browser.jp_server_cleanup
+# Debian's Chromium, and no Jupyter test event loop (Playwright's sync API runs its own).
+chromium_path = browser_support.chromium_path
+chromium = browser_support.chromium
+jp_asyncio_loop = browser_support.jp_asyncio_loop
+jp_server_cleanup = browser_support.jp_server_cleanup
 
 #: Seconds an access token lives in the revocation test: the server refreshes (and hears
 #: that the grant is gone) once half of it is left.
@@ -60,11 +60,8 @@ def lab(
     """JupyterLab with the extension, whose pages poll only every 300 s."""
     server = JupyterLab(tmp_path_factory.mktemp("lab-ext"), oidc_provider, resource_server)
     write_settings(server.workdir / "settings", "jupyter-nevis-auth:plugin", {"pollSeconds": 300})
-    server.start()
-    try:
+    with server:
         yield server
-    finally:
-        server.stop()
 
 
 @contextmanager
@@ -94,12 +91,10 @@ def context(chromium: Any, lab: JupyterLab) -> Iterator[Any]:
     """A fresh browser profile, starting signed out."""
     requests.post(lab.url + "nevis/logout", params={"token": lab.token}, timeout=10)
     assert lab.status()["logged_in"] is False
-    context = chromium.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=2)
-    context.set_default_timeout(UI_TIMEOUT)
-    try:
+    with new_context(
+        chromium, viewport={"width": 1280, "height": 800}, device_scale_factor=2
+    ) as context:
         yield context
-    finally:
-        context.close()
 
 
 def contrast(locator: Any) -> float:

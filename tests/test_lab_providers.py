@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 import requests
 
-from tests import test_browser
+import tests.support.browser as browser_support
+from tests.support.browser import JupyterLab, artifacts_on_failure, new_context, write_settings
 from tests.support.provider import OIDCTestProvider
 from tests.support.resource_server import ResourceServer
-from tests.test_browser import UI_TIMEOUT, JupyterLab, artifacts_on_failure, write_settings
 from tests.test_lab_extension import ITEM, PANEL, open_lab, sign_in_in_popup
 
 pytestmark = pytest.mark.browser
 
-chromium_path = test_browser.chromium_path
-chromium = test_browser.chromium
-jp_asyncio_loop = test_browser.jp_asyncio_loop
-jp_server_cleanup = test_browser.jp_server_cleanup
+chromium_path = browser_support.chromium_path
+chromium = browser_support.chromium
+jp_asyncio_loop = browser_support.jp_asyncio_loop
+jp_server_cleanup = browser_support.jp_server_cleanup
 
 
 @pytest.fixture(scope="module")
@@ -49,23 +49,16 @@ def lab(
         }
     )
     write_settings(server.workdir / "settings", "jupyter-nevis-auth:plugin", {"pollSeconds": 300})
-    server.start()
-    try:
+    with server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def context(chromium: Any, lab: JupyterLab) -> Iterator[Any]:
     """A fresh browser profile, starting signed out of both providers."""
     requests.post(lab.url + "nevis/logout", params={"token": lab.token}, timeout=10)
-    context = chromium.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(UI_TIMEOUT)
-    try:
+    with new_context(chromium, viewport={"width": 1280, "height": 800}) as context:
         yield context
-    finally:
-        context.close()
 
 
 def providers(lab: JupyterLab) -> dict[str, bool]:

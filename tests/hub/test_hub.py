@@ -15,27 +15,15 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
-from playwright.sync_api import sync_playwright
 
 from jupyter_nevis_auth.flow import new_state, state_server_name
 from jupyter_nevis_auth.protocol import secret_header
 from tests.hub.harness import HubBrowser, JupyterHub, path, query
+from tests.support.browser import launched_chromium
 from tests.support.provider import provider_login
 from tests.support.resource_server import ResourceServer
 
 pytestmark = pytest.mark.hub
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 ALICE = "/user/alice/"
 ALICE_LAB2 = "/user/alice/lab2/"
@@ -118,22 +106,18 @@ def test_alice_signs_in_through_the_single_redirect_uri(
 @pytest.mark.browser
 def test_in_chromium_alice_signs_in_to_the_hub_then_at_the_provider(hub: JupyterHub) -> None:
     """A browser's own cookies, redirects and forms, from the hub's login page to her server."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(hub.url + ALICE + "nevis/login?next=" + ALICE + "nevis/api/status")
-            page.fill("input[name=username]", "alice")  # the hub's login page first
-            page.fill("input[name=password]", hub.password)
-            page.click("[type=submit]")
-            page.fill("input[name=login]", "alice")
-            page.fill("input[name=password]", "any password")
-            page.click("[type=submit]")
-            page.click("[type=submit]")  # the provider's consent page
-            page.wait_for_url(hub.url + ALICE + "nevis/api/status")
-            status = json.loads(page.inner_text("body"))
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        page = browser.new_page()
+        page.goto(hub.url + ALICE + "nevis/login?next=" + ALICE + "nevis/api/status")
+        page.fill("input[name=username]", "alice")  # the hub's login page first
+        page.fill("input[name=password]", hub.password)
+        page.click("[type=submit]")
+        page.fill("input[name=login]", "alice")
+        page.fill("input[name=password]", "any password")
+        page.click("[type=submit]")
+        page.click("[type=submit]")  # the provider's consent page
+        page.wait_for_url(hub.url + ALICE + "nevis/api/status")
+        status = json.loads(page.inner_text("body"))
     assert status["logged_in"] is True
     assert status["claims"]["sub"] == "alice"
 

@@ -17,23 +17,22 @@ from urllib.parse import quote
 
 import pytest
 
+import tests.support.browser as browser_support
 from tests.hub.service_harness import OAuthHub
+from tests.support.browser import (
+    ARTIFACTS,
+    Notebook,
+    launched_chromium,
+    new_context,
+    quiet_lab_settings,
+    sign_in_at_provider,
+)
 from tests.support.hub import SIGN_IN_ONCE, HubSpec
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import ResourceServer
-from tests.test_browser import (
-    ARTIFACTS,
-    CHROMIUM_ARGS,
-    Notebook,
-    chromium_or_skip,
-    sign_in_at_provider,
-    write_settings,
-)
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 
-#: Milliseconds for a page to show what the test waits for.
-UI_TIMEOUT = 30_000
 #: The server started in hub mode (tests/hub/service_config.py's pre_spawn_hook).
 SERVER = "/user/alice/hubmode/"
 NOTEBOOK = "calls-the-api.ipynb"
@@ -45,20 +44,10 @@ answer = requests.get({url!r}, auth=BearerAuth(), timeout=10)
 print("API answered", answer.status_code, "for", answer.json()["sub"])"""
 
 
-@pytest.fixture
-def jp_asyncio_loop() -> None:
-    """No Jupyter test event loop: Playwright's sync API runs its own."""
-
-
-@pytest.fixture
-def jp_server_cleanup() -> None:
-    """No in-process Jupyter server: the hub runs the servers."""
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    """Debian's Chromium, or a skip (a failure on CI)."""
-    return chromium_or_skip()
+# Debian's Chromium, and no Jupyter test event loop (Playwright's sync API runs its own).
+chromium_path = browser_support.chromium_path
+jp_asyncio_loop = browser_support.jp_asyncio_loop
+jp_server_cleanup = browser_support.jp_server_cleanup
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +77,7 @@ def write_notebook(home: Path, api_url: str) -> None:
         "nbformat_minor": 5,
     }
     (home / NOTEBOOK).write_text(json.dumps(notebook), encoding="utf-8")
-    # No news pop-up over the notebook, no kernel dialog before it.
-    settings = home / ".jupyter" / "lab" / "user-settings"
-    write_settings(
-        settings,
-        "@jupyterlab/apputils-extension:notification",
-        {"fetchNews": "false", "checkForUpdates": False},
-    )
-    write_settings(
-        settings, "@jupyterlab/notebook-extension:tracker", {"autoStartDefaultKernel": True}
-    )
+    quiet_lab_settings(home / ".jupyter" / "lab" / "user-settings")
 
 
 def test_in_chromium_alice_goes_from_the_hub_login_to_a_notebook_calling_the_api(
@@ -106,18 +86,16 @@ def test_in_chromium_alice_goes_from_the_hub_login_to_a_notebook_calling_the_api
     oidc_provider: OIDCTestProvider,
     resource_server: ResourceServer,
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     hub, client = hub_and_client
     write_notebook(hub.work_dir / "home" / "alice", resource_server.hello_url)
     lab = SERVER + "lab/tree/" + NOTEBOOK
     spawn = "/hub/spawn/alice/hubmode?next=" + quote(lab, safe="")
     page: Any = None
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    with (
+        launched_chromium(chromium_path) as browser,
+        new_context(browser, viewport={"width": 1280, "height": 900}) as context,
+    ):
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(UI_TIMEOUT)
             page = context.new_page()
             page.goto(hub.url + "/hub/login?next=" + quote(spawn, safe=""))
             # The hub's login page: GenericOAuthenticator's one button, to the provider.
@@ -136,8 +114,6 @@ def test_in_chromium_alice_goes_from_the_hub_login_to_a_notebook_calling_the_api
                 page.screenshot(path=ARTIFACTS / "hub-notebook.png", full_page=True)
                 (ARTIFACTS / "hub-notebook-hub.log").write_text(hub.log())
             raise
-        finally:
-            browser.close()
     assert "API answered 200 for alice" in text, text
 
     # One sign-in, the hub's: one code traded; the service's own code flow never ran.

@@ -23,6 +23,7 @@ from jupyter_nevis_auth.links import WAIT_ENDED
 from tests.hub.console import ConsoleCell
 from tests.hub.harness import HubBrowser, path, query
 from tests.hub.service_harness import SERVICE, ServiceHub, service_api
+from tests.support.browser import chromium_or_skip, sign_in_at_provider
 from tests.support.hub import HubSpec
 from tests.support.provider import (
     DEVICE_CODE,
@@ -30,8 +31,7 @@ from tests.support.provider import (
     OIDCTestProvider,
     provider_login,
 )
-from tests.test_browser import chromium_or_skip
-from tests.test_frontends import DEVICE_LINK, in_fresh_browser, sign_in_at_provider
+from tests.test_frontends import DEVICE_LINK, in_fresh_browser
 
 pytestmark = pytest.mark.hub
 
