@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ..errors import NevisAuthError, ProviderError
 from ..oidc.http import parse_json
 from ..oidc.id_token import key_problem
+from .assurance import assurance
 from .context import Context, unreachable, unreachable_fix
 from .report import Check, clause, failed, passed, shown
 
@@ -80,7 +81,7 @@ def _issuer_mismatch(ctx: Context, url: str, issuer: object) -> tuple[str, str]:
 
 
 async def features(ctx: Context, name: str) -> Check:
-    """What the provider offers (PKCE S256, iss, revocation...) against what is asked of it."""
+    """What the provider offers (PKCE S256, iss, revocation, PAR...) against what is asked."""
     metadata, client = ctx.metadata, ctx.provider.client
     assert metadata is not None
     offered: list[str] = []
@@ -128,6 +129,9 @@ async def features(ctx: Context, name: str) -> Check:
     if resources:
         # No metadata field says so: the first narrowed refresh or exchange tells.
         offered.append(f"resource indicators for {', '.join(resources)} (not advertised)")
+    more, missing = await assurance(ctx)
+    offered += more
+    lacking += missing
     if lacking:
         return failed(
             name,

@@ -111,9 +111,9 @@ async def client_authentication(ctx: Context, name: str) -> Check:
         return failed(
             name,
             f"the provider answered invalid_client to {method}",
-            f"check {label}.client_id, {label}.client_secret (or client_secret_file) "
-            f"and {label}.token_endpoint_auth_method: they must be the application's "
-            "at the provider.",
+            f"check {label}.client_id, {refusals.credentials(ctx.config)} and "
+            f"{label}.token_endpoint_auth_method: they must be the application's at the "
+            "provider.",
         )
     said = _said(description)
     if error == "unauthorized_client":
