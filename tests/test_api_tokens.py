@@ -17,7 +17,8 @@ import requests
 from jupyter_nevis_auth.protocol import secret_header
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
-from tests.support.resource_server import MODELS_AUDIENCE, SALES_AUDIENCE, ResourceServer
+from tests.support.resource_server import ResourceServer
+from tests.support.two_apis import MODELS_SIGN_IN_SCOPES, two_apis_config
 
 
 @pytest.fixture
@@ -47,26 +48,12 @@ def nevis_config(
     partner_client: RegisteredClient,
 ) -> dict[str, Any]:
     """Two APIs, the second one behind the second provider."""
-    partner = partner_client.nevis_settings(second_oidc_provider.issuer)
-    partner["scopes"] = ["openid", "offline_access", "models.read"]
-    return {
-        **nevis_config,
-        "apis": {
-            "sales": {
-                "url": sales_api.url + "/",
-                "scopes": ["sales.read"],
-                "resource": SALES_AUDIENCE,
-                "token_exchange": True,
-            },
-            "models": {
-                "url": models_api.url + "/",
-                "scopes": ["models.read"],
-                "resource": MODELS_AUDIENCE,
-                "provider": "partner",
-            },
-        },
-        "providers": {"partner": partner},
-    }
+    partner = partner_client.nevis_settings(
+        second_oidc_provider.issuer, scopes=MODELS_SIGN_IN_SCOPES
+    )
+    return two_apis_config(
+        nevis_config, sales_api, models_api, partner, sales={"token_exchange": True}
+    )
 
 
 async def kernel_token(jp_fetch: Any, jp_serverapp: Any, **params: str) -> tuple[int, dict]:

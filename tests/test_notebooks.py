@@ -19,7 +19,8 @@ from nbclient.exceptions import CellExecutionError
 
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
-from tests.support.resource_server import MODELS_AUDIENCE, SALES_AUDIENCE, ResourceServer
+from tests.support.resource_server import ResourceServer
+from tests.support.two_apis import MODELS_SIGN_IN_SCOPES, two_apis_config
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 #: The notebooks that call the one protected test API; two-apis.ipynb has its own test.
@@ -129,25 +130,8 @@ class TestTwoApis:
         monkeypatch.setenv("SALES_API_URL", sales_api.hello_url)
         monkeypatch.setenv("MODELS_API_URL", models_api.hello_url)
         partner: RegisteredClient = second_oidc_provider.add_client([redirect_uri])
-        settings = partner.nevis_settings(second_oidc_provider.issuer)
-        settings["scopes"] = ["openid", "offline_access", "models.read"]
-        return {
-            **nevis_config,
-            "apis": {
-                "sales": {
-                    "url": sales_api.url + "/",
-                    "scopes": ["sales.read"],
-                    "resource": SALES_AUDIENCE,
-                },
-                "models": {
-                    "url": models_api.url + "/",
-                    "scopes": ["models.read"],
-                    "resource": MODELS_AUDIENCE,
-                    "provider": "partner",
-                },
-            },
-            "providers": {"partner": settings},
-        }
+        settings = partner.nevis_settings(second_oidc_provider.issuer, scopes=MODELS_SIGN_IN_SCOPES)
+        return two_apis_config(nevis_config, sales_api, models_api, settings)
 
     async def test_two_apis_side_by_side(
         self, jp_serverapp: ServerApp, browser: Browser, redirect_uri: str, username: str

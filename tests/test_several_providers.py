@@ -27,7 +27,8 @@ from jupyter_nevis_auth.service import AuthService
 from tests import test_links
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
-from tests.support.resource_server import MODELS_AUDIENCE, SALES_AUDIENCE, ResourceServer
+from tests.support.resource_server import ResourceServer
+from tests.support.two_apis import MODELS_SIGN_IN_SCOPES, two_apis_config
 from tests.test_api_tokens import kernel_token
 from tests.test_links import LinkBrowser
 
@@ -69,24 +70,8 @@ def nevis_config(
     """The two APIs of the docs, `models` behind the `partner` provider."""
     partner = partner_client.nevis_settings(second_oidc_provider.issuer)
     del partner["extra_authorize_params"]
-    partner.update(scopes=["openid", "offline_access", "models.read"], **partner_options)
-    return {
-        **nevis_config,
-        "apis": {
-            "sales": {
-                "url": sales_api.url + "/",
-                "scopes": ["sales.read"],
-                "resource": SALES_AUDIENCE,
-            },
-            "models": {
-                "url": models_api.url + "/",
-                "scopes": ["models.read"],
-                "resource": MODELS_AUDIENCE,
-                "provider": "partner",
-            },
-        },
-        "providers": {"partner": partner},
-    }
+    partner.update(scopes=MODELS_SIGN_IN_SCOPES, **partner_options)
+    return two_apis_config(nevis_config, sales_api, models_api, partner)
 
 
 async def sign_in_at(browser: Browser, name: str, value: str, username: str, redirect_uri: str):

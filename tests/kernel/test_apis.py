@@ -22,7 +22,8 @@ from tests.conftest import Browser
 from tests.kernel.conftest import Kernel, service_of
 from tests.kernel.view import KernelView
 from tests.support.provider import OIDCTestProvider, provider_login
-from tests.support.resource_server import MODELS_AUDIENCE, SALES_AUDIENCE, ResourceServer
+from tests.support.resource_server import ResourceServer
+from tests.support.two_apis import two_apis_config
 
 
 @pytest.fixture
@@ -42,20 +43,14 @@ def nevis_config(
 ) -> dict[str, Any]:
     """The default provider, a second one, and an API of each."""
     second = second_oidc_provider.add_client([redirect_uri])
-    return {
-        **nevis_config,
-        "providers": {"second": second.nevis_settings(second_oidc_provider.issuer)},
-        "apis": {
-            "sales": {"url": sales_api.url, "scopes": ["sales.read"], "resource": SALES_AUDIENCE},
-            "models": {
-                "url": models_api.url,
-                "scopes": ["models.read"],
-                "resource": MODELS_AUDIENCE,
-                "provider": "second",
-            },
-        },
-        "default_token_for_unlisted_urls": unlisted_urls,
-    }
+    return two_apis_config(
+        {**nevis_config, "default_token_for_unlisted_urls": unlisted_urls},
+        sales_api,
+        models_api,
+        second.nevis_settings(second_oidc_provider.issuer),
+        provider="second",
+        url_path="",
+    )
 
 
 async def sign_in_for(browser: Browser, name: str, value: str, username: str, redirect_uri: str):
