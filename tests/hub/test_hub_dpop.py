@@ -1,0 +1,90 @@
+"""DPoP through the hub service: the service keeps each sign-in's key, a user's hub-mode
+kernels get it with her token and prove it per request, and nobody else's server gets it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from jupyter_nevis_auth.dpop import DPoPKey
+from tests.hub.harness import HubBrowser
+from tests.hub.service_harness import SERVICE, ServiceHub, service_api, stop_server
+from tests.support.hub import HubSpec
+from tests.support.provider import OIDCTestProvider, provider_login
+from tests.support.resource_server import ResourceServer
+
+pytestmark = pytest.mark.hub
+
+#: Kernel code: a GET through session() and what the kernel's token is bound to.
+KERNEL_CALLS_API = """
+import json
+from jupyter_nevis_auth import get_access_token, session
+response = session().get({url!r}, timeout=10)
+print(json.dumps({{"code": response.status_code,
+                  "history": [r.status_code for r in response.history],
+                  "scheme": response.request.headers["Authorization"].split()[0],
+                  "sub": response.json().get("sub"),
+                  "jkt": get_access_token().dpop.thumbprint}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def hub_provider() -> Iterator[OIDCTestProvider]:
+    """A provider that binds tokens to DPoP keys and requires its nonce in every proof."""
+    with OIDCTestProvider(dpop=True) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def hub_spec() -> HubSpec:
+    """The hub with the service, whose sign-ins are DPoP-bound."""
+    return HubSpec(kind="service", name="dpop-hub", service_env={"NEVIS_AUTH_DPOP": "true"})
+
+
+@pytest.fixture(scope="module")
+def dpop_api(hub_provider: OIDCTestProvider) -> Iterator[ResourceServer]:
+    """The API in DPoP mode: bound tokens only, each proof with its current nonce."""
+    with ResourceServer(hub_provider.issuer, dpop=True) as api:
+        yield api
+
+
+def test_a_hub_mode_kernel_proves_the_services_key_and_only_its_user_gets_it(
+    hub: ServiceHub, alice: HubBrowser, bob: HubBrowser, dpop_api: ResourceServer
+) -> None:
+    response, _ = alice.follow(SERVICE + "login?next=" + SERVICE + "done")
+    callback = provider_login(
+        response.headers["Location"],
+        "alice",
+        redirect_prefix=hub.redirect_uri,
+        session=alice.provider,
+    )
+    assert alice.follow(callback)[0].status_code == 200
+
+    # kernel → her hub-mode server → the service → the API, with a proof of the sign-in's key.
+    server = alice.start_server("hubmode")
+    output = alice.run_code(server, KERNEL_CALLS_API.format(url=dpop_api.hello_url))
+    stop_server(alice, "hubmode")
+    values = json.loads(output.splitlines()[-1])
+    assert values["code"] == 200 and values["history"] == [401]
+    assert values["scheme"] == "DPoP" and values["sub"] == "alice"
+
+    # The key the service gave her server is the one her tokens are bound to.
+    answer = service_api(hub, "GET", "api/token", hub.server_token("alice"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["token_type"] == "DPoP"
+    assert DPoPKey.from_jwk(body["dpop_jwk"]).thumbprint == values["jkt"]
+    secret = body["dpop_jwk"]["d"]
+
+    # Her token without the key is refused by the API.
+    stolen = {"Authorization": f"DPoP {body['access_token']}"}
+    assert requests.get(dpop_api.hello_url, headers=stolen, timeout=10).status_code == 401
+
+    # bob's server gets no key of hers: he has not signed in, so no token and no key at all.
+    refused = service_api(hub, "GET", "api/token", hub.server_token("bob"))
+    assert refused.status_code == 401
+    assert "dpop_jwk" not in refused.json() and secret not in refused.text
+    assert secret not in hub.log() and secret not in output
