@@ -28,6 +28,7 @@ from . import base
 from .api import ApisHandler, StatusHandler, TokenHandler
 from .auth import ServerTokens
 from .authstate import AuthStateService
+from .client_jwks import ClientJwksHandler
 from .cookie_secret import load_cookie_secret
 from .health import HANDLERS as HEALTH_HANDLERS
 from .health import StoreCheck
@@ -55,6 +56,7 @@ HANDLERS: list[tuple[str, type[web.RequestHandler]]] = [
     ("api/token", TokenHandler),
     ("api/status", StatusHandler),
     ("api/apis", ApisHandler),
+    ("jwks.json", ClientJwksHandler),
     *LINK_HANDLERS,
 ]
 
