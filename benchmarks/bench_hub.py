@@ -61,14 +61,13 @@ import os
 import pstats
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Awaitable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -79,7 +78,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # The test provider's and the hub's drivers live in the test suite, which is not installed.
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.support import percentile, sign_in  # noqa: E402
+from benchmarks import load  # noqa: E402
+from benchmarks.load import MS, Processes, Run  # noqa: E402
+from benchmarks.support import sign_in  # noqa: E402
 from jupyter_nevis_auth.apis import token_key  # noqa: E402
 from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
 from jupyter_nevis_auth.hubservice.app import NevisAuthHub  # noqa: E402
@@ -88,9 +89,18 @@ from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet  # no
 from jupyter_nevis_auth.protocol import DEFAULT_MIN_TTL  # noqa: E402
 from jupyter_nevis_auth.refresh import TokenManager  # noqa: E402
 from jupyter_nevis_auth.service import AuthService  # noqa: E402
-from tests.hub.harness import PROXY, HubError, free_port  # noqa: E402
+from jupyter_nevis_auth.stores import MemoryTokenStore  # noqa: E402
+from jupyter_nevis_auth.tokens import TokenSet  # noqa: E402
+from tests.hub.harness import PROXY, HubError  # noqa: E402
 from tests.hub.service_harness import SERVICE, ServiceHub  # noqa: E402
-from tests.support.provider import HTTP_TIMEOUT, SERVER_SCRIPT, OIDCTestProvider  # noqa: E402
+from tests.support.hub import HubSpec, running_hub  # noqa: E402
+from tests.support.process import Process, ProcessError, free_port  # noqa: E402
+from tests.support.provider import (  # noqa: E402
+    HTTP_TIMEOUT,
+    SERVER_SCRIPT,
+    OIDCTestProvider,
+    RegisteredClient,
+)
 
 GOAL_P99 = 0.020
 GOAL_BYTES_PER_USER = 10 * 1024
@@ -111,10 +121,8 @@ QUIET_SECONDS = 1.0
 #: Seconds a pass of every server may take.
 SETUP_TIMEOUT = 120.0
 USER_BATCH = 250
-REQUEST_TIMEOUT = 10.0
 #: Seconds of clock and rounding slack when answers are compared with token lifetimes.
 SLACK = 1.0
-MS = 1000
 #: Appended to the service's config file by --profile: cProfile from then until it exits,
 #: counting the CPU time of the service's process.
 PROFILE = """
@@ -124,8 +132,8 @@ atexit.register(_profile.dump_stats, {path!r})
 _profile.enable()
 """
 MIB = 1024 * 1024
-IDLE = "idle"
-OTHERS = "outside the run"
+#: The processes of the run, in the order the figures name them.
+PROCESS_ORDER = ["load (this process)", "provider", "hub", "proxy", "service", "baseline"]
 NULL_SERVICE = Path(__file__).resolve().with_name("null_service.py")
 #: The baseline's path on the proxy, and the size of its answers (about a token answer's).
 BASELINE_PREFIX = "/services/bench-baseline/"
@@ -134,20 +142,12 @@ BASELINE_BYTES = 2500
 ONLY_SERVICE = "the service alone"
 ASKS_HUB = "a question to JupyterHub (at most)"
 REFRESHES = "a refresh"
-LOOP = "service event loop"
 
 
 @dataclass
-class Run:
-    """What one load run saw."""
+class HubRun(Run):
+    """What one load run saw, and the refreshes behind its answers."""
 
-    name: str
-    rate: float | None = None
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    #: How late the client sent a request at most (open loop), in seconds.
-    lag: float = 0.0
     refresh_calls: int = 0
     #: New access tokens: one per refresh the service made.
     expiries: int = 0
@@ -156,43 +156,38 @@ class Run:
     early: int = 0
     #: Answers whose token was due for a refresh.
     stale: int = 0
-    cpu: dict[str, float] = field(default_factory=dict)
-    #: Latencies by what the answer took besides the service's own work.
-    by_kind: dict[str, list[float]] = field(default_factory=dict)
 
-    @property
-    def answers(self) -> int:
-        """Correct answers."""
-        return len(self.latencies)
 
-    @property
-    def answer_rate(self) -> float:
-        """Correct answers per second."""
-        return self.answers / self.seconds if self.seconds else 0.0
-
-    def p(self, q: float) -> float:
-        """The q-th percentile of the latencies (infinite without answers)."""
-        return percentile(self.latencies, q) if self.latencies else float("inf")
-
-    def errors_text(self) -> str:
-        """The errors, by kind."""
-        total = sum(self.errors.values())
-        kinds = ", ".join(f"{n} {kind}" for kind, n in self.errors.most_common())
-        return f"{total} ({kinds})" if total else "0"
+def service_config(
+    provider: OIDCTestProvider, client_id: str, client_secret: str, redirect_uri: str
+) -> NevisAuth:
+    """The service's settings, as tests/hub/service_config.py gives them."""
+    return NevisAuth(
+        issuer=provider.issuer,
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=redirect_uri,
+        scopes=SCOPES,
+        extra_authorize_params={"prompt": "consent"},
+    )
 
 
 class Expiries:
     """Every user's access token as the answers show it: when it expires, when it is due."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, tokens: TokenManager) -> None:
+        """Tokens living `ttl` s, refreshed by `tokens`' own rules for what servers ask."""
         self.ttl = ttl
+        now = time.time()
+        issued = TokenSet(access_token="", expires_at=now + ttl, obtained_at=now)
+        # A user server's request names no min_ttl: the token API asks for DEFAULT_MIN_TTL.
         #: The service refreshes a token with fewer than this many seconds left.
-        self.leeway = min(DEFAULT_MIN_TTL, ttl / 2)
+        self.leeway = tokens.effective_leeway(issued, DEFAULT_MIN_TTL)
         #: It starts that refresh in the background this much earlier, when asked then.
-        self.ahead = min(TokenManager.refresh_ahead.default_value, (ttl - self.leeway) / 4)
+        self.ahead = tokens.ahead(issued, self.leeway)
         self.expires_at: dict[str, float] = {}
 
-    def see(self, user: str, expires_at: float, left: float | None, run: Run) -> bool:
+    def see(self, user: str, expires_at: float, left: float | None, run: HubRun) -> bool:
         """One token of `user` (with `left` seconds, when answered): is it a new one?"""
         if left is not None and left < self.leeway - SLACK:
             run.stale += 1
@@ -217,18 +212,7 @@ class Target:
     url: str
 
 
-def http_client(connections: int) -> aiohttp.ClientSession:
-    """An HTTP client of at most `connections` at once, each used for one request only.
-
-    A user server asks the service with tornado's AsyncHTTPClient, which opens a new
-    connection per request: the service sees the same here, from a client lighter on CPU.
-    """
-    connector = aiohttp.TCPConnector(limit=connections, force_close=True)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    return aiohttp.ClientSession(connector=connector, timeout=timeout)
-
-
-class Load:
+class TokenRequests:
     """Requests for users' tokens, each with the user's server token, as their servers ask."""
 
     def __init__(
@@ -245,14 +229,15 @@ class Load:
 
     async def ask(
         self,
-        http: aiohttp.ClientSession,
         url: str,
+        expect: int,
+        http: aiohttp.ClientSession,
         user: str,
         run: Run,
         since: float,
-        expect: int,
     ) -> None:
         """One request for `user`'s token; its latency counts from `since`."""
+        assert isinstance(run, HubRun)
         headers = {"Authorization": f"token {self.servers[user]}"}
         if BASELINE_PREFIX in url:
             await self.ask_baseline(http, url, headers, run, since)
@@ -291,8 +276,7 @@ class Load:
                 return
             if self.expiries.see(user, expires_at, left, run):
                 kind = REFRESHES
-        run.latencies.append(done - since)
-        run.by_kind.setdefault(kind, []).append(done - since)
+        run.answered(done - since, kind)
 
     @staticmethod
     async def ask_baseline(
@@ -309,122 +293,56 @@ class Load:
         if status != 200:
             run.errors[f"HTTP {status}"] += 1
             return
-        run.latencies.append(time.perf_counter() - since)
+        run.answered(time.perf_counter() - since)
 
-    async def open_loop(self, target: Target, run: Run, rate: float, seconds: float) -> None:
-        """`rate` requests a second for `seconds`, each sent on time whatever the answers do."""
-        run.rate = rate
-        http = http_client(OPEN_LOOP_CONNECTIONS)
+    async def open_loop(self, target: Target, run: HubRun, rate: float, seconds: float) -> None:
+        """`rate` requests a second for `seconds`, each for a random user's token."""
         picks = [self.rng.choice(self.names) for _ in range(round(rate * seconds))]
-        pending: set[asyncio.Future[None]] = set()
-        start = time.perf_counter() + 0.05
-        try:
-            for i, user in enumerate(picks):
-                scheduled = start + i / rate
-                delay = scheduled - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                else:
-                    run.lag = max(run.lag, -delay)
-                task = asyncio.ensure_future(self.ask(http, target.url, user, run, scheduled, 200))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            await self._finish(set(pending), run)
-        finally:
-            await http.close()
-        run.seconds = time.perf_counter() - start
+        ask = partial(self.ask, target.url, 200)
+        await load.open_loop(ask, picks, rate, run, OPEN_LOOP_CONNECTIONS)
 
     async def closed_loop(
         self,
         target: Target,
-        run: Run,
+        run: HubRun,
         callers: int,
         seconds: float,
         users: Iterable[str] | None = None,
         expect: int = 200,
     ) -> None:
         """`callers` ask again as soon as they have an answer: for `seconds`, or for `users`."""
-        http = http_client(callers)
-        start = time.perf_counter()
-        end = start + seconds
-        queue = iter(users) if users is not None else None
+        if users is not None:
+            next_pick = load.picks_from(users)
+        else:
+            next_pick = partial(self.rng.choice, self.names)
+        ask = partial(self.ask, target.url, expect)
+        await load.closed_loop(ask, next_pick, callers, seconds, run)
 
-        async def caller() -> None:
-            while time.perf_counter() < end:
-                user = next(queue, None) if queue is not None else self.rng.choice(self.names)
-                if user is None:
-                    return
-                await self.ask(http, target.url, user, run, time.perf_counter(), expect)
 
+def run_processes() -> Processes:
+    """This process and its children by their part in the run; the service's loop timed."""
+    by_name: dict[str, psutil.Process] = {"load (this process)": psutil.Process()}
+    for child in psutil.Process().children(recursive=True):
         try:
-            await self._finish(
-                {asyncio.ensure_future(caller()) for _ in range(callers)}, run, seconds
-            )
-        finally:
-            await http.close()
-        run.seconds += time.perf_counter() - start
-
-    @staticmethod
-    async def _finish(pending: set[asyncio.Future[None]], run: Run, seconds: float = 0) -> None:
-        """Wait for the work under way, at most `seconds` and then as long as a request may take."""
-        if not pending:
-            return
-        _, unfinished = await asyncio.wait(pending, timeout=seconds + REQUEST_TIMEOUT + 5)
-        for task in unfinished:
-            task.cancel()
-        if unfinished:
-            run.errors["unfinished"] += len(unfinished)
-
-
-class Processes:
-    """The processes of the run, for their CPU time and the service's memory."""
-
-    def __init__(self) -> None:
-        self.by_name: dict[str, psutil.Process] = {"load (this process)": psutil.Process()}
-        for child in psutil.Process().children(recursive=True):
-            try:
-                command = child.cmdline()
-            except psutil.Error:
-                continue
-            line = " ".join(command)
-            if "jupyter-nevis-auth-hub" in line:
-                self.by_name["service"] = child
-            elif str(SERVER_SCRIPT) in line:
-                self.by_name["provider"] = child
-            elif str(PROXY) in line or "configurable-http-proxy" in line:
-                self.by_name["proxy"] = child
-            elif "jupyterhub" in line and "-f" in command:
-                self.by_name["hub"] = child
-            elif str(NULL_SERVICE) in line:
-                self.by_name["baseline"] = child
-        order = ["load (this process)", "provider", "hub", "proxy", "service", "baseline"]
-        missing = set(order) - set(self.by_name) - {"baseline"}
-        if missing:
-            raise HubError(f"cannot find these processes of the run: {', '.join(sorted(missing))}")
-        self.by_name = {name: self.by_name[name] for name in order if name in self.by_name}
-
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds (user and system) each process used so far, and the machine's idle time."""
-        used = {}
-        for name, process in self.by_name.items():
-            times = process.cpu_times()
-            used[name] = times.user + times.system
-        service = self.by_name["service"]
-        # Its event loop runs in its first thread; the others read and write the database.
-        loop = next(t for t in service.threads() if t.id == service.pid)
-        used[LOOP] = loop.user_time + loop.system_time
-        # The machine may be shared: what is left idle shows whether the run had it all,
-        # and what the processes outside the run took.
-        machine = psutil.cpu_times()
-        busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
-        used[IDLE] = machine.idle
-        used[OTHERS] = busy - sum(used[name] for name in self.by_name)
-        return used
-
-    async def service_rss(self) -> int:
-        """The service's resident memory, once it is idle (the last answers written)."""
-        await asyncio.sleep(1.0)
-        return int(self.by_name["service"].memory_info().rss)
+            command = child.cmdline()
+        except psutil.Error:
+            continue
+        line = " ".join(command)
+        if "jupyter-nevis-auth-hub" in line:
+            by_name["service"] = child
+        elif str(SERVER_SCRIPT) in line:
+            by_name["provider"] = child
+        elif str(PROXY) in line or "configurable-http-proxy" in line:
+            by_name["proxy"] = child
+        elif "jupyterhub" in line and "-f" in command:
+            by_name["hub"] = child
+        elif str(NULL_SERVICE) in line:
+            by_name["baseline"] = child
+    missing = set(PROCESS_ORDER) - set(by_name) - {"baseline"}
+    if missing:
+        raise HubError(f"cannot find these processes of the run: {', '.join(sorted(missing))}")
+    ordered = {name: by_name[name] for name in PROCESS_ORDER if name in by_name}
+    return Processes(ordered, loop_of="service")
 
 
 @contextmanager
@@ -484,22 +402,8 @@ class ServiceDatabase:
         self.store.close()
 
 
-async def sign_in_all(
-    hub: ServiceHub,
-    provider: OIDCTestProvider,
-    client_id: str,
-    client_secret: str,
-    names: list[str],
-) -> dict[str, float]:
+async def sign_in_all(hub: ServiceHub, config: NevisAuth, names: list[str]) -> dict[str, float]:
     """Sign every user in, into the service's database; when each one's token expires."""
-    config = NevisAuth(
-        issuer=provider.issuer,
-        client_id=client_id,
-        client_secret=client_secret,
-        redirect_uri=hub.redirect_uri,
-        scopes=SCOPES,
-        extra_authorize_params={"prompt": "consent"},
-    )
     database = ServiceDatabase(hub, config)
     service = AuthService(config, database.store)
     limit = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
@@ -518,9 +422,9 @@ async def sign_in_all(
         database.close()
 
 
-async def stored_expiries(hub: ServiceHub, names: list[str], expiries: Expiries) -> Run:
+async def stored_expiries(hub: ServiceHub, names: list[str], expiries: Expiries) -> HubRun:
     """Refreshes no answer showed (their callers gave up): new tokens in the database."""
-    found = Run("found in the service's database afterwards")
+    found = HubRun("found in the service's database afterwards")
     database = ServiceDatabase(hub, NevisAuth())
     try:
         for name in names:
@@ -534,43 +438,19 @@ async def stored_expiries(hub: ServiceHub, names: list[str], expiries: Expiries)
     return found
 
 
-def report(run: Run, users: int) -> None:
+def report(run: HubRun, users: int, processes: Processes) -> None:
     """Print one run's figures."""
-    rate = f" at {run.rate:g} req/s" if run.rate else ""
-    print(
-        f"{run.name}{rate}: {run.answer_rate:.0f} answers/s over {run.seconds:.1f} s, "
-        f"p50 {run.p(50) * MS:.1f} ms, p99 {run.p(99) * MS:.1f} ms, "
-        f"max {run.p(100) * MS:.1f} ms, errors {run.errors_text()}"
-    )
+    print(load.summary(run))
     if run.rate:
-        print(f"  client late by {run.lag * MS:.1f} ms at most")
+        print(load.lateness(run))
     if run.by_kind:
-        kinds = [(kind, run.by_kind.get(kind, [])) for kind in (ONLY_SERVICE, ASKS_HUB, REFRESHES)]
-        print(
-            "  p50/p99 of the answers that took "
-            + "; ".join(
-                f"{kind}: {percentile(lat, 50) * MS:.1f}/{percentile(lat, 99) * MS:.1f} ms "
-                f"({len(lat)})"
-                for kind, lat in kinds
-                if lat
-            )
-        )
+        print(load.kinds_line(run, (ONLY_SERVICE, ASKS_HUB, REFRESHES)))
     print(
         f"  provider refresh calls {run.refresh_calls}; new tokens answered {run.expiries} "
         f"({len(run.users_refreshed)} of {users} users), of them early {run.early}; "
         f"answers with a token due {run.stale}"
     )
-    seconds = run.seconds or 1.0
-    cores = ", ".join(
-        f"{name} {used / seconds:.2f}"
-        for name, used in run.cpu.items()
-        if name not in (IDLE, LOOP, OTHERS)
-    )
-    print(
-        f"  CPU in cores: {cores} (its event loop's thread {run.cpu[LOOP] / seconds:.2f}); "
-        f"processes outside the run {run.cpu[OTHERS] / seconds:.2f}; "
-        f"idle {run.cpu[IDLE] / seconds:.2f} of the machine's {os.cpu_count()}"
-    )
+    print(load.cpu_line(run, processes))
     if run.answers:
         print(f"  service CPU per answer {run.cpu['service'] / run.answers * MS:.2f} ms")
 
@@ -584,18 +464,26 @@ def goal(text: str, ok: bool) -> bool:
 class Bench:
     """The provider, the hub with its service, the users and their servers' requests."""
 
-    def __init__(self, args: argparse.Namespace, provider: OIDCTestProvider, work: Path) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        provider: OIDCTestProvider,
+        hub: ServiceHub,
+        client: RegisteredClient,
+    ) -> None:
+        """The run on a started hub whose service's client at `provider` is `client`."""
         self.args = args
         self.provider = provider
         self.names = [f"bench{i:05d}" for i in range(args.users)]
-        self.hub = ServiceHub(work, provider.issuer, {})
-        self.client = provider.add_client([self.hub.redirect_uri], access_token_ttl=args.token_ttl)
-        # The service reads the config file in its working directory; it wins over its env.
-        config = f"c.NevisAuthHub.hub_cache_seconds = {args.hub_cache_seconds}\n"
-        if args.profile:
-            config += PROFILE.format(path=str(Path(args.profile).resolve()))
-        (work / "nevis_auth_hub_config.py").write_text(config, encoding="utf-8")
-        self.expiries = Expiries(args.token_ttl)
+        self.hub = hub
+        self.client = client
+        self.config = service_config(
+            provider, client.client_id, client.client_secret, hub.redirect_uri
+        )
+        # The service's own refresh rules, from its own settings.
+        self.expiries = Expiries(
+            args.token_ttl, AuthService(self.config, MemoryTokenStore()).tokens
+        )
         self.proxy = Target("through the hub's proxy", self.hub.url + SERVICE + "api/token")
         self.direct = Target(
             "straight to the service", self.hub.service_url + SERVICE + "api/token"
@@ -607,34 +495,30 @@ class Bench:
                 self.direct.name, f"http://127.0.0.1:{self.baseline_port}{BASELINE_PREFIX}api/token"
             ),
         }
-        self.baseline_runs: dict[str, Run] = {}
-        self.runs: list[Run] = []
+        self.baseline_runs: dict[str, HubRun] = {}
+        self.runs: list[HubRun] = []
         #: The provider's refresh calls (and those it refused) when everybody had signed in,
         #: and at the end.
         self.calls_signed_in = self.calls_at_end = (0, 0)
-        self.load: Load
+        self.load: TokenRequests
         self.processes: Processes
 
     @contextmanager
     def baseline(self) -> Iterator[None]:
         """The baseline process, behind the hub's proxy too (a route of its own)."""
-        process = subprocess.Popen(
+        process = Process(
+            "the baseline process",
             [sys.executable, str(NULL_SERVICE), str(self.baseline_port), str(BASELINE_BYTES)],
-            stdin=subprocess.DEVNULL,
         )
+        process.start()
         try:
             # The test hub's own proxy settings.
             api = self.hub._env["HUB_TEST_PROXY_API_URL"]
             token = self.hub._env["HUB_TEST_PROXY_TOKEN"]
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    requests.get(self.baselines[self.direct.name].url, timeout=2)
-                    break
-                except requests.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise HubError("the baseline process did not start") from None
-                    time.sleep(0.1)
+            try:
+                process.wait_for_url(self.baselines[self.direct.name].url, 30)
+            except ProcessError:
+                raise HubError("the baseline process did not start") from None
             added = requests.post(
                 f"{api}/api/routes{BASELINE_PREFIX.rstrip('/')}",
                 json={"target": f"http://127.0.0.1:{self.baseline_port}"},
@@ -645,20 +529,19 @@ class Bench:
                 raise HubError(f"the proxy did not take the baseline's route: {added.status_code}")
             yield
         finally:
-            process.terminate()
-            process.wait(30)
+            process.stop(30)
 
     async def baseline_loops(self) -> None:
         """The open loops at the baseline, through the proxy and straight."""
         for name, target in self.baselines.items():
-            run = Run(f"baseline, open loop {name}")
+            run = HubRun(f"baseline, open loop {name}")
             await self.measure(
                 run, self.load.open_loop(target, run, self.args.rate, self.args.seconds)
             )
-            report(run, len(self.names))
+            report(run, len(self.names), self.processes)
             self.baseline_runs[name] = run
 
-    def against_baseline(self, run: Run, target: Target) -> None:
+    def against_baseline(self, run: HubRun, target: Target) -> None:
         """Print a service run's latencies against the baseline's the same way."""
         base = self.baseline_runs.get(target.name)
         if base is None or not base.answers or not run.answers:
@@ -689,7 +572,7 @@ class Bench:
                 return counts
             counts = now
 
-    async def measure(self, run: Run, work: Awaitable[None]) -> Run:
+    async def measure(self, run: HubRun, work: Awaitable[None]) -> HubRun:
         """Run `work`, noting the provider's refresh calls and each process's CPU time."""
         calls, cpu = self.refresh_calls(), self.processes.cpu()
         await work
@@ -699,7 +582,7 @@ class Bench:
         self.runs.append(run)
         return run
 
-    async def every_server_once(self, run: Run, expect: int) -> None:
+    async def every_server_once(self, run: HubRun, expect: int) -> None:
         """Each server asks once through the proxy and once directly, a few at a time."""
         for target in (self.proxy, self.direct):
             shuffled = random.Random(self.args.seed).sample(self.names, len(self.names))
@@ -715,15 +598,15 @@ class Bench:
             f"{len(servers)} hub users and their server tokens created in "
             f"{time.perf_counter() - clock:.1f} s (hub REST API)"
         )
-        self.load = Load(servers, self.expiries, self.args.hub_cache_seconds, self.args.seed)
+        self.load = TokenRequests(
+            servers, self.expiries, self.args.hub_cache_seconds, self.args.seed
+        )
 
     async def sign_in(self) -> None:
         """Every user signs in; timed."""
         clock = time.perf_counter()
         codes = self.provider.token_calls(self.client.client_id, "authorization_code")
-        self.expiries.expires_at = await sign_in_all(
-            self.hub, self.provider, self.client.client_id, self.client.client_secret, self.names
-        )
+        self.expiries.expires_at = await sign_in_all(self.hub, self.config, self.names)
         took = time.perf_counter() - clock
         codes = self.provider.token_calls(self.client.client_id, "authorization_code") - codes
         self.calls_signed_in = self.refresh_counts()
@@ -741,21 +624,21 @@ class Bench:
             f"{self.expiries.leeway:g} s before it expires"
         )
         settle_seconds = max(SETTLE_SECONDS, args.hub_cache_seconds)
-        settle = Run(f"settling, open loop {self.direct.name}")
+        settle = HubRun(f"settling, open loop {self.direct.name}")
         await self.measure(
             settle, self.load.open_loop(self.direct, settle, args.rate, settle_seconds)
         )
-        report(settle, len(self.names))
+        report(settle, len(self.names), self.processes)
         for target in (self.proxy, self.direct):
-            run = Run(f"open loop {target.name}")
+            run = HubRun(f"open loop {target.name}")
             await self.measure(run, self.load.open_loop(target, run, args.rate, args.seconds))
-            report(run, len(self.names))
+            report(run, len(self.names), self.processes)
             self.against_baseline(run, target)
         seconds = min(args.seconds, CLOSED_LOOP_SECONDS)
         for target in (self.proxy, self.direct):
-            run = Run(f"closed loop, {args.connections} callers, {target.name}")
+            run = HubRun(f"closed loop, {args.connections} callers, {target.name}")
             await self.measure(run, self.load.closed_loop(target, run, args.connections, seconds))
-            report(run, len(self.names))
+            report(run, len(self.names), self.processes)
 
     def goals(self, per_user: float) -> bool:
         """Print whether each goal is met; True when all are."""
@@ -800,44 +683,54 @@ class Bench:
         return met
 
 
+def write_service_config(args: argparse.Namespace, work: Path) -> None:
+    """The service's config file in its working directory; it wins over its environment."""
+    config = f"c.NevisAuthHub.hub_cache_seconds = {args.hub_cache_seconds}\n"
+    if args.profile:
+        config += PROFILE.format(path=str(Path(args.profile).resolve()))
+    (work / "nevis_auth_hub_config.py").write_text(config, encoding="utf-8")
+
+
 async def run(args: argparse.Namespace) -> int:
     """Run the benchmark; the exit status says whether every goal was met."""
     clock = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
     with OIDCTestProvider() as provider, work_dir() as work, ExitStack() as stack:
-        bench = Bench(args, provider, work)
-        with bench.hub.running(bench.client.client_id, bench.client.client_secret):
-            stack.enter_context(bench.baseline())
-            bench.processes = processes = Processes()
-            rss_start = await processes.service_rss()
-            took = time.perf_counter() - clock
-            print(
-                f"provider and hub with the service up in {took:.1f} s; the service keeps "
-                f"JupyterHub's answers {args.hub_cache_seconds} s"
-            )
-            await bench.setup()
-            # As the service does: what the start made is not the collector's to walk again,
-            # so this process's own pauses do not count against the figures.
-            gc.collect()
-            gc.freeze()
-            await bench.baseline_loops()
+        write_service_config(args, work)
+        spec = HubSpec(kind="service", client_options={"access_token_ttl": args.token_ttl})
+        hub, client = stack.enter_context(running_hub(spec, provider, work))
+        bench = Bench(args, provider, hub, client)
+        stack.enter_context(bench.baseline())
+        bench.processes = processes = run_processes()
+        rss_start = await processes.rss("service")
+        took = time.perf_counter() - clock
+        print(
+            f"provider and hub with the service up in {took:.1f} s; the service keeps "
+            f"JupyterHub's answers {args.hub_cache_seconds} s"
+        )
+        await bench.setup()
+        # As the service does: what the start made is not the collector's to walk again,
+        # so this process's own pauses do not count against the figures.
+        gc.collect()
+        gc.freeze()
+        await bench.baseline_loops()
 
-            warm = Run("every server once each way, nobody signed in (401)")
-            await bench.measure(warm, bench.every_server_once(warm, 401))
-            rss_none = await processes.service_rss()
-            report(warm, args.users)
+        warm = HubRun("every server once each way, nobody signed in (401)")
+        await bench.measure(warm, bench.every_server_once(warm, 401))
+        rss_none = await processes.rss("service")
+        report(warm, args.users, processes)
 
-            await bench.sign_in()
-            signed = Run("every server once each way, everybody signed in")
-            await bench.measure(signed, bench.every_server_once(signed, 200))
-            rss_all = await processes.service_rss()
-            report(signed, args.users)
+        await bench.sign_in()
+        signed = HubRun("every server once each way, everybody signed in")
+        await bench.measure(signed, bench.every_server_once(signed, 200))
+        rss_all = await processes.rss("service")
+        report(signed, args.users, processes)
 
-            await bench.loops()
-            rss_after = await processes.service_rss()
-            # Refreshes started in the background by the last requests end in the database.
-            bench.calls_at_end = await bench.quiet_refreshes()
-            bench.runs.append(await stored_expiries(bench.hub, bench.names, bench.expiries))
+        await bench.loops()
+        rss_after = await processes.rss("service")
+        # Refreshes started in the background by the last requests end in the database.
+        bench.calls_at_end = await bench.quiet_refreshes()
+        bench.runs.append(await stored_expiries(bench.hub, bench.names, bench.expiries))
 
     per_user = (rss_all - rss_none) / args.users
     print(
