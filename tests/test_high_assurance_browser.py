@@ -1,0 +1,82 @@
+"""A person signs in with Chromium to a real Jupyter server that uses PAR and private_key_jwt,
+then a real kernel gets the token."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from jupyter_nevis_auth.client_keys import new_client_key, parse_client_keys
+from tests.support.browser import launched_chromium, new_context
+from tests.support.jupyter_process import JupyterServerProcess, run_cell
+from tests.support.provider import OIDCTestProvider
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[OIDCTestProvider]:
+    """A provider with PAR and private_key_jwt."""
+    with OIDCTestProvider(par=True, key_auth=True) as provider:
+        yield provider
+
+
+def test_a_chromium_sign_in_with_par_and_a_client_key_reaches_the_kernel(
+    tmp_path: Path, provider: OIDCTestProvider, username: str
+):
+    private_key = new_client_key("PS256")
+    key_file = tmp_path / "client-key.json"
+    key_file.write_text(json.dumps({"keys": [private_key]}))
+    key_file.chmod(0o600)
+    public = parse_client_keys(key_file.read_text(), "key").public_jwks()
+    client = provider.add_client(["http://127.0.0.1/placeholder"])
+    nevis = client.nevis_settings(
+        provider.issuer, client_secret="", client_key_file=str(key_file), use_par="always"
+    )
+    server = JupyterServerProcess(tmp_path / "server", {"NevisAuth": nevis})
+    with server:
+        provider.add_client(
+            [server.url + "nevis/callback"],
+            client_id=client.client_id,
+            token_endpoint_auth_method="private_key_jwt",
+            jwks=public,
+        )
+        authorize_requests: list[str] = []
+        with launched_chromium() as chromium, new_context(chromium) as context:
+            page = context.new_page()
+            page.on(
+                "request",
+                lambda r: (
+                    authorize_requests.append(r.url)
+                    if r.url.startswith(provider.authorization_endpoint + "?")
+                    else None
+                ),
+            )
+            page.goto(f"{server.url}nevis/login?token={server.token}")
+            page.locator('input[name="login"]').fill(username)
+            page.locator('input[name="password"]').fill("secret")
+            page.locator('button[type="submit"]').click()
+            page.get_by_role("button", name="Continue").click()
+            page.wait_for_url(f"{server.url}**")
+        with server.kernel() as kernel:
+            out = run_cell(
+                kernel,
+                textwrap.dedent("""
+                from jupyter_nevis_auth import get_access_token, whoami
+                print(whoami()["sub"], len(get_access_token()) > 100)
+            """),
+            )
+        log = server.output
+
+    assert out.split() == [username, "True"]
+    assert authorize_requests, "Chromium never went to the authorization endpoint"
+    assert set(parse_qs(urlparse(authorize_requests[0]).query)) == {"client_id", "request_uri"}
+    stats = provider.stats(client.client_id)
+    assert stats["par"]["ok"] == 1
+    assert set(stats["client_auth"]) == {"private_key_jwt"}
+    assert private_key["d"] not in log
