@@ -7,6 +7,8 @@ once, and its reuse ends the whole grant. Tests build on each other's sign-ins, 
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from jupyter_nevis_auth.hubservice.store import UNAVAILABLE
 from tests.hub.harness import HubBrowser, path, query
 from tests.hub.replica_harness import Replica, ReplicaHub
 from tests.hub.service_harness import SERVICE, service_api
@@ -147,3 +150,111 @@ def test_concurrent_token_requests_over_replicas_give_one_refresh(
     time.sleep(1.5)
     now = {token_at(r, alice_signed_in).json()["access_token"] for r in hub.replicas}
     assert len(now) == 1 and first["access_token"] not in now
+
+
+def test_postgres_stopped_and_started_gives_one_sentence_503s_then_reconnects(
+    hub: ReplicaHub, alice_signed_in: str, postgres: PostgresServer
+) -> None:
+    postgres.stop()
+    try:
+        time.sleep(1.5)  # past the replicas' cache time: every answer needs the database
+        for replica in hub.replicas:
+            answer = token_at(replica, alice_signed_in)
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["message"] == UNAVAILABLE
+            health = requests.get(replica.url + SERVICE + "health", timeout=HTTP_TIMEOUT)
+            assert (health.status_code, health.json()["message"]) == (503, UNAVAILABLE)
+    finally:
+        postgres.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if all(token_at(r, alice_signed_in).status_code == 200 for r in hub.replicas):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the replicas did not reconnect to PostgreSQL within 15 s")
+    assert "Traceback" not in "".join(r.log() for r in hub.replicas)
+
+
+def test_a_rolling_restart_under_load_fails_no_request(
+    hub: ReplicaHub, alice_signed_in: str
+) -> None:
+    failed: list[str] = []
+    answered = 0
+    done = threading.Event()
+
+    def load() -> None:
+        nonlocal answered
+        with requests.Session() as session:
+            while not done.is_set():
+                response = session.get(
+                    hub.url + SERVICE + "api/token",
+                    headers={"Authorization": f"token {alice_signed_in}"},
+                    timeout=HTTP_TIMEOUT,
+                )
+                if response.status_code == 200:
+                    answered += 1
+                else:
+                    failed.append(f"{response.status_code} {response.text[:200]}")
+                time.sleep(0.02)
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        for replica in hub.replicas:
+            time.sleep(1)
+            assert replica.stop(signal.SIGTERM) == 0, replica.log()
+            replica.start()
+        time.sleep(1)
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join(30)
+    assert failed == []
+    assert answered > 100
+    for replica in hub.replicas:
+        assert "the service stopped" in replica.log()
+
+
+def test_a_replica_killed_mid_refresh_holds_the_grant_up_for_its_lease_only(
+    hub: ReplicaHub,
+    alice_signed_in: str,
+    oidc_provider: OIDCTestProvider,
+    client: RegisteredClient,
+) -> None:
+    """SIGKILL while the provider's answer to a refresh is on its way.
+
+    With rotation, the provider has used up the refresh token by then, and its answer dies
+    with the process: that grant ends at the next refresh, as it would in one process. What
+    the replicas keep: the other replica hands out the still-valid token meanwhile, nobody
+    refreshes before the dead replica's lease expires, and then one refresh is tried, which
+    the provider refuses, and the user is asked in one sentence to sign in again.
+    """
+    killed, other = hub.replicas
+    before = refreshes(oidc_provider, client)
+    valid = token_at(other, alice_signed_in).json()["access_token"]
+    # Longer than the dead replica's lease could last: its answer comes to nobody.
+    oidc_provider.delay_token_answers(client.client_id, 6)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(token_at, killed, alice_signed_in, force_refresh="1")
+            time.sleep(1.5)
+            killed.stop(signal.SIGKILL)
+        # Within the lease: the still-valid token, and no second refresh.
+        for _ in range(3):
+            answer = token_at(other, alice_signed_in)
+            assert answer.status_code == 200 and answer.json()["access_token"] == valid
+        assert refreshes(oidc_provider, client) == before
+    finally:
+        oidc_provider.delay_token_answers(client.client_id, 0)
+        killed.start()
+    time.sleep(4.5)  # the dead replica's lease expires
+    ended = token_at(other, alice_signed_in, force_refresh="1")
+    assert ended.status_code == 401, ended.text
+    assert ended.json()["message"] == "Your session at the provider has ended; sign in again."
+    # The killed replica's refresh (answered to nobody), then the one refused.
+    assert refreshes(oidc_provider, client) == {
+        "ok": before["ok"] + 1,
+        "error": before["error"] + 1,
+    }
