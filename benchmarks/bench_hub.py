@@ -320,8 +320,12 @@ class TokenRequests:
 
 
 def run_processes() -> Processes:
-    """This process and its children by their part in the run; the service's loop timed."""
+    """This process and its children by their part in the run; the service's loop timed.
+
+    Service processes after the first are "service 2", "service 3"... in the figures.
+    """
     by_name: dict[str, psutil.Process] = {"load (this process)": psutil.Process()}
+    services: list[psutil.Process] = []
     for child in psutil.Process().children(recursive=True):
         try:
             command = child.cmdline()
@@ -329,7 +333,7 @@ def run_processes() -> Processes:
             continue
         line = " ".join(command)
         if "jupyter-nevis-auth-hub" in line:
-            by_name["service"] = child
+            services.append(child)
         elif str(SERVER_SCRIPT) in line:
             by_name["provider"] = child
         elif str(PROXY) in line or "configurable-http-proxy" in line:
@@ -338,10 +342,14 @@ def run_processes() -> Processes:
             by_name["hub"] = child
         elif str(NULL_SERVICE) in line:
             by_name["baseline"] = child
+    more = [f"service {n}" for n in range(2, len(services) + 1)]
+    by_name.update(zip(["service", *more], services, strict=True))
     missing = set(PROCESS_ORDER) - set(by_name) - {"baseline"}
     if missing:
         raise HubError(f"cannot find these processes of the run: {', '.join(sorted(missing))}")
-    ordered = {name: by_name[name] for name in PROCESS_ORDER if name in by_name}
+    after = PROCESS_ORDER.index("service") + 1
+    order = [*PROCESS_ORDER[:after], *more, *PROCESS_ORDER[after:]]
+    ordered = {name: by_name[name] for name in order if name in by_name}
     return Processes(ordered, loop_of="service")
 
 
