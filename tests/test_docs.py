@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -221,7 +222,9 @@ def test_marks_are_known_and_give_a_reason() -> None:
     for block in BLOCKS:
         if block.mark:
             kind, _, rest = block.mark.partition(":")
-            assert kind in ("not run", "schema", "output") and rest.strip(), str(block)
+            assert kind in ("not run", "schema", "output", "kubernetes") and rest.strip(), str(
+                block
+            )
             if kind == "not run":
                 assert block.lang == "python", f"{block}: only Python examples may skip running"
 
@@ -557,6 +560,9 @@ def check_json(block: Block) -> None:
 
 def check_yaml(block: Block) -> None:
     """Helm values: the variables of user servers and services are ours; the hub's config runs."""
+    if block.mark.startswith("kubernetes:"):
+        check_kubernetes(block, block.mark.partition(":")[2].strip())
+        return
     values = yaml.safe_load(block.code)
     for name in values.get("singleuser", {}).get("extraEnv", {}):
         check_env_name(name, str(block))
@@ -566,6 +572,76 @@ def check_yaml(block: Block) -> None:
         config = Config()
         exec(compile(code, f"{block} hub.extraConfig.{name}", "exec"), {"c": config})  # noqa: S102
         check_config(config, str(block))
+
+
+#: What JupyterHub gives a service it starts, and what the service's replicas are given.
+JUPYTERHUB_SERVICE_ENV = {
+    "JUPYTERHUB_SERVICE_NAME",
+    "JUPYTERHUB_SERVICE_URL",
+    "JUPYTERHUB_SERVICE_PREFIX",
+    "JUPYTERHUB_API_URL",
+    "JUPYTERHUB_API_TOKEN",
+    "JUPYTERHUB_BASE_URL",
+    "JUPYTERHUB_CLIENT_ID",
+    "JUPYTERHUB_OAUTH_CALLBACK_URL",
+}
+
+
+def check_kubernetes(block: Block, name: str) -> None:
+    """The service's replicas: a Deployment of 2+ and its Service, as the service needs them.
+
+    Its program, port, prefix and health paths are the service's; its variables are ours or
+    JupyterHub's; secrets come from a Secret (files, or the hub's API token by reference);
+    the grace period outlasts a graceful stop.
+    """
+    from jupyter_nevis_auth.hubservice.health import HANDLERS as HEALTH
+    from jupyter_nevis_auth.hubservice.lifecycle import REQUESTS_SECONDS
+    from jupyter_nevis_auth.refresh import DRAIN_SECONDS
+
+    kinds = {d["kind"]: d for d in yaml.safe_load_all(block.code)}
+    deployment, service = kinds["Deployment"], kinds["Service"]
+    assert deployment["metadata"]["name"] == service["metadata"]["name"] == name, str(block)
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2, f"{block}: one replica is no replica"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, str(block)
+    pod = spec["template"]["spec"]
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert pod["terminationGracePeriodSeconds"] > REQUESTS_SECONDS + DRAIN_SECONDS, str(block)
+    (container,) = pod["containers"]
+    (program,) = container["command"]
+    scripts = {e.name for e in metadata.entry_points(group="console_scripts")}
+    assert program in scripts and program == "jupyter-nevis-auth-hub", str(block)
+    env = {e["name"]: e for e in container["env"]}
+    for var, entry in env.items():
+        if var.startswith("JUPYTERHUB_"):
+            assert var in JUPYTERHUB_SERVICE_ENV, f"{block}: the service reads no ${var}"
+        else:
+            check_env_name(var, str(block))
+        assert not var.endswith((*SERVICE_SECRETS, "TOKEN")) or "value" not in entry, (
+            f"{block}: ${var} in the manifest; use a Secret"
+        )
+    assert set(JUPYTERHUB_SERVICE_ENV) <= set(env), (
+        f"{block}: missing {set(JUPYTERHUB_SERVICE_ENV) - set(env)}"
+    )
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    listen = urlsplit(env["JUPYTERHUB_SERVICE_URL"]["value"])
+    # Every interface of the pod: the Service and the probes reach it at its own address.
+    assert listen.hostname == "0.0.0.0" and ports["http"] == listen.port, str(block)  # noqa: S104
+    (target,) = service["spec"]["ports"]
+    assert target["targetPort"] in ("http", listen.port), str(block)
+    prefix = env["JUPYTERHUB_SERVICE_PREFIX"]["value"]
+    health = {prefix + path for path, _ in HEALTH}
+    for probe in ("readinessProbe", "livenessProbe"):
+        check = container[probe]["httpGet"]
+        assert check["path"] in health and check["port"] in ("http", listen.port), str(block)
+    assert container["readinessProbe"]["httpGet"]["path"] == prefix + "health", str(block)
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    for volume in pod["volumes"]:
+        if "secret" in volume:
+            assert volume["secret"]["defaultMode"] == 0o440, f"{block}: files only for the owner"
+            files = [e["value"] for v, e in env.items() if v.endswith("_FILE")]
+            assert all(f.startswith(mounts[volume["name"]] + "/") for f in files), str(block)
 
 
 def check_dockerfile(block: Block) -> None:
