@@ -263,3 +263,47 @@ def test_the_doctor_stops_at_the_configuration_without_dpop(
     result = doctor(env, tmp_path)
     assert result.returncode == 1
     assert "DPoP must be on" in line(result, "configuration")
+
+
+@pytest.fixture(scope="module")
+def par_required_provider() -> Iterator[OIDCTestProvider]:
+    """A provider whose authorization endpoint takes pushed requests only."""
+    with OIDCTestProvider(par="required") as provider:
+        yield provider
+
+
+@pytest.mark.parametrize(
+    ("registered", "mark", "phrase"),
+    [
+        (
+            REDIRECT_URI,
+            "\u2713",
+            f"{REDIRECT_URI} accepted by the pushed authorization request endpoint, which "
+            "refused an unregistered one beside it (invalid_request)",
+        ),
+        (
+            "http://127.0.0.1:8888/other/nevis/callback",
+            "\u2717",
+            f"{REDIRECT_URI}: the pushed authorization request endpoint refused it "
+            "(invalid_request); register",
+        ),
+    ],
+)
+def test_the_doctor_asks_the_par_endpoint_about_the_redirect_uri(
+    tmp_path: Path,
+    par_required_provider: OIDCTestProvider,
+    registered: str,
+    mark: str,
+    phrase: str,
+):
+    client = par_required_provider.add_client([registered])
+    env = {
+        "NEVIS_AUTH_ISSUER": par_required_provider.issuer,
+        "NEVIS_AUTH_CLIENT_ID": client.client_id,
+        "NEVIS_AUTH_CLIENT_SECRET": client.client_secret,
+        "NEVIS_AUTH_REDIRECT_URI": REDIRECT_URI,
+    }
+    result = doctor(env, tmp_path)
+    checked = line(result, "redirect URI")
+    assert checked.startswith(mark), result.stdout
+    assert phrase in checked

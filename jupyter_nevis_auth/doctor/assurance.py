@@ -1,11 +1,17 @@
-"""What the doctor checks of PAR, private_key_jwt and the FAPI 2.0 profile, one item each."""
+"""What the doctor checks of PAR, private_key_jwt and the FAPI 2.0 profile."""
 
 from __future__ import annotations
 
+import secrets
+
 from ..config_checks import uses_client_key
-from ..errors import SettingsError
+from ..errors import NevisAuthError, OAuthError, SettingsError
+from ..flow import new_state, pkce_challenge
+from ..oidc import refusals
+from ..oidc.authorize import authorize_params, push
 from ..oidc.profile import fapi2_problems, par_problem, uses_par
 from .context import Context
+from .report import Check, clause, failed, passed, unconfirmed
 
 #: One thing the provider or the configuration lacks, and what to do about it.
 Lacking = tuple[str, str]
@@ -52,3 +58,63 @@ async def assurance(ctx: Context) -> tuple[list[str], list[Lacking]]:
     if config.profile == "fapi2" and not lacking:
         offered.append("every FAPI 2.0 requirement")
     return offered, lacking
+
+
+async def pushed_redirect_uri(ctx: Context, name: str, uri: str, control: str) -> Check | None:
+    """With PAR, the redirect URI as the PAR endpoint judges it (before any browser is sent);
+    None when sign-ins do not push. `control` is a URI beside it that nobody registered."""
+    config, metadata = ctx.config, ctx.metadata
+    assert metadata is not None
+    if not (uses_par(config, metadata) and metadata.pushed_authorization_request_endpoint):
+        return None
+    endpoint = metadata.pushed_authorization_request_endpoint
+    try:
+        error, other = await _push(ctx, uri), await _push(ctx, control)
+    except NevisAuthError as e:
+        return failed(name, f"{endpoint}: {clause(str(e)).rstrip('.')}", "try again later.")
+    if error in ("invalid_client", "unauthorized_client"):
+        return failed(
+            name,
+            f"the pushed authorization request endpoint refused the client ({error})",
+            f"check {config.label}.client_id and {refusals.credentials(config)}.",
+        )
+    if error:
+        return failed(
+            name,
+            f"{uri}: the pushed authorization request endpoint refused it ({error})",
+            f"register {uri} exactly among the redirect URIs of {config.label}.client_id at "
+            f"the provider, or fix {config.label}.redirect_uri ({ctx.env('redirect_uri')}).",
+        )
+    if other:
+        return passed(
+            name,
+            f"{uri} accepted by the pushed authorization request endpoint, which refused an "
+            f"unregistered one beside it ({other})",
+        )
+    return unconfirmed(
+        name,
+        f"{uri} not confirmed: the pushed authorization request endpoint took {control}, "
+        "which is certainly not registered, as well",
+        f"sign in once through Jupyter, or check that {uri} is exactly among the redirect "
+        f"URIs registered for {config.label}.client_id at the provider.",
+    )
+
+
+async def _push(ctx: Context, redirect_uri: str) -> str:
+    """Push a throwaway authorization request; the OAuth error it got, "" when accepted."""
+    assert ctx.metadata is not None
+    client = ctx.provider.client
+    params = authorize_params(
+        client,
+        ctx.metadata,
+        state=new_state(),
+        nonce=secrets.token_urlsafe(32),
+        code_challenge=pkce_challenge(secrets.token_urlsafe(48)),
+        redirect_uri=redirect_uri,
+        extra_scopes=tuple(s for a in ctx.apis for s in a.scopes),
+    )
+    try:
+        await push(client, ctx.metadata, params)
+    except OAuthError as e:
+        return e.error
+    return ""

@@ -15,6 +15,7 @@ from ..oidc import OIDCClient, refusals
 from ..oidc.http import Answer, oauth_error_code, parse_json
 from ..providers import PROVIDER_OPTIONS, SHARED_OPTIONS
 from ..urls import strip_query
+from .assurance import pushed_redirect_uri
 from .context import Context
 from .report import Check, failed, passed, shown, unconfirmed
 
@@ -185,6 +186,10 @@ async def redirect_uri(ctx: Context, name: str) -> Check:
             f"{label}.redirect_uri ({ctx.env('redirect_uri')}).",
         )
     where = f"{uri} ({ctx.redirect_origin})"
+    # With PAR the authorization endpoint may refuse anything not pushed: ask the PAR endpoint.
+    pushed = await pushed_redirect_uri(ctx, name, uri, _control(uri))
+    if pushed is not None:
+        return pushed
     answer = await _ask_authorize(ctx, uri)
     how = _how(ctx, uri, answer)
     if not isinstance(how, str):
