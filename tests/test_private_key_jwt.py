@@ -13,8 +13,12 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from jupyter_nevis_auth.client_keys import new_client_key, parse_client_keys
+from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.errors import OAuthError
+from jupyter_nevis_auth.oidc import OIDCClient
+from jupyter_nevis_auth.oidc.device import authorize_device, poll_device
 from tests.conftest import Browser
-from tests.support.provider import OIDCTestProvider, RegisteredClient
+from tests.support.provider import DEVICE_CODE, OIDCTestProvider, RegisteredClient
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +191,28 @@ async def test_a_provider_reading_the_servers_jwks_uri_accepts_its_assertions(
     response = await browser.sign_in(username, redirect_uri=redirect_uri)
     assert response.code == 302, response.body
     assert key_provider.stats(oidc_client.client_id)["client_auth"] == {"private_key_jwt": 1}
+
+
+async def test_device_sign_ins_authenticate_with_the_key_too(
+    private_keys: list[dict[str, Any]], key_file: Path
+):
+    public = parse_client_keys(json.dumps({"keys": private_keys}), "keys").public_jwks()
+    with OIDCTestProvider(device_flow=True, key_auth=True) as provider:
+        client = provider.add_client(
+            ["http://127.0.0.1:8888/nevis/callback"],
+            token_endpoint_auth_method="private_key_jwt",
+            jwks=public,
+            grant_types=["authorization_code", "refresh_token", DEVICE_CODE],
+        )
+        config = NevisAuth(
+            issuer=provider.issuer, client_id=client.client_id, client_key_file=str(key_file)
+        )
+        oidc = OIDCClient(config)
+        metadata = await oidc.metadata()
+        code = await authorize_device(oidc, metadata, ["openid"], None)
+        with pytest.raises(OAuthError) as pending:
+            await poll_device(oidc, code)
+        stats = provider.stats(client.client_id)
+    assert pending.value.error == "authorization_pending"
+    assert stats["token"][DEVICE_CODE]["total"] == 1
+    assert stats["client_auth"] == {"private_key_jwt": 1}
