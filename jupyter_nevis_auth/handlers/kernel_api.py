@@ -1,29 +1,22 @@
-"""The kernels' endpoints: nevis/api/token and nevis/api/token/status, behind the kernel secret."""
+"""The kernels' endpoints nevis/api/token, .../status and .../apis, behind the kernel secret.
+
+The work is web/token_api.py's; KernelAPIHandler is this server's adapter: the kernel secret
+is the only credential, the tokens are the server's owner's, and sign-ins start at this
+server's nevis/login.
+"""
 
 from __future__ import annotations
 
 import hmac
-import math
+from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 
-from ..claims import public_claims
-from ..errors import LoginRequiredError, NevisAuthError, RequestError
-from ..protocol import (
-    DEFAULT_MIN_TTL,
-    FORCE_REFRESH_PARAM,
-    INVALID_REQUEST,
-    LEGACY_SECRET_HEADER,
-    LOGIN_REQUIRED,
-    MIN_TTL_PARAM,
-    PROVIDER_PARAM,
-    SECRET_HEADER,
-    TokenAnswer,
-    secret_in,
-)
+from ..apis import ApiSpec
+from ..protocol import LEGACY_SECRET_HEADER, SECRET_HEADER, secret_in
 from ..status import sign_in_url
-from ..web.base import token_failure
+from ..web.token_api import ApisMixin, StatusMixin, TokenMixin
 from .base import NevisAPIHandler
 
 
@@ -32,6 +25,7 @@ class KernelAPIHandler(NevisAPIHandler):
 
     # A kernel asking for tokens is not a person using the server.
     _track_activity = False
+    asker = "a kernel"
 
     async def prepare(self) -> None:  # type: ignore[override]
         """Refuse any request without the kernel secret, whatever cookie or token it has."""
@@ -47,6 +41,22 @@ class KernelAPIHandler(NevisAPIHandler):
     def check_xsrf_cookie(self) -> None:
         """No XSRF check: the secret travels in a header no other site can set or know."""
 
+    def signer(self) -> str:
+        """The server's owner: kernels get their tokens."""
+        return self.owner
+
+    async def take_over(self, user: str) -> None:
+        """Nothing to ready: the server holds its owner's sign-ins itself."""
+
+    async def status_of(self, user: str, *, refresh: bool = False) -> dict[str, Any]:
+        """The owner's status."""
+        return await self.nevis.status(user, self.base_url, refresh=refresh)
+
+    def sign_in_url(self, provider: str, api: ApiSpec | None) -> str:
+        """This server's nevis/login, absolute where the server knows its address: the
+        message may be read far from Jupyter (papermill's output, a job's log)."""
+        return self.nevis.public_origin(provider) + sign_in_url(self.base_url, provider, api)
+
     def _log(self) -> None:
         """The request log line; a 401 (not signed in: a cell is about to wait for a sign-in)
         at debug level, as Jupyter logs successes, not as a warning for every waiting cell."""
@@ -61,103 +71,20 @@ class KernelAPIHandler(NevisAPIHandler):
         )
 
 
-class KernelTokenHandler(KernelAPIHandler):
-    """nevis/api/token: the current tokens, for the kernel helper."""
+class KernelTokenHandler(TokenMixin, KernelAPIHandler):
+    """nevis/api/token: the current tokens, for the kernel helper; DELETE signs out."""
 
-    @allow_unauthenticated
-    async def get(self) -> None:
-        """The token asked for, with at least `min_ttl` seconds left, refreshed first if needed."""
-        try:
-            min_ttl = float(self.get_argument(MIN_TTL_PARAM, str(DEFAULT_MIN_TTL)))
-        except ValueError:
-            min_ttl = math.nan
-        if not 0 <= min_ttl < math.inf:
-            message = f"{MIN_TTL_PARAM} must be a number of seconds."
-            self.answer(400, {"error": INVALID_REQUEST, "message": message})
-            return
-        force = self.get_argument(FORCE_REFRESH_PARAM, "") in ("1", "true")
-        try:
-            provider, api = self.nevis.selection(self.selection_params())
-        except RequestError as e:
-            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
-            return
-        try:
-            tokens = await self.nevis.fresh_tokens(
-                self.owner, min_ttl, force=force, provider=provider, api=api
-            )
-        except LoginRequiredError as e:
-            # Not signed in at the provider at all: its own sign-in covers its APIs.
-            signed_in = await self.nevis.signed_in(self.owner, provider)
-            # Absolute where the server knows its address: the message may be read far
-            # from Jupyter (papermill's output, a job's log).
-            login_url = self.nevis.public_origin(provider) + sign_in_url(
-                self.base_url, provider, api if signed_in else None
-            )
-            self.answer(
-                401,
-                {
-                    "error": LOGIN_REQUIRED,
-                    "message": str(e),
-                    "provider": provider,
-                    "api": api.name if api and api.name else None,
-                    "scopes": list(api.scopes) if api else [],
-                    "login_url": login_url,
-                    **self.nevis.refused_sign_in(self.owner, provider),
-                },
-            )
-            return
-        except NevisAuthError as e:
-            status, error = token_failure(e, self.log, f"a kernel of {self.owner}")
-            self.answer(status, {"error": error, "message": str(e)})
-            return
-        answer: TokenAnswer = {
-            "access_token": tokens.access_token,
-            "token_type": tokens.token_type,
-            "expires_at": tokens.expires_at,
-            "expires_in": tokens.expires_in(),
-            "scope": " ".join(tokens.scope),
-            "id_token": tokens.id_token,
-            "claims": public_claims(tokens.claims),
-            "api": api.name if api and api.name else None,
-            "provider": provider,
-        }
-        if tokens.dpop_jwk:
-            # The kernel signs each request's proof itself (SECURITY.md, DPoP-bound tokens).
-            answer["dpop_jwk"] = dict(tokens.dpop_jwk)
-        self.answer(200, dict(answer))
-
-    @allow_unauthenticated
-    async def delete(self) -> None:
-        """Sign out of every provider, or of `provider` (for the widget); answers the status."""
-        try:
-            provider, _api = self.nevis.selection(self.selection_params())
-        except RequestError as e:
-            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
-            return
-        named = bool(self.get_argument(PROVIDER_PARAM, ""))
-        await self.nevis.logout(self.owner, provider if named else None)
-        self.answer(200, await self.nevis.status(self.owner, self.base_url))
+    get = allow_unauthenticated(TokenMixin.get)
+    delete = allow_unauthenticated(TokenMixin.delete)
 
 
-class KernelStatusHandler(KernelAPIHandler):
+class KernelStatusHandler(StatusMixin, KernelAPIHandler):
     """nevis/api/token/status: what nevis/api/status says, for the widget in a kernel."""
 
-    @allow_unauthenticated
-    async def get(self) -> None:
-        """The status JSON, refreshing first when the token is about to expire."""
-        self.answer(200, await self.nevis.status(self.owner, self.base_url, refresh=True))
+    get = allow_unauthenticated(StatusMixin.get)
 
 
-class KernelApisHandler(KernelAPIHandler):
+class KernelApisHandler(ApisMixin, KernelAPIHandler):
     """nevis/api/token/apis: the configured APIs, so kernels can choose a token by URL."""
 
-    @allow_unauthenticated
-    async def get(self) -> None:
-        """The APIs (names, URL prefixes, scopes; never a secret) and the unlisted-URL rule."""
-        self.answer(
-            200,
-            {
-                "apis": [spec.info() for spec in self.nevis.apis.values()],
-                "default_for_unlisted_urls": self.nevis.config.default_token_for_unlisted_urls,
-            },
-        )
+    get = allow_unauthenticated(ApisMixin.get)

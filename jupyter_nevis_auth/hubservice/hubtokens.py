@@ -13,7 +13,8 @@ import os
 from tornado import web
 
 from ..errors import LoginRequiredError, NevisAuthError
-from ..protocol import LOGIN_REQUIRED, PROVIDER_ERROR, ErrorAnswer
+from ..protocol import LOGIN_REQUIRED, PROVIDER_ERROR
+from ..web.answers import auth_state_answer, error_answer
 from .auth import request_token
 from .authstate import AuthStateService
 from .base import ServiceAPI
@@ -41,20 +42,10 @@ class HubTokensHandler(ServiceAPI):
         try:
             tokens = await service.for_hub(user)
         except LoginRequiredError as e:
-            self.answer(401, dict(ErrorAnswer(error=LOGIN_REQUIRED, message=str(e))))
+            self.answer(401, error_answer(LOGIN_REQUIRED, str(e)))
             return
         except NevisAuthError as e:
             self.log.warning("No tokens of %s for JupyterHub: %s", user, e)
-            self.answer(e.status_code, dict(ErrorAnswer(error=PROVIDER_ERROR, message=str(e))))
+            self.answer(e.status_code, error_answer(PROVIDER_ERROR, str(e)))
             return
-        self.answer(
-            200,
-            {
-                "access_token": tokens.access_token,
-                "token_type": tokens.token_type,
-                "expires_in": tokens.expires_in(),
-                "refresh_token": tokens.refresh_token,
-                "id_token": tokens.id_token,
-                "scope": " ".join(tokens.scope),
-            },
-        )
+        self.answer(200, auth_state_answer(tokens))

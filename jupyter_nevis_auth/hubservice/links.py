@@ -14,7 +14,8 @@ from tornado import web
 from ..links import SignInLink
 from ..web.link_pages import LinkDoneMixin, LinkPageMixin
 from ..web.signin_api import DeviceAPIMixin, LinkAPIMixin, WaitAPIMixin
-from .base import LINK, LINK_DONE, ServiceAPI, ServicePage
+from .api import ServerAPI
+from .base import LINK, LINK_DONE, ServicePage
 
 
 class LinkHandler(LinkPageMixin, ServicePage):
@@ -37,36 +38,20 @@ class LinkDoneHandler(LinkDoneMixin, ServicePage):
     """link/done: where a link's sign-in ends."""
 
 
-class LinkAPIHandler(LinkAPIMixin, ServiceAPI):
+class LinkAPIHandler(LinkAPIMixin, ServerAPI):
     """api/token/link: a one-time link for the calling server's user; DELETE drops it."""
-
-    def signer(self) -> str:
-        """The calling server's user."""
-        return self.caller.user
 
     def link_page(self) -> str:
         """The service's link page."""
         return self.path_of(LINK)
 
 
-class WaitAPIHandler(WaitAPIMixin, ServiceAPI):
+class WaitAPIHandler(WaitAPIMixin, ServerAPI):
     """api/token/wait: a waiting cell's one request (relayed by its server) until it can go on."""
 
-    def signer(self) -> str:
-        """The calling server's user."""
-        return self.caller.user
 
-    async def before_wait(self, user: str) -> None:
-        """Sign in once: the hub's sign-in, when the service holds none of the user's."""
-        await self.take_over(user)
-
-
-class DeviceAPIHandler(DeviceAPIMixin, ServiceAPI):
+class DeviceAPIHandler(DeviceAPIMixin, ServerAPI):
     """api/token/device: device sign-ins for the calling server's user, polled here."""
-
-    def signer(self) -> str:
-        """The calling server's user."""
-        return self.caller.user
 
 
 #: The service's handlers of links and device sign-ins, by their path below its prefix.

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 from .. import urls
-from ..device import DeviceSignIn
-from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError, RequestError
+from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError
 from ..links import LINK_PAGE_PATH, NO_PUBLIC_URL, link_url
 from ..protocol import (
     DEVICE_FLOW_UNAVAILABLE,
@@ -28,34 +26,14 @@ from ..protocol import (
     PROVIDER_TIMEOUT,
     WAIT_PARAM,
     WAIT_SINCE_PARAM,
-    DeviceAnswer,
-    LinkAnswer,
-    WaitAnswer,
 )
 from ..tokens import fingerprint
-from .base import NevisHandlerMixin, token_failure
+from .answers import device_answer, device_progress, error_answer, link_answer, wait_answer
+from .base import token_failure
+from .token_api import TokenAPIMixin
 
 
-class SignInAPIMixin(NevisHandlerMixin):
-    """Whose sign-ins a request may start, and the JSON answer; the handler class says how."""
-
-    answer: Callable[[int, dict[str, Any]], None]
-    get_argument: Callable[..., str]
-
-    def signer(self) -> str:
-        """The user whose sign-in this request starts or asks about."""
-        return self.owner
-
-    def chosen(self) -> tuple[str, Any] | None:
-        """The provider and API the parameters choose; None once a 400 is answered."""
-        try:
-            return self.nevis.selection(self.selection_params())
-        except RequestError as e:
-            self.answer(400, {"error": INVALID_REQUEST, "message": str(e)})
-            return None
-
-
-class LinkAPIMixin(SignInAPIMixin):
+class LinkAPIMixin(TokenAPIMixin):
     """One-time sign-in links for browsers without a Jupyter session."""
 
     def link_page(self) -> str:
@@ -71,14 +49,10 @@ class LinkAPIMixin(SignInAPIMixin):
         origin = self.nevis.public_origin(provider)
         # A kernel calls over loopback: its Host names this machine, not what browsers use.
         token = self.nevis.links.issue(self.signer(), provider, api)
-        answer: LinkAnswer = {
-            "url": link_url(origin or self.origin(), self.link_page(), token),
-            "expires_in": self.nevis.links.ttl,
-            "public": bool(origin),
-            "note": None if origin else NO_PUBLIC_URL,
-            "device_flow": await self.nevis.devices.offered(provider),
-        }
-        self.answer(200, dict(answer))
+        url = link_url(origin or self.origin(), self.link_page(), token)
+        note = None if origin else NO_PUBLIC_URL
+        offered = await self.nevis.devices.offered(provider)
+        self.answer(200, link_answer(url, self.nevis.links.ttl, note, offered))
 
     async def delete(self) -> None:
         """Make a link, and any sign-in started from it, unusable: the cell stopped waiting."""
@@ -89,7 +63,7 @@ class LinkAPIMixin(SignInAPIMixin):
         self.answer(200, {})
 
 
-class WaitAPIMixin(SignInAPIMixin):
+class WaitAPIMixin(TokenAPIMixin):
     """A cell's wait for a sign-in: one request that ends once the token can be had.
 
     Answered 200 either way, so a wait that runs out is no failure in the server's log.
@@ -98,9 +72,6 @@ class WaitAPIMixin(SignInAPIMixin):
     #: Seconds between two looks at the tokens (in this process: no request, no log line).
     step = 0.5
     _gone = False
-
-    async def before_wait(self, user: str) -> None:
-        """Ready the user's tokens before looking at them (the hub service takes the hub's)."""
 
     async def get(self) -> None:
         """Wait up to `seconds` (at most MAX_WAIT) for the token the parameters choose."""
@@ -112,12 +83,11 @@ class WaitAPIMixin(SignInAPIMixin):
         except ValueError:
             seconds = math.nan
         if not 0 <= seconds < math.inf:
-            message = f"{WAIT_PARAM} must be a number of seconds."
-            self.answer(400, {"error": INVALID_REQUEST, "message": message})
+            self.refuse(f"{WAIT_PARAM} must be a number of seconds.")
             return
         provider, api = chosen
         user = self.signer()
-        await self.before_wait(user)
+        await self.take_over(user)
         deadline = time.monotonic() + min(seconds, MAX_WAIT)
         since = self.since()
         try:
@@ -126,21 +96,21 @@ class WaitAPIMixin(SignInAPIMixin):
                     refused = self.nevis.refused_sign_in(user, provider)
                     if since is not None and refused.get("refused_at", 0.0) >= since:
                         # A sign-in of another person: no token comes for this wait.
-                        self.answer(200, dict(WaitAnswer(ready=False, refusal=refused["refusal"])))
+                        self.answer(200, wait_answer(False, refused["refusal"]))
                         return
                     left = deadline - time.monotonic()
                     if left <= 0 or self._gone:
                         break
                     await asyncio.sleep(min(self.step, left))
                 else:
-                    self.answer(200, dict(WaitAnswer(ready=True)))
+                    self.answer(200, wait_answer(True))
                     return
         except NevisAuthError as e:
             status, error = token_failure(e, self.log, f"a waiting cell of {user}")
-            self.answer(status, {"error": error, "message": str(e)})
+            self.answer(status, error_answer(error, str(e)))
             return
         if not self._gone:
-            self.answer(200, dict(WaitAnswer(ready=False)))
+            self.answer(200, wait_answer(False))
 
     def since(self) -> float | None:
         """When the cell began to wait (WAIT_SINCE_PARAM), if it says."""
@@ -164,7 +134,7 @@ class WaitAPIMixin(SignInAPIMixin):
         super().on_connection_close()  # type: ignore[misc]
 
 
-class DeviceAPIMixin(SignInAPIMixin):
+class DeviceAPIMixin(TokenAPIMixin):
     """Device sign-ins, polled for by the server that holds the client secret."""
 
     async def post(self) -> None:
@@ -174,21 +144,18 @@ class DeviceAPIMixin(SignInAPIMixin):
             return
         provider, api = chosen
         if not await self.nevis.devices.offered(provider):
-            self.answer(
-                400,
-                {
-                    "error": DEVICE_FLOW_UNAVAILABLE,
-                    "message": "This server does not offer device sign-ins (NevisAuth.device_flow, "
-                    "and a provider with a device authorization endpoint); sign in with the link.",
-                },
+            message = (
+                "This server does not offer device sign-ins (NevisAuth.device_flow, "
+                "and a provider with a device authorization endpoint); sign in with the link."
             )
+            self.answer(400, error_answer(DEVICE_FLOW_UNAVAILABLE, message))
             return
         try:
             sign_in = await self.nevis.devices.start(self.signer(), provider, api)
         except NevisAuthError as e:
             self.log.warning("No device sign-in for %s: %s", self.signer(), e)
             error = PROVIDER_TIMEOUT if isinstance(e, ProviderTimeoutError) else PROVIDER_ERROR
-            self.answer(e.status_code, {"error": error, "message": str(e)})
+            self.answer(e.status_code, error_answer(error, str(e)))
             return
         self.answer(200, device_answer(sign_in))
 
@@ -197,25 +164,11 @@ class DeviceAPIMixin(SignInAPIMixin):
         sign_in = self.nevis.devices.progress(self.signer(), self.get_argument(DEVICE_ID_PARAM, ""))
         if sign_in is None:
             message = "No such device sign-in (it ended long ago); run the cell again."
-            self.answer(404, {"error": INVALID_REQUEST, "message": message})
+            self.answer(404, error_answer(INVALID_REQUEST, message))
             return
-        self.answer(200, {"status": sign_in.status, "message": sign_in.message})
+        self.answer(200, device_progress(sign_in))
 
     async def delete(self) -> None:
         """Give a device sign-in up: nobody waits for it any more."""
         self.nevis.devices.cancel(self.signer(), self.get_argument(DEVICE_ID_PARAM, ""))
         self.answer(200, {})
-
-
-def device_answer(sign_in: DeviceSignIn) -> dict[str, Any]:
-    """What the person needs to sign in on another device; never the device code."""
-    code = sign_in.code
-    answer: DeviceAnswer = {
-        "id": sign_in.id,
-        "verification_uri": code.verification_uri,
-        "verification_uri_complete": code.verification_uri_complete,
-        "user_code": code.user_code,
-        "expires_in": code.expires_in,
-        "interval": code.interval,
-    }
-    return dict(answer)
