@@ -43,7 +43,8 @@ def login_of(data: dict[str, Any]) -> PendingLogin:
     spec = None
     if api is not None:
         # JSON has no tuples: the spec's sequences (scopes, urls, acr_values, …) come back as lists.
-        spec = ApiSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in api.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in api.items()}
+        spec = ApiSpec(**fields)
     created = time.monotonic() - (time.time() - float(data.pop("started_at")))
     return PendingLogin(**data, api=spec, created=created)
 
