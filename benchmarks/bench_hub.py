@@ -42,7 +42,12 @@ nobody signed in, divided by N; its RSS after the loops is printed too.
 Goals: p99 under 20 ms at 500 req/s on both paths, without errors; exactly one refresh
 per user per expiry (no new token before the one it replaces came into its refresh
 window, which opens TokenManager.refresh_ahead before it is due; no answer with a token
-that was due); under 10 KiB per signed-in user. Exits 1 when one is missed.
+that was due); under 10 KiB per signed-in user. Exits 1 when one is missed. When a token
+is due and when its window opens are the service's own TokenManager's answers
+(effective_leeway, ahead) for a token of --token-ttl, so they follow its rules.
+
+The requests are sent by benchmarks/load.py; this file is the scenario: the hub and its
+service, the users, what a request asks and how its answer is judged, the goals.
 
     python benchmarks/bench_hub.py [--users 1000] [--rate 500] [--seconds 20] [--profile F]
 
