@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from . import step_up
@@ -73,6 +74,11 @@ class DeviceSignIns:
         self.enabled = enabled
         self.log = log
         self._running: OrderedDict[str, DeviceSignIn] = OrderedDict()
+        #: Told of each sign-in started here and of its end, so that replicas can share its
+        #: progress (hubservice/shared_links.py); asked before each poll whether anyone still
+        #: waits for it (a kernel may give it up at another replica).
+        self.changed: Callable[[DeviceSignIn], None] | None = None
+        self.wanted: Callable[[DeviceSignIn], Awaitable[bool]] | None = None
 
     async def offered(self, provider: str) -> bool:
         """Whether a device sign-in can be started at `provider`."""
@@ -126,6 +132,7 @@ class DeviceSignIns:
         self._running[sign_in.id] = sign_in
         sign_in.task = asyncio.ensure_future(self._poll(sign_in))
         sign_in.task.add_done_callback(functools.partial(self._done, sign_in))
+        self._changed(sign_in)
         self.log.info("Device sign-in for %s at %s started", user, provider)
         return sign_in
 
@@ -134,6 +141,19 @@ class DeviceSignIns:
         self._prune()
         sign_in = self._running.get(sign_in_id)
         return sign_in if sign_in is not None and sign_in.user == user else None
+
+    def restore(self, sign_in: DeviceSignIn) -> None:
+        """Show the progress of `sign_in`, polled for at another replica; never replaces one
+        polled for here."""
+        mine = self._running.get(sign_in.id)
+        if mine is None or mine.task is None:
+            self._running[sign_in.id] = sign_in
+
+    def forget(self, sign_in_id: str) -> None:
+        """Drop the progress of `sign_in_id` shown from another replica (it is gone there)."""
+        mine = self._running.get(sign_in_id)
+        if mine is not None and mine.task is None:
+            del self._running[sign_in_id]
 
     def cancel(self, user: str, sign_in_id: str) -> None:
         """Stop polling for a sign-in nobody waits for any more."""
@@ -147,6 +167,9 @@ class DeviceSignIns:
         interval = sign_in.code.interval
         while True:
             await asyncio.sleep(interval)
+            if self.wanted is not None and not await self.wanted(sign_in):
+                self._running.pop(sign_in.id, None)
+                return
             try:
                 data = await poll_device(client, sign_in.code, sign_in.dpop)
             except OAuthError as e:
@@ -193,11 +216,17 @@ class DeviceSignIns:
                 self._fail(sign_in, f"{e}{again}")
                 return
             sign_in.status, sign_in.ended = DONE, time.monotonic()
+            self._changed(sign_in)
             return
 
     def _fail(self, sign_in: DeviceSignIn, message: str) -> None:
         self.log.warning("Device sign-in for %s failed: %s", sign_in.user, message)
         sign_in.status, sign_in.message, sign_in.ended = FAILED, message, time.monotonic()
+        self._changed(sign_in)
+
+    def _changed(self, sign_in: DeviceSignIn) -> None:
+        if self.changed is not None:
+            self.changed(sign_in)
 
     def _done(self, sign_in: DeviceSignIn, task: asyncio.Task[None]) -> None:
         if task.cancelled():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -96,6 +96,10 @@ class SignInLinks:
         self._links: OrderedDict[str, SignInLink] = OrderedDict()
         #: The cells that links (and other sign-ins) are for, while they wait.
         self.cells = WaitingCells()
+        #: Told the fingerprint and link of each link issued, and the fingerprint of each
+        #: revoked, so that replicas can share them (hubservice/shared_links.py).
+        self.issued: Callable[[str, SignInLink], None] | None = None
+        self.revoked: Callable[[str], None] | None = None
 
     def issue(self, owner: str, provider: str, api: ApiSpec | None) -> str:
         """A new link's token: unguessable, usable once within `ttl` seconds."""
@@ -104,7 +108,10 @@ class SignInLinks:
             self._links.popitem(last=False)
         token = secrets.token_urlsafe(32)
         expires = time.monotonic() + self.ttl
-        self._links[fingerprint(token)] = SignInLink(owner, provider, api, expires)
+        key = fingerprint(token)
+        self._links[key] = SignInLink(owner, provider, api, expires)
+        if self.issued is not None:
+            self.issued(key, self._links[key])
         return token
 
     def peek(self, token: str) -> SignInLink | None:
@@ -122,6 +129,19 @@ class SignInLinks:
         link = self.peek(token)
         if link is not None and link.owner == owner:
             del self._links[fingerprint(token)]
+            if self.revoked is not None:
+                self.revoked(fingerprint(token))
+
+    def restore(self, key: str, link: SignInLink) -> None:
+        """Keep `link`, whose token's fingerprint is `key`, issued elsewhere (another replica)."""
+        self._prune()
+        while len(self._links) >= MAX_LINKS:
+            self._links.popitem(last=False)
+        self._links[key] = link
+
+    def drop(self, key: str) -> None:
+        """Forget the link whose token's fingerprint is `key` (used up elsewhere)."""
+        self._links.pop(key, None)
 
     def __len__(self) -> int:
         self._prune()

@@ -41,6 +41,7 @@ from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler, OA
 from .pending import keep_pending, take_back_pending
 from .replicas import ReplicaCallbackHandler, SharedSignIns
 from .settings import NevisAuthHub
+from .shared_links import ReplicaDeviceAPIHandler, ReplicaLinkHandler, SharedLinks
 from .store import SQLTokenStore
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -68,20 +69,26 @@ def make_app(
     log: logging.Logger,
     cookie_secret: bytes | None = None,
     sign_ins: SharedSignIns | None = None,
+    links: SharedLinks | None = None,
 ) -> ServiceApplication:
     """The tornado application of the service below `prefix` (/services/<name>/).
 
-    With `sign_ins`, sign-ins under way are shared with other replicas through the database.
+    With `sign_ins` and `links`, sign-ins under way, one-time links and device sign-ins are
+    shared with other replicas through the database.
     """
     templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
     handlers = [*HANDLERS, *HEALTH_HANDLERS]
     if sign_ins is not None:
-        handlers = [(p, ReplicaCallbackHandler if p == base.CALLBACK else h) for p, h in handlers]
+        shared: dict[str, type[web.RequestHandler]] = {base.CALLBACK: ReplicaCallbackHandler}
+        if links is not None:
+            shared |= {base.LINK: ReplicaLinkHandler, "api/token/device": ReplicaDeviceAPIHandler}
+        handlers = [(p, shared.get(p, h)) for p, h in handlers]
     if isinstance(service, AuthStateService):
         handlers.append((HUB_TOKENS, HubTokensHandler))
     return ServiceApplication(
         [(prefix + path, handler) for path, handler in handlers],
         nevis_auth_sign_ins=sign_ins,
+        nevis_auth_links=links,
         nevis_auth_store_check=StoreCheck(service.tokens.store),
         # Signs the sign-in cookies and JupyterHub's OAuth cookie (cookie_secret.py).
         cookie_secret=cookie_secret or secrets.token_bytes(32),
@@ -214,7 +221,7 @@ class NevisAuthHubApp(Application):
         except SettingsError as e:
             self.log.critical("jupyter-nevis-auth: %s", e)
             self.exit(1)
-        sign_ins = None
+        sign_ins, links = None, None
         if isinstance(store, SQLTokenStore):
             # Older keys can be dropped from NevisAuth.store_key once this has run.
             rotated = await store.rotate()
@@ -222,13 +229,14 @@ class NevisAuthHubApp(Application):
             if store.shared:
                 # Written as they start: any replica finishes them, none keeps them at stop.
                 sign_ins = SharedSignIns(store, service.pending, self.log)
+                links = SharedLinks(store, service.links, service.devices, self.log)
             else:
                 under_way = await take_back_pending(store, service.pending)
                 self.log.info(
                     "jupyter-nevis-auth: %d sign-ins under way at the last stop", under_way
                 )
         hub_auth = HubOAuth(parent=self, cache_max_age=settings.hub_cache_seconds)
-        app = make_app(service, hub_auth, prefix, self.log, secret, sign_ins)
+        app = make_app(service, hub_auth, prefix, self.log, secret, sign_ins, links)
         # What the start made (modules, the application) lives as long as the service: out of
         # the collector's way, so that a full collection no longer stalls every request for
         # tens of milliseconds at a thousand users.
@@ -247,8 +255,9 @@ class NevisAuthHubApp(Application):
         await stop.wait()
         checking.cancel()
         await stop_gracefully(app, server, service, self.log)
-        if sign_ins is not None:
+        if sign_ins is not None and links is not None:
             await sign_ins.stop()
+            await links.stop()
         elif isinstance(store, SQLTokenStore):
             await keep_pending(store, service.pending)
         if isinstance(store, SQLTokenStore):

@@ -37,14 +37,18 @@ def login_data(login: PendingLogin) -> dict[str, Any]:
     return data
 
 
+def spec_of(api: dict[str, Any] | None) -> ApiSpec | None:
+    """An API spec from its plain data (dataclasses.asdict), None for None."""
+    if api is None:
+        return None
+    # JSON has no tuples: the spec's sequences (scopes, urls, acr_values, …) come back as lists.
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in api.items()}
+    return ApiSpec(**fields)
+
+
 def login_of(data: dict[str, Any]) -> PendingLogin:
     """The inverse of login_data, in this process's monotonic clock."""
-    api = data.pop("api")
-    spec = None
-    if api is not None:
-        # JSON has no tuples: the spec's sequences (scopes, urls, acr_values, …) come back as lists.
-        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in api.items()}
-        spec = ApiSpec(**fields)
+    spec = spec_of(data.pop("api"))
     created = time.monotonic() - (time.time() - float(data.pop("started_at")))
     return PendingLogin(**data, api=spec, created=created)
 

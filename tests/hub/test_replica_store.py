@@ -20,10 +20,13 @@ from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.errors import CallbackError, ProviderTimeoutError
+from jupyter_nevis_auth.device import DONE, PENDING, DeviceSignIn
+from jupyter_nevis_auth.errors import CallbackError, LoginRequiredError, ProviderTimeoutError
 from jupyter_nevis_auth.hubservice.leases import leases_table
 from jupyter_nevis_auth.hubservice.replicas import SharedSignIns
+from jupyter_nevis_auth.hubservice.shared_links import SharedLinks
 from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet, row_id
+from jupyter_nevis_auth.oidc.device import DeviceCode
 from jupyter_nevis_auth.service import AuthService
 from jupyter_nevis_auth.tokens import TokenSet
 from tests.support.postgres import PostgresServer, running_postgres
@@ -66,6 +69,7 @@ class Replicas:
         settings = client.nevis_settings(provider.issuer, http_timeout=2.0, refresh_leeway=2)
         self.services: list[AuthService] = []
         self.sign_ins: list[SharedSignIns] = []
+        self.links: list[SharedLinks] = []
         for i in range(n):
             config = NevisAuth(**settings)
             store = SQLTokenStore(
@@ -80,15 +84,20 @@ class Replicas:
             service = AuthService(config, store, log=log)
             self.services.append(service)
             self.sign_ins.append(SharedSignIns(store, service.pending, log))
+            self.links.append(SharedLinks(store, service.links, service.devices, log))
 
     async def sign_in(self) -> TokenSet:
         """The code flow at the provider's form, started and finished at the first replica."""
-        first = self.services[0]
-        login, url = await first.start_login(REDIRECT_URI, "/")
+        return await self.sign_in_at(0)
+
+    async def sign_in_at(self, i: int) -> TokenSet:
+        """The code flow at the provider's form, started and finished at replica `i`."""
+        service = self.services[i]
+        login, url = await service.start_login(REDIRECT_URI, "/")
         callback = await asyncio.to_thread(provider_login, url, USER, redirect_prefix=REDIRECT_URI)
         params = {k: v[0] for k, v in parse_qs(urlparse(callback).query).items()}
-        await first.finish_login(USER, params, login.browser_key)
-        tokens = await first.tokens.store.get(USER)
+        await service.finish_login(USER, params, login.browser_key)
+        tokens = await service.tokens.store.get(USER)
         assert tokens is not None
         return tokens
 
@@ -107,8 +116,9 @@ class Replicas:
 
     async def stop(self) -> None:
         """As each replica stops: refreshes under way end, then the database is let go."""
-        for service, sign_ins in zip(self.services, self.sign_ins, strict=True):
+        for service, sign_ins, links in zip(self.services, self.sign_ins, self.links, strict=True):
             await sign_ins.stop()
+            await links.stop()
             await service.tokens.drain()
             service.tokens.store.close()
 
@@ -223,4 +233,102 @@ async def test_a_callback_lands_on_another_replica_and_its_state_is_used_once(
         await sign_ins.claim(params["state"])
         with pytest.raises(CallbackError, match="expired or was already used"):
             await service.finish_login(USER, params, login.browser_key)
+    await replicas.stop()
+
+
+async def test_a_link_issued_at_one_replica_is_opened_and_used_at_another_and_used_once(
+    replicas: Replicas,
+):
+    issuer, opener, landed = replicas.services
+    before = time.monotonic()
+    token = issuer.links.issue(USER, "default", None)
+    await replicas.links[0].stop()  # its write has reached the database
+    # The page opened at another replica shows the link, which stays usable.
+    assert opener.links.peek(token) is None
+    await replicas.links[1].link(token, take=False)
+    shown = opener.links.peek(token)
+    assert shown is not None and shown.owner == USER
+    assert before + issuer.links.ttl - 1 < shown.expires <= time.monotonic() + issuer.links.ttl
+    # Its button, pressed there, uses the link up and starts the sign-in; the callback lands
+    # on the third replica.
+    await replicas.links[1].link(token, take=True)
+    link = opener.links.redeem(token)
+    assert link is not None and link.owner == USER
+    login, url = await opener.start_login(REDIRECT_URI, "/", via_link=True, owner=USER)
+    callback = await asyncio.to_thread(provider_login, url, USER, redirect_prefix=REDIRECT_URI)
+    params = {k: v[0] for k, v in parse_qs(urlparse(callback).query).items()}
+    await replicas.sign_ins[2].claim(params["state"])
+    await landed.finish_login(USER, params, login.browser_key)
+    # The link is used up at every replica: the issuer's and the opener's copies too.
+    for service, links in zip(replicas.services, replicas.links, strict=True):
+        await links.link(token, take=False)
+        assert service.links.peek(token) is None
+        await links.link(token, take=True)
+        assert service.links.redeem(token) is None
+    await replicas.stop()
+
+
+async def test_a_wait_at_one_replica_sees_a_sign_in_finished_at_another_within_the_bound(
+    replicas: Replicas,
+):
+    waiting = replicas.services[0]
+    with pytest.raises(LoginRequiredError):
+        await waiting.fresh_tokens(USER, 0.0)
+    finished = time.monotonic()
+    tokens = await replicas.sign_in_at(1)
+    seen = None
+    while seen is None and time.monotonic() < finished + CACHE_SECONDS + 1:
+        try:
+            seen = await waiting.fresh_tokens(USER, 0.0)
+        except LoginRequiredError:
+            await asyncio.sleep(0.1)
+    assert seen is not None and seen.access_token == tokens.access_token
+    await replicas.stop()
+
+
+async def test_a_revoked_link_is_unusable_at_every_replica(replicas: Replicas):
+    token = replicas.services[0].links.issue(USER, "default", None)
+    await replicas.links[0].stop()
+    replicas.services[0].links.revoke(token, USER)
+    await replicas.links[0].stop()
+    await replicas.links[1].link(token, take=True)
+    assert replicas.services[1].links.redeem(token) is None
+    await replicas.stop()
+
+
+def device_sign_in(status: str = PENDING) -> DeviceSignIn:
+    """A device sign-in as its replica holds it (the code as the provider gave it)."""
+    code = DeviceCode("secret-device-code", "WDJB-MJHT", "http://op/device", None, 600, 5)
+    return DeviceSignIn("d1", USER, "default", None, code, time.monotonic() + 600, status=status)
+
+
+async def test_a_device_sign_in_polled_at_one_replica_is_followed_and_given_up_at_others(
+    replicas: Replicas,
+):
+    polling, reading, giving_up = replicas.links
+    sign_in = device_sign_in()
+    polling.device_changed(sign_in)
+    await polling.stop()
+    # The kernel's next look lands on another replica: it sees the sign-in pending.
+    assert replicas.services[1].devices.progress(USER, "d1") is None
+    await reading.device(USER, "d1", give_up=False)
+    mirror = replicas.services[1].devices.progress(USER, "d1")
+    assert mirror is not None and mirror.status == PENDING
+    assert mirror.code.device_code == ""  # the polling replica's alone
+    # Nobody else's kernel sees it.
+    await reading.device("bob", "d1", give_up=False)
+    assert replicas.services[1].devices.progress("bob", "d1") is None
+    # Done at the polling replica: the other one says so.
+    sign_in.status = DONE
+    polling.device_changed(sign_in)
+    await polling.stop()
+    await reading.device(USER, "d1", give_up=False)
+    assert replicas.services[1].devices.progress(USER, "d1").status == DONE
+    # A sign-in given up at a third replica ends the polling at the first.
+    second = dataclasses.replace(device_sign_in(), id="d2")
+    polling.device_changed(second)
+    await polling.stop()
+    assert await polling.device_wanted(second)
+    await giving_up.device(USER, "d2", give_up=True)
+    assert not await polling.device_wanted(second)
     await replicas.stop()
