@@ -73,6 +73,12 @@ class ProviderTimeoutError(ProviderError):
     status_code = 504
 
 
+class RefreshElsewhereError(ProviderTimeoutError):
+    """Another process sharing the store (a replica) holds the refresh and has not finished."""
+
+    status_code = 503
+
+
 class OAuthError(ProviderError):
     """The provider answered a token request with an OAuth error code."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 from cryptography.fernet import Fernet, MultiFernet
@@ -19,6 +21,8 @@ MAKE_KEY_COMMAND = "jupyter nevis-auth make-key"
 MAKE_KEY = f"`{MAKE_KEY_COMMAND}` makes one"
 #: Seconds between two tries to write what the store could not take.
 WRITE_RETRY = 2.0
+#: Seconds between two looks at whether a kept write, whose lease is held on, is written.
+LEASE_HELD_POLL = 0.2
 
 
 def make_fernet(store_key: str) -> MultiFernet:
@@ -67,6 +71,9 @@ class Lease:
 
 class TokenStore(LoggingConfigurable):
     """Where each Jupyter user's token set is kept."""
+
+    #: Seconds another process's lease lasts unless renewed; 0 where no other process shares it.
+    lease_seconds: float = 0.0
 
     async def get(self, user: str) -> TokenSet | None:
         """The user's tokens, or None when signed out."""
@@ -117,9 +124,12 @@ class KeptWrites(TokenStore):
     def __init__(self, store: TokenStore, **kwargs: Any) -> None:
         super().__init__(log=store.log, **kwargs)
         self.store = store
+        self.lease_seconds = store.lease_seconds
         #: What the store has not taken yet, by key; None stands for a deletion.
         self.unwritten: dict[str, TokenSet | None] = {}
         self._writer: asyncio.Task[None] | None = None
+        #: Leases held on until the kept write of their key is written.
+        self._holding: set[asyncio.Task[None]] = set()
 
     def __getattr__(self, name: str) -> Any:
         # The wrapped store's own methods (rotate, close...) stay reachable.
@@ -163,9 +173,36 @@ class KeptWrites(TokenStore):
             return self.unwritten[user]
         return await self.store.reread(user)
 
-    def lease(self, key: str) -> contextlib.AbstractAsyncContextManager[Lease]:
-        """The store's lease of `key`."""
-        return self.store.lease(key)
+    @contextlib.asynccontextmanager
+    async def lease(self, key: str) -> AsyncIterator[Lease]:
+        """The store's lease of `key`, held on while a write of `key` is kept here.
+
+        Given back then, another process could refresh with the refresh token the kept
+        write replaces, which the provider may have rotated away.
+        """
+        held = self.store.lease(key)
+        lease = await held.__aenter__()
+        try:
+            yield lease
+        except BaseException:
+            if not await held.__aexit__(*sys.exc_info()):
+                raise
+        else:
+            if key in self.unwritten:
+                task = asyncio.ensure_future(self._hold_until_written(key, held))
+                self._holding.add(task)
+                task.add_done_callback(self._holding.discard)
+            else:
+                await held.__aexit__(None, None, None)
+
+    async def _hold_until_written(
+        self, key: str, held: contextlib.AbstractAsyncContextManager[Lease]
+    ) -> None:
+        try:
+            while key in self.unwritten:
+                await asyncio.sleep(LEASE_HELD_POLL)
+        finally:
+            await held.__aexit__(None, None, None)
 
     async def _write(self, key: str, tokens: TokenSet | None) -> None:
         self.unwritten.pop(key, None)
@@ -209,6 +246,10 @@ class KeptWrites(TokenStore):
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        for task in list(self._holding):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class MemoryTokenStore(TokenStore):

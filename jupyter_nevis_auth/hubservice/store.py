@@ -145,6 +145,7 @@ class SQLTokenStore(TokenStore):
         self.reachable = True
         metadata.create_all(self.engine)
         self.leases = Leases(self.engine, self._call, lease_seconds) if shared else None
+        self.lease_seconds = lease_seconds if shared else 0.0
 
     @property
     def where(self) -> str:

@@ -21,7 +21,12 @@ from sqlalchemy import update
 
 from jupyter_nevis_auth.config import NevisAuth
 from jupyter_nevis_auth.device import DONE, PENDING, DeviceSignIn
-from jupyter_nevis_auth.errors import CallbackError, LoginRequiredError, ProviderTimeoutError
+from jupyter_nevis_auth.errors import (
+    CallbackError,
+    LoginRequiredError,
+    RefreshElsewhereError,
+    StoreUnavailableError,
+)
 from jupyter_nevis_auth.hubservice.leases import leases_table
 from jupyter_nevis_auth.hubservice.replicas import SharedSignIns
 from jupyter_nevis_auth.hubservice.shared_links import SharedLinks
@@ -176,13 +181,52 @@ async def test_a_lease_left_by_a_dead_replica_expires_and_the_grant_is_refreshed
             )
         )
     manager = replicas.services[1].tokens
-    # Callers stop waiting after http_timeout; the refresh waits on for the lease.
-    with pytest.raises(ProviderTimeoutError):
+    # Callers stop waiting after http_timeout, told why; the refresh waits on for the lease.
+    with pytest.raises(RefreshElsewhereError) as waited:
         await manager.fresh(USER)
+    assert str(waited.value) == (
+        "Another replica of the service is refreshing this sign-in and has not finished "
+        "within 2 seconds (if it stopped, its hold on the refresh runs out within 3 seconds); "
+        "try again in 3 seconds."
+    )
+    assert waited.value.status_code == 503
     assert replicas.refreshes() == {"ok": 0, "error": 0}
     await asyncio.sleep(LEASE_SECONDS)
     fresh = await manager.fresh(USER)
     assert fresh.expires_in() > 30
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    await replicas.stop()
+
+
+async def test_a_refresh_kept_unwritten_holds_its_lease_until_the_database_takes_it(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch
+):
+    await replicas.sign_in()
+    await replicas.expire()
+    holder, waiter = replicas.services[0].tokens, replicas.services[1].tokens
+
+    async def unavailable(user: str, tokens: TokenSet) -> None:
+        raise StoreUnavailableError("The token database cannot be reached.")
+
+    # The database fails the refreshed tokens' write: they are kept in that replica's memory.
+    monkeypatch.setattr(holder.store.store, "set", unavailable)
+    refreshed = await holder.fresh(USER)
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    assert USER in holder.store.unwritten
+    # Another replica waits for the lease, held on past lease_seconds, instead of refreshing
+    # with the refresh token that the kept write replaces.
+    for _ in range(2):
+        with pytest.raises(RefreshElsewhereError):
+            await waiter.fresh(USER)
+        await asyncio.sleep(LEASE_SECONDS / 2)
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    # The database takes the write again: the lease is given back, and the other replica
+    # reads the refreshed tokens.
+    monkeypatch.undo()
+    await asyncio.sleep(3)
+    assert USER not in holder.store.unwritten
+    seen = await waiter.fresh(USER)
+    assert seen.access_token == refreshed.access_token
     assert replicas.refreshes() == {"ok": 1, "error": 0}
     await replicas.stop()
 
