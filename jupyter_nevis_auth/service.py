@@ -23,6 +23,7 @@ from .signin import SignIns
 from .status import build_status
 from .stores import TokenStore
 from .tokens import TokenSet
+from .urls import PagePaths
 
 #: Why a user is signed out who signed out here.
 SIGNED_OUT = "You signed out."
@@ -127,19 +128,19 @@ class AuthService:
         """Check the callback's parameters, trade the code, validate and store the tokens."""
         return await self.sign_ins.finish(user, params, browser_key)
 
-    def redirect_uri(self, origin: str, base_url: str, provider: str = DEFAULT_PROVIDER) -> str:
-        """The redirect URI: the configured one, else this server's callback at `origin`."""
+    def redirect_uri(self, origin: str, pages: PagePaths, provider: str = DEFAULT_PROVIDER) -> str:
+        """The redirect URI: the configured one, else the app's callback at `origin`."""
         configured = self.providers[provider].config.redirect_uri or self.config.redirect_uri
-        return configured or origin + urls.join(base_url, urls.CALLBACK_PATH)
+        return configured or pages.url(urls.CALLBACK, origin=origin)
 
-    def post_logout_uri(self, origin: str, base_url: str, provider: str | None = None) -> str:
+    def post_logout_uri(self, origin: str, pages: PagePaths, provider: str | None = None) -> str:
         """Where the logout at `provider` (None: the default one) sends the browser back to.
 
         The derived page names the provider, so that it confirms which sign-in ended.
         """
         configured = self.providers[provider or DEFAULT_PROVIDER].config.post_logout_redirect_uri
-        page = origin + urls.join(base_url, urls.LOGOUT_PATH)
-        return configured or (urls.with_query(page, {"provider": provider}) if provider else page)
+        named = {"provider": provider} if provider else {}
+        return configured or pages.url(urls.LOGOUT, named, origin=origin)
 
     async def fresh_tokens(
         self,
@@ -159,9 +160,9 @@ class AuthService:
         """Whether the user holds a sign-in at `provider`."""
         return await self.tokens.store.get(token_key(user, provider)) is not None
 
-    async def status(self, user: str, base_url: str, *, refresh: bool = False) -> dict[str, Any]:
-        """What the widget and frontends may see, never a raw token; `refresh` renews first
-        a token about to expire, so the answer is current."""
+    async def status(self, user: str, pages: PagePaths, *, refresh: bool = False) -> dict[str, Any]:
+        """What the widget and frontends may see, never a raw token, its sign-in links at the
+        app's `pages`; `refresh` renews first a token about to expire, so the answer is current."""
         if refresh:
             for name in self.providers:
                 try:
@@ -169,7 +170,7 @@ class AuthService:
                 except NevisAuthError as e:
                     self.log.debug("Status for %s at %s: %s", user, name, e)
         return await build_status(
-            self.api_tokens, user, list(self.providers), list(self.apis.values()), base_url
+            self.api_tokens, user, list(self.providers), list(self.apis.values()), pages
         )
 
     async def logout(self, user: str, provider: str | None = None) -> TokenSet | None:

@@ -16,11 +16,13 @@ from .signin import NO_REFRESH_TOKEN
 from .tokens import TokenSet
 
 
-def sign_in_url(base_url: str, provider: str = DEFAULT_PROVIDER, api: ApiSpec | None = None) -> str:
-    """Where a person signs in for a provider's own tokens, or for an API's."""
+def sign_in_url(
+    pages: urls.PagePaths, provider: str = DEFAULT_PROVIDER, api: ApiSpec | None = None
+) -> str:
+    """The app's login page (`pages`), for a provider's own tokens or for an API's."""
     if api is not None and api.name:
         asked = step_up.sign_in_params(api)
-        return urls.with_query(urls.login_url(base_url), {"api": api.name, **asked})
+        return pages.url(urls.LOGIN, {"api": api.name, **asked})
     params: dict[str, str] = {} if provider == DEFAULT_PROVIDER else {"provider": provider}
     if api is not None:
         params.update(
@@ -31,7 +33,7 @@ def sign_in_url(base_url: str, provider: str = DEFAULT_PROVIDER, api: ApiSpec | 
             }
         )
         params = {k: v for k, v in params.items() if v} | step_up.sign_in_params(api)
-    return urls.with_query(urls.login_url(base_url), params)
+    return pages.url(urls.LOGIN, params)
 
 
 def provider_status(
@@ -60,7 +62,7 @@ def provider_status(
 
 
 async def api_status(
-    api_tokens: ApiTokens, user: str, spec: ApiSpec, base_url: str
+    api_tokens: ApiTokens, user: str, spec: ApiSpec, pages: urls.PagePaths
 ) -> dict[str, Any]:
     """One API's token as the status shows it."""
     store = api_tokens.tokens.store
@@ -80,25 +82,28 @@ async def api_status(
         "expires_at": held.expires_at if held else None,
         "expires_in": held.expires_in() if held else None,
         "obtained_by": way if held else None,
-        "login_url": sign_in_url(base_url, spec.provider, spec if main is not None else None),
+        "login_url": sign_in_url(pages, spec.provider, spec if main is not None else None),
     }
 
 
 async def build_status(
-    api_tokens: ApiTokens, user: str, providers: list[str], apis: list[ApiSpec], base_url: str
+    api_tokens: ApiTokens,
+    user: str,
+    providers: list[str],
+    apis: list[ApiSpec],
+    pages: urls.PagePaths,
 ) -> dict[str, Any]:
-    """The whole status: the default provider's fields, then every provider and API."""
+    """The whole status: the default provider's fields, then every provider and API; its
+    sign-in links point at the app's `pages`."""
     tokens = api_tokens.tokens
     by_provider = {}
     for name in providers:
         key = token_key(user, name)
         held = await tokens.store.get(key)
-        by_provider[name] = provider_status(tokens, key, held, sign_in_url(base_url, name))
+        by_provider[name] = provider_status(tokens, key, held, sign_in_url(pages, name))
     status = dict(by_provider[DEFAULT_PROVIDER])
     status["providers"] = by_provider
-    status["apis"] = {
-        spec.name: await api_status(api_tokens, user, spec, base_url) for spec in apis
-    }
+    status["apis"] = {spec.name: await api_status(api_tokens, user, spec, pages) for spec in apis}
     return status
 
 

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlencode, urlparse, urlsplit, urlunparse
 
+#: The browser's pages of both apps, below PagePaths.root.
+LOGIN = "login"
+CALLBACK = "callback"
+DONE = "done"
+LOGOUT = "logout"
+LINK = "link"
+LINK_DONE = "link/done"
+#: Where the extension's pages are below the server's base URL (the hub service's are right
+#: below its prefix).
+PAGES_PATH = "nevis/"
 #: The extension's paths below the server's base URL.
-LOGIN_PATH = "nevis/login"
-CALLBACK_PATH = "nevis/callback"
-DONE_PATH = "nevis/done"
-LOGOUT_PATH = "nevis/logout"
+LOGIN_PATH = PAGES_PATH + LOGIN
+CALLBACK_PATH = PAGES_PATH + CALLBACK
+DONE_PATH = PAGES_PATH + DONE
+LOGOUT_PATH = PAGES_PATH + LOGOUT
 STATUS_PATH = "nevis/api/status"
 #: Where the sign-in cookies live: every page that reads them is below it.
-COOKIE_PATH = "nevis/"
+COOKIE_PATH = PAGES_PATH
 
 
 def join(base_url: str, path: str) -> str:
@@ -28,9 +40,31 @@ def with_query(url: str, params: dict[str, str]) -> str:
     return url + separator + urlencode(params, quote_via=quote)
 
 
+@dataclass(frozen=True)
+class PagePaths:
+    """Where one app's pages are: the extension's below <base_url>nevis/, the hub service's
+    below its prefix. Every URL of a page (sign-in links, the redirect URI) is made here."""
+
+    #: The path every page is below, ending with a slash.
+    root: str
+
+    def url(self, page: str, params: Mapping[str, str] | None = None, origin: str = "") -> str:
+        """The path of `page` (an absolute URL with `origin`), with `params` in its query."""
+        return with_query(origin + self.root + page, dict(params or {}))
+
+    def login(self, next_url: str | None = None) -> str:
+        """Where a person starts a sign-in, coming back to `next_url` afterwards."""
+        return self.url(LOGIN, {"next": next_url} if next_url else {})
+
+
+def extension_pages(base_url: str) -> PagePaths:
+    """Where the pages of the Jupyter server extension at `base_url` are."""
+    return PagePaths(join(base_url, PAGES_PATH))
+
+
 def login_url(base_url: str, next_url: str | None = None) -> str:
-    """Where a person starts a sign-in, coming back to `next_url` afterwards."""
-    return with_query(join(base_url, LOGIN_PATH), {"next": next_url} if next_url else {})
+    """Where a person starts a sign-in at the server at `base_url`, coming back to `next_url`."""
+    return extension_pages(base_url).login(next_url)
 
 
 def strip_query(url: str) -> str:

@@ -18,6 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 from tornado.httpclient import HTTPResponse
 
+from jupyter_nevis_auth import urls
 from jupyter_nevis_auth.config import NevisAuth
 from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
 from jupyter_nevis_auth.kernel.api import get_access_token
@@ -347,7 +348,7 @@ class TestAfterARestart:
         # What a restarted server knows: the token file, read by a new store and service.
         nevis = service(jp_serverapp)
         restarted = AuthService(nevis.config, EncryptedFileTokenStore(parent=nevis.config))
-        after = (await restarted.status(owner(jp_serverapp), "/"))["apis"]
+        after = (await restarted.status(owner(jp_serverapp), urls.extension_pages("/")))["apis"]
         for api in ("models", "sales"):
             assert after[api]["ready"] is True
             assert after[api]["obtained_by"] == before[api]["obtained_by"], api

@@ -7,6 +7,41 @@ import pytest
 from jupyter_nevis_auth import urls
 
 
+def test_both_apps_pages_are_made_by_one_page_paths():
+    server = urls.extension_pages("/user/a%40b/")
+    service = urls.PagePaths("/services/nevis-auth/")
+    assert server.login() == "/user/a%40b/nevis/login" == urls.login_url("/user/a%40b/")
+    assert service.login("/hub/home") == "/services/nevis-auth/login?next=%2Fhub%2Fhome"
+    assert server.url(urls.CALLBACK, origin="https://h") == "https://h/user/a%40b/nevis/callback"
+    assert service.url(urls.LOGOUT, {"provider": "p"}, origin="https://h") == (
+        "https://h/services/nevis-auth/logout?provider=p"
+    )
+    assert server.url(urls.LOGIN) == "/user/a%40b/" + urls.LOGIN_PATH
+
+
+#: The hooks that say where an app's pages are, made from its page_paths alone.
+URL_HOOKS = ("login_url", "callback_url", "link_page", "link_done", "return_url", "status_of")
+
+
+def test_neither_app_computes_its_own_page_urls():
+    """Each app says only where its pages are (page_paths); every URL of a page, the redirect
+    URI and the status's sign-in links are made from that by web/'s one implementation."""
+    from tornado import web
+
+    from jupyter_nevis_auth.handlers import default_handlers
+    from jupyter_nevis_auth.hubservice.app import HANDLERS
+
+    own = {
+        f"{cls.__name__}.{hook}": where
+        for _path, cls in [*default_handlers, *HANDLERS]
+        if issubclass(cls, web.RequestHandler)
+        for hook in URL_HOOKS
+        if hasattr(cls, hook)
+        and not (where := getattr(cls, hook).__module__).startswith("jupyter_nevis_auth.web.")
+    }
+    assert own == {}
+
+
 @pytest.mark.parametrize(
     "next_url, expected",
     [

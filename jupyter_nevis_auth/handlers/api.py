@@ -23,7 +23,7 @@ class StatusHandler(NevisAPIHandler):
     async def get(self) -> None:
         """Answer the status JSON, refreshing first when the token is about to expire."""
         owner = self.require_owner()
-        status = await self.nevis.status(owner, self.base_url, refresh=True)
+        status = await self.status_of(owner, refresh=True)
         self._revision = revision(status)
         self.answer(200, status)
 

@@ -8,7 +8,6 @@ server's nevis/login.
 from __future__ import annotations
 
 import hmac
-from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
@@ -45,17 +44,10 @@ class KernelAPIHandler(NevisAPIHandler):
         """The server's owner: kernels get their tokens."""
         return self.owner
 
-    async def take_over(self, user: str) -> None:
-        """Nothing to ready: the server holds its owner's sign-ins itself."""
-
-    async def status_of(self, user: str, *, refresh: bool = False) -> dict[str, Any]:
-        """The owner's status."""
-        return await self.nevis.status(user, self.base_url, refresh=refresh)
-
     def sign_in_url(self, provider: str, api: ApiSpec | None) -> str:
         """This server's nevis/login, absolute where the server knows its address: the
         message may be read far from Jupyter (papermill's output, a job's log)."""
-        return self.nevis.public_origin(provider) + sign_in_url(self.base_url, provider, api)
+        return self.nevis.public_origin(provider) + sign_in_url(self.page_paths, provider, api)
 
     def _log(self) -> None:
         """The request log line; a 401 (not signed in: a cell is about to wait for a sign-in)

@@ -18,13 +18,9 @@ class LogoutHandler(SignOutPageMixin, NevisPageHandler):
         """This page, and `next` when the request gives one (else the form ends here)."""
         next_url = self.get_argument("next", None)
         return {
-            "action": urls.join(self.base_url, urls.LOGOUT_PATH),
+            "action": self.page_paths.url(urls.LOGOUT),
             "next": urls.safe_next(next_url, self.base_url) if next_url else "",
         }
-
-    def return_url(self, provider: str | None) -> str:
-        """This page (naming `provider`), unless one is configured."""
-        return self.nevis.post_logout_uri(self.origin(), self.base_url, provider)
 
     get = jupyter_user_only(SignOutPageMixin.get)
     post = jupyter_user_only(SignOutPageMixin.post)

@@ -25,7 +25,7 @@ class ServerAPI(ServiceAPI):
     def sign_in_url(self, provider: str, api: ApiSpec | None) -> str:
         """The service's login page, a path: the user server makes it absolute with the
         hub's public address, which it knows."""
-        return self.service_login_url(sign_in_url(self.base_url, provider, api))
+        return sign_in_url(self.page_paths, provider, api)
 
 
 class TokenHandler(TokenMixin, ServerAPI):

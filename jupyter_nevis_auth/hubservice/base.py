@@ -19,15 +19,15 @@ from ..web.pages import NevisPageMixin
 from .auth import ServerCaller, identify_server
 from .authstate import AuthStateService
 
-LOGIN = "login"
-CALLBACK = "callback"
-LOGOUT = "logout"
-DONE = "done"
+#: The service's pages, right below its prefix: the extension's names.
+LOGIN = urls.LOGIN
+CALLBACK = urls.CALLBACK
+LOGOUT = urls.LOGOUT
+DONE = urls.DONE
+LINK = urls.LINK
+LINK_DONE = urls.LINK_DONE
 OAUTH_CALLBACK = "oauth_callback"
 Method = TypeVar("Method", bound=Callable[..., Any])
-#: The pages of one-time sign-in links at the service, below its prefix.
-LINK = "link"
-LINK_DONE = "link/done"
 
 
 def hub_user_only(method: Method) -> Method:
@@ -66,33 +66,19 @@ class ServiceHandler(NevisHandlerMixin, web.RequestHandler):
         """The service's AuthService."""
         return self.settings["nevis_auth"]  # type: ignore[no-any-return]
 
+    @property
+    def page_paths(self) -> urls.PagePaths:
+        """The service's pages, right below its prefix."""
+        return urls.PagePaths(self.base_url)
+
     def path_of(self, page: str) -> str:
         """The absolute path of one of the service's pages."""
-        return self.base_url + page
-
-    def login_url(self, next_url: str | None = None) -> str:
-        """Where a person starts a sign-in at the service."""
-        return urls.with_query(self.path_of(LOGIN), {"next": next_url} if next_url else {})
-
-    def service_login_url(self, url: str) -> str:
-        """A sign-in URL shaped as the extension's (<prefix>nevis/login?...), as the service's."""
-        made = urls.join(self.base_url, urls.LOGIN_PATH)
-        return self.path_of(LOGIN) + url[len(made) :] if url.startswith(made) else url
+        return self.page_paths.url(page)
 
     async def take_over(self, user: str) -> None:
         """Sign in once: when the service holds no sign-in of `user`, start from the hub's."""
         if isinstance(self.nevis, AuthStateService):
             await self.nevis.take_over(user)
-
-    async def status_of(self, user: str, *, refresh: bool = False) -> dict[str, Any]:
-        """The user's Status JSON, every sign-in link pointing at the service."""
-        await self.take_over(user)
-        status = await self.nevis.status(user, self.base_url, refresh=refresh)
-        parts = [status, *status.get("providers", {}).values(), *status.get("apis", {}).values()]
-        for part in parts:
-            if "login_url" in part:
-                part["login_url"] = self.service_login_url(part["login_url"])
-        return status
 
 
 class HomeHandler(ServiceHandler):
@@ -123,25 +109,10 @@ class ServicePage(HubOAuthenticated, NevisPageMixin, ServiceHandler):
         """The signed-in hub user."""
         return self.hub_user()
 
-    async def user_status(self) -> tuple[str, dict[str, Any]]:
-        """The hub user and their status."""
-        user = self.hub_user()
-        return user, await self.status_of(user)
-
     def next_url(self) -> str:
         """The request's `next`, a path on the hub; else the service's "signed in" page."""
         given = self.get_argument("next", None)
         return urls.safe_next(given, "/") if given else self.path_of(DONE)
-
-    def callback_url(self, provider: str) -> str:
-        """The configured redirect URI, else the service's callback at the request's origin."""
-        nevis = self.nevis
-        configured = nevis.providers[provider].config.redirect_uri or nevis.config.redirect_uri
-        return configured or self.origin() + self.path_of(CALLBACK)
-
-    def link_done(self) -> str:
-        """The service's page where a link's sign-in ends."""
-        return self.path_of(LINK_DONE)
 
     def bind_sign_in(self, login: PendingLogin, user: str) -> None:
         """Bind `login` to this browser and to the hub user `user`: the callback checks both."""

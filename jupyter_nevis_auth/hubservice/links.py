@@ -21,10 +21,6 @@ from .base import LINK, LINK_DONE, ServicePage
 class LinkHandler(LinkPageMixin, ServicePage):
     """link: whose sign-in a one-time link is, and the button that starts it."""
 
-    def link_page(self) -> str:
-        """The service's link page."""
-        return self.path_of(LINK)
-
     def whose(self, link: SignInLink) -> str:
         """The link's hub user: every server of theirs shares the sign-in."""
         return f"the JupyterHub user {link.owner}: notebooks on their servers"
@@ -40,10 +36,6 @@ class LinkDoneHandler(LinkDoneMixin, ServicePage):
 
 class LinkAPIHandler(LinkAPIMixin, ServerAPI):
     """api/token/link: a one-time link for the calling server's user; DELETE drops it."""
-
-    def link_page(self) -> str:
-        """The service's link page."""
-        return self.path_of(LINK)
 
 
 class WaitAPIHandler(WaitAPIMixin, ServerAPI):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler
 
-from .. import urls
-from ..protocol import DEFAULT_PROVIDER
 from ..web.pages import CallbackPageMixin, DonePageMixin, LoginPageMixin
 from ..web.sign_out import SignOutPageMixin
 from .base import LOGOUT, ServicePage, hub_user_only
@@ -51,13 +49,6 @@ class LogoutHandler(SignOutPageMixin, ServicePage):
         """This page, and `next` when the request gives one (else the form ends here)."""
         given = self.get_argument("next", None)
         return {"action": self.path_of(LOGOUT), "next": self.next_url() if given else ""}
-
-    def return_url(self, provider: str | None) -> str:
-        """This page (naming `provider`), unless one is configured."""
-        configured = self.nevis.providers[provider or DEFAULT_PROVIDER].config
-        page = self.origin() + self.path_of(LOGOUT)
-        named = urls.with_query(page, {"provider": provider}) if provider else page
-        return configured.post_logout_redirect_uri or named
 
 
 class DoneHandler(DonePageMixin, ServicePage):

@@ -133,9 +133,24 @@ class NevisHandlerMixin:
             return False
         return True
 
+    @property
+    def page_paths(self) -> urls.PagePaths:
+        """Where this app's pages are: a server's below its nevis/ (the hub service's below
+        its prefix); every URL of a page is made from it."""
+        return urls.extension_pages(self.base_url)
+
     def login_url(self, next_url: str | None = None) -> str:
         """Where a person starts a sign-in."""
-        return urls.login_url(self.base_url, next_url)
+        return self.page_paths.login(next_url)
+
+    async def take_over(self, user: str) -> None:
+        """Ready `user`'s tokens before they are read: a server holds its owner's itself (the
+        hub service starts from the hub's sign-in)."""
+
+    async def status_of(self, user: str, *, refresh: bool = False) -> dict[str, Any]:
+        """The user's status, its sign-in links pointing at this app's pages."""
+        await self.take_over(user)
+        return await self.nevis.status(user, self.page_paths, refresh=refresh)
 
     def origin(self) -> str:
         """This server's origin as the browser sees it."""

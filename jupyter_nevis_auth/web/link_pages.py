@@ -14,7 +14,7 @@ from typing import Any
 from .. import urls
 from ..errors import NevisAuthError
 from ..flow import PendingLogin
-from ..links import EXPIRED, LINK_PAGE_PATH, SignInLink
+from ..links import EXPIRED, SignInLink
 from ..protocol import LINK_TOKEN_PARAM
 from ..tokens import fingerprint
 from .pages import LINK_DONE_COOKIE, NevisPageMixin, link_sign_in_done
@@ -28,7 +28,7 @@ class LinkPageMixin(NevisPageMixin):
 
     def link_page(self) -> str:
         """The path of this page."""
-        return urls.join(self.base_url, LINK_PAGE_PATH)
+        return self.page_paths.url(urls.LINK)
 
     def whose(self, link: SignInLink) -> str:
         """Whose notebooks the sign-in is for, in a sentence."""

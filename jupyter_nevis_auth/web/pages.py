@@ -15,7 +15,7 @@ from .. import urls
 from ..claims import display_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
 from ..flow import PendingLogin, cookie_name
-from ..links import LINK_DONE_PATH, WAIT_ENDED, failed_sentence
+from ..links import WAIT_ENDED, failed_sentence
 from .base import NevisHandlerMixin, error_sentence
 
 #: The authorization-response parameters the callback reads; each at most once.
@@ -72,7 +72,7 @@ class NevisPageMixin(NevisHandlerMixin):
     async def user_status(self) -> tuple[str, dict[str, Any]]:
         """The user and their status, every sign-in link pointing at this app's pages."""
         user = self.signer()
-        return user, await self.nevis.status(user, self.base_url)
+        return user, await self.status_of(user)
 
     def next_url(self) -> str:
         """Where a sign-in started here ends: the request's `next`, a path on this server."""
@@ -80,11 +80,11 @@ class NevisPageMixin(NevisHandlerMixin):
 
     def callback_url(self, provider: str) -> str:
         """The redirect URI of a sign-in at `provider`."""
-        return self.nevis.redirect_uri(self.origin(), self.base_url, provider)
+        return self.nevis.redirect_uri(self.origin(), self.page_paths, provider)
 
     def link_done(self) -> str:
         """The path of the page a link's sign-in ends on."""
-        return urls.join(self.base_url, LINK_DONE_PATH)
+        return self.page_paths.url(urls.LINK_DONE)
 
     def bind_sign_in(self, login: PendingLogin, user: str) -> None:
         """Set the cookie that only lets this browser finish `login` (for `user`)."""
@@ -230,7 +230,7 @@ async def remember_link_sign_in(
     """Tell `done_page`, where a link's sign-in ends, whom it signed in and whether a cell of
     theirs waits for it (a signed cookie)."""
     cell_waits = handler.nevis.links.cells.waits(user)
-    status = await handler.nevis.status(user, handler.base_url)
+    status = await handler.nevis.status(user, handler.page_paths)
     claims = status["providers"][login.provider].get("claims") or {}
     handler.set_secure_cookie(  # type: ignore[attr-defined]
         LINK_DONE_COOKIE,

@@ -26,8 +26,9 @@ class SignOutPageMixin(NevisPageMixin):
         raise NotImplementedError
 
     def return_url(self, provider: str | None) -> str:
-        """Where the provider's logout sends the browser back to."""
-        raise NotImplementedError
+        """Where the provider's logout sends the browser back to: this page (naming
+        `provider`), unless one is configured."""
+        return self.nevis.post_logout_uri(self.origin(), self.page_paths, provider)
 
     def named_provider(self) -> str | None:
         """The provider the request names, None for all; RequestError for an unknown one."""

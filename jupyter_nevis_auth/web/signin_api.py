@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import urls
 from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError
-from ..links import LINK_PAGE_PATH, NO_PUBLIC_URL, link_url
+from ..links import NO_PUBLIC_URL, link_url
 from ..protocol import (
     DEVICE_FLOW_UNAVAILABLE,
     DEVICE_ID_PARAM,
@@ -38,7 +38,7 @@ class LinkAPIMixin(TokenAPIMixin):
 
     def link_page(self) -> str:
         """The path of the page a link opens."""
-        return urls.join(self.base_url, LINK_PAGE_PATH)
+        return self.page_paths.url(urls.LINK)
 
     async def post(self) -> None:
         """A new link for the sign-in the parameters choose (api=, provider=...)."""

@@ -9,7 +9,7 @@ tokens a request is about, what readies them, and where a person signs in.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from ..apis import ApiSpec
@@ -33,10 +33,6 @@ class TokenAPIMixin(NevisHandlerMixin):
     #: The user whose tokens the request is about: the server's owner, or the calling
     #: server's user at the hub service.
     signer: Callable[[], str]
-    #: Readies the user's tokens before they are read (the hub service takes the hub's).
-    take_over: Callable[[str], Coroutine[Any, Any, None]]
-    #: The user's status, its sign-in URLs pointing at this app.
-    status_of: Callable[..., Coroutine[Any, Any, dict[str, Any]]]
     #: Where a person signs in for a provider's own token (api None) or for an API's.
     sign_in_url: Callable[[str, ApiSpec | None], str]
     #: Who asks, as log lines name it ("No token for a kernel of alice").
