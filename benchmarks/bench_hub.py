@@ -50,6 +50,16 @@ The requests are sent by benchmarks/load.py; this file is the scenario: the hub 
 service, the users, what a request asks and how its answer is judged, the goals.
 
     python benchmarks/bench_hub.py [--users 1000] [--rate 500] [--seconds 20] [--profile F]
+                                   [--replicas 2] [--short]
+
+--replicas N runs everything again with the service as N processes on PostgreSQL (the
+replica tests' hub: no `command`, the replicas behind the hub's proxy and a round-robin
+balancer of its own process), with refresh-token rotation in both setups; then one open
+loop through the proxy in which a replica is killed (SIGKILL) halfway, each request no
+replica answered asked once more as user servers do (hubclient.py), and after the dead
+replica's lease every user's refresh forced once: a refused one is a grant lost. The two
+setups' figures are printed side by side, each against its own baseline. --short is a quick
+check (100 users, 6 s loops), not the figures.
 
 --profile F runs the service under cProfile and writes its statistics to F (slower: for
 where the time goes, not for the figures).
@@ -66,6 +76,7 @@ import os
 import pstats
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -83,11 +94,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # The test provider's and the hub's drivers live in the test suite, which is not installed.
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import load  # noqa: E402
+from benchmarks import load, replicas  # noqa: E402
 from benchmarks.load import MS, Processes, Run  # noqa: E402
 from benchmarks.support import sign_in  # noqa: E402
 from jupyter_nevis_auth.apis import token_key  # noqa: E402
 from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
+from jupyter_nevis_auth.hubclient import RELAYED_5XX, from_service  # noqa: E402
 from jupyter_nevis_auth.hubservice.app import NevisAuthHub  # noqa: E402
 from jupyter_nevis_auth.hubservice.auth import RECHECK_TO  # noqa: E402
 from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet  # noqa: E402
@@ -97,6 +109,7 @@ from jupyter_nevis_auth.service import AuthService  # noqa: E402
 from jupyter_nevis_auth.stores import MemoryTokenStore  # noqa: E402
 from jupyter_nevis_auth.tokens import TokenSet  # noqa: E402
 from tests.hub.harness import PROXY, HubError  # noqa: E402
+from tests.hub.replica_harness import Replica  # noqa: E402
 from tests.hub.service_harness import SERVICE, ServiceHub  # noqa: E402
 from tests.support.hub import HubSpec, running_hub  # noqa: E402
 from tests.support.process import Process, ProcessError, free_port  # noqa: E402
@@ -138,7 +151,15 @@ _profile.enable()
 """
 MIB = 1024 * 1024
 #: The processes of the run, in the order the figures name them.
-PROCESS_ORDER = ["load (this process)", "provider", "hub", "proxy", "service", "baseline"]
+PROCESS_ORDER = [
+    "load (this process)",
+    "provider",
+    "hub",
+    "proxy",
+    "balancer",
+    "service",
+    "baseline",
+]
 NULL_SERVICE = Path(__file__).resolve().with_name("null_service.py")
 #: The baseline's path on the proxy, and the size of its answers (about a token answer's).
 BASELINE_PREFIX = "/services/bench-baseline/"
@@ -161,6 +182,8 @@ class HubRun(Run):
     early: int = 0
     #: Answers whose token was due for a refresh.
     stale: int = 0
+    #: Requests asked a second time, as a user server does when no replica answered.
+    retried: int = 0
 
 
 def service_config(
@@ -231,6 +254,8 @@ class TokenRequests:
         #: When the service last asked JupyterHub about each server's token, as far as seen
         #: here, and whether the token was used since.
         self.hub_asked: dict[str, tuple[float, bool]] = {}
+        #: Whether a request no replica answered is asked once more (hubclient.py's rule).
+        self.retry_once = False
 
     async def ask(
         self,
@@ -258,12 +283,21 @@ class TokenRequests:
         asks_hub = now - asked > self.hub_cache_seconds
         self.hub_asked[user] = (now, False) if asks_hub else (asked, True)
         kind = ASKS_HUB if asks_hub else ONLY_SERVICE
-        try:
-            async with http.get(url, headers=headers) as response:
-                status, body = response.status, await response.read()
-        except Exception as e:  # any failure is one error of its kind
-            run.errors[type(e).__name__] += 1
-            return
+        for left in range(int(self.retry_once), -1, -1):
+            try:
+                async with http.get(url, headers=headers) as response:
+                    status, body = response.status, await response.read()
+            except Exception as e:  # any failure is one error of its kind
+                if left:
+                    run.retried += 1
+                    continue
+                run.errors[type(e).__name__] += 1
+                return
+            if left and status in RELAYED_5XX and not from_service(body):
+                # The proxy's own answer: no replica took it; a user server asks again.
+                run.retried += 1
+                continue
+            break
         done = time.perf_counter()
         if status != expect:
             run.errors[f"HTTP {status}"] += 1
@@ -347,9 +381,11 @@ def run_processes() -> Processes:
             by_name["hub"] = child
         elif str(NULL_SERVICE) in line:
             by_name["baseline"] = child
+        elif replicas.BALANCER_MARK in line:
+            by_name["balancer"] = child
     more = [f"service {n}" for n in range(2, len(services) + 1)]
     by_name.update(zip(["service", *more], services, strict=True))
-    missing = set(PROCESS_ORDER) - set(by_name) - {"baseline"}
+    missing = set(PROCESS_ORDER) - set(by_name) - {"baseline", "balancer"}
     if missing:
         raise HubError(f"cannot find these processes of the run: {', '.join(sorted(missing))}")
     after = PROCESS_ORDER.index("service") + 1
@@ -400,8 +436,10 @@ class ServiceDatabase:
     """The service's own database, opened with its store key, as the service opens it."""
 
     def __init__(self, hub: ServiceHub, config: NevisAuth) -> None:
-        db_url = f"sqlite:///{hub.work_dir / 'nevis_auth_hub.sqlite'}"
-        self.store = SQLTokenStore(db_url, make_fernet(hub.store_key), parent=config)
+        # The replicas' PostgreSQL, else the one service's SQLite file.
+        db_url = getattr(hub, "db_url", f"sqlite:///{hub.work_dir / 'nevis_auth_hub.sqlite'}")
+        shared = not db_url.startswith("sqlite")
+        self.store = SQLTokenStore(db_url, make_fernet(hub.store_key), shared=shared, parent=config)
 
     async def expiry(self, user: str) -> float | None:
         """When the access token kept for `user` expires (None: no refreshable token)."""
@@ -463,6 +501,8 @@ def report(run: HubRun, users: int, processes: Processes) -> None:
         f"({len(run.users_refreshed)} of {users} users), of them early {run.early}; "
         f"answers with a token due {run.stale}"
     )
+    if run.retried:
+        print(f"  asked a second time (no replica answered the first): {run.retried}")
     print(load.cpu_line(run, processes))
     if run.answers:
         print(f"  service CPU per answer {run.cpu['service'] / run.answers * MS:.2f} ms")
@@ -695,30 +735,99 @@ class Bench:
         met &= goal(f"no errors in the other runs: {errors}", errors == 0)
         return met
 
+    async def kill_one(self, victim: Replica, result: Phase) -> None:
+        """An open loop through the proxy in which `victim` is killed halfway; then each grant.
 
-def write_service_config(args: argparse.Namespace, work: Path) -> None:
+        Requests no replica answered are asked once more, as user servers do. After the
+        dead replica's lease, every user's refresh is forced once: a grant lost in the kill
+        (its rotated refresh token died with the process) is refused there.
+        """
+        args = self.args
+        half = args.seconds / 2
+        run = HubRun(f"open loop {self.proxy.name}, a replica killed (SIGKILL) after {half:g} s")
+        refused = self.refresh_counts()[1]
+        self.load.retry_once = True
+        assert victim.process is not None
+        killer = asyncio.get_running_loop().call_later(
+            half + load.START_DELAY, victim.process.send_signal, signal.SIGKILL
+        )
+        try:
+            await self.measure(run, self.load.open_loop(self.proxy, run, args.rate, args.seconds))
+        finally:
+            killer.cancel()
+        report(run, len(self.names), self.processes)
+        self.against_baseline(run, self.proxy)
+        await asyncio.sleep(replicas.DEFAULTS["lease_seconds"] + SLACK)
+        grants = HubRun("every user's refresh forced once, after the dead replica's lease")
+        forced = Target(self.proxy.name, self.proxy.url + "?force_refresh=1")
+        await self.load.closed_loop(
+            forced, grants, WARM_UP_CALLERS, SETUP_TIMEOUT, list(self.names)
+        )
+        print(load.summary(grants))
+        refused = self.refresh_counts()[1] - refused
+        result.killed, result.grants = run, grants
+        result.lost = grants.errors["HTTP 401"]
+        result.met &= goal(
+            f"no request failed after the retry with a replica killed: "
+            f"{sum(run.errors.values())} failed, {run.retried} asked again",
+            not run.errors,
+        )
+        result.met &= goal(
+            f"no grant lost with a replica killed: {result.lost} users signed out, "
+            f"{refused} refreshes refused by the provider",
+            result.lost == refused == 0 and grants.answers == len(self.names),
+        )
+
+
+def write_service_config(args: argparse.Namespace, work: Path, shared: bool) -> None:
     """The service's config file in its working directory; it wins over its environment."""
     config = f"c.NevisAuthHub.hub_cache_seconds = {args.hub_cache_seconds}\n"
+    if shared:
+        config += replicas.replica_config()
     if args.profile:
         config += PROFILE.format(path=str(Path(args.profile).resolve()))
     (work / "nevis_auth_hub_config.py").write_text(config, encoding="utf-8")
 
 
-async def run(args: argparse.Namespace) -> int:
-    """Run the benchmark; the exit status says whether every goal was met."""
-    clock = time.perf_counter()
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
-    with OIDCTestProvider() as provider, work_dir() as work, ExitStack() as stack:
-        write_service_config(args, work)
-        spec = HubSpec(kind="service", client_options={"access_token_ttl": args.token_ttl})
-        hub, client = stack.enter_context(running_hub(spec, provider, work))
+@dataclass
+class Phase:
+    """One setup's runs: the service as one process on SQLite, or as replicas."""
+
+    name: str
+    bench: Bench
+    met: bool
+    #: With replicas: the open loop in which one was killed, and every grant's check after.
+    killed: HubRun | None = None
+    grants: HubRun | None = None
+    lost: int = 0
+
+
+async def phase(
+    args: argparse.Namespace, provider: OIDCTestProvider, count: int, clock: float
+) -> Phase:
+    """Every run on one setup: the service as one process (`count` 0) or `count` replicas."""
+    options: dict[str, object] = {"access_token_ttl": args.token_ttl}
+    if args.replicas:
+        # Both setups alike: a refresh token works once, as the replica tests' provider.
+        options["rotate_refresh_token"] = True
+    name = f"{count} replicas on PostgreSQL" if count else "one process on SQLite"
+    print(f"\n=== the service as {name} ===")
+    with work_dir() as work, ExitStack() as stack:
+        write_service_config(args, work, shared=bool(count))
+        if count:
+            hub, client, _ = stack.enter_context(
+                replicas.running_replicas(provider, work, count, options)
+            )
+        else:
+            spec = HubSpec(kind="service", client_options=options)
+            hub, client = stack.enter_context(running_hub(spec, provider, work))
         bench = Bench(args, provider, hub, client)
         stack.enter_context(bench.baseline())
         bench.processes = processes = run_processes()
         rss_start = await processes.rss("service")
         took = time.perf_counter() - clock
         print(
-            f"provider and hub with the service up in {took:.1f} s; the service keeps "
+            f"hub with the service up in {took:.1f} s; the service keeps "
             f"JupyterHub's answers {args.hub_cache_seconds} s"
         )
         await bench.setup()
@@ -734,6 +843,9 @@ async def run(args: argparse.Namespace) -> int:
         report(warm, args.users, processes)
 
         await bench.sign_in()
+        if count:
+            # What a replica read before the sign-ins (nobody signed in) it trusts that long.
+            await asyncio.sleep(replicas.DEFAULTS["replica_cache_seconds"])
         signed = HubRun("every server once each way, everybody signed in")
         await bench.measure(signed, bench.every_server_once(signed, 200))
         rss_all = await processes.rss("service")
@@ -744,27 +856,100 @@ async def run(args: argparse.Namespace) -> int:
         # Refreshes started in the background by the last requests end in the database.
         bench.calls_at_end = await bench.quiet_refreshes()
         bench.runs.append(await stored_expiries(bench.hub, bench.names, bench.expiries))
+        per_user = (rss_all - rss_none) / args.users
+        print(
+            f"service RSS: {rss_start / MIB:.1f} MiB at start; {rss_none / MIB:.1f} MiB after "
+            f"every server asked with nobody signed in, {rss_all / MIB:.1f} MiB after the same "
+            f"with all {args.users} signed in: {per_user / 1024:.2f} KiB per signed-in user; "
+            f"{rss_after / MIB:.1f} MiB after the loops "
+            f"({(rss_after - rss_none) / args.users / 1024:.2f} KiB per user)"
+        )
+        result = Phase(name, bench, bench.goals(per_user))
+        if count:
+            await bench.kill_one(hub.replicas[-1], result)
+    return result
 
-    per_user = (rss_all - rss_none) / args.users
-    print(
-        f"service RSS: {rss_start / MIB:.1f} MiB at start; {rss_none / MIB:.1f} MiB after "
-        f"every server asked with nobody signed in, {rss_all / MIB:.1f} MiB after the same "
-        f"with all {args.users} signed in: {per_user / 1024:.2f} KiB per signed-in user; "
-        f"{rss_after / MIB:.1f} MiB after the loops "
-        f"({(rss_after - rss_none) / args.users / 1024:.2f} KiB per user)"
-    )
+
+def ratio(run: HubRun | None, base: HubRun | None) -> str:
+    """A run's p99 in ms, with its ratio to the baseline's p99 of the same run."""
+    if run is None or not run.answers:
+        return "-"
+    if base is None or not base.answers:
+        return f"{run.p(99) * MS:.1f}"
+    return f"{run.p(99) * MS:.1f} ({run.p(99) / base.p(99):.1f}x)"
+
+
+def side_by_side(phases: list[Phase]) -> None:
+    """The setups' figures in columns: p99 against the baseline's, errors, refreshes."""
+    rows: dict[str, list[str]] = {}
+    for ph in phases:
+        bench = ph.bench
+        by_name = {r.name: r for r in bench.runs}
+        # The goal's count: the killed replica's run has its own line.
+        new = sum(r.expiries for r in bench.runs if r is not ph.killed)
+        calls = bench.calls_at_end[0] - bench.calls_signed_in[0]
+        refused = bench.calls_at_end[1] - bench.calls_signed_in[1]
+        for target in (bench.proxy, bench.direct):
+            run, base = by_name.get(f"open loop {target.name}"), bench.baseline_runs[target.name]
+            rows.setdefault(f"p99 ms {target.name} (x baseline)", []).append(ratio(run, base))
+            rows.setdefault(f"baseline p99 ms {target.name}", []).append(ratio(base, None))
+            lag = max(run.lag if run else 0.0, base.lag)
+            rows.setdefault(f"client late at most, ms, {target.name}", []).append(f"{lag * MS:.1f}")
+            errors = sum(run.errors.values()) if run else 0
+            rows.setdefault(f"errors {target.name}", []).append(str(errors))
+        rows.setdefault("refreshes at the provider / new tokens", []).append(
+            f"{calls - refused} / {new} ({refused} refused)"
+        )
+        killed = ph.killed
+        rows.setdefault("one killed: p99 ms through the proxy", []).append(
+            ratio(killed, bench.baseline_runs[bench.proxy.name])
+        )
+        rows.setdefault("one killed: failed after the retry (retried)", []).append(
+            f"{sum(killed.errors.values())} ({killed.retried})" if killed else "-"
+        )
+        rows.setdefault("one killed: grants lost", []).append(str(ph.lost) if ph.grants else "-")
+    width = max(map(len, rows)) + 2
+    print("\n" + "".ljust(width) + "".join(ph.name.ljust(32) for ph in phases))
+    for label, cells in rows.items():
+        print(label.ljust(width) + "".join(cell.ljust(32) for cell in cells))
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the benchmark; the exit status says whether every goal was met."""
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
+    phases = []
+    with OIDCTestProvider() as provider:
+        for count in [0, args.replicas] if args.replicas else [0]:
+            phases.append(await phase(args, provider, count, time.perf_counter()))
     if args.profile:
         print(f"\nthe service's profile ({args.profile}), by own time:")
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
-    return 0 if bench.goals(per_user) else 1
+    if len(phases) > 1:
+        side_by_side(phases)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    return 0 if all(ph.met for ph in phases) else 1
 
 
 def main() -> None:
     """Parse the arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=None, help="default 1000 (--short: 100)")
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=20.0, help="of each open loop")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="of each open loop (default 20; --short: 6)"
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="then the same runs with this many service processes on PostgreSQL, one killed "
+        "at the end, beside the single process's figures (default 0: the single process only)",
+    )
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="a quick check, not the figures: 100 users and 6 s loops unless given",
+    )
     parser.add_argument("--connections", type=int, default=16, help="closed-loop callers")
     parser.add_argument(
         "--token-ttl",
@@ -781,6 +966,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--profile", help="write the service's cProfile statistics here")
     args = parser.parse_args()
+    if args.users is None:
+        args.users = 100 if args.short else 1000
+    if args.seconds is None:
+        args.seconds = 6.0 if args.short else 20.0
     if args.token_ttl is None:
         # Due once per open loop: every user's token comes due about once in each.
         args.token_ttl = max(10, min(60, round(2 * args.seconds)))

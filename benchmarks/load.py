@@ -156,6 +156,8 @@ class Processes:
         """`loop_of` names the process whose event loop (its first thread) is timed too."""
         self.by_name = by_name
         self.loop_of = loop_of
+        #: Each process's CPU seconds when last seen.
+        self.last: dict[str, float] = {}
 
     @property
     def loop(self) -> str:
@@ -166,8 +168,13 @@ class Processes:
         """CPU seconds (user and system) each process used so far, and the machine's idle time."""
         used = {}
         for name, process in self.by_name.items():
-            times = process.cpu_times()
-            used[name] = times.user + times.system
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                # Killed during the run (a fault under test): what it used until it was seen.
+                used[name] = self.last.get(name, 0.0)
+                continue
+            used[name] = self.last[name] = times.user + times.system
         timed = self.by_name[self.loop_of]
         loop = next(t for t in timed.threads() if t.id == timed.pid)
         used[self.loop] = loop.user_time + loop.system_time

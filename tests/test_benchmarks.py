@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import subprocess
+import sys
 import time
 
 import aiohttp
+import psutil
 import pytest
+from aiohttp import web
 
 from benchmarks import load
-from benchmarks.bench_hub import Expiries, HubRun
+from benchmarks.bench_hub import Expiries, HubRun, TokenRequests
 from jupyter_nevis_auth.config import NevisAuth
 from jupyter_nevis_auth.protocol import DEFAULT_MIN_TTL
 from jupyter_nevis_auth.service import AuthService
@@ -77,3 +82,68 @@ def test_bench_hub_judges_refreshes_by_the_services_own_rules(
     # ... and one obtained long before the window opened is early.
     assert expiries.see("alice", obtained + ttl + 2, None, run)
     assert run.early == 1 and run.expiries == 2
+
+
+async def ask_once(replies: list[tuple[int, str, str]], retry_once: bool) -> HubRun:
+    """One token request at a server answering `replies` in turn; what the run saw."""
+    seen: list[int] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        status, content_type, body = replies[len(seen)]
+        seen.append(status)
+        return web.Response(status=status, content_type=content_type, text=body)
+
+    app = web.Application()
+    app.router.add_get("/api/token", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    now = time.time()
+    manager = AuthService(NevisAuth(issuer="https://i.example", client_id="b"), MemoryTokenStore())
+    expiries = Expiries(60, manager.tokens)
+    expiries.expires_at["alice"] = now + 60
+    requests = TokenRequests({"alice": "server-token"}, expiries, 60.0, seed=1)
+    requests.retry_once = retry_once
+    run = HubRun("test")
+    try:
+        async with load.http_client(2) as http:
+            url = f"http://127.0.0.1:{port}/api/token"
+            await requests.ask(url, 200, http, "alice", run, time.perf_counter())
+    finally:
+        await runner.cleanup()
+    assert len(seen) == len(run.latencies) + sum(run.errors.values()) + run.retried
+    return run
+
+
+TOKEN = json.dumps({"claims": {"sub": "alice"}, "expires_at": time.time() + 60, "expires_in": 60})
+PROXY_502 = (502, "text/html", "<html>Proxy Error</html>")
+SERVICE_503 = (503, "application/json", json.dumps({"error": "x", "message": "Try later."}))
+
+
+def test_bench_hub_asks_again_once_when_no_replica_answered_as_user_servers_do() -> None:
+    run = asyncio.run(ask_once([PROXY_502, (200, "application/json", TOKEN)], True))
+    assert (run.answers, run.retried, sum(run.errors.values())) == (1, 1, 0)
+    # Without the retry (one process), the proxy's page is an error.
+    run = asyncio.run(ask_once([PROXY_502], False))
+    assert (run.answers, run.retried, dict(run.errors)) == (0, 0, {"HTTP 502": 1})
+    # The service's own 503 (its JSON sentence) is passed on, never asked again.
+    run = asyncio.run(ask_once([SERVICE_503, (200, "application/json", TOKEN)], True))
+    assert (run.answers, run.retried, dict(run.errors)) == (0, 0, {"HTTP 503": 1})
+
+
+def test_a_process_killed_during_a_run_keeps_the_cpu_it_was_last_seen_with() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        processes = load.Processes(
+            {"service": psutil.Process(), "service 2": psutil.Process(child.pid)}, "service"
+        )
+        before = processes.cpu()
+        child.kill()
+        child.wait(10)
+        after = processes.cpu()
+    finally:
+        child.kill()
+    assert after["service 2"] == before["service 2"]
+    assert after["service"] >= before["service"]
