@@ -93,13 +93,13 @@ class SharedLinks:
                 self._written.discard(key)
                 self.links.drop(key)
             return
-        if take:
-            self._written.discard(key)
         with contextlib.suppress(*DATA_ERRORS):
             link = SignInLink(
                 data["owner"], data["provider"], spec_of(data["api"]), data["expires"]
             )
             self.links.restore(key, link)
+        # A copy read here is dropped once the row is gone: used or given up elsewhere.
+        (self._written.discard if take else self._written.add)(key)
 
     def device_changed(self, sign_in: DeviceSignIn) -> None:
         """Write how the device sign-in of this replica goes."""

@@ -292,6 +292,9 @@ async def test_a_link_issued_at_one_replica_is_opened_and_used_at_another_and_us
     await replicas.links[1].link(token, take=False)
     shown = opener.links.peek(token)
     assert shown is not None and shown.owner == USER
+    # Opened at the third replica too, which keeps a copy of its own.
+    await replicas.links[2].link(token, take=False)
+    assert landed.links.peek(token) is not None
     assert before + issuer.links.ttl - 1 < shown.expires <= time.monotonic() + issuer.links.ttl
     # Its button, pressed there, uses the link up and starts the sign-in; the callback lands
     # on the third replica.
@@ -333,10 +336,13 @@ async def test_a_wait_at_one_replica_sees_a_sign_in_finished_at_another_within_t
 async def test_a_revoked_link_is_unusable_at_every_replica(replicas: Replicas):
     token = replicas.services[0].links.issue(USER, "default", None)
     await replicas.links[0].stop()
+    await replicas.links[2].link(token, take=False)  # its page shown there
     replicas.services[0].links.revoke(token, USER)
     await replicas.links[0].stop()
     await replicas.links[1].link(token, take=True)
     assert replicas.services[1].links.redeem(token) is None
+    await replicas.links[2].link(token, take=True)
+    assert replicas.services[2].links.redeem(token) is None
     await replicas.stop()
 
 
