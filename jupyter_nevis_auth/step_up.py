@@ -102,11 +102,17 @@ def assurance_problem(
     end of a sentence; None when they do."""
     acr = claims.get("acr")
     if acr_values and acr not in acr_values:
-        reached = f"at the level {acr}" if isinstance(acr, str) and acr else "at no stated level"
+        # acr is optional in an ID token (OIDC Core 2): providers often name it only for a
+        # sign-in that asked for a level, so its absence says nothing about the level reached.
+        reached = (
+            f"the provider signed you in at the level {acr}"
+            if isinstance(acr, str) and acr
+            else "your sign-in did not ask for one, so the provider did not say which it reached"
+        )
         return (
-            f"a sign-in at the level {' or '.join(acr_values)} was asked for, and the provider "
-            f"signed you in {reached}; sign in again and complete the stronger sign-in the "
-            "provider offers (a second factor, say)."
+            f"a sign-in at the level {' or '.join(acr_values)} was asked for, and {reached}; "
+            "sign in again and complete the stronger sign-in the provider offers (a second "
+            "factor, say)."
         )
     if max_age is None:
         return None

@@ -4,14 +4,19 @@ provider (with its second-factor page), and a sign-in below what was asked refus
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import jwt
+import pytest
 import requests
 
-from jupyter_nevis_auth.apis import parse_apis
+from jupyter_nevis_auth import step_up
+from jupyter_nevis_auth.apis import ApiSpec, parse_apis
+from jupyter_nevis_auth.errors import RequestError
+from jupyter_nevis_auth.tokens import TokenSet
 from tests import test_waits
 from tests.conftest import Browser
 from tests.support.provider import HTTP_TIMEOUT, _parse, provider_login
@@ -119,3 +124,100 @@ async def test_a_sign_in_below_the_asked_level_is_refused_and_ends_the_wait(
     # Nothing was kept: the token held is the one from before.
     _code, after = await kernel_call("", min_ttl="0")
     assert after["access_token"] == before["access_token"]
+
+
+SALES = ApiSpec("sales", scopes=("sales.read",), acr_values=("gold",), max_age=300)
+
+
+def test_a_request_asking_nothing_more_keeps_the_spec():
+    assert step_up.demanded(SALES, "default", {}) is SALES
+    assert step_up.demanded(None, "default", {"acr_values": "", "max_age": ""}) is None
+
+
+def test_a_scope_parameter_adds_scopes_to_a_named_api_only():
+    # For an ad hoc token or the provider's own, scope= names the token itself, not an addition.
+    assert step_up.demanded(None, "default", {"scope": "x"}) is None
+    spec = step_up.demanded(SALES, "default", {"scope": "sales.write  sales.read"})
+    assert spec is not None
+    assert (spec.scopes, spec.added_scopes) == (("sales.read", "sales.write"), ("sales.write",))
+    # What the API asks of the sign-in up front stays when the request adds nothing to it.
+    assert (spec.acr_values, spec.max_age) == (("gold",), 300)
+
+
+def test_a_requests_acr_values_and_max_age_replace_the_apis_own():
+    spec = step_up.demanded(SALES, "default", {"acr_values": "silver  bronze", "max_age": "0"})
+    assert spec is not None
+    # max_age=0 (a sign-in just now) is a value, not an absent one.
+    assert (spec.acr_values, spec.max_age, spec.added_scopes) == (("silver", "bronze"), 0, ())
+
+
+def test_the_provider_tokens_step_up_is_an_unnamed_api_of_that_provider():
+    spec = step_up.demanded(None, "partner", {"max_age": "60"})
+    assert spec is not None
+    assert (spec.name, spec.provider, spec.scopes, spec.max_age) == ("", "partner", (), 60)
+    assert not spec.narrowed  # so it is served by the provider's own sign-in
+
+
+@pytest.mark.parametrize("max_age", ["soon", "-1", "1.5", " 5"])
+def test_a_malformed_max_age_is_a_sentence(max_age):
+    with pytest.raises(RequestError, match="max_age must be a whole number of seconds"):
+        step_up.demanded(None, "default", {"max_age": max_age})
+
+
+def tokens(scope: tuple[str, ...] = (), **claims: Any) -> TokenSet:
+    return TokenSet("at", scope=scope, claims=claims)
+
+
+NOW = time.time()
+
+
+@pytest.mark.parametrize(
+    ("spec", "held", "problem"),
+    [
+        (ApiSpec("plain"), tokens(), None),
+        (ApiSpec("a", acr_values=("gold", "silver")), tokens(acr="silver"), None),
+        (
+            ApiSpec("a", acr_values=("gold",)),
+            tokens(acr="bronze"),
+            "The API a needs a new sign-in: a sign-in at the level gold was asked for, and the "
+            "provider signed you in at the level bronze; sign in again and complete the "
+            "stronger sign-in the provider offers (a second factor, say).",
+        ),
+        (
+            ApiSpec("", acr_values=("gold", "silver")),
+            tokens(),
+            "The API needs a new sign-in: a sign-in at the level gold or silver was asked for, "
+            "and your sign-in did not ask for one, so the provider did not say which it "
+            "reached; sign in again and complete the stronger sign-in the provider offers (a "
+            "second factor, say).",
+        ),
+        (ApiSpec("a", max_age=60), tokens(auth_time=int(NOW) - 10), None),
+        (
+            ApiSpec("a", max_age=60),
+            tokens(auth_time=int(NOW) - 600),
+            # Seconds have passed since NOW: the age is 600 s or a little more.
+            re.compile(
+                r"The API a needs a new sign-in: a sign-in within the last 60 s was asked for, "
+                r"and yours was 60\d s ago; sign in again\."
+            ),
+        ),
+        (
+            ApiSpec("a", max_age=60),
+            tokens(auth_time=True),
+            "The API a needs a new sign-in: a sign-in within the last 60 s was asked for, and "
+            "the provider did not say when you signed in (no auth_time); sign in again.",
+        ),
+        (
+            ApiSpec("a", scopes=("r", "w"), added_scopes=("w",), acr_values=("gold",)),
+            tokens(("r",), acr="bronze"),
+            "The API a asks for the scope w, which your token lacks; sign in for it.",
+        ),
+        (ApiSpec("a", scopes=("r", "w"), added_scopes=("w",)), tokens(("w", "r")), None),
+    ],
+)
+def test_unmet_says_what_the_sign_in_lacks_first_the_scope(spec, held, problem):
+    said = step_up.unmet(spec, held)
+    if isinstance(problem, re.Pattern):
+        assert said is not None and problem.fullmatch(said), said
+    else:
+        assert said == problem
