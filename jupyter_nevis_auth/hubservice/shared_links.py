@@ -31,6 +31,7 @@ from ..protocol import DEVICE_ID_PARAM, LINK_TOKEN_PARAM
 from ..tokens import fingerprint
 from .links import DeviceAPIHandler, LinkHandler
 from .pending import spec_of
+from .replicas import ARRIVAL_POLL, ARRIVAL_WAIT
 from .store import SQLTokenStore
 
 metadata = MetaData()
@@ -84,8 +85,14 @@ class SharedLinks:
         if not token:
             return
         key = fingerprint(token)
+        waited = 0.0
         try:
-            data = await self._call(_take if take else _read, links_table, key)
+            while (data := await self._call(_take if take else _read, links_table, key)) is None:
+                # Opened at once, a link may be here before the replica that issued it wrote it.
+                if key in self._written or self.links.peek(token) or waited >= ARRIVAL_WAIT:
+                    break
+                await asyncio.sleep(ARRIVAL_POLL)
+                waited += ARRIVAL_POLL
         except StoreUnavailableError:
             return  # the store has said so; this replica's own links still work
         if data is None:

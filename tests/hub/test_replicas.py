@@ -7,6 +7,8 @@ once, and its reuse ends the whole grant. Tests build on each other's sign-ins, 
 
 from __future__ import annotations
 
+import html
+import re
 import signal
 import threading
 import time
@@ -116,6 +118,49 @@ def test_a_callback_landing_on_another_replica_signs_in(
         assert answer.json()["claims"]["sub"] == "alice"
     through_proxy = service_api(hub, "GET", "api/token", alice_signed_in)
     assert through_proxy.status_code == 200, through_proxy.text
+
+
+def test_a_link_issued_at_one_replica_is_opened_and_completed_through_the_other(
+    hub: ReplicaHub, bob: HubBrowser
+) -> None:
+    first, second = hub.replicas
+    server_token = hub.server_token("bob")
+    assert token_at(first, server_token).status_code == 401
+    issued = requests.post(
+        first.url + SERVICE + "api/token/link",
+        headers={"Authorization": f"token {server_token}"},
+        data={},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert issued.status_code == 200, issued.text
+    url = issued.json()["url"]
+    with requests.Session() as browser:  # no hub login: a link needs none
+        page = browser.get(on(second, url), allow_redirects=False, timeout=HTTP_TIMEOUT)
+        assert page.status_code == 200, page.text
+        assert "for the JupyterHub user bob" in page.text
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+        assert xsrf is not None
+        pressed = browser.post(
+            on(second, url.split("?")[0]),
+            data={**query(url), "_xsrf": html.unescape(xsrf.group(1))},
+            allow_redirects=False,
+            timeout=HTTP_TIMEOUT,
+        )
+        assert pressed.status_code == 302, pressed.text
+        # Used up by the button, at every replica.
+        for replica in (first, second):
+            gone = browser.get(on(replica, url), allow_redirects=False, timeout=HTTP_TIMEOUT)
+            assert gone.status_code == 410, gone.text
+        callback = provider_login(
+            pressed.headers["Location"], "bob", redirect_prefix=hub.redirect_uri
+        )
+        landed = browser.get(on(first, callback), allow_redirects=False, timeout=HTTP_TIMEOUT)
+        assert landed.status_code == 302, landed.text
+        assert landed.headers["Location"] == SERVICE + "link/done"
+    for replica in (first, second):
+        answer = token_at(replica, server_token)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["claims"]["sub"] == "bob"
 
 
 def test_health_says_what_it_checks(hub: ReplicaHub, postgres: PostgresServer) -> None:
