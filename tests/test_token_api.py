@@ -19,15 +19,12 @@ from jupyter_nevis_auth.tokens import TokenSet
 from jupyter_nevis_auth.web import answers, token_api
 
 PACKAGE = Path(__file__).resolve().parents[1] / "jupyter_nevis_auth"
-#: The modules serving the kernel-facing API, in both apps and in web/.
-API_MODULES = (
-    "handlers/kernel_api.py",
-    "handlers/signin_api.py",
-    "hubservice/api.py",
-    "hubservice/links.py",
-    "hubservice/hubtokens.py",
-    "web/token_api.py",
-    "web/signin_api.py",
+#: Every module of both apps' handlers and of web/, but the builders' own.
+API_MODULES = sorted(
+    str(path.relative_to(PACKAGE))
+    for folder in ("handlers", "hubservice", "web")
+    for path in (PACKAGE / folder).glob("*.py")
+    if path.name != "answers.py"
 )
 #: protocol.py's answer shapes, which only web/answers.py fills in.
 SHAPES = {

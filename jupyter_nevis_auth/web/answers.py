@@ -131,6 +131,11 @@ def device_progress(sign_in: DeviceSignIn) -> dict[str, Any]:
     return dict(answer)
 
 
+def jwk_set_answer(keys: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JWK Set (RFC 7517 5): the public keys of the client's key files, for providers."""
+    return {"keys": keys}
+
+
 def auth_state_answer(tokens: TokenSet) -> dict[str, Any]:
     """The tokens the hub keeps in a user's auth_state, in the token endpoint's own names."""
     answer: AuthStateAnswer = {

@@ -28,6 +28,7 @@ from ..protocol import (
     STORE_UNAVAILABLE,
 )
 from ..service import AuthService
+from .answers import error_answer
 
 #: What a person reads when something unforeseen went wrong.
 UNEXPECTED = (
@@ -213,4 +214,4 @@ class NevisAPIMixin(NevisHandlerMixin):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Answer any error as {"error", "message"} JSON."""
         error = error_code(status_code, kwargs)
-        self.answer(status_code, {"error": error, "message": error_sentence(status_code, kwargs)})
+        self.answer(status_code, error_answer(error, error_sentence(status_code, kwargs)))

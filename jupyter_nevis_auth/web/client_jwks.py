@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import SettingsError
+from .answers import error_answer, jwk_set_answer
 from .base import NevisAPIMixin
 
 #: Below the server's base URL; the hub service serves it as <prefix>jwks.json.
@@ -30,13 +31,13 @@ class ClientJwksMixin(NevisAPIMixin):
                 found = await provider.client.client_keys()
             except SettingsError as e:
                 self.log.warning("Client keys of %s not published: %s", name, e)
-                self.answer(503, {"error": "client_key_unusable", "message": UNUSABLE})
+                self.answer(503, error_answer("client_key_unusable", UNUSABLE))
                 return
             for jwk in found.public_jwks()["keys"]:
                 if jwk["kid"] not in kids:
                     kids.add(jwk["kid"])
                     keys.append(jwk)
         if not keys:
-            self.answer(404, {"error": "no_client_keys", "message": NO_KEYS})
+            self.answer(404, error_answer("no_client_keys", NO_KEYS))
             return
-        self.answer(200, {"keys": keys})
+        self.answer(200, jwk_set_answer(keys))
