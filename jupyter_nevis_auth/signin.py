@@ -225,8 +225,9 @@ class SignIns:
         tokens would only be refused by the API again."""
         if api is None:
             return
-        skew = self.providers[provider].config.clock_skew
-        problem = step_up.assurance_problem(claims, api.acr_values, api.max_age, skew)
+        # max_age to the second, as when a token is handed out (step_up.unmet): a sign-in kept
+        # that no token may come from would leave the waiting cell waiting until it times out.
+        problem = step_up.assurance_problem(claims, api.acr_values, api.max_age)
         if problem:
             self.log.warning("A sign-in at %s was refused: %s", provider, problem)
             raise AccessDeniedError(f"This sign-in is not used: {problem}")

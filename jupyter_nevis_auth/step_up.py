@@ -95,7 +95,6 @@ def assurance_problem(
     claims: Mapping[str, Any],
     acr_values: tuple[str, ...],
     max_age: int | None,
-    leeway: float = 0.0,
     now: float | None = None,
 ) -> str | None:
     """Why `claims` show no sign-in at one of `acr_values` within `max_age` seconds, as the
@@ -123,7 +122,7 @@ def assurance_problem(
             "when you signed in (no auth_time); sign in again."
         )
     age = (time.time() if now is None else now) - auth_time
-    if age > max_age + leeway:
+    if age > max_age:
         return (
             f"a sign-in within the last {max_age} s was asked for, and yours was {age:.0f} s "
             "ago; sign in again."

@@ -15,7 +15,7 @@ import requests
 
 from jupyter_nevis_auth import step_up
 from jupyter_nevis_auth.apis import ApiSpec, parse_apis
-from jupyter_nevis_auth.errors import RequestError
+from jupyter_nevis_auth.errors import AccessDeniedError, RequestError
 from jupyter_nevis_auth.tokens import TokenSet
 from tests import test_waits
 from tests.conftest import Browser
@@ -221,3 +221,18 @@ def test_unmet_says_what_the_sign_in_lacks_first_the_scope(spec, held, problem):
         assert said is not None and problem.fullmatch(said), said
     else:
         assert said == problem
+
+
+async def test_a_sign_in_older_than_max_age_is_refused_when_it_finishes(jp_serverapp: Any):
+    # Within the clock skew, but no token could be handed out from it: a waiting cell would
+    # wait for nothing.
+    service = jp_serverapp.web_app.settings["nevis_auth"]
+    owner = jp_serverapp.web_app.settings["nevis_auth_owner"]
+    answer = {"access_token": "at", "token_type": "Bearer", "expires_in": 300}
+    claims = {"sub": "alice", "auth_time": int(time.time()) - 70}
+    with pytest.raises(AccessDeniedError, match=r"^This sign-in is not used: .* 7\d s ago"):
+        await service.sign_ins.keep(owner, "default", ApiSpec("", max_age=30), answer, claims)
+    assert await service.tokens.store.get(owner) is None
+    assert service.refused_sign_in(owner, "default")["refusal"].startswith(
+        "This sign-in is not used"
+    )
