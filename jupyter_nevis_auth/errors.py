@@ -78,6 +78,15 @@ class RefreshElsewhereError(ProviderTimeoutError):
 
     status_code = 503
 
+    @classmethod
+    def after(cls, waited: float, lease_seconds: float) -> RefreshElsewhereError:
+        """The error of a caller that waited `waited` seconds for a lease of `lease_seconds`."""
+        return cls(
+            f"Another replica of the service is refreshing this sign-in and has not finished "
+            f"within {waited:g} seconds (if it stopped, its hold on the refresh runs out "
+            f"within {lease_seconds:g} seconds); try again in {lease_seconds:g} seconds."
+        )
+
 
 class OAuthError(ProviderError):
     """The provider answered a token request with an OAuth error code."""

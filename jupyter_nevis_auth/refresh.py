@@ -96,8 +96,6 @@ class TokenManager(EnvConfigurable):
         #: Seconds a refresh may spend on retries before its error is final.
         self.retry_budget = retry_budget
         self._inflight: dict[str, asyncio.Task[TokenSet]] = {}
-        #: Users whose refresh waits for the lease another process (a replica) holds.
-        self._leased_elsewhere: set[str] = set()
         # Held while a user's tokens are refreshed, replaced or dropped, so that a sign-out
         # never races a refresh that would store new tokens after it.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -202,13 +200,9 @@ class TokenManager(EnvConfigurable):
             # nor lose a rotated refresh token the provider has already issued.
             return await asyncio.wait_for(asyncio.shield(task), self.retry_budget)
         except asyncio.TimeoutError:
-            if (force or tokens.is_expiring(0)) and user in self._leased_elsewhere:
-                raise RefreshElsewhereError(
-                    f"Another replica of the service is refreshing this sign-in and has not "
-                    f"finished within {self.retry_budget:g} seconds (if it stopped, its hold on "
-                    f"the refresh runs out within {self.store.lease_seconds:g} seconds); try "
-                    f"again in {self.store.lease_seconds:g} seconds."
-                ) from None
+            if (force or tokens.is_expiring(0)) and self.store.waits_for_lease(user):
+                seconds = self.store.lease_seconds
+                raise RefreshElsewhereError.after(self.retry_budget, seconds) from None
             if force or tokens.is_expiring(0):
                 raise ProviderTimeoutError(
                     f"The provider's token endpoint did not answer within "
@@ -260,19 +254,13 @@ class TokenManager(EnvConfigurable):
     async def _refresh_under_lock(self, user: str, seen: TokenSet) -> TokenSet:
         # The lease keeps other processes sharing the store (the hub service's replicas) from
         # refreshing this grant meanwhile: they wait for it, then read what this one stored.
-        async with self._locks[user]:
-            self._leased_elsewhere.add(user)
+        async with self._locks[user], self.store.lease(user) as lease:
             try:
-                async with self.store.lease(user) as lease:
-                    self._leased_elsewhere.discard(user)
-                    try:
-                        return await self._refresh_locked(user, seen, lease)
-                    except ProviderError as e:
-                        if not isinstance(e, InvalidTokenError):
-                            lease.cool_down(self.failure_cooldown, str(e))
-                        raise
-            finally:
-                self._leased_elsewhere.discard(user)
+                return await self._refresh_locked(user, seen, lease)
+            except ProviderError as e:
+                if not isinstance(e, InvalidTokenError):
+                    lease.cool_down(self.failure_cooldown, str(e))
+                raise
 
     async def _refresh_locked(self, user: str, seen: TokenSet, lease: Lease) -> TokenSet:
         tokens = await self.store.reread(user)

@@ -99,6 +99,10 @@ class TokenStore(LoggingConfigurable):
         """Hold `key`'s refresh lease while the block runs (a store of one process: no wait)."""
         return contextlib.nullcontext(Lease())
 
+    def waits_for_lease(self, key: str) -> bool:
+        """Whether this process waits for `key`'s lease, which another process holds."""
+        return False
+
     async def check_writable(self, key: str) -> None:
         """Raise StoreUnavailableError unless `key` can be written now (before a refresh).
 
@@ -172,6 +176,10 @@ class KeptWrites(TokenStore):
         if user in self.unwritten:
             return self.unwritten[user]
         return await self.store.reread(user)
+
+    def waits_for_lease(self, key: str) -> bool:
+        """The store's answer."""
+        return self.store.waits_for_lease(key)
 
     @contextlib.asynccontextmanager
     async def lease(self, key: str) -> AsyncIterator[Lease]:

@@ -65,6 +65,8 @@ class Leases:
         self.engine = engine
         self.call = call
         self.seconds = seconds
+        #: Keys whose lease this process waits for.
+        self.waiting: set[str] = set()
         metadata.create_all(engine)
 
     @contextlib.asynccontextmanager
@@ -72,9 +74,13 @@ class Leases:
         """Wait for `key`'s lease, hold it (renewed) while the block runs, then give it back."""
         lid, holder = fingerprint(key), secrets.token_hex(16)
         wait = FIRST_TRY_AGAIN
-        while (taken := await self.call(self._take, lid, holder)) is None:
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, LAST_TRY_AGAIN)
+        self.waiting.add(key)
+        try:
+            while (taken := await self.call(self._take, lid, holder)) is None:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, LAST_TRY_AGAIN)
+        finally:
+            self.waiting.discard(key)
         lease = SQLLease(*taken)
         renewing = asyncio.ensure_future(self._renew(lid, holder))
         try:

@@ -183,6 +183,10 @@ class SQLTokenStore(TokenStore):
         """`key`'s refresh lease: in the database where other processes share it."""
         return self.leases.hold(key) if self.leases is not None else super().lease(key)
 
+    def waits_for_lease(self, key: str) -> bool:
+        """Whether a refresh here waits for `key`'s lease, which another replica holds."""
+        return self.leases is not None and key in self.leases.waiting
+
     async def set(self, user: str, tokens: TokenSet) -> None:
         """Keep the tokens under `user`, encrypted with the newest key."""
         payload = json.dumps({"key": user, "tokens": tokens.to_dict()}).encode()
