@@ -88,6 +88,9 @@ class PendingLogins:
         self._ended: OrderedDict[str, float] = OrderedDict()
         #: Told of each sign-in started or changed, where others keep them too (replicas).
         self.changed: Callable[[PendingLogin], None] | None = None
+        #: Told of each link whose cell stopped waiting (end_link), with its owner: its
+        #: sign-in may be under way at another process (a replica).
+        self.link_ended: Callable[[str, str], None] | None = None
 
     def start(
         self,
@@ -161,6 +164,8 @@ class PendingLogins:
         self._prune()
         ended = [s for s, p in self._pending.items() if (p.link, p.owner) == (link, owner)]
         ended = ended if link else []
+        if link and self.link_ended is not None:
+            self.link_ended(link, owner)
         for state in ended:
             self._ended[state] = self._pending.pop(state).created
             while len(self._ended) > MAX_ENDED:

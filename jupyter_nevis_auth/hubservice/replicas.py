@@ -14,7 +14,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select
 from sqlalchemy.engine import Engine
 
 from ..errors import StoreUnavailableError
@@ -51,12 +51,30 @@ class SharedSignIns:
         self._writing: set[asyncio.Task[None]] = set()
         metadata.create_all(store.engine)
         pending.changed = self.changed
+        pending.link_ended = self.link_ended
 
     def changed(self, login: PendingLogin) -> None:
         """Write the sign-in `login` (new, or tied to a link) while its browser is away."""
         task = asyncio.ensure_future(self._write(login))
         self._writing.add(task)
         task.add_done_callback(self._writing.discard)
+
+    def link_ended(self, link: str, owner: str) -> None:
+        """Mark the link `link` of `owner` ended for every replica: the cell stopped waiting."""
+        text = self.store.fernet.encrypt(b"{}").decode("ascii")
+        expires = datetime.now(timezone.utc) + timedelta(seconds=self.pending.ttl)
+        work = self.store._call(_put, self.store.engine, _ended_id(link, owner), text, expires)
+        task = asyncio.ensure_future(work)
+        self._writing.add(task)
+        task.add_done_callback(self._ended_written)
+
+    def _ended_written(self, task: asyncio.Task[None]) -> None:
+        self._writing.discard(task)
+        if not task.cancelled() and isinstance(task.exception(), StoreUnavailableError):
+            self.log.warning(
+                "A link's end could not be written to the database: its sign-in may still "
+                "finish at another replica."
+            )
 
     async def claim(self, state: str) -> None:
         """Before a callback: the sign-in `state` here if it is anywhere, else nowhere.
@@ -86,6 +104,13 @@ class SharedSignIns:
             data = json.loads(self.store.fernet.decrypt(ciphertext.encode("ascii")))
             if self.pending.peek(state) is None:
                 self.pending.restore(login_of(data))
+        login = self.pending.peek(state)
+        if login is not None and login.link:
+            # The cell may have stopped waiting at another replica: then no sign-in is kept.
+            ended = _ended_id(login.link, login.owner)
+            with contextlib.suppress(StoreUnavailableError):
+                if await self.store._call(_exists, self.store.engine, ended):
+                    self.pending.end_link(login.link, login.owner)
 
     async def stop(self) -> None:
         """Let the writes under way end."""
@@ -114,6 +139,16 @@ def _put(engine: Engine, rid: str, ciphertext: str, expires: datetime) -> None:
         db.execute(delete(sign_ins_table).where(sign_ins_table.c.expires_at < now))
         db.execute(delete(sign_ins_table).where(sign_ins_table.c.id == rid))
         db.execute(insert(sign_ins_table).values(id=rid, ciphertext=ciphertext, expires_at=expires))
+
+
+def _ended_id(link: str, owner: str) -> str:
+    return fingerprint(f"link-ended:{owner}:{link}")
+
+
+def _exists(engine: Engine, rid: str) -> bool:
+    with engine.begin() as db:
+        found = select(sign_ins_table.c.id).where(sign_ins_table.c.id == rid)
+        return db.execute(found).first() is not None
 
 
 def _take(engine: Engine, rid: str) -> str | None:

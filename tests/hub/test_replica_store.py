@@ -382,3 +382,26 @@ async def test_a_device_sign_in_polled_at_one_replica_is_followed_and_given_up_a
     await giving_up.device(USER, "d2", give_up=True)
     assert not await polling.device_wanted(second)
     await replicas.stop()
+
+
+async def test_a_link_given_up_at_one_replica_ends_its_sign_in_at_every_replica(
+    replicas: Replicas,
+):
+    started, waited, landed = replicas.services
+    login, url = await started.start_login(REDIRECT_URI, "/", via_link=True, owner=USER)
+    started.pending.tie_to_link(login.state, "link-fingerprint")
+    await replicas.sign_ins[0].stop()  # written to the database
+    callback = await asyncio.to_thread(provider_login, url, USER, redirect_prefix=REDIRECT_URI)
+    params = {k: v[0] for k, v in parse_qs(urlparse(callback).query).items()}
+    # The cell that asked for the link stops waiting; its server's request reaches another
+    # replica than the one the sign-in started at.
+    assert waited.pending.end_link("link-fingerprint", USER) == 0
+    await replicas.sign_ins[1].stop()
+    # The callback lands on a third: the sign-in is refused there, as at its own replica.
+    await replicas.sign_ins[2].claim(params["state"])
+    assert landed.pending.ended(params["state"])
+    # The replica that started it holds it no more either.
+    await replicas.sign_ins[0].claim(params["state"])
+    assert started.pending.peek(params["state"]) is None
+    assert await landed.tokens.store.get(USER) is None
+    await replicas.stop()
