@@ -240,6 +240,13 @@ class Target:
     url: str
 
 
+def refused(error: Exception) -> bool:
+    """Whether a request failed for want of a connection, not for want of an answer in time."""
+    return isinstance(error, aiohttp.ClientConnectionError) and not isinstance(
+        error, asyncio.TimeoutError
+    )
+
+
 class TokenRequests:
     """Requests for users' tokens, each with the user's server token, as their servers ask."""
 
@@ -288,7 +295,8 @@ class TokenRequests:
                 async with http.get(url, headers=headers) as response:
                     status, body = response.status, await response.read()
             except Exception as e:  # any failure is one error of its kind
-                if left:
+                # A connection no replica took is asked again; a timeout is not (hubclient.py).
+                if left and refused(e):
                     run.retried += 1
                     continue
                 run.errors[type(e).__name__] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -91,6 +92,8 @@ async def ask_once(replies: list[tuple[int, str, str]], retry_once: bool) -> Hub
     async def answer(request: web.Request) -> web.Response:
         status, content_type, body = replies[len(seen)]
         seen.append(status)
+        if status == SLOW:
+            await asyncio.sleep(1.0)
         return web.Response(status=status, content_type=content_type, text=body)
 
     app = web.Application()
@@ -118,6 +121,8 @@ async def ask_once(replies: list[tuple[int, str, str]], retry_once: bool) -> Hub
 
 
 TOKEN = json.dumps({"claims": {"sub": "alice"}, "expires_at": time.time() + 60, "expires_in": 60})
+#: A reply that comes after the client gave up.
+SLOW = 0
 PROXY_502 = (502, "text/html", "<html>Proxy Error</html>")
 SERVICE_503 = (503, "application/json", json.dumps({"error": "x", "message": "Try later."}))
 
@@ -147,3 +152,31 @@ def test_a_process_killed_during_a_run_keeps_the_cpu_it_was_last_seen_with() -> 
         child.kill()
     assert after["service 2"] == before["service 2"]
     assert after["service"] >= before["service"]
+
+
+def test_bench_hub_asks_again_after_a_refused_connection_not_after_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(load, "REQUEST_TIMEOUT", 0.3)
+    run = asyncio.run(ask_once([(SLOW, "application/json", TOKEN)] * 2, True))
+    assert (run.answers, run.retried, dict(run.errors)) == (0, 0, {"TimeoutError": 1})
+
+    async def refused_twice() -> HubRun:
+        with socket.socket() as sock:  # a port nothing listens on: connections refused
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        now = time.time()
+        manager = AuthService(
+            NevisAuth(issuer="https://i.example", client_id="b"), MemoryTokenStore()
+        )
+        requests = TokenRequests({"alice": "t"}, Expiries(60, manager.tokens), 60.0, seed=1)
+        requests.expiries.expires_at["alice"] = now + 60
+        requests.retry_once = True
+        run = HubRun("test")
+        async with load.http_client(2) as http:
+            url = f"http://127.0.0.1:{port}/api/token"
+            await requests.ask(url, 200, http, "alice", run, time.perf_counter())
+        return run
+
+    run = asyncio.run(refused_twice())
+    assert (run.answers, run.retried, dict(run.errors)) == (0, 1, {"ClientConnectorError": 1})
