@@ -513,7 +513,9 @@ def report(run: HubRun, users: int, processes: Processes) -> None:
         print(f"  asked a second time (no replica answered the first): {run.retried}")
     print(load.cpu_line(run, processes))
     if run.answers:
-        print(f"  service CPU per answer {run.cpu['service'] / run.answers * MS:.2f} ms")
+        # Every service process's: with replicas, each answer is one of theirs.
+        used = sum(v for k, v in run.cpu.items() if k.startswith("service") and k != processes.loop)
+        print(f"  service CPU per answer {used / run.answers * MS:.2f} ms")
 
 
 def goal(text: str, ok: bool) -> bool:
