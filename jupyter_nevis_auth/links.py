@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from . import urls
 from .apis import ApiSpec
 from .errors import NevisAuthError, WrongIdentityError
-from .protocol import LINK_TOKEN_PARAM
+from .protocol import LINK_TOKEN_PARAM, MAX_WAIT
 from .tokens import fingerprint
 
 #: The page a link opens, and the one its sign-in ends on; both need no Jupyter session.
@@ -67,11 +67,17 @@ class WaitingCells:
     def __init__(self) -> None:
         self._waits: Counter[str] = Counter()
         self._ended: dict[str, float] = {}
+        #: Told (a wait's own id, its user, seconds it counts as waiting from now) as each
+        #: wait starts and ends, so that replicas can share them (hubservice/shared_links.py).
+        self.changed: Callable[[str, str, float], None] | None = None
 
     @contextmanager
     def waiting(self, user: str) -> Iterator[None]:
         """While this block runs, a cell of `user` waits."""
         self._waits[user] += 1
+        wait = secrets.token_hex(16)
+        if self.changed is not None:
+            self.changed(wait, user, MAX_WAIT + WAIT_GRACE)
         try:
             yield
         finally:
@@ -79,6 +85,12 @@ class WaitingCells:
             if not self._waits[user]:
                 del self._waits[user]
                 self._ended[user] = time.monotonic()
+            if self.changed is not None:
+                self.changed(wait, user, WAIT_GRACE)
+
+    def waits_elsewhere(self, user: str) -> None:
+        """A cell of `user` waits at another replica: count it as waiting for WAIT_GRACE."""
+        self._ended[user] = max(self._ended.get(user, 0.0), time.monotonic())
 
     def waits(self, user: str) -> bool:
         """Whether a cell of `user` waits now, or did a moment ago (WAIT_GRACE)."""

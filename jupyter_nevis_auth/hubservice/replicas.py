@@ -164,3 +164,7 @@ class ReplicaCallbackHandler(CallbackHandler):
         """Take the callback's sign-in, wherever it started, before the callback looks."""
         state = self.get_query_argument("state", "", strip=False)
         await self.settings["nevis_auth_sign_ins"].claim(state)
+        login = self.nevis.pending.peek(state) if state else None
+        if login is not None and login.via_link and self.settings["nevis_auth_links"]:
+            # Its done page says whether the cell waits, which it may do at another replica.
+            await self.settings["nevis_auth_links"].cell_waits(login.owner)

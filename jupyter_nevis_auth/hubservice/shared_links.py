@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -49,6 +49,13 @@ devices_table = Table(
     Column("ciphertext", Text, nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+waits_table = Table(
+    "nevis_auth_waits",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("who", String(64), nullable=False, index=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
 DATA_ERRORS = (InvalidToken, ValueError, TypeError, KeyError, AttributeError)
 
 
@@ -71,6 +78,7 @@ class SharedLinks:
         links.issued = self.issued
         links.revoked = lambda key: self._later(self._call(_delete, links_table, key))
         devices.changed = self.device_changed
+        links.cells.changed = self.wait_changed
         devices.wanted = self.device_wanted
 
     def issued(self, key: str, link: SignInLink) -> None:
@@ -107,6 +115,23 @@ class SharedLinks:
             self.links.restore(key, link)
         # A copy read here is dropped once the row is gone: used or given up elsewhere.
         (self._written.discard if take else self._written.add)(key)
+
+    def wait_changed(self, wait: str, user: str, seconds: float) -> None:
+        """Write that a cell of `user` counts as waiting for `seconds` more."""
+        until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        who = fingerprint(f"waits:{user}")
+        self._later(self._wait_write(fingerprint(wait), who, until))
+
+    async def cell_waits(self, user: str) -> None:
+        """Before a link's sign-in ends here: note a cell of `user` waiting at any replica."""
+        with contextlib.suppress(StoreUnavailableError):
+            who = fingerprint(f"waits:{user}")
+            if await self.store._call(_waiting, self.store.engine, who):
+                self.links.cells.waits_elsewhere(user)
+
+    async def _wait_write(self, wid: str, who: str, until: datetime) -> None:
+        with contextlib.suppress(StoreUnavailableError):
+            await self.store._call(_put_wait, self.store.engine, wid, who, until)
 
     def device_changed(self, sign_in: DeviceSignIn) -> None:
         """Write how the device sign-in of this replica goes."""
@@ -207,6 +232,22 @@ def _put(engine: Engine, table: Table, key: str, ciphertext: str, expires: datet
         db.execute(delete(table).where(table.c.expires_at < datetime.now(timezone.utc)))
         db.execute(delete(table).where(table.c.id == key))
         db.execute(insert(table).values(id=key, ciphertext=ciphertext, expires_at=expires))
+
+
+def _put_wait(engine: Engine, wid: str, who: str, until: datetime) -> None:
+    with engine.begin() as db:
+        db.execute(delete(waits_table).where(waits_table.c.expires_at < datetime.now(timezone.utc)))
+        db.execute(delete(waits_table).where(waits_table.c.id == wid))
+        db.execute(insert(waits_table).values(id=wid, who=who, expires_at=until))
+
+
+def _waiting(engine: Engine, who: str) -> bool:
+    now = datetime.now(timezone.utc)
+    with engine.begin() as db:
+        live = select(waits_table.c.id).where(
+            waits_table.c.who == who, waits_table.c.expires_at >= now
+        )
+        return db.execute(live.limit(1)).first() is not None
 
 
 def _read(engine: Engine, table: Table, key: str) -> str | None:

@@ -405,3 +405,18 @@ async def test_a_link_given_up_at_one_replica_ends_its_sign_in_at_every_replica(
     assert started.pending.peek(params["state"]) is None
     assert await landed.tokens.store.get(USER) is None
     await replicas.stop()
+
+
+async def test_a_cell_waiting_at_one_replica_is_seen_where_its_link_sign_in_ends(
+    replicas: Replicas,
+):
+    waiting, ending = replicas.services[0], replicas.services[2]
+    with waiting.links.cells.waiting(USER):
+        await replicas.links[0].stop()
+        assert not ending.links.cells.waits(USER)
+        await replicas.links[2].cell_waits(USER)
+        assert ending.links.cells.waits(USER)
+        # Nobody else's cell.
+        await replicas.links[2].cell_waits("bob")
+        assert not ending.links.cells.waits("bob")
+    await replicas.stop()

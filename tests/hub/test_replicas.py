@@ -154,9 +154,24 @@ def test_a_link_issued_at_one_replica_is_opened_and_completed_through_the_other(
         callback = provider_login(
             pressed.headers["Location"], "bob", redirect_prefix=hub.redirect_uri
         )
-        landed = browser.get(on(first, callback), allow_redirects=False, timeout=HTTP_TIMEOUT)
-        assert landed.status_code == 302, landed.text
-        assert landed.headers["Location"] == SERVICE + "link/done"
+        # bob's cell waits at the second replica while the callback lands on the first.
+        with ThreadPoolExecutor(1) as pool:
+            waited = pool.submit(
+                requests.get,
+                second.url + SERVICE + "api/token/wait",
+                headers={"Authorization": f"token {server_token}"},
+                params={"seconds": "20"},
+                timeout=30,
+            )
+            time.sleep(1)  # the wait has begun
+            landed = browser.get(on(first, callback), allow_redirects=False, timeout=HTTP_TIMEOUT)
+            assert landed.status_code == 302, landed.text
+            assert landed.headers["Location"] == SERVICE + "link/done"
+            done = browser.get(first.url + SERVICE + "link/done", timeout=HTTP_TIMEOUT)
+            assert "the notebook cell that asked for the sign-in carries on" in done.text
+            # The wait sees the sign-in within the replicas' cache time.
+            answer = waited.result()
+            assert answer.status_code == 200 and answer.json() == {"ready": True}
     for replica in (first, second):
         answer = token_at(replica, server_token)
         assert answer.status_code == 200, answer.text
