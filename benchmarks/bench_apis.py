@@ -1,11 +1,11 @@
 """A first token for a new API: a narrowed refresh against one bare refresh request.
 
 Starts the test provider (tests/provider, oidc-provider with resource indicators),
-signs a user in through the real AuthService with an API configured, then, round
+signs a user in through the real AuthCore with an API configured, then, round
 after round, measures alternately:
 
 - one bare refresh request (`OIDCClient.refresh` with the sign-in's refresh token);
-- the first token for an API (`AuthService.fresh_tokens(api=...)` with nothing held
+- the first token for an API (`AuthCore.fresh_tokens(api=...)` with nothing held
   for it yet): the service's checks, the single-flight bookkeeping, the refresh
   request narrowed with scope and resource under the sign-in's lock, and the store.
 
@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import REDIRECT_URI, percentile, sign_in  # noqa: E402
-from jupyter_nevis_auth.apis import token_key  # noqa: E402
-from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
-from jupyter_nevis_auth.service import AuthService  # noqa: E402
-from jupyter_nevis_auth.stores import MemoryTokenStore  # noqa: E402
+from jupyter_nevis_auth.core.apis import token_key  # noqa: E402
+from jupyter_nevis_auth.core.auth import AuthCore  # noqa: E402
+from jupyter_nevis_auth.core.config import NevisAuth  # noqa: E402
+from jupyter_nevis_auth.core.stores import MemoryTokenStore  # noqa: E402
 from tests.support.provider import OIDCTestProvider  # noqa: E402
 
 USER = "bench"
@@ -52,7 +52,7 @@ APIS = {
 }
 
 
-async def bare_refresh(service: AuthService) -> float:
+async def bare_refresh(service: AuthCore) -> float:
     """Seconds one refresh request takes on its own."""
     tokens = await service.tokens.store.get(USER)
     assert tokens is not None and tokens.refresh_token
@@ -61,7 +61,7 @@ async def bare_refresh(service: AuthService) -> float:
     return time.perf_counter() - started
 
 
-async def first_api_token(service: AuthService, name: str) -> float:
+async def first_api_token(service: AuthCore, name: str) -> float:
     """Seconds the first token for API `name` takes, nothing being held for it."""
     await service.tokens.store.delete(token_key(USER, "default", name))
     started = time.perf_counter()
@@ -69,7 +69,7 @@ async def first_api_token(service: AuthService, name: str) -> float:
     return time.perf_counter() - started
 
 
-async def concurrent_first_tokens(service: AuthService, provider: OIDCTestProvider, n: int) -> int:
+async def concurrent_first_tokens(service: AuthCore, provider: OIDCTestProvider, n: int) -> int:
     """Refresh requests the provider sees when N callers per API ask at once."""
     for name in APIS:
         await service.tokens.store.delete(token_key(USER, "default", name))
@@ -91,7 +91,7 @@ async def run(rounds: int) -> int:
             extra_authorize_params={"prompt": "consent"},
             apis=APIS,
         )
-        service = AuthService(config, MemoryTokenStore(parent=config))
+        service = AuthCore(config, MemoryTokenStore(parent=config))
         await sign_in(service, USER)
         await bare_refresh(service)  # warm up: discovery, key set, connections
         await first_api_token(service, "sales")

@@ -1,7 +1,7 @@
-"""The hub service at scale: N users' servers ask jupyter-nevis-auth-hub for their tokens.
+"""The hub service at scale: N users' servers ask jupyter-nevis-auth-service for their tokens.
 
 Starts the test provider (tests/provider; a client whose access tokens live --token-ttl
-seconds) and a real JupyterHub running jupyter-nevis-auth-hub as its `nevis-auth` service
+seconds) and a real JupyterHub running jupyter-nevis-auth-service as its `nevis-auth` service
 (tests/hub/service_config.py; configurable-http-proxy from `make hub`). Creates N hub
 users through the hub's REST API, each with a token the service takes for that user's
 server's own (its one server scope is access:servers!server=<user>/); no server is
@@ -14,7 +14,7 @@ with the user's server token):
 
 - every server asks once through the hub's proxy and once straight at the service, a
   few at a time, while nobody is signed in (401);
-- the N users sign in through the product's own code path (AuthService over the
+- the N users sign in through the product's own code path (AuthCore over the
   service's database and store key, the provider's real login and consent forms) while
   the service runs: timed;
 - every server asks once each way again, everybody signed in;
@@ -97,17 +97,17 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import load, replicas  # noqa: E402
 from benchmarks.load import MS, Processes, Run  # noqa: E402
 from benchmarks.support import sign_in  # noqa: E402
-from jupyter_nevis_auth.apis import token_key  # noqa: E402
-from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
-from jupyter_nevis_auth.hubclient import RELAYED_5XX, from_service  # noqa: E402
-from jupyter_nevis_auth.hubservice.app import NevisAuthHub  # noqa: E402
-from jupyter_nevis_auth.hubservice.auth import RECHECK_TO  # noqa: E402
-from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet  # noqa: E402
+from jupyter_nevis_auth.core.apis import token_key  # noqa: E402
+from jupyter_nevis_auth.core.auth import AuthCore  # noqa: E402
+from jupyter_nevis_auth.core.config import NevisAuth  # noqa: E402
+from jupyter_nevis_auth.core.refresh import TokenManager  # noqa: E402
+from jupyter_nevis_auth.core.stores import MemoryTokenStore  # noqa: E402
+from jupyter_nevis_auth.core.tokens import TokenSet  # noqa: E402
+from jupyter_nevis_auth.hub.service.app import NevisAuthHub  # noqa: E402
+from jupyter_nevis_auth.hub.service.caller import RECHECK_TO  # noqa: E402
+from jupyter_nevis_auth.hub.service.sql_store import SQLTokenStore, make_fernet  # noqa: E402
 from jupyter_nevis_auth.protocol import DEFAULT_MIN_TTL  # noqa: E402
-from jupyter_nevis_auth.refresh import TokenManager  # noqa: E402
-from jupyter_nevis_auth.service import AuthService  # noqa: E402
-from jupyter_nevis_auth.stores import MemoryTokenStore  # noqa: E402
-from jupyter_nevis_auth.tokens import TokenSet  # noqa: E402
+from jupyter_nevis_auth.server.hub_client import RELAYED_5XX, from_service  # noqa: E402
 from tests.hub.harness import PROXY, HubError  # noqa: E402
 from tests.hub.replica_harness import Replica  # noqa: E402
 from tests.hub.service_harness import SERVICE, ServiceHub  # noqa: E402
@@ -379,7 +379,7 @@ def run_processes() -> Processes:
         except psutil.Error:
             continue
         line = " ".join(command)
-        if "jupyter-nevis-auth-hub" in line:
+        if "jupyter-nevis-auth-service" in line:
             services.append(child)
         elif str(SERVER_SCRIPT) in line:
             by_name["provider"] = child
@@ -464,7 +464,7 @@ class ServiceDatabase:
 async def sign_in_all(hub: ServiceHub, config: NevisAuth, names: list[str]) -> dict[str, float]:
     """Sign every user in, into the service's database; when each one's token expires."""
     database = ServiceDatabase(hub, config)
-    service = AuthService(config, database.store)
+    service = AuthCore(config, database.store)
     limit = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
 
     async def one(name: str) -> float:
@@ -544,9 +544,7 @@ class Bench:
             provider, client.client_id, client.client_secret, hub.redirect_uri
         )
         # The service's own refresh rules, from its own settings.
-        self.expiries = Expiries(
-            args.token_ttl, AuthService(self.config, MemoryTokenStore()).tokens
-        )
+        self.expiries = Expiries(args.token_ttl, AuthCore(self.config, MemoryTokenStore()).tokens)
         self.proxy = Target("through the hub's proxy", self.hub.url + SERVICE + "api/token")
         self.direct = Target(
             "straight to the service", self.hub.service_url + SERVICE + "api/token"

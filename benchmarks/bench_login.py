@@ -1,7 +1,7 @@
 """Full sign-in round trips against the local test provider, and the provider calls each makes.
 
 Run: `.venv/bin/python benchmarks/bench_login.py [ROUNDS]` (after `make install provider`).
-It drives the extension's AuthService (the code behind nevis/login and nevis/callback) and the
+It drives the extension's AuthCore (the code behind nevis/login and nevis/callback) and the
 provider's real login and consent forms, and counts every HTTP call the extension makes.
 """
 
@@ -20,10 +20,10 @@ from tornado.httpclient import AsyncHTTPClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.auth import AuthCore
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.stores import MemoryTokenStore
 from jupyter_nevis_auth.oidc import OIDCClient
-from jupyter_nevis_auth.service import AuthService
-from jupyter_nevis_auth.stores import MemoryTokenStore
 from tests.support.provider import OIDCTestProvider, provider_login
 
 REDIRECT = "http://127.0.0.1:9/nevis/callback"
@@ -42,7 +42,7 @@ class CountingClient:
         return await self.inner.fetch(request, **kwargs)
 
 
-async def one_login(service: AuthService, username: str) -> float:
+async def one_login(service: AuthCore, username: str) -> float:
     """Seconds for login redirect, provider forms, code exchange and ID-token validation."""
     started = time.perf_counter()
     login, url = await service.start_login(REDIRECT, "/")
@@ -64,7 +64,7 @@ async def main(rounds: int) -> None:
             extra_authorize_params={"prompt": "consent"},
         )
         http = CountingClient()
-        service = AuthService(config, MemoryTokenStore(), OIDCClient(config, http))  # type: ignore[arg-type]
+        service = AuthCore(config, MemoryTokenStore(), OIDCClient(config, http))  # type: ignore[arg-type]
 
         cold = await one_login(service, "alice")
         cold_calls = dict(http.calls)

@@ -1,7 +1,7 @@
 """The refresh storm: N callers ask for a token the moment it expires.
 
 Starts the test provider (tests/provider, oidc-provider with refresh-token rotation),
-signs a user in through the real AuthService, then for each N lets the access token
+signs a user in through the real AuthCore, then for each N lets the access token
 expire and has N concurrent `TokenManager.fresh()` calls ask for it. Prints the
 refresh requests the provider saw per storm (target: 1), the errors (target: 0), and
 the waiting callers' p50/p99 latency against bare refresh requests (one before each
@@ -27,17 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import REDIRECT_URI, percentile, sign_in  # noqa: E402
-from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
-from jupyter_nevis_auth.service import AuthService  # noqa: E402
-from jupyter_nevis_auth.stores import MemoryTokenStore  # noqa: E402
-from jupyter_nevis_auth.tokens import TokenSet  # noqa: E402
+from jupyter_nevis_auth.core.auth import AuthCore  # noqa: E402
+from jupyter_nevis_auth.core.config import NevisAuth  # noqa: E402
+from jupyter_nevis_auth.core.stores import MemoryTokenStore  # noqa: E402
+from jupyter_nevis_auth.core.tokens import TokenSet  # noqa: E402
 from tests.support.provider import OIDCTestProvider  # noqa: E402
 
 USER = "bench"
 TARGET_RATIO = 1.5
 
 
-async def bare_refresh(service: AuthService) -> float:
+async def bare_refresh(service: AuthCore) -> float:
     """Seconds one refresh request takes on its own; the store keeps the rotated result."""
     tokens = await service.tokens.store.get(USER)
     assert tokens is not None and tokens.refresh_token
@@ -49,7 +49,7 @@ async def bare_refresh(service: AuthService) -> float:
     return elapsed
 
 
-async def storm(service: AuthService, n: int) -> tuple[list[float], int, bool]:
+async def storm(service: AuthCore, n: int) -> tuple[list[float], int, bool]:
     """Expire the token, then N concurrent callers: latencies, errors, one shared token?"""
     tokens = await service.tokens.store.get(USER)
     assert tokens is not None
@@ -80,7 +80,7 @@ async def run(sizes: list[int], rounds: int) -> int:
             scopes=["openid", "offline_access", "api"],
             extra_authorize_params={"prompt": "consent"},
         )
-        service = AuthService(config, MemoryTokenStore(parent=config))
+        service = AuthCore(config, MemoryTokenStore(parent=config))
         await sign_in(service, USER)
         await bare_refresh(service)  # warm up: discovery, key set, connections
 

@@ -5,7 +5,7 @@ on loopback only: the test provider (tests/provider) with refresh-token rotation
 access tokens of --token-ttl seconds (30 by default); PostgreSQL (Debian's, a throwaway
 cluster) as the service's database through NEVIS_AUTH_HUB_DB_URL; a JupyterHub whose
 GenericOAuthenticator keeps auth_state and whose `nevis-auth` service
-(jupyter-nevis-auth-hub) takes the users' sign-ins over from it (tests/hub/oauth_config.py,
+(jupyter-nevis-auth-service) takes the users' sign-ins over from it (tests/hub/oauth_config.py,
 with JupyterHub's answers about server tokens kept the service's default 60 s, and the
 hub's auth_refresh_age JupyterHub's default 300 s). Four users sign in at the hub (the
 provider's login and consent forms) and start a server each, in hub mode, with a kernel.
@@ -72,14 +72,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import percentile  # noqa: E402
-from jupyter_nevis_auth.config import NevisAuth  # noqa: E402
+from jupyter_nevis_auth.core.config import NevisAuth  # noqa: E402
 from jupyter_nevis_auth.kernel.client import DEFAULT_TIMEOUT  # noqa: E402
-from jupyter_nevis_auth.protocol import (  # noqa: E402
-    ENV_SECRET,
-    ENV_URL,
-    FORCE_REFRESH_PARAM,
-    secret_header,
-)
+from jupyter_nevis_auth.protocol import ENV_SECRET, ENV_URL, FORCE_REFRESH_PARAM, secret_header  # noqa: E402
 from tests.hub.harness import HubBrowser, HubError  # noqa: E402
 from tests.hub.service_harness import OAUTH_CONFIG, SERVICE, OAuthHub, hub_login  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
@@ -259,7 +254,7 @@ class FaultsHub(OAuthHub):
             raise HubError("the hub is not running")
         for child in psutil.Process(self._process.pid).children(recursive=True):
             try:
-                if "jupyter-nevis-auth-hub" in " ".join(child.cmdline()):
+                if "jupyter-nevis-auth-service" in " ".join(child.cmdline()):
                     return child
             except psutil.Error:
                 continue

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from jupyter_nevis_auth.hubservice.settings import NevisAuthHub
+from jupyter_nevis_auth.hub.service.settings import NevisAuthHub
 from tests.hub.harness import HubError
 from tests.hub.replica_harness import ReplicaHub
 from tests.support.postgres import PostgresServer

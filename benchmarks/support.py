@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The test provider's driver lives in the test suite, which is not installed.
 sys.path.insert(0, str(ROOT))
 
-from jupyter_nevis_auth.service import AuthService  # noqa: E402
+from jupyter_nevis_auth.core.auth import AuthCore  # noqa: E402
 from tests.support.provider import provider_login  # noqa: E402
 
 #: The redirect URI of the benchmarks' clients; nothing listens there.
@@ -24,7 +24,7 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
 
 
-async def sign_in(service: AuthService, user: str, redirect_uri: str = REDIRECT_URI) -> None:
+async def sign_in(service: AuthCore, user: str, redirect_uri: str = REDIRECT_URI) -> None:
     """The code flow through the service and the provider's real login form."""
     login, url = await service.start_login(redirect_uri, "/")
     callback = await asyncio.to_thread(provider_login, url, user, redirect_prefix=redirect_uri)

@@ -65,9 +65,9 @@ def __getattr__(name: str) -> Any:
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     # Imported here so that `import jupyter_nevis_auth` in a kernel stays light.
-    from .app import NevisAuthApp
+    from .server.app import NevisAuthApp
 
-    return [{"module": "jupyter_nevis_auth.app", "app": NevisAuthApp}]
+    return [{"module": "jupyter_nevis_auth.server.app", "app": NevisAuthApp}]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

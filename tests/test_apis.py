@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from jupyter_nevis_auth.apis import ApiSpec, adhoc, parse_apis, split_key, token_key
-from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.providers import build_providers
+from jupyter_nevis_auth.core.apis import ApiSpec, adhoc, parse_apis, split_key, token_key
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.providers import build_providers
 
 PROVIDERS = {"default", "partner"}
 GOOD = {

@@ -17,11 +17,11 @@ from aiohttp import web
 
 from benchmarks import load
 from benchmarks.bench_hub import Expiries, HubRun, TokenRequests
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.auth import AuthCore
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.stores import MemoryTokenStore
+from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.protocol import DEFAULT_MIN_TTL
-from jupyter_nevis_auth.service import AuthService
-from jupyter_nevis_auth.stores import MemoryTokenStore
-from jupyter_nevis_auth.tokens import TokenSet
 
 #: Seconds the first request holds the generator's event loop in the lateness test.
 STALL = 0.3
@@ -60,7 +60,7 @@ def test_bench_hub_judges_refreshes_by_the_services_own_rules(
     ttl: int, refresh_ahead: float
 ) -> None:
     config = NevisAuth(issuer="https://issuer.example", client_id="bench")
-    manager = AuthService(config, MemoryTokenStore()).tokens
+    manager = AuthCore(config, MemoryTokenStore()).tokens
     manager.refresh_ahead = refresh_ahead
     now = time.time()
     issued = TokenSet(access_token="", expires_at=now + ttl, obtained_at=now)
@@ -104,7 +104,7 @@ async def ask_once(replies: list[tuple[int, str, str]], retry_once: bool) -> Hub
     await site.start()
     port = runner.addresses[0][1]
     now = time.time()
-    manager = AuthService(NevisAuth(issuer="https://i.example", client_id="b"), MemoryTokenStore())
+    manager = AuthCore(NevisAuth(issuer="https://i.example", client_id="b"), MemoryTokenStore())
     expiries = Expiries(60, manager.tokens)
     expiries.expires_at["alice"] = now + 60
     requests = TokenRequests({"alice": "server-token"}, expiries, 60.0, seed=1)
@@ -166,9 +166,7 @@ def test_bench_hub_asks_again_after_a_refused_connection_not_after_a_timeout(
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         now = time.time()
-        manager = AuthService(
-            NevisAuth(issuer="https://i.example", client_id="b"), MemoryTokenStore()
-        )
+        manager = AuthCore(NevisAuth(issuer="https://i.example", client_id="b"), MemoryTokenStore())
         requests = TokenRequests({"alice": "t"}, Expiries(60, manager.tokens), 60.0, seed=1)
         requests.expiries.expires_at["alice"] = now + 60
         requests.retry_once = True

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from jupyter_nevis_auth.client_keys import (
+from jupyter_nevis_auth.core.client_keys import (
     ASSERTION_LIFETIME,
     ClientKeyFile,
     new_client_key,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.env import env_name
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.env import env_name
 from jupyter_nevis_auth.errors import SettingsError
 
 ENV = {
@@ -140,7 +140,7 @@ def test_bad_env_value_is_logged_not_fatal(monkeypatch, caplog):
 
 def test_help_all_documents_the_options():
     out = subprocess.run(
-        [sys.executable, "-m", "jupyter_nevis_auth.app", "--help-all"],
+        [sys.executable, "-m", "jupyter_nevis_auth.server.app", "--help-all"],
         capture_output=True,
         text=True,
         check=True,
@@ -203,8 +203,8 @@ def test_installing_the_package_enables_the_extension():
 
 
 def test_every_configurable_class_reads_its_env_vars_the_same_way(monkeypatch):
-    from jupyter_nevis_auth.refresh import TokenManager
-    from jupyter_nevis_auth.stores import MemoryTokenStore
+    from jupyter_nevis_auth.core.refresh import TokenManager
+    from jupyter_nevis_auth.core.stores import MemoryTokenStore
 
     monkeypatch.setenv("NEVIS_AUTH_FAILURE_COOLDOWN", "7.5")
     monkeypatch.setenv("NEVIS_AUTH_STORE_PATH", "/srv/nevis/tokens.fernet")

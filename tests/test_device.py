@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from jupyter_nevis_auth.errors import ProviderError
-from jupyter_nevis_auth.oidc.device import DEFAULT_INTERVAL, MAX_INTERVAL, device_code
+from jupyter_nevis_auth.oidc.device_grant import DEFAULT_INTERVAL, MAX_INTERVAL, device_code
 from jupyter_nevis_auth.protocol import DEVICE_FLOW_UNAVAILABLE, secret_header
 
 GOOD = {

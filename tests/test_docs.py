@@ -50,13 +50,13 @@ from packaging.utils import canonicalize_name
 from traitlets.config import Config
 
 from jupyter_nevis_auth import protocol
-from jupyter_nevis_auth.apis import parse_apis
-from jupyter_nevis_auth.app import NevisAuthApp
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.apis import parse_apis
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.env import ENV_PREFIX
+from jupyter_nevis_auth.core.providers import PROVIDER_OPTIONS, build_providers
 from jupyter_nevis_auth.doctor import app as doctor
 from jupyter_nevis_auth.doctor.report import Check
-from jupyter_nevis_auth.env import ENV_PREFIX
-from jupyter_nevis_auth.providers import PROVIDER_OPTIONS, build_providers
+from jupyter_nevis_auth.server.app import NevisAuthApp
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -183,7 +183,7 @@ def configurable_classes() -> list[type]:
     """What the options reference must cover: the extension's classes, and the hub service's."""
     classes = list(NevisAuthApp.classes)
     if importlib.util.find_spec("jupyterhub"):
-        from jupyter_nevis_auth.hubservice.app import NevisAuthHubApp
+        from jupyter_nevis_auth.hub.service.app import NevisAuthHubApp
 
         classes += [c for c in NevisAuthHubApp.classes if c not in classes]
     return classes
@@ -594,9 +594,9 @@ def check_kubernetes(block: Block, name: str) -> None:
     JupyterHub's; secrets come from a Secret (files, or the hub's API token by reference);
     the grace period outlasts a graceful stop.
     """
-    from jupyter_nevis_auth.hubservice.health import HANDLERS as HEALTH
-    from jupyter_nevis_auth.hubservice.lifecycle import REQUESTS_SECONDS
-    from jupyter_nevis_auth.refresh import DRAIN_SECONDS
+    from jupyter_nevis_auth.core.refresh import DRAIN_SECONDS
+    from jupyter_nevis_auth.hub.service.health import HANDLERS as HEALTH
+    from jupyter_nevis_auth.hub.service.lifecycle import REQUESTS_SECONDS
 
     kinds = {d["kind"]: d for d in yaml.safe_load_all(block.code)}
     deployment, service = kinds["Deployment"], kinds["Service"]
@@ -611,7 +611,7 @@ def check_kubernetes(block: Block, name: str) -> None:
     (container,) = pod["containers"]
     (program,) = container["command"]
     scripts = {e.name for e in metadata.entry_points(group="console_scripts")}
-    assert program in scripts and program == "jupyter-nevis-auth-hub", str(block)
+    assert program in scripts and program == "jupyter-nevis-auth-service", str(block)
     env = {e["name"]: e for e in container["env"]}
     for var, entry in env.items():
         if var.startswith("JUPYTERHUB_"):

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.conformance.fake_op import REMOVE, FakeOP, KeyPool, SigningKey, apply
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 
-COMMAND = [sys.executable, "-m", "jupyter_nevis_auth.app"]
+COMMAND = [sys.executable, "-m", "jupyter_nevis_auth.server.app"]
 #: Registered at the provider; nothing listens there, and nothing needs to.
 REDIRECT_URI = "http://127.0.0.1:8888/nevis/callback"
 #: Not registered: REDIRECT_URI on another path, and on another host.
@@ -277,7 +277,7 @@ def runs_of(setup: Setup) -> dict[str, tuple[dict[str, str], list[str]]]:
     if not key_file.exists():
         key_file.write_text(STORE_KEY + "\n")
         key_file.chmod(0o600)
-    file_store = "jupyter_nevis_auth.filestore.EncryptedFileTokenStore"
+    file_store = "jupyter_nevis_auth.core.file_store.EncryptedFileTokenStore"
     return runs | {
         "store key file": (
             setup.env(

@@ -12,11 +12,11 @@ from typing import Any
 import jwt
 import pytest
 
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.file_store import EncryptedFileTokenStore
+from jupyter_nevis_auth.core.stores import new_store_key
+from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.dpop import DPoPKey, Nonces, asks_for_nonce
-from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
-from jupyter_nevis_auth.stores import new_store_key
-from jupyter_nevis_auth.tokens import TokenSet
 from tests.conftest import Browser
 from tests.support.dpop_check import DPoPRefused, DPoPVerifier, thumbprint
 from tests.support.provider import OIDCTestProvider, RegisteredClient
@@ -136,7 +136,7 @@ def nevis_config(
         oidc_provider.issuer,
         http_timeout=5.0,
         dpop=True,
-        token_store_class="jupyter_nevis_auth.filestore.EncryptedFileTokenStore",
+        token_store_class="jupyter_nevis_auth.core.file_store.EncryptedFileTokenStore",
         store_path=str(tmp_path / "tokens.enc"),
         store_key=STORE_KEY,
     )

@@ -16,14 +16,14 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from jupyter_nevis_auth.client_keys import new_client_key, parse_client_keys
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys
+from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.oidc import OIDCClient
 from jupyter_nevis_auth.oidc.profile import fapi2_problems
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 
-DOCTOR = [sys.executable, "-m", "jupyter_nevis_auth.app", "doctor"]
+DOCTOR = [sys.executable, "-m", "jupyter_nevis_auth.server.app", "doctor"]
 REDIRECT_URI = "http://127.0.0.1:8888/nevis/callback"
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from jupyter_nevis_auth.core.file_store import EncryptedFileTokenStore
 from jupyter_nevis_auth.errors import ProviderTimeoutError
-from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
 from tests import test_refresh
 from tests.test_refresh import Session
 
@@ -41,7 +41,7 @@ def nevis_config(nevis_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]
         **nevis_config,
         "http_timeout": CALLER_TIMEOUT,
         "refresh_leeway": 2,
-        "token_store_class": "jupyter_nevis_auth.filestore.EncryptedFileTokenStore",
+        "token_store_class": "jupyter_nevis_auth.core.file_store.EncryptedFileTokenStore",
         "store_key": Fernet.generate_key().decode(),
         "store_path": str(tmp_path / "tokens" / "tokens.fernet"),
     }

@@ -16,14 +16,14 @@ import pytest
 from cryptography.fernet import Fernet
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
-from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
-from jupyter_nevis_auth.tokens import TokenSet
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.file_store import EncryptedFileTokenStore
+from jupyter_nevis_auth.core.tokens import TokenSet
 from tests.conftest import Browser
 from tests.support.process import Process, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-STORE_CLASS = "jupyter_nevis_auth.filestore.EncryptedFileTokenStore"
+STORE_CLASS = "jupyter_nevis_auth.core.file_store.EncryptedFileTokenStore"
 KEY = Fernet.generate_key().decode()
 STARTUP_TIMEOUT = 60.0
 
@@ -376,7 +376,7 @@ class TestRestart:
 
 
 async def test_every_provider_and_api_token_survives_a_restart(tmp_path):
-    from jupyter_nevis_auth.apis import token_key
+    from jupyter_nevis_auth.core.apis import token_key
 
     path = tmp_path / "tokens.fernet"
     first = store(path)

@@ -7,8 +7,13 @@ import hashlib
 
 import pytest
 
-from jupyter_nevis_auth import flow
-from jupyter_nevis_auth.flow import PendingLogins, new_state, pkce_challenge, state_server_name
+from jupyter_nevis_auth.core import pending as flow
+from jupyter_nevis_auth.core.pending import (
+    PendingLogins,
+    new_state,
+    pkce_challenge,
+    state_server_name,
+)
 
 
 def test_each_sign_in_gets_fresh_unguessable_values():

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_nevis_auth.links import WAIT_ENDED
+from jupyter_nevis_auth.core.links import WAIT_ENDED
 from tests.kernel.conftest import PRELUDE, Kernel
 from tests.support.browser import (
     chromium_or_skip,

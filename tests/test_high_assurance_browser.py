@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from jupyter_nevis_auth.client_keys import new_client_key, parse_client_keys
+from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys
 from tests.support.browser import launched_chromium, new_context
 from tests.support.jupyter_process import JupyterServerProcess, run_cell
 from tests.support.provider import OIDCTestProvider

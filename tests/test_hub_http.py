@@ -21,9 +21,9 @@ from tornado.ioloop import IOLoop
 from tornado.testing import bind_unused_port
 
 from jupyter_nevis_auth.errors import UpstreamError, UpstreamTimeoutError
-from jupyter_nevis_auth.hub_http import HubHTTP
-from jupyter_nevis_auth.hubservice import hook
-from jupyter_nevis_auth.hubservice.hubgrants import HubUsers
+from jupyter_nevis_auth.hub import refresh_hook as hook
+from jupyter_nevis_auth.hub.rest import HubHTTP
+from jupyter_nevis_auth.hub.service.grants import HubUsers
 from jupyter_nevis_auth.oidc.http import MAX_ANSWER_BYTES
 
 TOKEN = "the-api-token-of-the-caller"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.errors import InvalidTokenError
 from jupyter_nevis_auth.oidc import IDTokenChecks, OIDCClient
 from tests.conformance.fake_op import REMOVE, FakeOP, KeyPool, apply, sign_hs256

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from jupyter_server.serverapp import ServerApp
 
-from jupyter_nevis_auth.kernel_env import KernelEnvironment, kernel_environment, loopback_host
 from jupyter_nevis_auth.protocol import (
     ENV_CA,
     ENV_ERROR,
@@ -16,6 +15,11 @@ from jupyter_nevis_auth.protocol import (
     ENV_LOGIN_URL,
     ENV_SECRET,
     ENV_URL,
+)
+from jupyter_nevis_auth.server.kernel_env import (
+    KernelEnvironment,
+    kernel_environment,
+    loopback_host,
 )
 
 

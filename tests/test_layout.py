@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from tornado import web
 
-from jupyter_nevis_auth.app import NevisAuthApp
-from jupyter_nevis_auth.env import EnvConfigurable
+from jupyter_nevis_auth.core.env import EnvConfigurable
+from jupyter_nevis_auth.server.app import NevisAuthApp
 
 PACKAGE = Path(__file__).resolve().parents[1] / "jupyter_nevis_auth"
 #: A module a reader takes in at one sitting.
@@ -90,12 +90,12 @@ def imported_by(code: str) -> set[str]:
 
 
 def test_the_server_extension_does_not_import_the_kernel_side():
-    loaded = imported_by("import jupyter_nevis_auth.app")
+    loaded = imported_by("import jupyter_nevis_auth.server.app")
     assert "requests" not in loaded and "ipywidgets" not in loaded
 
 
 def test_the_hub_service_does_not_import_jupyter_server():
-    assert "jupyter_server" not in imported_by("import jupyter_nevis_auth.hubservice.app")
+    assert "jupyter_server" not in imported_by("import jupyter_nevis_auth.hub.service.app")
 
 
 def module_path(name: str) -> Path:
@@ -158,13 +158,13 @@ def test_format_skips_say_why():
 
 
 #: The packages of the two apps, which adapt web/ to the Jupyter server and to JupyterHub.
-APPS = ("jupyter_nevis_auth.handlers.", "jupyter_nevis_auth.hubservice.")
+APPS = ("jupyter_nevis_auth.server.", "jupyter_nevis_auth.hub.service.")
 
 
 def served_pages() -> list[tuple[str, str, type]]:
     """Both apps' sign-in pages: (app, path, handler class)."""
-    from jupyter_nevis_auth.handlers import default_handlers
-    from jupyter_nevis_auth.hubservice.app import HANDLERS
+    from jupyter_nevis_auth.hub.service.app import HANDLERS
+    from jupyter_nevis_auth.server import default_handlers
 
     pages = ("login", "callback", "done", "logout", "link", "link/done")
     extension = [
@@ -192,9 +192,9 @@ def test_both_apps_serve_the_shared_sign_in_pages():
 
 def test_both_apps_answer_and_fail_with_the_shared_plumbing():
     """Pages, JSON answers and error pages: no handler of either app has its own."""
-    from jupyter_nevis_auth.handlers import default_handlers
-    from jupyter_nevis_auth.handlers.hub_mode import hub_handlers
-    from jupyter_nevis_auth.hubservice.app import HANDLERS
+    from jupyter_nevis_auth.hub.service.app import HANDLERS
+    from jupyter_nevis_auth.server import default_handlers
+    from jupyter_nevis_auth.server.hub_mode import hub_handlers
 
     classes = {c for _p, c in [*default_handlers, *hub_handlers, *HANDLERS]}
     own = {
@@ -228,3 +228,72 @@ def test_neither_app_starts_or_finishes_a_sign_in_itself():
         if (work := sign_in_work(path.read_text()))
     }
     assert found == {}
+
+
+#: The package by who runs the code: each group's first name part under jupyter_nevis_auth.
+AUDIENCES = {
+    # what kernels import: the contract, the errors, the claims, kernel/ (stdlib, requests)
+    "kernel": {"", "_version", "protocol", "errors", "claims", "dpop", "widget", "kernel"},
+    # the token core: options, tokens, stores, refreshes, sign-ins, the provider protocol
+    "core": {"core", "oidc"},
+    # the web layer both apps share (tornado, never Jupyter Server)
+    "web": {"web"},
+    # the Jupyter server extension, per-server and in hub mode
+    "server": {"server"},
+    # what runs with JupyterHub: its hooks and the hub service
+    "hub": {"hub"},
+    "doctor": {"doctor"},
+    # old paths that configuration files name, until they are dropped
+    "deprecated": {"_deprecated", "filestore", "stores", "hubservice"},
+}
+#: Whom each group may import at load time (besides itself).
+MAY_IMPORT = {
+    "kernel": {"kernel"},
+    "core": {"kernel", "core"},
+    "web": {"kernel", "core"},
+    # A user server in hub mode calls JupyterHub's REST API as the service does.
+    "server": {"kernel", "core", "web", "hub.rest"},
+    "hub": {"kernel", "core", "web"},
+    "doctor": {"kernel", "core", "server", "hub.rest"},
+    "deprecated": {"kernel", "core", "hub", "deprecated"},
+}
+
+
+def audience(name: str) -> str:
+    """The group of the package module `name`."""
+    first = name.split(".")[1] if "." in name else ""
+    return next(group for group, parts in AUDIENCES.items() if first in parts)
+
+
+def test_every_module_belongs_to_one_audience():
+    assert {module_name(p): audience(module_name(p)) for p in modules()}
+
+
+def test_each_audience_imports_only_what_it_may():
+    wrong = []
+    for path in modules():
+        name = module_name(path)
+        group = audience(name)
+        for target in top_level_imports(path):
+            allowed = MAY_IMPORT[group] | {group}
+            short = target.removeprefix("jupyter_nevis_auth.")
+            if audience(target) in allowed or any(
+                short == a or short.startswith(a + ".") for a in allowed if "." in a
+            ):
+                continue
+            wrong.append(f"{name} -> {target}")
+    assert wrong == []
+
+
+def test_the_package_root_holds_only_what_kernels_import_and_old_paths():
+    root = {p.stem for p in PACKAGE.glob("*.py")} | {
+        p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()
+    }
+    assert root - AUDIENCES["kernel"] - AUDIENCES["deprecated"] - {"__init__"} == {
+        "core",
+        "oidc",
+        "web",
+        "server",
+        "hub",
+        "doctor",
+    }

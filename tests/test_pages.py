@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
-from jupyter_nevis_auth.handlers.base import AUTH_RESOURCE
 from jupyter_nevis_auth.protocol import secret_header
+from jupyter_nevis_auth.server.base import AUTH_RESOURCE
 
 PAGES = [
     ("nevis", "login"),

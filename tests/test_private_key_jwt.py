@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from jupyter_nevis_auth.client_keys import new_client_key, parse_client_keys
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys
+from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.errors import OAuthError
 from jupyter_nevis_auth.oidc import OIDCClient
-from jupyter_nevis_auth.oidc.device import authorize_device, poll_device
+from jupyter_nevis_auth.oidc.device_grant import authorize_device, poll_device
 from tests.conftest import Browser
 from tests.support.provider import DEVICE_CODE, OIDCTestProvider, RegisteredClient
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import requests
 
+from jupyter_nevis_auth.core.refresh import INVALID_REFRESH, SIGNED_OUT_AT_PROVIDER
+from jupyter_nevis_auth.core.stores import MemoryTokenStore
+from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.errors import LoginRequiredError, ProviderError, ProviderTimeoutError
-from jupyter_nevis_auth.refresh import INVALID_REFRESH, SIGNED_OUT_AT_PROVIDER
-from jupyter_nevis_auth.stores import MemoryTokenStore
-from jupyter_nevis_auth.tokens import TokenSet
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 

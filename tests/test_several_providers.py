@@ -18,13 +18,13 @@ import pytest
 from cryptography.fernet import Fernet
 from tornado.httpclient import HTTPResponse
 
-from jupyter_nevis_auth import urls
-from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
+from jupyter_nevis_auth.core import urls
+from jupyter_nevis_auth.core.auth import AuthCore
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.file_store import EncryptedFileTokenStore
+from jupyter_nevis_auth.core.providers import named_config
 from jupyter_nevis_auth.kernel.api import get_access_token
 from jupyter_nevis_auth.protocol import ENV_SECRET, ENV_URL
-from jupyter_nevis_auth.providers import named_config
-from jupyter_nevis_auth.service import AuthService
 from tests import test_links
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
@@ -347,7 +347,7 @@ class TestAfterARestart:
 
         # What a restarted server knows: the token file, read by a new store and service.
         nevis = service(jp_serverapp)
-        restarted = AuthService(nevis.config, EncryptedFileTokenStore(parent=nevis.config))
+        restarted = AuthCore(nevis.config, EncryptedFileTokenStore(parent=nevis.config))
         after = (await restarted.status(owner(jp_serverapp), urls.extension_pages("/")))["apis"]
         for api in ("models", "sales"):
             assert after[api]["ready"] is True

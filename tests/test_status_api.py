@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from jupyter_nevis_auth.refresh import SIGNED_OUT_AT_PROVIDER
-from jupyter_nevis_auth.status import revision
+from jupyter_nevis_auth.core.refresh import SIGNED_OUT_AT_PROVIDER
+from jupyter_nevis_auth.core.status import revision
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 

@@ -13,10 +13,10 @@ import jwt
 import pytest
 import requests
 
-from jupyter_nevis_auth import step_up
-from jupyter_nevis_auth.apis import ApiSpec, parse_apis
+from jupyter_nevis_auth.core import step_up
+from jupyter_nevis_auth.core.apis import ApiSpec, parse_apis
+from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.errors import AccessDeniedError, RequestError
-from jupyter_nevis_auth.tokens import TokenSet
 from tests import test_waits
 from tests.conftest import Browser
 from tests.support.provider import HTTP_TIMEOUT, _parse, provider_login

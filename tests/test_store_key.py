@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from jupyter_nevis_auth.store_key import OLD_COMMAND_DROPPED_IN
-from jupyter_nevis_auth.stores import make_fernet
+from jupyter_nevis_auth.core.store_key import OLD_COMMAND_DROPPED_IN
+from jupyter_nevis_auth.core.stores import make_fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
@@ -45,7 +45,7 @@ def test_make_key_is_listed_and_says_what_it_does():
 
 
 def test_the_old_module_still_prints_a_key_and_names_the_new_command():
-    result = run(sys.executable, "-m", "jupyter_nevis_auth.filestore")
+    result = run(sys.executable, "-m", "jupyter_nevis_auth.core.file_store")
     assert_a_new_key(result.stdout)
     assert result.stderr == (
         "`python -m jupyter_nevis_auth.filestore` is deprecated and is dropped in "

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_nevis_auth.apis import ApiSpec
-from jupyter_nevis_auth.hubservice.hook import TOKEN_KEYS
+from jupyter_nevis_auth.core.apis import ApiSpec
+from jupyter_nevis_auth.core.tokens import TokenSet
+from jupyter_nevis_auth.hub.refresh_hook import TOKEN_KEYS
 from jupyter_nevis_auth.protocol import ErrorAnswer, TokenAnswer
-from jupyter_nevis_auth.tokens import TokenSet
 from jupyter_nevis_auth.web import answers, token_api
 
 PACKAGE = Path(__file__).resolve().parents[1] / "jupyter_nevis_auth"
@@ -40,9 +40,9 @@ SHAPES = {
 
 def routes() -> dict[str, dict[str, type]]:
     """The token, status and APIs endpoints' handler classes of each app, by endpoint."""
-    from jupyter_nevis_auth.handlers import default_handlers
-    from jupyter_nevis_auth.hubservice.app import HANDLERS
+    from jupyter_nevis_auth.hub.service.app import HANDLERS
     from jupyter_nevis_auth.protocol import APIS_PATH, TOKEN_PATH, TOKEN_STATUS_PATH
+    from jupyter_nevis_auth.server import default_handlers
 
     extension = dict(default_handlers)
     service = dict(HANDLERS)

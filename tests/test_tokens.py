@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from jupyter_nevis_auth.refresh import TokenManager
-from jupyter_nevis_auth.stores import MemoryTokenStore
-from jupyter_nevis_auth.tokens import TokenSet
+from jupyter_nevis_auth.core.refresh import TokenManager
+from jupyter_nevis_auth.core.stores import MemoryTokenStore
+from jupyter_nevis_auth.core.tokens import TokenSet
 
 
 @pytest.mark.parametrize("expires_in", [True, float("nan"), float("inf"), -5, "soon", None, [1]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_nevis_auth import urls
+from jupyter_nevis_auth.core import urls
 
 
 def test_both_apps_pages_are_made_by_one_page_paths():
@@ -28,8 +28,8 @@ def test_neither_app_computes_its_own_page_urls():
     URI and the status's sign-in links are made from that by web/'s one implementation."""
     from tornado import web
 
-    from jupyter_nevis_auth.handlers import default_handlers
-    from jupyter_nevis_auth.hubservice.app import HANDLERS
+    from jupyter_nevis_auth.hub.service.app import HANDLERS
+    from jupyter_nevis_auth.server import default_handlers
 
     own = {
         f"{cls.__name__}.{hook}": where

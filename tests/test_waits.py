@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_nevis_auth.links import WAIT_ENDED
+from jupyter_nevis_auth.core.links import WAIT_ENDED
 from jupyter_nevis_auth.protocol import secret_header
 from tests import test_links
 from tests.conftest import Browser

@@ -37,7 +37,7 @@ DEFAULT_ENV = re.compile(r"\s*Default: \$([A-Z0-9_]+)(?: \([^)]*\))?(?:, else [^
 
 
 def import_object(path: str) -> Any:
-    """The object at a dotted path, e.g. jupyter_nevis_auth.config.NevisAuth."""
+    """The object at a dotted path, e.g. jupyter_nevis_auth.core.config.NevisAuth."""
     module, _, name = path.rpartition(".")
     try:
         return getattr(importlib.import_module(module), name)

@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 from jupyter_core.application import JupyterApp, base_flags
 from traitlets import Bool, Unicode
 
-from ..apis import parse_apis
-from ..config import NevisAuth
+from ..core.apis import parse_apis
+from ..core.config import NevisAuth
+from ..core.providers import Provider, build_providers
+from ..core.urls import CALLBACK_PATH, join
 from ..errors import NevisAuthError, ProviderError, SettingsError
 from ..protocol import DEFAULT_PROVIDER
-from ..providers import Provider, build_providers
-from ..urls import CALLBACK_PATH, join
 from . import checks, probes
 from .context import Context, unreachable, unreachable_fix
 from .hub_mode import hub_service

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from ..config_checks import uses_client_key
+from ..core.config_checks import uses_client_key
+from ..core.pending import new_state, pkce_challenge
 from ..errors import NevisAuthError, OAuthError, SettingsError
-from ..flow import new_state, pkce_challenge
 from ..oidc import refusals
 from ..oidc.authorize import authorize_params, push
 from ..oidc.profile import fapi2_problems, par_problem, uses_par

@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..apis import ApiSpec
-from ..config import NevisAuth
+from ..core.apis import ApiSpec
+from ..core.config import NevisAuth
+from ..core.providers import Provider
 from ..errors import ProviderError, ProviderTimeoutError
 from ..oidc import ProviderMetadata
-from ..oidc.http import Answer
-from ..providers import Provider
+from ..oidc.http import HTTPAnswer
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Context:
         """The env var of `option`, as `$NAME`."""
         return "$" + self.config.env_var_of(option)
 
-    async def fetch(self, url: str, **kwargs: Any) -> Answer:
+    async def fetch(self, url: str, **kwargs: Any) -> HTTPAnswer:
         """One provider call through the product's HTTP helper, noting the provider's clock."""
         started = time.time()
         answer = await self.provider.client.http.fetch(url, **kwargs)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
-from ..config import NevisAuth
-from ..hubclient import HubServiceClient
+from ..core.config import NevisAuth
+from ..server.hub_client import HubServiceClient
 from .report import Check, clause, failed, passed, shown
 
 

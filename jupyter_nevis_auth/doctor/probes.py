@@ -8,13 +8,13 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
-from ..config import NevisAuth
+from ..core.config import NevisAuth
+from ..core.pending import new_state, pkce_challenge
+from ..core.providers import PROVIDER_OPTIONS, SHARED_OPTIONS
+from ..core.urls import strip_query
 from ..errors import SettingsError
-from ..flow import new_state, pkce_challenge
 from ..oidc import OIDCClient, refusals
-from ..oidc.http import Answer, oauth_error_code, parse_json
-from ..providers import PROVIDER_OPTIONS, SHARED_OPTIONS
-from ..urls import strip_query
+from ..oidc.http import HTTPAnswer, oauth_error_code, parse_json
 from .assurance import pushed_redirect_uri
 from .context import Context
 from .report import Check, failed, passed, shown, unconfirmed
@@ -33,7 +33,7 @@ PAGE_BYTES = 65536
 CONTROL_SEGMENT = "unregistered-"
 
 
-def _error(answer: Answer) -> tuple[str, str | None]:
+def _error(answer: HTTPAnswer) -> tuple[str, str | None]:
     """The OAuth error code and description of an answer ("" when it has none)."""
     data = parse_json(answer.body)
     description = data.get("error_description") if isinstance(data, dict) else None
@@ -51,7 +51,7 @@ def _with_method(ctx: Context, method: str) -> OIDCClient:
     return OIDCClient(other, http_client=client.http.http_client, log=client.http.log)
 
 
-async def _token_probe(ctx: Context, client: OIDCClient) -> Answer:
+async def _token_probe(ctx: Context, client: OIDCClient) -> HTTPAnswer:
     """Trade a made-up code: only the client's credentials can make this fail another way."""
     assert ctx.metadata is not None
     body = {
@@ -75,7 +75,7 @@ def _said(description: str | None) -> str:
     return f" (it said {shown(description)})" if description else ""
 
 
-def _refused_client(answer: Answer, error: str) -> bool:
+def _refused_client(answer: HTTPAnswer, error: str) -> bool:
     return error == "invalid_client" or (answer.code == 401 and not error)
 
 
@@ -168,7 +168,7 @@ def _control(uri: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-def _refused(answer: Answer) -> bool:
+def _refused(answer: HTTPAnswer) -> bool:
     """Whether the authorization endpoint answered with an error page (a 4xx, no redirect)."""
     return 400 <= answer.code < 500
 
@@ -225,7 +225,7 @@ async def redirect_uri(ctx: Context, name: str) -> Check:
     )
 
 
-async def _ask_authorize(ctx: Context, uri: str) -> Answer:
+async def _ask_authorize(ctx: Context, uri: str) -> HTTPAnswer:
     """One authorization request with `uri`, not followed."""
     return await ctx.fetch(_authorize_url(ctx, uri), what="the provider's authorization endpoint")
 
@@ -236,7 +236,7 @@ class _Refusal:
 
     ctx: Context
     uri: str
-    answer: Answer
+    answer: HTTPAnswer
     error: str
     #: The provider's error_description, made safe to print.
     said: str = ""
@@ -280,7 +280,7 @@ class _Refusal:
         )
 
 
-def _how(ctx: Context, uri: str, answer: Answer) -> str | _Refusal:
+def _how(ctx: Context, uri: str, answer: HTTPAnswer) -> str | _Refusal:
     """How the provider went on with a request for `uri` ("sends the browser..."), or why not."""
     assert ctx.metadata is not None
     location = answer.headers.get("Location")
@@ -302,6 +302,6 @@ def _how(ctx: Context, uri: str, answer: Answer) -> str | _Refusal:
     return _Refusal(ctx, uri, answer, error)
 
 
-def _error_in_page(answer: Answer) -> str:
+def _error_in_page(answer: HTTPAnswer) -> str:
     match = ERROR_IN_PAGE.search(answer.body[:PAGE_BYTES].decode("utf-8", "replace"))
     return match.group(1) if match else ""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from ..app import SECRET_OPTIONS
-from ..config import NevisAuth
+from ..core.config import NevisAuth
+from ..core.file_store import EncryptedFileTokenStore
+from ..core.providers import PROVIDER_OPTIONS
+from ..core.stores import make_fernet
 from ..errors import SettingsError
-from ..filestore import EncryptedFileTokenStore
-from ..providers import PROVIDER_OPTIONS
-from ..stores import make_fernet
+from ..server.app import SECRET_OPTIONS
 from .report import Check, clause, failed, passed
 from .sources import Sources
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from jupyter_server.services.config.manager import ConfigManager
 from traitlets.config import Application, Config
 
-from ..app import NevisAuthApp
-from ..config import NevisAuth
-from ..providers import SHARED_OPTIONS
+from ..core.config import NevisAuth
+from ..core.providers import SHARED_OPTIONS
+from ..server.app import NevisAuthApp
 
 #: Jupyter Server's own files, lowest priority first, as JupyterApp.load_config_file reads them.
 BASE_FILE = "jupyter_config"

@@ -1,6 +1,2 @@
-"""The JupyterHub service of jupyter-nevis-auth: one place for every hub user's sign-ins.
-
-`jupyter-nevis-auth-hub` runs the Authorization Code flow for the hub's users at
-/services/<name>/, keeps their tokens encrypted in a database, refreshes them, and
-hands each user server its own user's tokens, on the server's JUPYTERHUB_API_TOKEN.
-"""
+"""Deprecated: the JupyterHub service is `jupyter_nevis_auth.hub.service` now; the old paths
+configuration files name keep working until jupyter-nevis-auth 0.3.0."""

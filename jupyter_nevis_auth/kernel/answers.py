@@ -1,4 +1,4 @@
-"""The server's answers, read: tokens into an Answer, refusals into the errors they stand for."""
+"""The server's answers, read: tokens into a TokenReply, refusals into the errors they stand for."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .token import Token
 
 
 @dataclass(frozen=True)
-class Answer:
+class TokenReply:
     """One answer of the token endpoint, with the kernel's own clock readings."""
 
     access_token: Token
@@ -31,7 +31,7 @@ class Answer:
     asked_at: float
 
 
-def token_answer(data: TokenAnswer, asked_at: float) -> Answer:
+def token_answer(data: TokenAnswer, asked_at: float) -> TokenReply:
     """The Answer of a TokenAnswer to a request sent at `asked_at` (time.monotonic())."""
     expires_in = data.get("expires_in")
     id_token = data.get("id_token")
@@ -42,7 +42,7 @@ def token_answer(data: TokenAnswer, asked_at: float) -> Answer:
         from ..dpop import DPoPKey  # cryptography: loaded only for DPoP-bound tokens
 
         access_token.dpop = DPoPKey.from_jwk(dpop_jwk)
-    return Answer(
+    return TokenReply(
         access_token=access_token,
         id_token=Token(id_token, "ID token", claims.get("exp")) if id_token else None,
         claims=claims,

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import LoginRequiredError, NoAPIForURLError
 from ..protocol import DEFAULT_MIN_TTL
 from . import client, frontend
-from .answers import Answer
+from .answers import TokenReply
 from .routing import Routes, without_query
 from .selection import DEFAULT, Selection, for_api, select
 from .token import Token
@@ -29,7 +29,7 @@ MIN_TTL_NOT_KEPT = (
 
 def answer_or_wait(
     min_ttl: float, selection: Selection = DEFAULT, *, rejected: str | None = None
-) -> Answer:
+) -> TokenReply:
     """The server's answer; when signed out, first the wait for a sign-in if a person can do one."""
     token_client = client.default_client()
     try:

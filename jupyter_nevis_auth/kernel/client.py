@@ -39,7 +39,7 @@ from ..protocol import (
     TokenAnswer,
     secret_header,
 )
-from .answers import Answer, checked, token_answer
+from .answers import TokenReply, checked, token_answer
 from .pinning import PinnedCertAdapter, cert_fingerprint
 from .routing import Routes
 from .selection import DEFAULT, Selection
@@ -85,7 +85,7 @@ class TokenClient:
         self._lock = threading.Lock()
         #: One lock per selection: a slow token for one API does not hold up the others.
         self._locks: dict[Selection, threading.Lock] = {}
-        self._answers: dict[Selection, Answer] = {}
+        self._answers: dict[Selection, TokenReply] = {}
         self._routes: Routes | None = None
         self._routes_lock = threading.Lock()
 
@@ -97,7 +97,7 @@ class TokenClient:
         """Forget every cached answer."""
         self._answers = {}
 
-    def cached(self, min_ttl: float, selection: Selection = DEFAULT) -> Answer | None:
+    def cached(self, min_ttl: float, selection: Selection = DEFAULT) -> TokenReply | None:
         """The cached answer if it is recent and its token has `min_ttl` seconds left."""
         answer = self._answers.get(selection)
         if answer is None:
@@ -111,7 +111,7 @@ class TokenClient:
 
     def cached_or_fetched(
         self, min_ttl: float, selection: Selection = DEFAULT, *, rejected: str | None = None
-    ) -> Answer:
+    ) -> TokenReply:
         """An answer with `min_ttl` seconds left; a new token when `rejected` was refused."""
         with self._lock:
             lock = self._locks.setdefault(selection, threading.Lock())

@@ -25,7 +25,7 @@ def wait_for_login(error: LoginRequiredError, timeout: float, method: str | None
 
         widget.wait_for_login(error, timeout)
     elif method == DEVICE:
-        from . import device_flow
+        from . import device_prompt as device_flow
 
         device_flow.wait_with_device(error, timeout)
     else:

@@ -26,7 +26,7 @@ def wait_with_link(error: LoginRequiredError, timeout: float) -> None:
         # No links from this server (under a JupyterHub service): its own page, as before.
         print(f"{label} at {error.login_url} (in a browser signed in to Jupyter).")
     elif not link.get("public", True) and link.get("device_flow"):
-        from . import device_flow
+        from . import device_prompt as device_flow
 
         drop_link(token_client, link["url"])
         device_flow.wait_with_device(error, timeout)
@@ -74,7 +74,7 @@ def sign_in_without_widget(method: str | None, api: str | None, provider: str | 
         answer = token_client.cached_or_fetched(0.0, selection)
     except LoginRequiredError as error:
         if method == DEVICE:
-            from . import device_flow
+            from . import device_prompt as device_flow
 
             device_flow.wait_with_device(error, client.login_timeout())
         else:

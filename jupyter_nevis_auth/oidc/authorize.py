@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.urls import strip_query
 from ..errors import OAuthError, ProviderError
-from ..urls import strip_query
 from .discovery import ProviderMetadata
 from .http import oauth_error_code, parse_json, upper_first
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient
 
-from ..client_keys import ClientKeys
-from ..config import NevisAuth
+from ..core.client_keys import ClientKeys
+from ..core.config import NevisAuth
+from ..core.urls import strip_query, with_query
 from ..dpop import DPOP, USE_NONCE, DPoPKey, Nonces
 from ..errors import OAuthError, ProviderError, SettingsError
-from ..urls import strip_query, with_query
 from .authorize import authorize_params, push, requested_scopes
 from .client_auth import ClientAuthentication
 from .discovery import Discovery, ProviderMetadata

@@ -6,9 +6,9 @@ import asyncio
 import base64
 from urllib.parse import quote
 
-from ..client_keys import JWT_BEARER, ClientKeyFile, ClientKeys
-from ..config import NevisAuth
-from ..config_checks import uses_client_key
+from ..core.client_keys import JWT_BEARER, ClientKeyFile, ClientKeys
+from ..core.config import NevisAuth
+from ..core.config_checks import uses_client_key
 from ..errors import SettingsError
 from .discovery import ProviderMetadata
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse, urlsplit
 
+from ..core.urls import is_endpoint
 from ..errors import ProviderError, SettingsError
-from ..urls import is_endpoint
 from .http import ProviderHTTP, parse_json
 
 #: Seconds discovery metadata is reused before it is read again.

@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httputil import HTTPHeaders
 
-from ..config import NevisAuth
+from ..core.config import NevisAuth
+from ..core.urls import strip_query
 from ..errors import ProviderError, ProviderTimeoutError, UpstreamError, UpstreamTimeoutError
-from ..urls import strip_query
 
 #: Bytes of an answer read at most; a longer answer is refused unread.
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -46,7 +46,7 @@ def upper_first(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Answer:
+class HTTPAnswer:
     """One HTTP answer, read in full (and at most MAX_ANSWER_BYTES)."""
 
     code: int
@@ -92,7 +92,7 @@ class BoundedHTTP:
         headers: dict[str, str] | None = None,
         what: str = "the provider",
         timeout: float | None = None,
-    ) -> Answer:
+    ) -> HTTPAnswer:
         """One call with this client's timeout (or `timeout` seconds to answer); any failure
         becomes `self.error` with a sentence naming `what`."""
         chunks: list[bytes] = []
@@ -143,7 +143,7 @@ class BoundedHTTP:
             raise self.error(f"{upper_first(what)} could not be reached; try again later.") from e
         if response.code >= 500:
             self.failed = True
-        return Answer(response.code, response.headers, b"".join(chunks))
+        return HTTPAnswer(response.code, response.headers, b"".join(chunks))
 
     async def fetch_json(self, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
         """A call that must answer 200 with a JSON object."""
@@ -160,7 +160,7 @@ class BoundedHTTP:
             )
         return self.json_object(response, url, what)
 
-    def json_object(self, response: Answer, url: str, what: str) -> dict[str, Any]:
+    def json_object(self, response: HTTPAnswer, url: str, what: str) -> dict[str, Any]:
         """The JSON object in `response`; anything else is `self.error`."""
         data = parse_json(response.body)
         if not isinstance(data, dict):

@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from ..config import SAFE_ALGORITHMS
+from ..core.config import SAFE_ALGORITHMS
 from ..errors import InvalidTokenError, ProviderError, SettingsError
 from .discovery import Cached, Discovery, ProviderMetadata
 from .http import ProviderHTTP

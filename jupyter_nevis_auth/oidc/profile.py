@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..config import NevisAuth
-from ..config_checks import uses_client_key
+from ..core.config import NevisAuth
+from ..core.config_checks import uses_client_key
 from .discovery import ProviderMetadata
 
 #: The only PKCE method this client sends (RFC 7636 4.2).

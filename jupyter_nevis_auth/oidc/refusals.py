@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from ..config import NevisAuth
-from ..config_checks import uses_client_key
-from ..errors import (
-    AccessDeniedError,
-    CallbackError,
-    NevisAuthError,
-    ProviderError,
-    SettingsError,
-)
+from ..core.config import NevisAuth
+from ..core.config_checks import uses_client_key
+from ..errors import AccessDeniedError, CallbackError, NevisAuthError, ProviderError, SettingsError
 from .http import oauth_error_code
 
 #: Provider error codes meaning the user (or the provider's policy) said no.

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypedDict
 
-from ..apis import ApiSpec
 from ..claims import public_claims
-from ..device import DeviceSignIn
+from ..core.apis import ApiSpec
+from ..core.device_signin import DeviceSignIn
+from ..core.tokens import TokenSet
 from ..protocol import (
     LOGIN_REQUIRED,
     ApisAnswer,
@@ -22,7 +23,6 @@ from ..protocol import (
     TokenAnswer,
     WaitAnswer,
 )
-from ..tokens import TokenSet
 
 
 class AuthStateAnswer(TypedDict):

@@ -12,7 +12,8 @@ from typing import Any
 from tornado import web
 from tornado.httputil import HTTPServerRequest
 
-from .. import urls
+from ..core import urls
+from ..core.auth import AuthCore
 from ..errors import NevisAuthError, ProviderTimeoutError, RequestError, StoreUnavailableError
 from ..protocol import (
     ACR_VALUES_PARAM,
@@ -27,7 +28,6 @@ from ..protocol import (
     SECRET_HEADER,
     STORE_UNAVAILABLE,
 )
-from ..service import AuthService
 from .answers import error_answer
 
 #: What a person reads when something unforeseen went wrong.
@@ -95,8 +95,8 @@ class NevisHandlerMixin:
         self.set_header("Referrer-Policy", "no-referrer")  # type: ignore[attr-defined]
 
     @property
-    def nevis(self) -> AuthService:
-        """The extension's AuthService."""
+    def nevis(self) -> AuthCore:
+        """The extension's AuthCore."""
         return self.settings["nevis_auth"]  # type: ignore[no-any-return]
 
     @property

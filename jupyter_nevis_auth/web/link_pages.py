@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import urls
+from ..core import urls
+from ..core.links import EXPIRED, SignInLink
+from ..core.pending import PendingLogin
+from ..core.tokens import fingerprint
 from ..errors import NevisAuthError
-from ..flow import PendingLogin
-from ..links import EXPIRED, SignInLink
 from ..protocol import LINK_TOKEN_PARAM
-from ..tokens import fingerprint
 from .pages import LINK_DONE_COOKIE, NevisPageMixin, link_sign_in_done
 
 

@@ -11,11 +11,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .. import urls
 from ..claims import display_name
+from ..core import urls
+from ..core.links import WAIT_ENDED, failed_sentence
+from ..core.pending import PendingLogin, cookie_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
-from ..flow import PendingLogin, cookie_name
-from ..links import WAIT_ENDED, failed_sentence
 from .base import NevisHandlerMixin, error_sentence
 
 #: The authorization-response parameters the callback reads; each at most once.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import urls
+from ..core import urls
+from ..core.auth import SIGNED_OUT
 from ..errors import RequestError
-from ..service import SIGNED_OUT
 from .pages import NevisPageMixin
 
 

@@ -13,9 +13,10 @@ import math
 import time
 from typing import Any
 
-from .. import urls
+from ..core import urls
+from ..core.links import NO_PUBLIC_URL, link_url
+from ..core.tokens import fingerprint
 from ..errors import LoginRequiredError, NevisAuthError, ProviderTimeoutError
-from ..links import NO_PUBLIC_URL, link_url
 from ..protocol import (
     DEVICE_FLOW_UNAVAILABLE,
     DEVICE_ID_PARAM,
@@ -27,7 +28,6 @@ from ..protocol import (
     WAIT_PARAM,
     WAIT_SINCE_PARAM,
 )
-from ..tokens import fingerprint
 from .answers import device_answer, device_progress, error_answer, link_answer, wait_answer
 from .base import token_failure
 from .token_api import TokenAPIMixin

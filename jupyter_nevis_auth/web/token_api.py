@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..apis import ApiSpec
+from ..core.apis import ApiSpec
 from ..errors import LoginRequiredError, NevisAuthError, RequestError
 from ..protocol import (
     DEFAULT_MIN_TTL,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPResponse
 
-from jupyter_nevis_auth.service import AuthService
-from jupyter_nevis_auth.tokens import TokenSet
+from jupyter_nevis_auth.core.auth import AuthCore
+from jupyter_nevis_auth.core.tokens import TokenSet
 from tests.conformance.fake_op import FakeOP, KeyPool
 from tests.conftest import Browser
 
@@ -45,8 +45,8 @@ def nevis_config(op: FakeOP) -> dict[str, Any]:
     }
 
 
-def service(jp_serverapp: Any) -> AuthService:
-    """The extension's AuthService inside the running server."""
+def service(jp_serverapp: Any) -> AuthCore:
+    """The extension's AuthCore inside the running server."""
     return jp_serverapp.web_app.settings["nevis_auth"]  # type: ignore[no-any-return]
 
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from jupyter_nevis_auth.apis import token_key
+from jupyter_nevis_auth.core.apis import token_key
 from jupyter_nevis_auth.protocol import secret_header
 from tests.conformance.conftest import assert_error_page, service, signed_in, status
 from tests.conformance.fake_op import FakeOP

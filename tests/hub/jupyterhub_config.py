@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from jupyter_nevis_auth.hub import user_redirect_hook
+from jupyter_nevis_auth.hub.redirect_hook import user_redirect_hook
 
 c = get_config()  # noqa: F821
 

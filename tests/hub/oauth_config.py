@@ -10,7 +10,7 @@ service instead of the provider. tests/hub/service_harness.py's OAuthHub starts 
 import os
 from pathlib import Path
 
-from jupyter_nevis_auth.hubservice.hook import refresh_user_hook
+from jupyter_nevis_auth.hub.refresh_hook import refresh_user_hook
 
 c = get_config()  # noqa: F821
 

@@ -43,7 +43,7 @@ class Replica:
         """Start the process and wait until its `health` says it is ready."""
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("jupyter-nevis-auth-hub"))],
+                [str(Path(sys.executable).with_name("jupyter-nevis-auth-service"))],
                 cwd=self.work_dir,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

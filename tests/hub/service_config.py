@@ -1,4 +1,4 @@
-"""JupyterHub configuration of the service tests: the hub runs jupyter-nevis-auth-hub.
+"""JupyterHub configuration of the service tests: the hub runs jupyter-nevis-auth-service.
 
 The hub, proxy, authenticator and spawner are those of tests/hub/jupyterhub_config.py;
 the sign-ins and tokens live in the `nevis-auth` service instead of the user servers.
@@ -23,7 +23,7 @@ c.JupyterHub.services = [
     {
         "name": "nevis-auth",
         "url": env["HUB_TEST_SERVICE_URL"],
-        "command": [str(Path(sys.executable).with_name("jupyter-nevis-auth-hub"))],
+        "command": [str(Path(sys.executable).with_name("jupyter-nevis-auth-service"))],
         # The database (nevis_auth_hub.sqlite) is kept in the service's working directory.
         "cwd": str(work),
         "oauth_no_confirm": True,

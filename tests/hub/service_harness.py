@@ -1,4 +1,4 @@
-"""A real JupyterHub running jupyter-nevis-auth-hub as its `nevis-auth` service."""
+"""A real JupyterHub running jupyter-nevis-auth-service as its `nevis-auth` service."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import requests
 
-from jupyter_nevis_auth.hubservice.authstate import WITHOUT_REFRESH
-from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
+from jupyter_nevis_auth.hub.service.auth_state import WITHOUT_REFRESH
+from jupyter_nevis_auth.hub.service.sql_store import SQLTokenStore, make_fernet
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import SERVICE, OAuthHub, hub_login, service_api, stop_server
 from tests.support.hub import SIGN_IN_ONCE, HubSpec

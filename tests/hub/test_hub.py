@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from jupyter_nevis_auth.flow import new_state, state_server_name
+from jupyter_nevis_auth.core.pending import new_state, state_server_name
 from jupyter_nevis_auth.protocol import secret_header
 from tests.hub.harness import HubBrowser, JupyterHub, path, query
 from tests.support.browser import launched_chromium

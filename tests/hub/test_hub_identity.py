@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from jupyter_nevis_auth.hubservice.hook import same_person
+from jupyter_nevis_auth.hub.refresh_hook import same_person
 from tests.hub import test_auth_state
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import SERVICE, OAuthHub, service_api

@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from jupyter_nevis_auth.links import WAIT_ENDED
+from jupyter_nevis_auth.core.links import WAIT_ENDED
 from tests.hub.console import ConsoleCell
 from tests.hub.harness import HubBrowser, path, query
 from tests.hub.service_harness import SERVICE, ServiceHub, service_api

@@ -1,8 +1,8 @@
 """A hub-mode server's client of the service asks a read again once, on another replica.
 
-The client (jupyter_nevis_auth.hubclient) against a real HTTP stand-in for the proxy in front
-of the service's replicas, which answers each request as the test says: a proxy's own
-error page when the replica it chose is gone, or the service's JSON.
+The client (jupyter_nevis_auth.server.hub_client) against a real HTTP stand-in for the proxy
+in front of the service's replicas, which answers each request as the test says: a proxy's
+own error page when the replica it chose is gone, or the service's JSON.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.hubclient import HubServiceClient
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.server.hub_client import HubServiceClient
 
 TOKEN = {"access_token": "stand-in", "claims": {"sub": "alice"}}
 #: What JupyterHub's proxy answers when the service's replica it chose does not answer.

@@ -19,21 +19,21 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import update
 
-from jupyter_nevis_auth.config import NevisAuth
-from jupyter_nevis_auth.device import DONE, PENDING, DeviceSignIn
+from jupyter_nevis_auth.core.auth import AuthCore
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.device_signin import DONE, PENDING, DeviceSignIn
+from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.errors import (
     CallbackError,
     LoginRequiredError,
     RefreshElsewhereError,
     StoreUnavailableError,
 )
-from jupyter_nevis_auth.hubservice.leases import leases_table
-from jupyter_nevis_auth.hubservice.replicas import SharedSignIns
-from jupyter_nevis_auth.hubservice.shared_links import SharedLinks
-from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet, row_id
-from jupyter_nevis_auth.oidc.device import DeviceCode
-from jupyter_nevis_auth.service import AuthService
-from jupyter_nevis_auth.tokens import TokenSet
+from jupyter_nevis_auth.hub.service.leases import leases_table
+from jupyter_nevis_auth.hub.service.replicas import SharedSignIns
+from jupyter_nevis_auth.hub.service.shared_links import SharedLinks
+from jupyter_nevis_auth.hub.service.sql_store import SQLTokenStore, make_fernet, row_id
+from jupyter_nevis_auth.oidc.device_grant import DeviceCode
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 
@@ -72,7 +72,7 @@ class Replicas:
         key = Fernet.generate_key().decode()
         self.provider, self.client = provider, client
         settings = client.nevis_settings(provider.issuer, http_timeout=2.0, refresh_leeway=2)
-        self.services: list[AuthService] = []
+        self.services: list[AuthCore] = []
         self.sign_ins: list[SharedSignIns] = []
         self.links: list[SharedLinks] = []
         for i in range(n):
@@ -86,7 +86,7 @@ class Replicas:
                 parent=config,
             )
             log = logging.getLogger(f"nevis-replica-{i}")
-            service = AuthService(config, store, log=log)
+            service = AuthCore(config, store, log=log)
             self.services.append(service)
             self.sign_ins.append(SharedSignIns(store, service.pending, log))
             self.links.append(SharedLinks(store, service.links, service.devices, log))

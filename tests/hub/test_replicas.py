@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from jupyter_nevis_auth.hubservice.store import UNAVAILABLE
+from jupyter_nevis_auth.hub.service.sql_store import UNAVAILABLE
 from tests.hub.harness import HubBrowser, path, query
 from tests.hub.replica_harness import Replica, ReplicaHub
 from tests.hub.service_harness import SERVICE, service_api

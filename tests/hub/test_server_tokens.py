@@ -15,7 +15,7 @@ import pytest
 import requests
 from jupyterhub.services.auth import HubAuth
 
-from jupyter_nevis_auth.hubservice.auth import (
+from jupyter_nevis_auth.hub.service.caller import (
     FIRST_RECHECK_FROM,
     NOT_KNOWN_TO_HUB,
     RECHECK_FROM,

@@ -1,6 +1,6 @@
 """The JupyterHub service: sign-ins at /services/nevis-auth/, tokens for user servers only.
 
-A real JupyterHub (tests/hub/service_config.py) starts jupyter-nevis-auth-hub; the real
+A real JupyterHub (tests/hub/service_config.py) starts jupyter-nevis-auth-service; the real
 test provider has one client, registered for the service's callback. User servers ask
 with their own JUPYTERHUB_API_TOKEN. Tests share one hub and build on each other's
 sign-ins, in file order.
@@ -312,7 +312,7 @@ def doctor(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`jupyter nevis-auth doctor` in a user server's environment, as a person would run it."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEVIS_AUTH_", "JUPYTERHUB"))}
     return subprocess.run(
-        [sys.executable, "-m", "jupyter_nevis_auth.app", "doctor"],
+        [sys.executable, "-m", "jupyter_nevis_auth.server.app", "doctor"],
         env={**clean, **env},
         capture_output=True,
         text=True,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from jupyter_nevis_auth.hubservice.app import NevisAuthHub, NevisAuthHubApp
-from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
-from jupyter_nevis_auth.stores import MemoryTokenStore
-from jupyter_nevis_auth.tokens import TokenSet
+from jupyter_nevis_auth.core.stores import MemoryTokenStore
+from jupyter_nevis_auth.core.tokens import TokenSet
+from jupyter_nevis_auth.hub.service.app import NevisAuthHub, NevisAuthHubApp
+from jupyter_nevis_auth.hub.service.sql_store import SQLTokenStore, make_fernet
 
 pytestmark = pytest.mark.hub
 

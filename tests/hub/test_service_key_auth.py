@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from jupyter_nevis_auth.client_keys import new_client_key, parse_client_keys
+from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import SERVICE, ServiceHub
 from tests.support.hub import HubSpec

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from jupyter_nevis_auth import flow
-from jupyter_nevis_auth.apis import ApiSpec
+from jupyter_nevis_auth.core import pending as flow
+from jupyter_nevis_auth.core.apis import ApiSpec
+from jupyter_nevis_auth.core.pending import PendingLogins
 from jupyter_nevis_auth.errors import SettingsError
-from jupyter_nevis_auth.flow import PendingLogins
-from jupyter_nevis_auth.hubservice.cookie_secret import load_cookie_secret
-from jupyter_nevis_auth.hubservice.pending import keep_pending, take_back_pending
-from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
+from jupyter_nevis_auth.hub.service.cookie_secret import load_cookie_secret
+from jupyter_nevis_auth.hub.service.pending_store import keep_pending, take_back_pending
+from jupyter_nevis_auth.hub.service.sql_store import SQLTokenStore, make_fernet
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import SERVICE, ServiceHub
 from tests.support.hub import HubSpec

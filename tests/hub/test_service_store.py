@@ -14,17 +14,17 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import update
 
-from jupyter_nevis_auth.apis import token_key
+from jupyter_nevis_auth.core.apis import token_key
+from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.errors import SettingsError
-from jupyter_nevis_auth.hubservice.auth import ServerCaller, server_of
-from jupyter_nevis_auth.hubservice.store import (
+from jupyter_nevis_auth.hub.service.caller import ServerCaller, server_of
+from jupyter_nevis_auth.hub.service.sql_store import (
     ReadCache,
     SQLTokenStore,
     make_fernet,
     row_id,
     tokens_table,
 )
-from jupyter_nevis_auth.tokens import TokenSet
 
 pytestmark = pytest.mark.hub
 

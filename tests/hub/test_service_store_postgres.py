@@ -9,9 +9,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from jupyter_nevis_auth.apis import token_key
-from jupyter_nevis_auth.hubservice.store import SQLTokenStore, make_fernet
-from jupyter_nevis_auth.tokens import TokenSet
+from jupyter_nevis_auth.core.apis import token_key
+from jupyter_nevis_auth.core.tokens import TokenSet
+from jupyter_nevis_auth.hub.service.sql_store import SQLTokenStore, make_fernet
 from tests.support.postgres import running_postgres
 
 pytestmark = pytest.mark.hub

@@ -1,6 +1,6 @@
 """The hub service's store under faults: PostgreSQL restarted, a provider answering late.
 
-The service's own AuthService over its SQL store, on a real PostgreSQL server (stopped and
+The service's own AuthCore over its SQL store, on a real PostgreSQL server (stopped and
 started again) and on SQLite, against the real provider with refresh-token rotation: a
 refresh token works once, and its reuse ends the whole grant. After each fault the next
 forced refresh must succeed and the provider must have refused no refresh token.
@@ -19,11 +19,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from cryptography.fernet import Fernet
 
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.auth import AuthCore
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.errors import ProviderTimeoutError, StoreUnavailableError
-from jupyter_nevis_auth.hubservice.store import UNAVAILABLE, SQLTokenStore, make_fernet
-from jupyter_nevis_auth.service import AuthService
-from jupyter_nevis_auth.tokens import TokenSet
+from jupyter_nevis_auth.hub.service.sql_store import UNAVAILABLE, SQLTokenStore, make_fernet
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 
@@ -47,9 +47,9 @@ def client(oidc_provider: OIDCTestProvider) -> RegisteredClient:
 
 
 class Service:
-    """The service's AuthService over a SQL store, one user, and the provider's counters."""
+    """The service's AuthCore over a SQL store, one user, and the provider's counters."""
 
-    def __init__(self, service: AuthService, provider: OIDCTestProvider, client: RegisteredClient):
+    def __init__(self, service: AuthCore, provider: OIDCTestProvider, client: RegisteredClient):
         self.service = service
         self.provider = provider
         self.client = client
@@ -96,9 +96,7 @@ def make_service(
         **client.nevis_settings(provider.issuer, http_timeout=CALLER_TIMEOUT, refresh_leeway=2)
     )
     store = SQLTokenStore(db_url, make_fernet(key), parent=config)
-    return Service(
-        AuthService(config, store, log=logging.getLogger("nevis-faults")), provider, client
-    )
+    return Service(AuthCore(config, store, log=logging.getLogger("nevis-faults")), provider, client)
 
 
 @pytest.fixture

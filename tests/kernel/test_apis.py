@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from jupyter_nevis_auth import kernel as kernel_api
-from jupyter_nevis_auth.apis import token_key
+from jupyter_nevis_auth.core.apis import token_key
 from tests.conftest import Browser
 from tests.kernel.conftest import Kernel, service_of
 from tests.kernel.view import KernelView

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import requests
 
-from jupyter_nevis_auth.config import NevisAuth
+from jupyter_nevis_auth.core.config import NevisAuth
+from jupyter_nevis_auth.core.file_store import EncryptedFileTokenStore
+from jupyter_nevis_auth.core.stores import new_store_key
+from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.dpop import DPoPKey
-from jupyter_nevis_auth.filestore import EncryptedFileTokenStore
-from jupyter_nevis_auth.stores import new_store_key
-from jupyter_nevis_auth.tokens import TokenSet
 from tests.conftest import Browser
 from tests.kernel.conftest import Kernel, stored
 from tests.support.jupyter_process import JupyterServerProcess, run_cell
@@ -167,7 +167,7 @@ def test_a_real_restart_keeps_the_sign_ins_key_for_kernels_and_refreshes(
             oidc_provider.issuer,
             http_timeout=5.0,
             dpop=True,
-            token_store_class="jupyter_nevis_auth.filestore.EncryptedFileTokenStore",
+            token_store_class="jupyter_nevis_auth.core.file_store.EncryptedFileTokenStore",
             store_path=str(store),
             store_key=new_store_key(),
         ),

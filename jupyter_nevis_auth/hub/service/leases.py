@@ -1,0 +1,139 @@
+"""Each grant's refresh lease in the database: replicas sharing it refresh a grant one at a time.
+
+A replica that needs a grant refreshed takes the grant's lease first (a row of its own,
+stamped with the holder and an expiry in the database's clock), renews it while the refresh
+runs, and gives it back once the new tokens are stored. Another replica needing the same
+grant waits for the lease, then reads the stored tokens, and finds them refreshed. A replica
+killed while it holds a lease renews it no more: the lease expires after `seconds`, and the
+grant is refreshed by the next replica that needs it. A refresh that failed leaves, with the
+lease, how long every replica leaves that grant alone (TokenManager.failure_cooldown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, insert, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from ...core.stores import Lease
+from ...core.tokens import fingerprint
+from ...errors import StoreUnavailableError
+
+metadata = MetaData()
+leases_table = Table(
+    "nevis_auth_leases",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("holder", String(32), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("quiet_until", DateTime(timezone=True), nullable=True),
+    Column("reason", Text, nullable=True),
+)
+
+#: Seconds between two tries for a lease another replica holds, at first and at most.
+FIRST_TRY_AGAIN = 0.05
+LAST_TRY_AGAIN = 0.5
+
+Call = Callable[..., Awaitable[Any]]
+
+
+class SQLLease(Lease):
+    """A lease held in the database; what a failed refresh asks of the others, kept to write."""
+
+    def __init__(self, quiet_for: float, quiet_reason: str) -> None:
+        self.quiet_for = quiet_for
+        self.quiet_reason = quiet_reason
+        self.cooling: tuple[float, str] | None = None
+
+    def cool_down(self, seconds: float, reason: str) -> None:
+        """Written when the lease is given back."""
+        self.cooling = (seconds, reason)
+
+
+class Leases:
+    """The refresh leases of one database; `call` runs a function on a thread (the store's)."""
+
+    def __init__(self, engine: Engine, call: Call, seconds: float) -> None:
+        self.engine = engine
+        self.call = call
+        self.seconds = seconds
+        #: Keys whose lease this process waits for.
+        self.waiting: set[str] = set()
+        metadata.create_all(engine)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[Lease]:
+        """Wait for `key`'s lease, hold it (renewed) while the block runs, then give it back."""
+        lid, holder = fingerprint(key), secrets.token_hex(16)
+        wait = FIRST_TRY_AGAIN
+        self.waiting.add(key)
+        try:
+            while (taken := await self.call(self._take, lid, holder)) is None:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, LAST_TRY_AGAIN)
+        finally:
+            self.waiting.discard(key)
+        lease = SQLLease(*taken)
+        renewing = asyncio.ensure_future(self._renew(lid, holder))
+        try:
+            yield lease
+        finally:
+            renewing.cancel()
+            try:
+                await self.call(self._give_back, lid, holder, lease.cooling)
+            except StoreUnavailableError:
+                pass  # it expires by itself; the store has said the database is gone
+
+    async def _renew(self, lid: str, holder: str) -> None:
+        while True:
+            await asyncio.sleep(self.seconds / 3)
+            with contextlib.suppress(StoreUnavailableError):
+                await self.call(self._extend, lid, holder)
+
+    def _take(self, lid: str, holder: str) -> tuple[float, str] | None:
+        """(seconds of quiet asked for, why) once taken; None while another holds it."""
+        with self.engine.begin() as db:
+            if self.engine.dialect.name == "postgresql":
+                db.execute(postgresql.insert(leases_table).values(id=lid).on_conflict_do_nothing())
+            elif not db.execute(leases_table.select().where(leases_table.c.id == lid)).first():
+                with contextlib.suppress(IntegrityError), db.begin_nested():
+                    db.execute(insert(leases_table).values(id=lid))
+            row = db.execute(
+                update(leases_table)
+                .where(leases_table.c.id == lid)
+                .where((leases_table.c.holder.is_(None)) | (leases_table.c.expires_at < func.now()))
+                .values(holder=holder, expires_at=func.now() + timedelta(seconds=self.seconds))
+                .returning(leases_table.c.quiet_until, leases_table.c.reason, func.now())
+            ).first()
+        if row is None:
+            return None
+        quiet_until, reason, now = row
+        quiet = (quiet_until - now).total_seconds() if quiet_until is not None else 0.0
+        return max(quiet, 0.0), reason or ""
+
+    def _extend(self, lid: str, holder: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                update(leases_table)
+                .where(leases_table.c.id == lid, leases_table.c.holder == holder)
+                .values(expires_at=func.now() + timedelta(seconds=self.seconds))
+            )
+
+    def _give_back(self, lid: str, holder: str, cooling: tuple[float, str] | None) -> None:
+        values: dict[str, Any] = {"holder": None, "expires_at": None}
+        if cooling is not None:
+            values.update(quiet_until=func.now() + timedelta(seconds=cooling[0]), reason=cooling[1])
+        with self.engine.begin() as db:
+            db.execute(
+                update(leases_table)
+                .where(leases_table.c.id == lid, leases_table.c.holder == holder)
+                .values(**values)
+            )

@@ -1,0 +1,61 @@
+"""A graceful stop of the service: answer what came in, keep every refreshed token, then exit.
+
+On SIGTERM (a rolling restart, `kubectl delete pod`, JupyterHub stopping the service) the
+service says it is stopping (`health` answers 503), takes no new connection, answers every
+request that came in (each with `Connection: close`), waits for the refreshes under way and
+writes what the store could not take yet (TokenManager.drain), and only then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from tornado import httputil, web
+from tornado.httpserver import HTTPServer
+
+from ...core.auth import AuthCore
+
+#: Seconds a stop waits for the requests under way (a cell's wait for a sign-in is cut short).
+REQUESTS_SECONDS = 20.0
+
+
+class ServiceApplication(web.Application):
+    """The service's tornado application, counting the requests it is answering."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = 0
+        #: Set at SIGTERM: `health` answers 503 from then on.
+        self.stopping = False
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        """A request came in."""
+        self.in_flight += 1
+        return super().start_request(server_conn, request_conn)
+
+    def log_request(self, handler: web.RequestHandler) -> None:
+        """A request was answered (tornado logs each answer once)."""
+        self.in_flight = max(self.in_flight - 1, 0)
+        super().log_request(handler)
+
+
+async def stop_gracefully(
+    app: ServiceApplication, server: HTTPServer, service: AuthCore, log: logging.Logger
+) -> None:
+    """Stop taking requests, answer those under way, then let the refreshes end and be kept."""
+    app.stopping = True
+    server.stop()
+    # Connections kept open by the proxy carry one more request at most, then close.
+    server.conn_params.no_keep_alive = True
+    deadline = time.monotonic() + REQUESTS_SECONDS
+    if app.in_flight:
+        log.info("jupyter-nevis-auth: stopping; answering %d requests first", app.in_flight)
+    while app.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await service.tokens.drain()
+    await server.close_all_connections()

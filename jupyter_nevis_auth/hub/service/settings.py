@@ -1,0 +1,94 @@
+"""The hub service's own settings (NevisAuthHub), beside NevisAuth's."""
+
+from __future__ import annotations
+
+from traitlets import Bool, Float, Int, Unicode
+
+from ...core.env import EnvConfigurable
+from ...core.secret_files import read_secret_file
+
+
+class NevisAuthHub(EnvConfigurable):
+    """Settings of the JupyterHub service; each one can also come from its env var."""
+
+    env_names = {  # noqa: RUF012 (EnvConfigurable's own class attribute)
+        "db_url": "NEVIS_AUTH_HUB_DB_URL",
+        "db_url_file": "NEVIS_AUTH_HUB_DB_URL_FILE",
+        "hub_cache_seconds": "NEVIS_AUTH_HUB_CACHE_SECONDS",
+        "auth_state": "NEVIS_AUTH_HUB_AUTH_STATE",
+        "cookie_secret": "NEVIS_AUTH_HUB_COOKIE_SECRET",
+        "cookie_secret_file": "NEVIS_AUTH_HUB_COOKIE_SECRET_FILE",
+        "replica_cache_seconds": "NEVIS_AUTH_HUB_REPLICA_CACHE_SECONDS",
+        "lease_seconds": "NEVIS_AUTH_HUB_LEASE_SECONDS",
+    }
+
+    db_url = Unicode(
+        "sqlite:///nevis_auth_hub.sqlite",
+        config=True,
+        help="""SQLAlchemy URL of the database keeping every user's tokens (encrypted with
+        NevisAuth.store_key): SQLite in the service's working directory by default, or e.g.
+        postgresql://user@host/db with a driver installed (a password: db_url_file). The
+        SQLite file is made readable by the service only, and refused when anybody may read
+        it. Default: $NEVIS_AUTH_HUB_DB_URL""",
+    )
+    db_url_file = Unicode(
+        "",
+        config=True,
+        help="""Path of a file holding db_url, for a URL with a password (e.g. a mounted
+        Kubernetes Secret); wins over db_url. Read at start; refused when anybody may read it
+        (chmod 600). Default: $NEVIS_AUTH_HUB_DB_URL_FILE""",
+    )
+    hub_cache_seconds = Int(
+        60,
+        config=True,
+        help="""Seconds JupyterHub's answer about a server's token is reused: a stopped server's
+        token keeps working at most this long (JupyterHub's own services reuse such answers
+        for 300 s). Every token in use is asked about again within this time: shorter means
+        more questions to JupyterHub. Default: $NEVIS_AUTH_HUB_CACHE_SECONDS""",
+    )
+    cookie_secret = Unicode(
+        "",
+        config=True,
+        help="""The secret signing the service's cookies, in hex (`openssl rand -hex 32`);
+        instead of cookie_secret_file. Default: $NEVIS_AUTH_HUB_COOKIE_SECRET""",
+    )
+    cookie_secret_file = Unicode(
+        "nevis_auth_hub_cookie_secret",
+        config=True,
+        help="""File keeping the secret that signs the service's cookies, so that sign-ins under
+        way survive a restart: made (readable by the service only) when missing, refused when
+        others may read it; relative to the service's working directory. Empty: a new secret
+        each start. Default: $NEVIS_AUTH_HUB_COOKIE_SECRET_FILE""",
+    )
+    auth_state = Bool(
+        False,
+        config=True,
+        help="""Sign in once: start from the tokens the hub's OAuthenticator keeps in each user's
+        auth_state (same provider and client; the service needs the scopes admin:auth_state and
+        read:users:name), and answer the hub's refresh_user (jupyter_nevis_auth.hub.refresh_hook).
+        Default: $NEVIS_AUTH_HUB_AUTH_STATE""",
+    )
+
+    replica_cache_seconds = Float(
+        2.0,
+        config=True,
+        help="""On a database other processes share (PostgreSQL: the service's replicas),
+        seconds a replica reuses the tokens it read: another replica's refresh or sign-out is
+        seen here within this time. SQLite is one process's own: what it read is reused until
+        it writes. Default: $NEVIS_AUTH_HUB_REPLICA_CACHE_SECONDS""",
+    )
+    lease_seconds = Float(
+        10.0,
+        config=True,
+        help="""On a shared database, seconds a replica's lease on a grant's refresh lasts
+        unless renewed (it is, every third of it, while the refresh runs): a replica killed
+        during a refresh holds the grant up this long at most. Default:
+        $NEVIS_AUTH_HUB_LEASE_SECONDS""",
+    )
+
+    def get_db_url(self) -> str:
+        """The database's URL, from db_url_file when set, else db_url; or SettingsError."""
+        if self.db_url_file:
+            option = f"NevisAuthHub.db_url_file (${self.env_var('db_url_file')})"
+            return read_secret_file(self.db_url_file, "database URL file", option)
+        return self.db_url

@@ -1,0 +1,316 @@
+"""A token store in a database (SQLAlchemy), each row Fernet-encrypted: the service's store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography.fernet import InvalidToken, MultiFernet
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.pool import StaticPool
+
+from ...core.apis import split_key
+from ...core.secret_files import check_private, create_private
+from ...core.stores import Lease, TokenStore
+from ...core.stores import make_fernet as make_fernet  # where the service's callers found it
+from ...core.tokens import TokenSet, fingerprint
+from ...errors import SettingsError, StoreUnavailableError
+from .leases import Leases
+from .read_cache import ReadCache as ReadCache  # where the tests found it
+
+T = TypeVar("T")
+
+metadata = MetaData()
+#: One row per store key; `id` is the key's SHA-256, so keys of any length fit a primary key.
+tokens_table = Table(
+    "nevis_auth_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("ciphertext", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+#: What a request that needs the database hears while it cannot be reached.
+UNAVAILABLE = (
+    "The token store is unavailable (its database cannot be reached); try again in a minute."
+)
+#: Seconds to wait for a connection to a database server.
+CONNECT_TIMEOUT = 5
+
+
+def make_engine(db_url: str) -> Engine:
+    """An engine for `db_url`; an in-memory SQLite database is shared by every thread.
+
+    A SQLite file is made, readable by the service only, before SQLite opens it, and one that
+    anybody may read is refused (SettingsError): with the store key, it gives every user's
+    refresh token.
+    """
+    url = make_url(db_url)
+    options: dict[str, Any] = {"hide_parameters": True}
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        # A URI filename (`file:...` with uri=true) is SQLite's own to resolve.
+        elif not url.database.startswith("file:"):
+            private_database_file(Path(url.database))
+    else:
+        # A database server that restarted leaves dead connections in the pool: test each
+        # before use, and give up on a server that does not answer, so requests get a 503.
+        options.update(pool_pre_ping=True)
+        if url.get_backend_name() == "postgresql":
+            options.update(connect_args={"connect_timeout": CONNECT_TIMEOUT})
+    return create_engine(url, **options)
+
+
+def private_database_file(file: Path) -> None:
+    """Make the SQLite file `file` its owner's alone, or check that the existing one is.
+
+    SQLite itself would make it with the umask's mode (0644 under umask 022); the journals it
+    writes next to it take the database file's mode.
+    """
+    try:
+        try:
+            os.close(create_private(file))
+        except FileExistsError:
+            pass
+        check_private(file, "database file")
+    except OSError as e:
+        raise SettingsError(
+            f"The database file {file} cannot be made ({e.strerror or type(e).__name__}); "
+            "check NevisAuthHub.db_url and the service's working directory."
+        ) from e
+
+
+def row_id(key: str) -> str:
+    """The primary key of the row holding `key`'s tokens."""
+    return fingerprint(key)
+
+
+class SQLTokenStore(TokenStore):
+    """Keeps every user's tokens in a database, encrypted with NevisAuth.store_key.
+
+    A row that cannot be decrypted, or that was moved under another key, reads as
+    signed out. Calls run in threads, a connection per call: a slow database holds up
+    only the requests that wait for it. What was read or written is kept decrypted in
+    memory (`ReadCache`), so most reads need neither the database nor a decryption;
+    where replicas share the database, for a few seconds only.
+    """
+
+    def __init__(
+        self,
+        db_url: str,
+        fernet: MultiFernet,
+        *,
+        shared: bool = False,
+        cache_seconds: float = 2.0,
+        lease_seconds: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        """A store in the database at `db_url`; its tables are created when missing.
+
+        `shared`: other processes (replicas) use the database too, so what was read is
+        trusted `cache_seconds`, and refreshes take a lease of `lease_seconds` there.
+        """
+        super().__init__(**kwargs)
+        self.engine = make_engine(db_url)
+        self.fernet = fernet
+        self.shared = shared
+        self._warned: set[str] = set()
+        self.cache = ReadCache(cache_seconds if shared else math.inf)
+        #: Whether the last call reached the database: the log says when that changes.
+        self.reachable = True
+        metadata.create_all(self.engine)
+        self.leases = Leases(self.engine, self._call, lease_seconds) if shared else None
+        self.lease_seconds = lease_seconds if shared else 0.0
+
+    @property
+    def where(self) -> str:
+        """The database's URL without its password, for the log."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    async def get(self, user: str) -> TokenSet | None:
+        """The tokens kept under `user` (a store key), or None when signed out."""
+        cached = self.cache.get(user)
+        if cached is not None:
+            return cached
+        generation = self.cache.generation(user)
+        ciphertext = await self._call(self._select, user)
+        if ciphertext is None:
+            return None
+        try:
+            data = json.loads(self.fernet.decrypt(ciphertext.encode("ascii")))
+            # The key is inside the encryption: a row copied under another user is refused.
+            if data.get("key") != user:
+                raise ValueError("row of another key")
+            tokens = TokenSet.from_dict(data["tokens"])
+        except (InvalidToken, ValueError, TypeError, KeyError, AttributeError) as e:
+            self._warn_once(user, e)
+            return None
+        self.cache.keep(user, tokens, generation)
+        return tokens
+
+    async def reread(self, user: str) -> TokenSet | None:
+        """The tokens under `user` in the database now (where other processes share it)."""
+        if self.shared:
+            self.cache.forget(user)
+        return await self.get(user)
+
+    def lease(self, key: str) -> contextlib.AbstractAsyncContextManager[Lease]:
+        """`key`'s refresh lease: in the database where other processes share it."""
+        return self.leases.hold(key) if self.leases is not None else super().lease(key)
+
+    def waits_for_lease(self, key: str) -> bool:
+        """Whether a refresh here waits for `key`'s lease, which another replica holds."""
+        return self.leases is not None and key in self.leases.waiting
+
+    async def set(self, user: str, tokens: TokenSet) -> None:
+        """Keep the tokens under `user`, encrypted with the newest key."""
+        payload = json.dumps({"key": user, "tokens": tokens.to_dict()}).encode()
+        ciphertext = self.fernet.encrypt(payload).decode("ascii")
+        self.cache.forget(user)
+        await self._call(self._upsert, user, ciphertext)
+        self.cache.written(user, tokens)
+        self._warned.discard(user)
+
+    async def delete(self, user: str) -> None:
+        """Forget the tokens under `user`."""
+        self.cache.forget(user)
+        await self._call(self._delete, user)
+        self.cache.written(user, None)
+
+    async def keys(self) -> list[str]:
+        """Every key tokens are kept under."""
+        return await self._call(self._keys)
+
+    async def check_writable(self, key: str) -> None:
+        """Raise StoreUnavailableError unless the database takes a write now."""
+        await self._call(self._touch, key)
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailableError unless the database answers now."""
+        await self._call(self._ping)
+
+    async def _call(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work` in a thread; the database's being unreachable is StoreUnavailableError."""
+        try:
+            result = await asyncio.to_thread(work, *args)
+        except (DBAPIError, DisconnectionError, PoolTimeoutError) as e:
+            if isinstance(e, IntegrityError):
+                raise
+            if self.reachable:
+                self.reachable = False
+                cause = type(getattr(e, "orig", None) or e).__name__
+                self.log.error(
+                    "The token database %s cannot be reached (%s): requests that need it get "
+                    "503 until it is back.",
+                    self.where,
+                    cause,
+                )
+            raise StoreUnavailableError(UNAVAILABLE) from e
+        if not self.reachable:
+            self.reachable = True
+            self.log.warning("The token database %s is reachable again.", self.where)
+        return result
+
+    async def rotate(self) -> int:
+        """Encrypt every row with the newest key, so older keys can be dropped; returns how many."""
+        return await asyncio.to_thread(self._rotate)
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self.engine.dispose()
+
+    def _warn_once(self, key: str, error: Exception) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        why = (
+            "it cannot be decrypted with NevisAuth.store_key (another key, or damaged)"
+            if isinstance(error, InvalidToken)
+            else f"it cannot be read ({type(error).__name__})"
+        )
+        self.log.warning(
+            "Ignoring the stored tokens of %s: %s. That sign-in counts as signed out "
+            "until the next one replaces it.",
+            split_key(key)[0],
+            why,
+        )
+
+    def _ping(self) -> None:
+        with self.engine.connect() as db:
+            db.execute(select(1))
+
+    def _touch(self, key: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                update(tokens_table)
+                .where(tokens_table.c.id == row_id(key))
+                .values(updated_at=datetime.now(timezone.utc))
+            )
+
+    def _select(self, key: str) -> str | None:
+        with self.engine.connect() as db:
+            query = select(tokens_table.c.ciphertext).where(tokens_table.c.id == row_id(key))
+            return db.execute(query).scalar_one_or_none()
+
+    def _upsert(self, key: str, ciphertext: str) -> None:
+        values = {"ciphertext": ciphertext, "updated_at": datetime.now(timezone.utc)}
+        change = update(tokens_table).where(tokens_table.c.id == row_id(key)).values(**values)
+        try:
+            with self.engine.begin() as db:
+                if not db.execute(change).rowcount:
+                    db.execute(insert(tokens_table).values(id=row_id(key), key=key, **values))
+        except IntegrityError:
+            # Another writer inserted the row between the two statements: update theirs.
+            with self.engine.begin() as db:
+                db.execute(change)
+
+    def _delete(self, key: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(delete(tokens_table).where(tokens_table.c.id == row_id(key)))
+
+    def _keys(self) -> list[str]:
+        with self.engine.connect() as db:
+            return list(db.execute(select(tokens_table.c.key)).scalars())
+
+    def _rotate(self) -> int:
+        rotated = 0
+        with self.engine.begin() as db:
+            rows = db.execute(
+                select(tokens_table.c.id, tokens_table.c.key, tokens_table.c.ciphertext)
+            ).all()
+            for rid, key, ciphertext in rows:
+                try:
+                    new = self.fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+                except InvalidToken as e:
+                    self._warn_once(key, e)
+                    continue
+                db.execute(
+                    update(tokens_table).where(tokens_table.c.id == rid).values(ciphertext=new)
+                )
+                rotated += 1
+        return rotated
