@@ -121,6 +121,17 @@ class Process:
                 )
             time.sleep(POLL)
 
+    def wait_for_line(self, prefix: str, timeout: float) -> str:
+        """Wait until a line of the output starts with `prefix`; that line."""
+        found: list[str] = []
+
+        def printed() -> bool:
+            found.extend(line for line in self.output.splitlines() if line.startswith(prefix))
+            return bool(found)
+
+        self.wait_until(printed, timeout, f"print {prefix.strip()}")
+        return found[0]
+
     def wait_for_url(
         self, url: str, timeout: float, *, status: int | None = None, **kwargs: Any
     ) -> None:
@@ -135,14 +146,21 @@ class Process:
 
         self.wait_until(answers, timeout, f"answer at {url.split('?')[0]}")
 
-    def stop(self, timeout: float = STOP_TIMEOUT, *, asked: bool = False) -> int | None:
-        """SIGTERM (unless it was `asked` to end already), SIGKILL after `timeout`; the status."""
+    def send_signal(self, sig: int) -> None:
+        """Send `sig` to the process, if it runs."""
+        if self._popen is not None and self._popen.poll() is None:
+            self._popen.send_signal(sig)
+
+    def stop(
+        self, timeout: float = STOP_TIMEOUT, *, asked: bool = False, sig: int = signal.SIGTERM
+    ) -> int | None:
+        """Send `sig` (unless `asked` to end already), SIGKILL after `timeout`; the status."""
         popen = self._popen
         if popen is None:
             return None
         if popen.poll() is None:
             if not asked:
-                popen.send_signal(signal.SIGTERM)
+                popen.send_signal(sig)
             try:
                 popen.wait(timeout)
             except subprocess.TimeoutExpired:

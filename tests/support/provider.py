@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,6 +13,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+
+from tests.support.process import Process, ProcessError
 
 PROVIDER_DIR = Path(__file__).resolve().parent.parent / "provider"
 SERVER_SCRIPT = PROVIDER_DIR / "server.mjs"
@@ -26,6 +24,8 @@ SERVER_SCRIPT = PROVIDER_DIR / "server.mjs"
 DEFAULT_SCOPES = "openid offline_access profile email api"
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+#: How many of the provider's last lines `output` gives.
+OUTPUT_LINES = 200
 HTTP_TIMEOUT = 10.0
 MAX_LOGIN_STEPS = 20
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -111,9 +111,9 @@ class OIDCTestProvider:
         self.par = par
         self.key_auth = key_auth
         self.issuer = ""
-        self._process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-        self._output: collections.deque[str] = collections.deque(maxlen=200)
+        self._process: Process | None = None
+        # What the last process printed, once stopped.
+        self._last_output = ""
         # Keys, clients and tokens survive stop()/start(), as for a real outage.
         self._state_dir: str | None = None
 
@@ -129,7 +129,7 @@ class OIDCTestProvider:
     @property
     def running(self) -> bool:
         """Whether the provider process is alive."""
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.running
 
     @property
     def discovery_url(self) -> str:
@@ -186,7 +186,6 @@ class OIDCTestProvider:
 
     def _start_once(self) -> None:
         """One node process, until READY or STARTUP_TIMEOUT."""
-        self._output.clear()
         if self._state_dir is None:
             self._state_dir = tempfile.mkdtemp(prefix="oidc-test-provider-")
         state_file = os.path.join(self._state_dir, "state.json")
@@ -201,49 +200,28 @@ class OIDCTestProvider:
             command.append("--require-par" if self.par == "required" else "--par")
         if self.key_auth:
             command.append("--key-auth")
-        process = subprocess.Popen(
+        process = Process(
+            "the OIDC test provider",
             command,
             cwd=PROVIDER_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
+            log_file=Path(self._state_dir) / "provider.log",
         )
         self._process = process
-        ready = threading.Event()
-        self._reader = threading.Thread(
-            target=self._read_output, args=(process, ready), name="oidc-test-provider", daemon=True
-        )
-        self._reader.start()
-        started = ready.wait(STARTUP_TIMEOUT)
-        issuer = next((line[6:].strip() for line in self._output if line.startswith("READY ")), "")
-        if not issuer:
-            exit_code = None
-            if started:  # the output ended without READY: node is exiting
-                try:
-                    exit_code = process.wait(STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    pass
+        process.start()
+        try:
+            issuer = process.wait_for_line("READY ", STARTUP_TIMEOUT)[6:].strip()
+        except ProcessError:
+            exit_code = process.returncode
             state = process_state(process.pid) if exit_code is None else ""
             self.stop()
             error = ProviderTimeout if exit_code is None else ProviderError
-            raise error(self._startup_failure(exit_code) + state)
+            raise error(self._startup_failure(exit_code) + state) from None
         self.issuer = issuer
         self.port = int(issuer.rsplit(":", 1)[1])
 
-    def _read_output(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
-        """Keep the pipe drained so the provider never blocks on a full stdout."""
-        assert process.stdout is not None
-        for line in process.stdout:
-            self._output.append(line.rstrip("\n"))
-            if line.startswith("READY "):
-                ready.set()
-        ready.set()
-
     def _startup_failure(self, exit_code: int | None) -> str:
         """Explain why the provider did not come up (exit_code None: it timed out)."""
-        output = "\n".join(self._output) or "(no output)"
+        output = self.output or "(no output)"
         if exit_code is None:
             reason = f"did not print READY within {STARTUP_TIMEOUT:.0f} s"
         else:
@@ -255,27 +233,18 @@ class OIDCTestProvider:
 
     @property
     def output(self) -> str:
-        """The provider's recent stdout and stderr lines."""
-        return "\n".join(self._output)
+        """The provider's recent stdout and stderr lines (of its last start)."""
+        if self._process is None:
+            return self._last_output
+        return "\n".join(self._process.output.splitlines()[-OUTPUT_LINES:])
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, state saved) and wait for it to exit."""
-        process = self._process
-        if process is None:
+        if self._process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._reader is not None:
-            self._reader.join(STOP_TIMEOUT)
-        assert process.stdout is not None
-        process.stdout.close()
+        self._last_output = self.output
+        self._process.stop(STOP_TIMEOUT)
         self._process = None
-        self._reader = None
 
     def close(self) -> None:
         """Stop the provider and forget its state: the next start() is a fresh provider."""
