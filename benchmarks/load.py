@@ -1,9 +1,11 @@
 """A load generator for the benchmarks: open and closed loops of HTTP requests, and their cost.
 
 Open loops send each request at its scheduled time whatever the answers do, and count a
-request's latency from that time, so a late client counts against the result; how late
-the generator itself sent is reported on its own line. Closed loops ask again as soon as
-an answer came. `Processes` notes the CPU time of the processes under test, of the
+request's latency from when the generator sent it: how late the generator itself was (its
+event loop busy, or the machine's cores taken) is its own, reported on a line of its own and
+kept out of the latencies, which are the service's. A request waiting for one of the
+generator's connections waits for earlier answers, so that wait counts. Closed loops ask
+again as soon as an answer came. `Processes` notes the CPU time of the processes under test, of the
 machine's idle time and of everything outside the run (the machine may be shared).
 
 What a request asks and how its answer is judged is the caller's: an `Ask` coroutine.
@@ -30,7 +32,8 @@ OTHERS = "outside the run"
 #: Seconds after its first request an open loop starts, so that the first is not late.
 START_DELAY = 0.05
 
-#: One request: (HTTP client, what to ask for, the run, when it was due).
+#: One request: (HTTP client, what to ask for, the run, when it was sent: its latency counts
+#: from then).
 Ask = Callable[[aiohttp.ClientSession, str, "Run", float], Awaitable[None]]
 
 
@@ -45,6 +48,8 @@ class Run:
     errors: Counter[str] = field(default_factory=Counter)
     #: How late the client sent a request at most (open loop), in seconds.
     lag: float = 0.0
+    #: How late the client sent each request (open loop), in seconds.
+    late: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
     #: Latencies by what the answer took (the caller's kinds).
     by_kind: dict[str, list[float]] = field(default_factory=dict)
@@ -93,15 +98,22 @@ async def open_loop(ask: Ask, picks: list[str], rate: float, run: Run, connectio
     http = http_client(connections)
     pending: set[asyncio.Future[None]] = set()
     start = time.perf_counter() + START_DELAY
+
+    async def send(pick: str, scheduled: float) -> None:
+        # Once this task runs: its lateness is the generator's, whatever held it up.
+        sent = time.perf_counter()
+        late = max(sent - scheduled, 0.0)
+        run.late.append(late)
+        run.lag = max(run.lag, late)
+        await ask(http, pick, run, sent)
+
     try:
         for i, pick in enumerate(picks):
             scheduled = start + i / rate
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            else:
-                run.lag = max(run.lag, -delay)
-            task = asyncio.ensure_future(ask(http, pick, run, scheduled))
+            task = asyncio.ensure_future(send(pick, scheduled))
             pending.add(task)
             task.add_done_callback(pending.discard)
         await finish(set(pending), run)
@@ -203,8 +215,14 @@ def summary(run: Run) -> str:
 
 
 def lateness(run: Run) -> str:
-    """How late the generator itself sent requests: its own share of the latencies."""
-    return f"  client late by {run.lag * MS:.1f} ms at most"
+    """How late the generator itself sent requests, kept out of the latencies."""
+    if not run.late:
+        return "  client late: no request sent"
+    return (
+        f"  client late by p50 {percentile(run.late, 50) * MS:.1f} ms, "
+        f"p99 {percentile(run.late, 99) * MS:.1f} ms, {run.lag * MS:.1f} ms at most "
+        "(the generator's own, not in the latencies)"
+    )
 
 
 def kinds_line(run: Run, kinds: Iterable[str]) -> str:
