@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
-import subprocess
+import signal
 import sys
 import time
 
@@ -22,6 +21,7 @@ from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.core.stores import MemoryTokenStore
 from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.protocol import DEFAULT_MIN_TTL
+from tests.support.process import Process, free_port
 
 #: Seconds the first request holds the generator's event loop in the lateness test.
 STALL = 0.3
@@ -163,9 +163,7 @@ def test_bench_hub_asks_again_after_a_refused_connection_not_after_a_timeout(
     assert (run.answers, run.retried, dict(run.errors)) == (0, 0, {"TimeoutError": 1})
 
     async def refused_twice() -> HubRun:
-        with socket.socket() as sock:  # a port nothing listens on: connections refused
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()  # nothing listens there: connections refused
         now = time.time()
         manager = AuthCore(NevisAuth(issuer="https://i.example", client_id="b"), MemoryTokenStore())
         requests = TokenRequests({"alice": "t"}, Expiries(60, manager.tokens), 60.0, seed=1)
