@@ -177,3 +177,22 @@ def test_bench_hub_asks_again_after_a_refused_connection_not_after_a_timeout(
 
     run = asyncio.run(refused_twice())
     assert (run.answers, run.retried, dict(run.errors)) == (0, 1, {"ClientConnectorError": 1})
+
+
+def test_the_sign_in_benchmark_runs_to_its_figures() -> None:
+    """bench_login signs several people in, each to a server of their own, and prints."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_login.py"), "2"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=root,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "warm sign-in (2 rounds): p50" in done.stdout
+    assert "extension->provider calls per warm sign-in: {'/auth/oauth2/token': 1.0}" in done.stdout
