@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import signal
 import sys
 import time
@@ -196,3 +197,25 @@ def test_the_sign_in_benchmark_runs_to_its_figures() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "warm sign-in (2 rounds): p50" in done.stdout
     assert "extension->provider calls per warm sign-in: {'/auth/oauth2/token': 1.0}" in done.stdout
+
+
+def test_the_dpop_benchmark_runs_to_its_figures() -> None:
+    """bench_dpop GETs the test API through session() in a DPoP and a bearer kernel, and prints."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_dpop.py"), "--runs", "1", "-n", "20"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=root,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for figure in ("proof", "session().get bearer", "session().get dpop", "the API's proof check"):
+        assert re.search(
+            rf"^  {re.escape(figure)} +p50 [\d.]+ ms  p99 [\d.]+ ms$", done.stdout, re.M
+        )
+    assert re.search(r"^dpop / bearer at p50: worst [\d.]+x, best [\d.]+x", done.stdout, re.M)
