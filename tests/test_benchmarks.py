@@ -213,9 +213,15 @@ def test_the_dpop_benchmark_runs_to_its_figures() -> None:
         cwd=root,
         check=False,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    # Exit 1 is a missed target, which a run this short may well miss; anything else failed.
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
     for figure in ("proof", "session().get bearer", "session().get dpop", "the API's proof check"):
         assert re.search(
             rf"^  {re.escape(figure)} +p50 [\d.]+ ms  p99 [\d.]+ ms$", done.stdout, re.M
         )
-    assert re.search(r"^dpop / bearer at p50: worst [\d.]+x, best [\d.]+x", done.stdout, re.M)
+    verdict = "met" if done.returncode == 0 else "MISSED"
+    assert re.search(
+        rf"^dpop / bearer at p50: worst [\d.]+x, best [\d.]+x \(target <= 1.3x: {verdict}\)$",
+        done.stdout,
+        re.M,
+    )
