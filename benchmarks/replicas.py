@@ -10,9 +10,7 @@ replicas run with the service's own replica_cache_seconds and lease_seconds.
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from jupyter_nevis_auth.hub.service.settings import NevisAuthHub
 from tests.hub.harness import HubError
 from tests.hub.replica_harness import ReplicaHub
 from tests.support.postgres import PostgresServer
+from tests.support.process import Process, ProcessError
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +54,7 @@ class BalancerProcess:
     def __init__(self, port: int) -> None:
         self.port = port
         self.backends: list[int] = []
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     @property
     def url(self) -> str:
@@ -65,23 +64,25 @@ class BalancerProcess:
     def start(self) -> None:
         """Start the process and wait until it listens."""
         command = [sys.executable, "-c", BALANCER_SCRIPT, str(ROOT), str(self.port)]
-        self.process = subprocess.Popen(
-            [*command, *map(str, self.backends)], stdin=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise HubError("the balancer's process did not start")
+        self.process = Process("the balancer's process", [*command, *map(str, self.backends)])
+        self.process.start()
+        try:
+            self.process.wait_until(self.listens, 10, "listen")
+        except ProcessError as e:
+            raise HubError(str(e)) from None
+
+    def listens(self) -> bool:
+        """Whether it takes connections."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """Stop it."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        if self.process is not None:
+            self.process.stop(10)
 
 
 class BenchReplicaHub(ReplicaHub):

@@ -11,17 +11,14 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from tests.hub.harness import HUB_DIR, HubError, JupyterHub, free_port
+from tests.hub.harness import HUB_DIR, HubError, JupyterHub
 from tests.hub.service_harness import SERVICE, ServiceHub
 from tests.support.balancer import Balancer
+from tests.support.process import Process, ProcessError, free_port
 
 REPLICA_CONFIG = HUB_DIR / "replica_config.py"
 START_TIMEOUT = 30.0
@@ -37,41 +34,30 @@ class Replica:
         self.env = {**env, "JUPYTERHUB_SERVICE_URL": self.url}
         self.work_dir = work_dir
         self.log_file = work_dir / f"replica-{number}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     def start(self) -> None:
         """Start the process and wait until its `health` says it is ready."""
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(Path(sys.executable).with_name("jupyter-nevis-auth-service"))],
-                cwd=self.work_dir,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise HubError(f"replica {self.number} exited:\n{self.log()}")
-            try:
-                if requests.get(self.url + SERVICE + "health", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise HubError(f"replica {self.number} did not get ready:\n{self.log()}")
+        self.process = Process(
+            f"replica {self.number}",
+            [str(Path(sys.executable).with_name("jupyter-nevis-auth-service"))],
+            cwd=self.work_dir,
+            env=self.env,
+            log_file=self.log_file,
+            # Every run of the replica in one log, as a restarted pod's.
+            append=True,
+        )
+        self.process.start()
+        try:
+            self.process.wait_for_url(self.url + SERVICE + "health", START_TIMEOUT, status=200)
+        except ProcessError as e:
+            raise HubError(str(e)) from None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int | None:
         """Send `sig` (SIGTERM: a graceful stop) and wait for the exit; its exit code."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None or not self.process.running:
             return None
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(10)
+        return self.process.stop(timeout, sig=sig)
 
     def log(self) -> str:
         """What the replica printed, every run."""
