@@ -75,6 +75,12 @@ class JupyterHub:
         """What the hub's client must be registered for at the provider."""
         return [self.redirect_uri]
 
+    def add_config(self, lines: str) -> None:
+        """Run `lines` of configuration after the hub's configuration file."""
+        extended = self.work_dir / "jupyterhub_extra_config.py"
+        extended.write_text(f"load_subconfig({str(self.config_file)!r})\n{lines}", encoding="utf-8")
+        self.config_file = extended
+
     def start(self, client_id: str, client_secret: str) -> None:
         """Start the hub for a client registered for `redirect_uris`; wait until it answers."""
         if not PROXY.exists():

@@ -13,6 +13,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from tests.hub.harness import HUB_DIR, HubBrowser, HubError, JupyterHub, free_port
+from tests.support.process import ProcessError
 from tests.support.provider import HTTP_TIMEOUT, provider_login
 
 SERVICE_CONFIG = HUB_DIR / "service_config.py"
@@ -60,14 +61,12 @@ class ServiceHub(JupyterHub):
         key_file.write_text(self.store_key + "\n", encoding="utf-8")
         key_file.chmod(0o600)
         super().start(client_id, client_secret)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.service_url + SERVICE, timeout=2, allow_redirects=False)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise HubError(f"the nevis-auth service did not start:\n{self.log()}")
+        assert self._process is not None
+        try:
+            # Any answer will do: the service listens.
+            self._process.wait_for_url(self.service_url + SERVICE, 30, allow_redirects=False)
+        except ProcessError:
+            raise HubError(f"the nevis-auth service did not start:\n{self.log()}") from None
 
     def log(self) -> str:
         """Everything the hub, its proxy, the service and the servers printed, every run."""

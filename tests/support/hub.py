@@ -33,17 +33,24 @@ class HubSpec:
     hub_mode_service_url: str = ""
     #: Options of the provider's client (TTLs, rotation, grant types...).
     client_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Lines of the hub's configuration, run after the kind's configuration file.
+    config: str = ""
 
     def make(self, work_dir: Path, issuer: str) -> JupyterHub:
         """The hub, prepared but not started."""
+        hub: JupyterHub
         if self.kind == "per-server":
             if self.apis or self.service_env or self.hub_mode_service_url:
                 raise ValueError("a per-server hub has no service to configure")
-            return JupyterHub(work_dir, issuer)
-        hub_class = OAuthHub if self.kind == "sign-in-once" else ServiceHub
-        return hub_class(
-            work_dir, issuer, dict(self.apis), dict(self.service_env), self.hub_mode_service_url
-        )
+            hub = JupyterHub(work_dir, issuer)
+        else:
+            hub_class = OAuthHub if self.kind == "sign-in-once" else ServiceHub
+            hub = hub_class(
+                work_dir, issuer, dict(self.apis), dict(self.service_env), self.hub_mode_service_url
+            )
+        if self.config:
+            hub.add_config(self.config)
+        return hub
 
 
 #: The sign-in-once hub: users sign in to the hub at the provider (GenericOAuthenticator
