@@ -58,34 +58,38 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import psutil
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 # The provider's, PostgreSQL's and the hub's drivers live in the test suite, not installed.
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.faults_hub import (  # noqa: E402
+    SERVER,
+    USERS,
+    CpuSampler,
+    Kernel,
+    faults_hub,
+    service_answers,
+    service_process,
+    start_kernel,
+)
 from benchmarks.support import percentile  # noqa: E402
 from jupyter_nevis_auth.core.config import NevisAuth  # noqa: E402
 from jupyter_nevis_auth.kernel.client import DEFAULT_TIMEOUT  # noqa: E402
-from jupyter_nevis_auth.protocol import ENV_SECRET, ENV_URL, FORCE_REFRESH_PARAM, secret_header  # noqa: E402
-from tests.hub.harness import HubBrowser, HubError  # noqa: E402
-from tests.hub.service_harness import OAUTH_CONFIG, SERVICE, OAuthHub, hub_login  # noqa: E402
+from jupyter_nevis_auth.protocol import FORCE_REFRESH_PARAM, secret_header  # noqa: E402
+from tests.hub.harness import HubError  # noqa: E402
+from tests.hub.service_harness import SERVICE, OAuthHub, hub_login  # noqa: E402
+from tests.support.hub import running_hub  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
-from tests.support.provider import HTTP_TIMEOUT, OIDCTestProvider  # noqa: E402
+from tests.support.provider import OIDCTestProvider, RegisteredClient  # noqa: E402
 
-USERS = ("alice", "bob", "carol", "dave")
 FAULT_NAMES = ["postgres", "frozen", "slow", "refused", "kill"]
-#: The users' servers: the extension in hub mode, asking the service (tests/hub/service_config.py).
-SERVER = "hubmode"
-#: The service's own default; the test configuration's 1 s is for the tests' patience.
-HUB_CACHE_SECONDS = 60
 HTTP_TIMEOUT_DEFAULT = float(NevisAuth.class_traits()["http_timeout"].default_value)
 #: Seconds a fault may take to be recovered from before its users count as not served again.
 RECOVERY_TIMEOUT = 120.0
@@ -95,7 +99,6 @@ FORCED_INTERVAL = 11.0
 BASELINE_SECONDS = 20.0
 #: The whole run stops its load after this long, whatever happens.
 MAX_RUN_SECONDS = 1200.0
-CPU_SAMPLE_SECONDS = 1.0
 #: Requests under way at most: all those of DEFAULT_TIMEOUT seconds at --rate 16.
 MAX_IN_FLIGHT = 512
 MS = 1000
@@ -106,11 +109,6 @@ STAMP = re.compile(r"^\[(\w) [\d\- :.]+ ")
 #: What differs between lines of one kind: request times, and the users' names.
 DURATION = re.compile(r"\b\d+(\.\d+)?ms\b")
 NAMES = re.compile(r"\b(" + "|".join(USERS) + r")\b")
-#: The hub's configuration: tests/hub/oauth_config.py with this run's four users.
-HUB_CONFIG = """load_subconfig({oauth!r})
-c.Authenticator.allowed_users = {users!r}
-c.Authenticator.auth_refresh_age = {auth_refresh_age!r}
-"""
 #: Which way a request went: a kernel's through its server, or a server's own to the service.
 KERNEL = "kernels, through their servers"
 SERVER_OWN = "servers, straight at the service"
@@ -143,16 +141,6 @@ class Answer:
 
 
 @dataclass
-class Kernel:
-    """One user's kernel as its server set it up: where to ask, and the secret to show."""
-
-    user: str
-    url: str
-    secret: str
-    server_token: str
-
-
-@dataclass
 class Fault:
     """One fault: what it does, and how it went."""
 
@@ -167,141 +155,6 @@ class Fault:
     log: str = ""
 
 
-class CpuSampler:
-    """CPU time of the run's processes and of the whole machine, sampled every second.
-
-    Killed and restarted processes come and go: each counts up to its last sample.
-    """
-
-    def __init__(self, postgres: PostgresServer) -> None:
-        self.postgres = postgres
-        self.samples: list[tuple[float, float, dict[int, float]]] = []
-
-    def processes(self) -> Iterable[psutil.Process]:
-        """This process, everything it started, and PostgreSQL (a daemon of its own)."""
-        me = psutil.Process()
-        yield me
-        yield from me.children(recursive=True)
-        try:
-            pid = int((self.postgres.data / "postmaster.pid").read_text().split()[0])
-            postmaster = psutil.Process(pid)
-        except (OSError, ValueError, IndexError, psutil.Error):
-            return
-        yield postmaster
-        yield from postmaster.children()
-
-    def sample(self) -> None:
-        """One sample: the machine's busy CPU seconds and each process's."""
-        used = {}
-        for process in self.processes():
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
-                continue
-            used[process.pid] = times.user + times.system
-        machine = psutil.cpu_times()
-        busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
-        self.samples.append((time.perf_counter(), busy, used))
-
-    async def run(self) -> None:
-        """Sample until cancelled."""
-        while True:
-            self.sample()
-            await asyncio.sleep(CPU_SAMPLE_SECONDS)
-
-    def between(self, start: float, end: float) -> str:
-        """The run's and the other processes' CPU, in cores, from `start` to `end`."""
-        inside = [s for s in self.samples if start <= s[0] <= end]
-        if len(inside) < 2:
-            return "CPU: too short to tell"
-        seconds = inside[-1][0] - inside[0][0]
-        ours = 0.0
-        for pid in set().union(*(s[2] for s in inside)):
-            seen = [s[2][pid] for s in inside if pid in s[2]]
-            # A process started meanwhile counts from zero; one that ended, to its last sample.
-            first = inside[0][2].get(pid, 0.0)
-            ours += max(seen[-1] - first, 0.0)
-        busy = inside[-1][1] - inside[0][1]
-        return (
-            f"CPU: the run {ours / seconds:.2f} cores, processes outside it "
-            f"{max(busy - ours, 0.0) / seconds:.2f}, of the machine's "
-            f"{os.cpu_count()}; load average {os.getloadavg()[0]:.2f}"
-        )
-
-
-class FaultsHub(OAuthHub):
-    """The sign-in-once hub of the tests, its service on PostgreSQL, for this run's users."""
-
-    def __init__(self, work_dir: Path, issuer: str, db_url: str, auth_refresh_age: int) -> None:
-        super().__init__(work_dir, issuer, {})
-        self._env["HUB_TEST_SERVICE_ENV"] = json.dumps(
-            {
-                "NEVIS_AUTH_HUB_DB_URL": db_url,
-                "NEVIS_AUTH_HUB_CACHE_SECONDS": str(HUB_CACHE_SECONDS),
-            }
-        )
-        config = work_dir / "faults_config.py"
-        config.write_text(
-            HUB_CONFIG.format(
-                oauth=str(OAUTH_CONFIG), users=set(USERS), auth_refresh_age=auth_refresh_age
-            )
-        )
-        self.config_file = config
-
-    def service_process(self) -> psutil.Process:
-        """The service's process, as JupyterHub runs it now."""
-        if self._process is None:
-            raise HubError("the hub is not running")
-        for child in psutil.Process(self._process.pid).children(recursive=True):
-            try:
-                if "jupyter-nevis-auth-service" in " ".join(child.cmdline()):
-                    return child
-            except psutil.Error:
-                continue
-        raise HubError("the nevis-auth service is not running")
-
-    def service_answers(self) -> bool:
-        """Whether the service takes requests."""
-        try:
-            requests.get(
-                self.service_url + "/services/nevis-auth/", timeout=2, allow_redirects=False
-            )
-        except requests.RequestException:
-            return False
-        return True
-
-
-def start_kernel(hub: FaultsHub, browser: HubBrowser, server_url: str) -> Kernel:
-    """Start a kernel in the user's server; read what its server gave it from its environment."""
-    headers = {"Authorization": f"token {browser.api_token()}"}
-    made = requests.post(
-        hub.url + server_url + "api/kernels", headers=headers, json={}, timeout=HTTP_TIMEOUT
-    )
-    if made.status_code != 201:
-        raise HubError(f"{browser.name}'s kernel did not start: {made.status_code}")
-    assert hub._process is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for process in psutil.Process(hub._process.pid).children(recursive=True):
-            try:
-                env = process.environ()
-            except psutil.Error:
-                continue
-            if (
-                env.get("JUPYTERHUB_USER") == browser.name
-                and ENV_SECRET in env
-                and env.get("JUPYTERHUB_SERVER_NAME") == SERVER
-            ):
-                return Kernel(
-                    browser.name,
-                    env[ENV_URL],
-                    env[ENV_SECRET],
-                    hub.server_token(browser.name, SERVER),
-                )
-        time.sleep(0.5)
-    raise HubError(f"{browser.name}'s kernel has no {ENV_SECRET}")
-
-
 class Faults:
     """The provider, PostgreSQL, the hub and its service, the users' kernels, and the faults."""
 
@@ -310,17 +163,14 @@ class Faults:
         args: argparse.Namespace,
         provider: OIDCTestProvider,
         postgres: PostgresServer,
-        work: Path,
+        hub: OAuthHub,
+        client: RegisteredClient,
     ) -> None:
         self.args = args
         self.provider = provider
         self.postgres = postgres
-        self.hub = FaultsHub(work, provider.issuer, postgres.url, args.auth_refresh_age)
-        self.client = provider.add_client(
-            [self.hub.login_redirect_uri, self.hub.redirect_uri],
-            rotate_refresh_token=True,
-            access_token_ttl=args.token_ttl,
-        )
+        self.hub = hub
+        self.client = client
         self.kernels: dict[str, Kernel] = {}
         self.answers: list[Answer] = []
         #: One message for each kind of failure, each way.
@@ -441,13 +291,13 @@ class Faults:
 
     async def provider_frozen(self) -> None:
         """The provider stopped by SIGSTOP for 25 s, then continued."""
-        assert self.provider._process is not None
-        pid = self.provider._process.pid
-        os.kill(pid, signal.SIGSTOP)
+        process = self.provider._process
+        assert process is not None
+        process.send_signal(signal.SIGSTOP)
         try:
             await asyncio.sleep(25)
         finally:
-            os.kill(pid, signal.SIGCONT)
+            process.send_signal(signal.SIGCONT)
 
     async def provider_slow(self) -> None:
         """The provider's token answers held back past http_timeout for 25 s."""
@@ -466,16 +316,16 @@ class Faults:
 
     async def service_killed(self) -> None:
         """The service killed by SIGKILL; over when JupyterHub has it answering again."""
-        killed = self.hub.service_process()
+        killed = service_process(self.hub)
         killed.kill()
         deadline = time.monotonic() + RECOVERY_TIMEOUT
         while time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             try:
-                pid = (await asyncio.to_thread(self.hub.service_process)).pid
+                pid = (await asyncio.to_thread(service_process, self.hub)).pid
             except HubError:
                 continue
-            if pid != killed.pid and await asyncio.to_thread(self.hub.service_answers):
+            if pid != killed.pid and await asyncio.to_thread(service_answers, self.hub):
                 return
         raise HubError("JupyterHub did not start the killed service again")
 
@@ -711,11 +561,10 @@ async def run(args: argparse.Namespace) -> int:
         stack.callback(postgres.remove)
         postgres.start()
         provider = stack.enter_context(OIDCTestProvider())
-        faults = Faults(args, provider, postgres, Path(tmp))
+        spec = faults_hub(postgres.url, args.token_ttl, args.auth_refresh_age)
+        hub, client = stack.enter_context(running_hub(spec, provider, Path(tmp)))
+        faults = Faults(args, provider, postgres, hub, client)
         chosen = faults.faults()
-        stack.enter_context(
-            faults.hub.running(faults.client.client_id, faults.client.client_secret)
-        )
         await asyncio.to_thread(faults.sign_in_users)
         print(
             f"provider, PostgreSQL, hub, service, {len(USERS)} users signed in at the hub "
