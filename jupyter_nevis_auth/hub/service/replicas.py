@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from cryptography.fernet import InvalidToken
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from ...core.pending import PendingLogin, PendingLogins
 from ...core.tokens import fingerprint
@@ -120,8 +121,14 @@ class SharedSignIns:
     async def _write(self, login: PendingLogin) -> None:
         text = self.store.fernet.encrypt(json.dumps(login_data(login)).encode()).decode("ascii")
         expires = datetime.now(timezone.utc) + timedelta(seconds=self.pending.ttl)
+        row = (self.store.engine, fingerprint(login.state), text, expires)
         try:
-            await self.store._call(_put, self.store.engine, fingerprint(login.state), text, expires)
+            try:
+                await self.store._call(_put, *row)
+            except IntegrityError:
+                # Another write of this sign-in (started, then changed) inserted its row between
+                # this one's delete and insert: write once more over it, the later state wins.
+                await self.store._call(_put, *row)
         except StoreUnavailableError:
             self.log.warning(
                 "A sign-in of %s could not be written to the database: its callback must "
