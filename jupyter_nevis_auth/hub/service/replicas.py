@@ -64,7 +64,9 @@ class SharedSignIns:
         """Mark the link `link` of `owner` ended for every replica: the cell stopped waiting."""
         text = self.store.fernet.encrypt(b"{}").decode("ascii")
         expires = datetime.now(timezone.utc) + timedelta(seconds=self.pending.ttl)
-        work = self.store._call(_put, self.store.engine, _ended_id(link, owner), text, expires)
+        work = self.store._call(
+            put_row, self.store.engine, sign_ins_table, _ended_id(link, owner), text, expires
+        )
         task = asyncio.ensure_future(work)
         self._writing.add(task)
         task.add_done_callback(self._ended_written)
@@ -121,14 +123,9 @@ class SharedSignIns:
     async def _write(self, login: PendingLogin) -> None:
         text = self.store.fernet.encrypt(json.dumps(login_data(login)).encode()).decode("ascii")
         expires = datetime.now(timezone.utc) + timedelta(seconds=self.pending.ttl)
-        row = (self.store.engine, fingerprint(login.state), text, expires)
+        row = (self.store.engine, sign_ins_table, fingerprint(login.state), text, expires)
         try:
-            try:
-                await self.store._call(_put, *row)
-            except IntegrityError:
-                # Another write of this sign-in (started, then changed) inserted its row between
-                # this one's delete and insert: write once more over it, the later state wins.
-                await self.store._call(_put, *row)
+            await self.store._call(put_row, *row)
         except StoreUnavailableError:
             self.log.warning(
                 "A sign-in of %s could not be written to the database: its callback must "
@@ -139,13 +136,23 @@ class SharedSignIns:
         self._written.add(login.state)
 
 
-def _put(engine: Engine, rid: str, ciphertext: str, expires: datetime) -> None:
+def put_row(engine: Engine, table: Table, rid: str, ciphertext: str, expires: datetime) -> None:
+    """Write one encrypted row of `table` over any row of its id; expired rows go with it."""
+    try:
+        _put(engine, table, rid, ciphertext, expires)
+    except IntegrityError:
+        # Another write of the same id (a sign-in started, then changed) inserted its row
+        # between this one's delete and insert: write once more over it, the later one wins.
+        _put(engine, table, rid, ciphertext, expires)
+
+
+def _put(engine: Engine, table: Table, rid: str, ciphertext: str, expires: datetime) -> None:
     with engine.begin() as db:
-        # The expired sign-ins of every replica go with each new one.
+        # The expired rows of every replica go with each new one.
         now = datetime.now(timezone.utc)
-        db.execute(delete(sign_ins_table).where(sign_ins_table.c.expires_at < now))
-        db.execute(delete(sign_ins_table).where(sign_ins_table.c.id == rid))
-        db.execute(insert(sign_ins_table).values(id=rid, ciphertext=ciphertext, expires_at=expires))
+        db.execute(delete(table).where(table.c.expires_at < now))
+        db.execute(delete(table).where(table.c.id == rid))
+        db.execute(insert(table).values(id=rid, ciphertext=ciphertext, expires_at=expires))
 
 
 def _ended_id(link: str, owner: str) -> str:

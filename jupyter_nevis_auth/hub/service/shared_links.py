@@ -31,7 +31,7 @@ from ...oidc.device_grant import DeviceCode
 from ...protocol import DEVICE_ID_PARAM, LINK_TOKEN_PARAM
 from .link_api import DeviceAPIHandler, LinkHandler
 from .pending_store import spec_of
-from .replicas import ARRIVAL_POLL, ARRIVAL_WAIT
+from .replicas import ARRIVAL_POLL, ARRIVAL_WAIT, put_row
 from .sql_store import SQLTokenStore
 
 metadata = MetaData()
@@ -215,7 +215,7 @@ class SharedLinks:
         text = self.store.fernet.encrypt(json.dumps(data).encode()).decode("ascii")
         when = datetime.fromtimestamp(at, timezone.utc)
         try:
-            await self.store._call(_put, self.store.engine, table, key, text, when)
+            await self.store._call(put_row, self.store.engine, table, key, text, when)
         except StoreUnavailableError:
             self.log.warning(
                 "A sign-in link or device sign-in could not be written to the database: it "
@@ -224,14 +224,6 @@ class SharedLinks:
             return
         if written is not None:
             self._written.add(written)
-
-
-def _put(engine: Engine, table: Table, key: str, ciphertext: str, expires: datetime) -> None:
-    with engine.begin() as db:
-        # The expired rows of every replica go with each new one.
-        db.execute(delete(table).where(table.c.expires_at < datetime.now(timezone.utc)))
-        db.execute(delete(table).where(table.c.id == key))
-        db.execute(insert(table).values(id=key, ciphertext=ciphertext, expires_at=expires))
 
 
 def _put_wait(engine: Engine, wid: str, who: str, until: datetime) -> None:
