@@ -14,8 +14,9 @@ the same run, so a busy neighbour on the machine slows both alike. The DPoP kern
 making a proof alone. Figures: p50/p99 of each, and DPoP / bearer at p50 (target <= 1.3x in
 every run; exits 1 when one missed it).
 
-The figures include the API's own checks (it verifies a proof as a real API would; its time
-for one is printed too) and a new connection per request, both ways (the test API speaks
+The figures include the API's own checks (it verifies a proof as a real API would: each
+proof's signature, with the key of a client's header read once and kept; its time for one is
+printed too) and a new connection per request, both ways (the test API speaks
 HTTP/1.0 and closes each). The old comparison with a kernel asking the server for each
 proof is gone: the extension has no such endpoint, and SECURITY.md keeps the figures the
 choice was made on.

@@ -96,6 +96,33 @@ def test_the_test_resource_servers_checks_refuse_a_wrong_proof(change, error):
     assert refused.value.error == error
 
 
+def _tampered(proof: str, how: str) -> str:
+    header, body, signature = proof.split(".")
+    if how == "claims":
+        claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+        forged = json.dumps({**claims, "jti": "a-jti-never-signed"}).encode()
+        return f"{header}.{base64.urlsafe_b64encode(forged).rstrip(b'=').decode()}.{signature}"
+    if how == "signature":
+        flipped = "A" if signature[10] != "A" else "B"
+        return f"{header}.{body}.{signature[:10]}{flipped}{signature[11:]}"
+    return f"{header}.{body}"
+
+
+@pytest.mark.parametrize("how", ["claims", "signature", "segments"])
+def test_the_test_resource_server_verifies_every_proofs_signature_under_a_known_key(how):
+    # The verifier reads a key's header once; a later proof with that header is still
+    # refused when its claims or signature were changed.
+    key = DPoPKey.generate()
+    verifier = DPoPVerifier(nonces=False)
+    claims = {"cnf": {"jkt": key.thumbprint}}
+    good = key.proof("GET", "http://api.test/hello", access_token="at")
+    verifier.check(good, "GET", "http://api.test/hello", "at", claims)
+    proof = _tampered(key.proof("GET", "http://api.test/hello", access_token="at"), how)
+    with pytest.raises(DPoPRefused) as refused:
+        verifier.check(proof, "GET", "http://api.test/hello", "at", claims)
+    assert refused.value.error == "invalid_dpop_proof"
+
+
 def test_the_test_resource_server_refuses_a_replayed_proof():
     key = DPoPKey.generate()
     verifier = DPoPVerifier(nonces=False)

@@ -7,19 +7,22 @@ repeated here and cancel out.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import secrets
 import threading
 import time
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import jwt
 
 #: Seconds a proof's iat may be off the resource server's clock.
 IAT_WINDOW = 60
+#: Proof headers (one per client key) whose checked key is kept, as a busy API would.
+KEYS_KEPT = 1024
 
 
 class DPoPRefused(Exception):
@@ -39,6 +42,33 @@ def thumbprint(jwk: dict[str, Any]) -> str:
     names = ("crv", "kty", "x", "y") if jwk.get("kty") == "EC" else ("e", "kty", "n")
     canonical = json.dumps({k: jwk[k] for k in names}, separators=(",", ":"), sort_keys=True)
     return _b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+class _ProofKey(NamedTuple):
+    """What a proof header says, checked once: its algorithm, public key and thumbprint."""
+
+    algorithm: Any
+    key: Any
+    jkt: str
+
+
+def _proof_key(proof: str) -> _ProofKey:
+    """The checked key of a proof's header; DPoPRefused when the header is not a DPoP one."""
+    try:
+        header = jwt.get_unverified_header(proof)
+        if header.get("typ") != "dpop+jwt" or header.get("alg") not in ("ES256", "PS256"):
+            raise DPoPRefused("invalid_dpop_proof", "not a DPoP proof")
+        jwk = header.get("jwk")
+        if not isinstance(jwk, dict) or "d" in jwk:
+            raise DPoPRefused("invalid_dpop_proof", "the proof's jwk is missing or private")
+        key = jwt.PyJWK(jwk, header["alg"]).key
+        return _ProofKey(jwt.get_algorithm_by_name(header["alg"]), key, thumbprint(jwk))
+    except (jwt.PyJWTError, KeyError, ValueError) as e:
+        raise DPoPRefused("invalid_dpop_proof", f"bad proof: {e}") from e
 
 
 def _htu(url: str) -> str:
@@ -62,6 +92,7 @@ class DPoPVerifier:
         self.nonce_challenges = 0
         self.replays = 0
         self._seen: dict[str, float] = {}
+        self._keys: dict[str, _ProofKey] = {}
         self._lock = threading.Lock()
 
     def rotate_nonce(self) -> None:
@@ -72,22 +103,7 @@ class DPoPVerifier:
         """Return when the proof is good for this request and token; raise DPoPRefused if not."""
         if not proof:
             raise DPoPRefused("invalid_token", "a DPoP-bound token needs a DPoP proof")
-        try:
-            header = jwt.get_unverified_header(proof)
-            if header.get("typ") != "dpop+jwt" or header.get("alg") not in ("ES256", "PS256"):
-                raise DPoPRefused("invalid_dpop_proof", "not a DPoP proof")
-            jwk = header.get("jwk")
-            if not isinstance(jwk, dict) or "d" in jwk:
-                raise DPoPRefused("invalid_dpop_proof", "the proof's jwk is missing or private")
-            key = jwt.PyJWK(jwk, header["alg"]).key
-            payload = jwt.decode(
-                proof,
-                key,
-                algorithms=[header["alg"]],
-                options={"require": ["iat", "jti", "htm", "htu"], "verify_iat": False},
-            )
-        except jwt.PyJWTError as e:
-            raise DPoPRefused("invalid_dpop_proof", f"bad proof: {e}") from e
+        payload, proof_key = self._verified(proof)
         if payload["htm"] != method or _htu(payload["htu"]) != _htu(url):
             raise DPoPRefused("invalid_dpop_proof", "the proof is for another request")
         if abs(time.time() - payload["iat"]) > IAT_WINDOW:
@@ -95,7 +111,7 @@ class DPoPVerifier:
         ath = _b64url(hashlib.sha256(token.encode()).digest())
         if payload.get("ath") != ath:
             raise DPoPRefused("invalid_dpop_proof", "the proof is for another token")
-        if (claims.get("cnf") or {}).get("jkt") != thumbprint(jwk):
+        if (claims.get("cnf") or {}).get("jkt") != proof_key.jkt:
             raise DPoPRefused("invalid_token", "the token is bound to another key")
         if self.nonces and payload.get("nonce") != self.nonce:
             self.nonce_challenges += 1
@@ -112,3 +128,37 @@ class DPoPVerifier:
                 self.replays += 1
                 raise DPoPRefused("invalid_dpop_proof", "the proof was used before")
             self._seen[payload["jti"]] = now
+
+    def _verified(self, proof: str) -> tuple[dict[str, Any], _ProofKey]:
+        """The claims and key of a proof whose signature its header's key verifies.
+
+        A client sends the same header (its one key) with every proof, so the header's key
+        is read and checked once and kept; each proof's signature is still verified.
+        """
+        segments = proof.split(".")
+        if len(segments) != 3:
+            raise DPoPRefused("invalid_dpop_proof", "bad proof: not a compact JWS")
+        header, body, signature = segments
+        proof_key = self._keys.get(header)
+        if proof_key is None:
+            proof_key = _proof_key(proof)
+            with self._lock:
+                if len(self._keys) >= KEYS_KEPT:
+                    self._keys.clear()
+                self._keys[header] = proof_key
+        try:
+            signed = proof_key.algorithm.verify(
+                f"{header}.{body}".encode("ascii"), proof_key.key, _b64decode(signature)
+            )
+            payload = json.loads(_b64decode(body))
+        except (binascii.Error, ValueError, UnicodeError) as e:
+            raise DPoPRefused("invalid_dpop_proof", f"bad proof: {e}") from e
+        if not signed:
+            raise DPoPRefused("invalid_dpop_proof", "bad proof: the signature does not verify")
+        if not isinstance(payload, dict) or any(
+            name not in payload for name in ("iat", "jti", "htm", "htu")
+        ):
+            raise DPoPRefused("invalid_dpop_proof", "bad proof: iat, jti, htm or htu is missing")
+        if not isinstance(payload["iat"], int | float):
+            raise DPoPRefused("invalid_dpop_proof", "bad proof: iat is not a number")
+        return payload, proof_key
