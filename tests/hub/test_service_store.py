@@ -16,7 +16,8 @@ from sqlalchemy import update
 
 from jupyter_nevis_auth.core.apis import token_key
 from jupyter_nevis_auth.core.tokens import TokenSet
-from jupyter_nevis_auth.errors import SettingsError
+from jupyter_nevis_auth.errors import SettingsError, StoreUnavailableError
+from jupyter_nevis_auth.hub.service import sql_store
 from jupyter_nevis_auth.hub.service.caller import ServerCaller, server_of
 from jupyter_nevis_auth.hub.service.sql_store import (
     ReadCache,
@@ -109,6 +110,29 @@ def test_reads_come_from_memory_until_this_store_writes_the_key_again(tmp_path: 
     # process with the key (as the benchmark signs users in) is seen.
     asyncio.run(SQLTokenStore(str(store.engine.url), store.fernet).set("bob", BOB))
     assert asyncio.run(store.get("bob")) == BOB
+
+
+def test_a_write_sqlite_took_moments_ago_shows_it_takes_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before a refresh, a SQLite store writes to see that it can, unless it wrote within
+    # RECENT_WRITE_SECONDS. (A store on a database server writes every time: see
+    # test_store_faults, a refresh due while PostgreSQL is down.)
+    store = store_at(tmp_path / "t.sqlite", Fernet.generate_key().decode())
+
+    async def checks() -> None:
+        await store.set("alice", ALICE)
+        with store.engine.begin() as db:
+            tokens_table.drop(db)  # the next write fails
+        await store.check_writable("alice")  # the write a moment ago answers
+        monkeypatch.setattr(sql_store, "RECENT_WRITE_SECONDS", 0.0)
+        with pytest.raises(StoreUnavailableError):
+            await store.check_writable("alice")
+
+    try:
+        asyncio.run(checks())
+    finally:
+        store.close()
 
 
 def test_a_read_that_a_write_overtook_is_not_kept() -> None:

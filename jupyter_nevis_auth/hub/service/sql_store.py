@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,6 +63,10 @@ UNAVAILABLE = (
 )
 #: Seconds to wait for a connection to a database server.
 CONNECT_TIMEOUT = 5
+#: Seconds after a write a SQLite file took during which that is proof it takes the next
+#: (before a refresh), instead of writing to see. A file does not restart as a database
+#: server does.
+RECENT_WRITE_SECONDS = 1.0
 
 
 def make_engine(db_url: str) -> Engine:
@@ -115,7 +122,9 @@ class SQLTokenStore(TokenStore):
 
     A row that cannot be decrypted, or that was moved under another key, reads as
     signed out. Calls run in threads, a connection per call: a slow database holds up
-    only the requests that wait for it. What was read or written is kept decrypted in
+    only the requests that wait for it. SQLite takes one writer at a time, and writers that
+    find it busy sleep and try again (up to 100 ms a time), so its calls run one after
+    another in one thread of their own. What was read or written is kept decrypted in
     memory (`ReadCache`), so most reads need neither the database nor a decryption;
     where replicas share the database, for a few seconds only.
     """
@@ -137,10 +146,18 @@ class SQLTokenStore(TokenStore):
         """
         super().__init__(**kwargs)
         self.engine = make_engine(db_url)
+        #: Where calls run: SQLite's one thread, or asyncio's default executor (None).
+        self._executor = (
+            ThreadPoolExecutor(1, thread_name_prefix="nevis-auth-sqlite")
+            if self.engine.url.get_backend_name() == "sqlite"
+            else None
+        )
         self.fernet = fernet
         self.shared = shared
         self._warned: set[str] = set()
         self.cache = ReadCache(cache_seconds if shared else math.inf)
+        #: When the database last took a write (time.monotonic()).
+        self._written_at = -math.inf
         #: Whether the last call reached the database: the log says when that changes.
         self.reachable = True
         metadata.create_all(self.engine)
@@ -193,6 +210,7 @@ class SQLTokenStore(TokenStore):
         ciphertext = self.fernet.encrypt(payload).decode("ascii")
         self.cache.forget(user)
         await self._call(self._upsert, user, ciphertext)
+        self._written_at = time.monotonic()
         self.cache.written(user, tokens)
         self._warned.discard(user)
 
@@ -200,6 +218,7 @@ class SQLTokenStore(TokenStore):
         """Forget the tokens under `user`."""
         self.cache.forget(user)
         await self._call(self._delete, user)
+        self._written_at = time.monotonic()
         self.cache.written(user, None)
 
     async def keys(self) -> list[str]:
@@ -207,8 +226,17 @@ class SQLTokenStore(TokenStore):
         return await self._call(self._keys)
 
     async def check_writable(self, key: str) -> None:
-        """Raise StoreUnavailableError unless the database takes a write now."""
+        """Raise StoreUnavailableError unless the database takes a write now.
+
+        On SQLite, a write the file took within RECENT_WRITE_SECONDS answers: under load, a
+        refresh then costs one write, not two. (A write that still fails is kept in memory
+        and written later: see KeptWrites.) A database server is written to every time.
+        """
+        sqlite = self._executor is not None
+        if sqlite and time.monotonic() - self._written_at < RECENT_WRITE_SECONDS:
+            return
         await self._call(self._touch, key)
+        self._written_at = time.monotonic()
 
     async def ping(self) -> None:
         """Raise StoreUnavailableError unless the database answers now."""
@@ -217,7 +245,9 @@ class SQLTokenStore(TokenStore):
     async def _call(self, work: Callable[..., T], *args: Any) -> T:
         """Run `work` in a thread; the database's being unreachable is StoreUnavailableError."""
         try:
-            result = await asyncio.to_thread(work, *args)
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._executor, functools.partial(work, *args)
+            )
         except (DBAPIError, DisconnectionError, PoolTimeoutError) as e:
             if isinstance(e, IntegrityError):
                 raise
@@ -238,10 +268,12 @@ class SQLTokenStore(TokenStore):
 
     async def rotate(self) -> int:
         """Encrypt every row with the newest key, so older keys can be dropped; returns how many."""
-        return await asyncio.to_thread(self._rotate)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._rotate)
 
     def close(self) -> None:
         """Close the database connections."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         self.engine.dispose()
 
     def _warn_once(self, key: str, error: Exception) -> None:
