@@ -89,6 +89,11 @@ def test_bench_hub_judges_refreshes_by_the_services_own_rules(
     # ... and one obtained long before the window opened is early.
     assert expiries.see("alice", obtained + ttl + 2, None, run)
     assert run.early == 1 and run.expiries == 2
+    # Steps of one refresh hide none; a step as long as three shows two tokens nobody saw.
+    assert run.unseen == 0
+    shortest = ttl - expiries.leeway - expiries.ahead
+    assert expiries.see("alice", obtained + ttl + 2 + 3 * shortest, None, run)
+    assert run.unseen == 2 and run.early == 1
 
 
 async def ask_once(replies: list[tuple[int, str, str]], retry_once: bool) -> HubRun:
