@@ -11,7 +11,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Building the JupyterLab extension from src/ needs Node.js (a built wheel does not).
+# After `make frontend`, .venv's labextension folder links to the build, so pip writes the
+# root install.json into the build too; the next install would then add it twice.
 install: $(BIN)/python node
+	rm -f jupyter_nevis_auth/labextension/install.json
 	$(BIN)/python -m pip install --quiet -e ".[test,hub]"
 
 node:
