@@ -7,12 +7,9 @@ import contextlib
 import functools
 import json
 import math
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.fernet import InvalidToken, MultiFernet
@@ -23,25 +20,22 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.pool import StaticPool
 
 from ...core.apis import split_key
-from ...core.secret_files import check_private, create_private
 from ...core.stores import Lease, TokenStore
 from ...core.stores import make_fernet as make_fernet  # where the service's callers found it
 from ...core.tokens import TokenSet, fingerprint
-from ...errors import SettingsError, StoreUnavailableError
+from ...errors import StoreUnavailableError
 from .leases import Leases
 from .read_cache import ReadCache as ReadCache  # where the tests found it
+from .sql_engine import executor_for, make_engine
 
 T = TypeVar("T")
 
@@ -61,55 +55,10 @@ tokens_table = Table(
 UNAVAILABLE = (
     "The token store is unavailable (its database cannot be reached); try again in a minute."
 )
-#: Seconds to wait for a connection to a database server.
-CONNECT_TIMEOUT = 5
 #: Seconds after a write a SQLite file took during which that is proof it takes the next
 #: (before a refresh), instead of writing to see. A file does not restart as a database
 #: server does.
 RECENT_WRITE_SECONDS = 1.0
-
-
-def make_engine(db_url: str) -> Engine:
-    """An engine for `db_url`; an in-memory SQLite database is shared by every thread.
-
-    A SQLite file is made, readable by the service only, before SQLite opens it, and one that
-    anybody may read is refused (SettingsError): with the store key, it gives every user's
-    refresh token.
-    """
-    url = make_url(db_url)
-    options: dict[str, Any] = {"hide_parameters": True}
-    if url.get_backend_name() == "sqlite":
-        if url.database in (None, "", ":memory:"):
-            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-        # A URI filename (`file:...` with uri=true) is SQLite's own to resolve.
-        elif not url.database.startswith("file:"):
-            private_database_file(Path(url.database))
-    else:
-        # A database server that restarted leaves dead connections in the pool: test each
-        # before use, and give up on a server that does not answer, so requests get a 503.
-        options.update(pool_pre_ping=True)
-        if url.get_backend_name() == "postgresql":
-            options.update(connect_args={"connect_timeout": CONNECT_TIMEOUT})
-    return create_engine(url, **options)
-
-
-def private_database_file(file: Path) -> None:
-    """Make the SQLite file `file` its owner's alone, or check that the existing one is.
-
-    SQLite itself would make it with the umask's mode (0644 under umask 022); the journals it
-    writes next to it take the database file's mode.
-    """
-    try:
-        try:
-            os.close(create_private(file))
-        except FileExistsError:
-            pass
-        check_private(file, "database file")
-    except OSError as e:
-        raise SettingsError(
-            f"The database file {file} cannot be made ({e.strerror or type(e).__name__}); "
-            "check NevisAuthHub.db_url and the service's working directory."
-        ) from e
 
 
 def row_id(key: str) -> str:
@@ -147,11 +96,7 @@ class SQLTokenStore(TokenStore):
         super().__init__(**kwargs)
         self.engine = make_engine(db_url)
         #: Where calls run: SQLite's one thread, or asyncio's default executor (None).
-        self._executor = (
-            ThreadPoolExecutor(1, thread_name_prefix="nevis-auth-sqlite")
-            if self.engine.url.get_backend_name() == "sqlite"
-            else None
-        )
+        self._executor = executor_for(self.engine)
         self.fernet = fernet
         self.shared = shared
         self._warned: set[str] = set()

@@ -1,0 +1,71 @@
+"""The service's database engine: a SQLite file only the service reads, a server's timeouts,
+and the threads its calls run in."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from ...core.secret_files import check_private, create_private
+from ...errors import SettingsError
+
+#: Seconds to wait for a connection to a database server.
+CONNECT_TIMEOUT = 5
+
+
+def make_engine(db_url: str) -> Engine:
+    """An engine for `db_url`; an in-memory SQLite database is shared by every thread.
+
+    A SQLite file is made, readable by the service only, before SQLite opens it, and one that
+    anybody may read is refused (SettingsError): with the store key, it gives every user's
+    refresh token.
+    """
+    url = make_url(db_url)
+    options: dict[str, Any] = {"hide_parameters": True}
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        # A URI filename (`file:...` with uri=true) is SQLite's own to resolve.
+        elif not url.database.startswith("file:"):
+            private_database_file(Path(url.database))
+    else:
+        # A database server that restarted leaves dead connections in the pool: test each
+        # before use, and give up on a server that does not answer, so requests get a 503.
+        options.update(pool_pre_ping=True)
+        if url.get_backend_name() == "postgresql":
+            options.update(connect_args={"connect_timeout": CONNECT_TIMEOUT})
+    return create_engine(url, **options)
+
+
+def private_database_file(file: Path) -> None:
+    """Make the SQLite file `file` its owner's alone, or check that the existing one is.
+
+    SQLite itself would make it with the umask's mode (0644 under umask 022); the journals it
+    writes next to it take the database file's mode.
+    """
+    try:
+        try:
+            os.close(create_private(file))
+        except FileExistsError:
+            pass
+        check_private(file, "database file")
+    except OSError as e:
+        raise SettingsError(
+            f"The database file {file} cannot be made ({e.strerror or type(e).__name__}); "
+            "check NevisAuthHub.db_url and the service's working directory."
+        ) from e
+
+
+def executor_for(engine: Engine) -> ThreadPoolExecutor | None:
+    """Where `engine`'s calls run: SQLite's in one thread of their own, one after another
+    (SQLite takes one writer at a time, and writers that find it busy sleep and try again,
+    up to 100 ms a time); a database server's in asyncio's default executor (None)."""
+    if engine.url.get_backend_name() == "sqlite":
+        return ThreadPoolExecutor(1, thread_name_prefix="nevis-auth-sqlite")
+    return None
