@@ -144,6 +144,22 @@ async def test_a_token_close_to_due_is_refreshed_in_the_background_once(session)
     assert await session.current() is fresh
 
 
+async def test_a_token_asked_for_before_its_window_is_refreshed_when_it_opens(session):
+    first = await session.sign_in()
+    ahead = session.service.tokens.ahead(first, LEEWAY)
+    assert await session.current() is first  # once, long before its refresh window
+    # Nobody asks in the window; the refresh starts in it all the same.
+    while (fresh := await session.stored()) == first:
+        assert time.time() < first.expires_at, "the token expired unrefreshed"
+        await asyncio.sleep(0.05)
+    assert fresh.obtained_at >= first.expires_at - LEEWAY - ahead
+    assert session.refreshes() == {"ok": 1, "error": 0}
+    assert fresh.refresh_token != first.refresh_token
+    # The next caller gets the new tokens without waiting for the provider.
+    assert await session.current() == fresh
+    assert session.refreshes() == {"ok": 1, "error": 0}
+
+
 async def test_short_lived_tokens_are_not_refreshed_on_every_request(session):
     first = await session.sign_in()
     for _ in range(5):

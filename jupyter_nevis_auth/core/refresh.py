@@ -10,8 +10,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from traitlets import Float
-
 from ..errors import (
     InvalidTokenError,
     LoginRequiredError,
@@ -21,8 +19,8 @@ from ..errors import (
     RefreshElsewhereError,
     StoreUnavailableError,
 )
-from .env import EnvConfigurable
 from .refresh_history import RefreshHistory
+from .refresh_timing import RefreshOptions, WindowTimers
 from .stores import KeptWrites, Lease, TokenStore
 from .tokens import TokenSet
 
@@ -42,40 +40,8 @@ RefreshFunction = Callable[[str, TokenSet], Awaitable[TokenSet]]
 T = TypeVar("T")
 
 
-class TokenManager(EnvConfigurable):
+class TokenManager(RefreshOptions):
     """Hands out current tokens: refreshes before expiry, one refresh per user at a time."""
-
-    retry_backoff = Float(
-        0.5,
-        config=True,
-        help="""Seconds before the first retry of a failed refresh; doubles each time.
-        Default: $NEVIS_AUTH_RETRY_BACKOFF""",
-    )
-    refresh_ahead = Float(
-        30.0,
-        config=True,
-        help="""Seconds before a token is due for its refresh (NevisAuth.refresh_leeway) from
-        which a request starts that refresh in the background and is answered at once with
-        the current token, so callers seldom wait for the provider; at most a quarter of the
-        time the token is used before it is due, 0 to refresh only when due.
-        Default: $NEVIS_AUTH_REFRESH_AHEAD""",
-    )
-    refresh_timeout = Float(
-        300.0,
-        config=True,
-        help="""Seconds a refresh may wait for the provider's answer. Callers stop waiting
-        after NevisAuth.http_timeout (and get the still-valid token, or a 504), but the
-        refresh goes on and stores what comes back: with refresh-token rotation, an answer
-        given up on would leave only a used refresh token, and the provider ends the grant
-        when that is used again. Default: $NEVIS_AUTH_REFRESH_TIMEOUT""",
-    )
-    failure_cooldown = Float(
-        30.0,
-        config=True,
-        help="""Seconds after a failed refresh during which a still-valid access token is
-        handed out without trying again, so callers do not each wait for a failing provider.
-        Default: $NEVIS_AUTH_FAILURE_COOLDOWN""",
-    )
 
     def __init__(
         self,
@@ -102,6 +68,7 @@ class TokenManager(EnvConfigurable):
         self.history = RefreshHistory(self.log)
         self.signed_out_reason: dict[str, str] = {}
         self.last_refresh_error = self.history.last_error
+        self.timers = WindowTimers(self._window_opened)
 
     async def save(self, user: str, tokens: TokenSet) -> None:
         """Store a fresh sign-in."""
@@ -147,6 +114,7 @@ class TokenManager(EnvConfigurable):
 
     async def _drop(self, user: str, reason: str) -> TokenSet | None:
         tokens = await self.store.get(user)
+        self.timers.cancel(user)
         await self.store.delete(user)
         self.signed_out_reason[user] = reason
         self.history.succeeded(user)
@@ -180,10 +148,13 @@ class TokenManager(EnvConfigurable):
         force = force and self.history.may_force(user)
         leeway = self.effective_leeway(tokens, min_ttl)
         if not force and not tokens.is_expiring(leeway):
-            if tokens.refresh_token and tokens.is_expiring(leeway + self.ahead(tokens, leeway)):
+            ahead = self.ahead(tokens, leeway)
+            if tokens.refresh_token and tokens.is_expiring(leeway + ahead):
                 # Good for this caller still: the refresh runs while callers are answered.
-                if not self.history.quiet(user):
-                    self._start_refresh(user, tokens)
+                self._window_opened(user, tokens)
+            elif tokens.refresh_token and tokens.expires_at and ahead > 0 and self.refresh_in_use:
+                opens_in = tokens.expires_at - time.time() - leeway - ahead
+                self.timers.arm(user, tokens, opens_in, ahead / 2)
             return tokens
         if not tokens.refresh_token:
             if tokens.is_expiring(0):
@@ -221,6 +192,7 @@ class TokenManager(EnvConfigurable):
         Before the process stops: a refresh given up on, or one whose answer stays in
         memory only, could cost its grant.
         """
+        self.timers.cancel_all()
         running = list(self._inflight.values())
         if running:
             self.log.info("Waiting for %d token refreshes under way.", len(running))
@@ -233,6 +205,11 @@ class TokenManager(EnvConfigurable):
                     len(self.store.unwritten),
                 )
             await self.store.stop_writing()
+
+    def _window_opened(self, user: str, tokens: TokenSet) -> None:
+        """`tokens` came into their refresh window: refresh them in the background."""
+        if not self.history.quiet(user):
+            self._start_refresh(user, tokens)
 
     def _start_refresh(self, user: str, tokens: TokenSet) -> asyncio.Task[TokenSet]:
         """The user's refresh under way, started now from `tokens` if there is none."""
