@@ -11,13 +11,13 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import update
+from sqlalchemy import create_engine, text, update
 
 from jupyter_nevis_auth.core.auth import AuthCore
 from jupyter_nevis_auth.core.config import NevisAuth
@@ -29,6 +29,7 @@ from jupyter_nevis_auth.errors import (
     RefreshElsewhereError,
     StoreUnavailableError,
 )
+from jupyter_nevis_auth.hub.service.change_feed import APPLICATION_NAME
 from jupyter_nevis_auth.hub.service.leases import leases_table
 from jupyter_nevis_auth.hub.service.replicas import SharedSignIns
 from jupyter_nevis_auth.hub.service.shared_links import SharedLinks
@@ -97,6 +98,8 @@ class Replicas:
 
     async def sign_in_at(self, i: int) -> TokenSet:
         """The code flow at the provider's form, started and finished at replica `i`."""
+        for each in self.services:
+            each.tokens.store.listen()  # as the service does once its loop runs
         service = self.services[i]
         login, url = await service.start_login(REDIRECT_URI, "/")
         callback = await asyncio.to_thread(provider_login, url, USER, redirect_prefix=REDIRECT_URI)
@@ -125,6 +128,7 @@ class Replicas:
             await sign_ins.stop()
             await links.stop()
             await service.tokens.drain()
+            await service.tokens.store.stop_listening()
             service.tokens.store.close()
 
 
@@ -162,6 +166,78 @@ async def test_a_sign_out_at_one_replica_is_seen_by_the_others_within_the_cache_
     await replicas.services[0].logout(USER)
     await asyncio.sleep(CACHE_SECONDS + 0.2)
     assert await other.tokens.store.get(USER) is None
+    await replicas.stop()
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Wait until `condition()` holds, at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+async def listening(replicas: Replicas) -> None:
+    """Wait until every replica has heard every write made so far."""
+    feeds = [service.tokens.store.feed for service in replicas.services]
+    now = time.monotonic()
+    await wait_for(lambda: all(f.heard_at > now for f in feeds), 10, "not listening")
+
+
+async def test_a_write_at_one_replica_is_heard_at_the_others_at_once(replicas: Replicas):
+    await replicas.sign_in()
+    await listening(replicas)
+    writer, other = replicas.services[0], replicas.services[1]
+    held = await other.tokens.fresh(USER)
+    # Past the cache time, what it read is still kept: nobody wrote the row since.
+    await asyncio.sleep(CACHE_SECONDS + 0.3)
+    assert other.tokens.store.cache.get(USER) == held
+
+    forced = await writer.tokens.fresh(USER, force=True)
+    assert forced != held
+    # Heard within moments, not after the cache time: the next read finds the new tokens.
+    dropped = lambda: other.tokens.store.cache.get(USER) is None  # noqa: E731
+    await wait_for(dropped, CACHE_SECONDS / 2, "the refresh was not heard")
+    assert await other.tokens.store.get(USER) == forced
+    # The writer's own notice leaves what it wrote in its memory.
+    assert writer.tokens.store.cache.get(USER) == forced
+
+    await writer.logout(USER)
+    await wait_for(dropped, CACHE_SECONDS / 2, "the sign-out was not heard")
+    assert await other.tokens.store.get(USER) is None
+    with pytest.raises(LoginRequiredError):
+        await other.tokens.fresh(USER)
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    await replicas.stop()
+
+
+async def test_a_lost_listening_connection_falls_back_to_the_cache_time_then_listens_again(
+    replicas: Replicas, postgres: PostgresServer
+):
+    await replicas.sign_in()
+    await listening(replicas)
+    store = replicas.services[1].tokens.store
+    held = await replicas.services[1].tokens.fresh(USER)
+    await asyncio.sleep(CACHE_SECONDS + 0.3)
+    assert store.cache.get(USER) == held
+
+    # The database ends the listening connections, as a restart or a network cut would.
+    engine = create_engine(postgres.url)
+    ending = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"
+    with engine.begin() as db:
+        ended = db.execute(text(ending), {"n": APPLICATION_NAME}).all()
+    engine.dispose()
+    assert len(ended) == 3
+    # Not vouched for any more: the entry read longer ago than the cache time is gone.
+    await wait_for(lambda: not store.feed.vouches(time.monotonic()), 5, "still vouched")
+    assert store.cache.get(USER) is None
+    assert await store.get(USER) == held  # read again, trusted the cache time only
+
+    # It listens again, having dropped what it could not vouch for.
+    await listening(replicas)
+    assert store.cache.get(USER) is None
+    forced = await replicas.services[0].tokens.fresh(USER, force=True)
+    assert await store.get(USER) == forced
     await replicas.stop()
 
 

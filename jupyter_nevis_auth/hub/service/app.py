@@ -227,6 +227,7 @@ class NevisAuthHubApp(Application):
             rotated = await store.rotate()
             self.log.info("jupyter-nevis-auth: %d sign-ins kept from before", rotated)
             if store.shared:
+                store.listen()
                 # Written as they start: any replica finishes them, none keeps them at stop.
                 sign_ins = SharedSignIns(store, service.pending, self.log)
                 links = SharedLinks(store, service.links, service.devices, self.log)
@@ -261,6 +262,7 @@ class NevisAuthHubApp(Application):
         elif isinstance(store, SQLTokenStore):
             await keep_pending(store, service.pending)
         if isinstance(store, SQLTokenStore):
+            await store.stop_listening()
             store.close()
         self.log.info("jupyter-nevis-auth: the service stopped")
 

@@ -73,9 +73,11 @@ class NevisAuthHub(EnvConfigurable):
         2.0,
         config=True,
         help="""On a database other processes share (PostgreSQL: the service's replicas),
-        seconds a replica reuses the tokens it read: another replica's refresh or sign-out is
-        seen here within this time. SQLite is one process's own: what it read is reused until
-        it writes. Default: $NEVIS_AUTH_HUB_REPLICA_CACHE_SECONDS""",
+        the longest a replica reuses the tokens it read: another replica's refresh or sign-out
+        is seen here within this time. On PostgreSQL a replica hears the others' writes as
+        they commit (LISTEN/NOTIFY) and reuses what it read until one comes, this long at
+        most after the listening connection last answered. SQLite is one process's own: what
+        it read is reused until it writes. Default: $NEVIS_AUTH_HUB_REPLICA_CACHE_SECONDS""",
     )
     lease_seconds = Float(
         10.0,

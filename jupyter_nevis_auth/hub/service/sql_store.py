@@ -21,10 +21,12 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -33,9 +35,10 @@ from ...core.stores import Lease, TokenStore
 from ...core.stores import make_fernet as make_fernet  # where the service's callers found it
 from ...core.tokens import TokenSet, fingerprint
 from ...errors import StoreUnavailableError
+from .change_feed import CHANNEL, ChangeFeed, notice
 from .leases import Leases
 from .read_cache import ReadCache as ReadCache  # where the tests found it
-from .sql_engine import executor_for, make_engine
+from .sql_engine import CONNECT_TIMEOUT, executor_for, make_engine
 
 T = TypeVar("T")
 
@@ -107,6 +110,11 @@ class SQLTokenStore(TokenStore):
         self.reachable = True
         metadata.create_all(self.engine)
         self.leases = Leases(self.engine, self._call, lease_seconds) if shared else None
+        #: Other replicas' writes, heard as they commit (PostgreSQL only).
+        self.feed: ChangeFeed | None = None
+        if shared and self.engine.url.get_backend_name() == "postgresql":
+            url, timeout = self.engine.url, CONNECT_TIMEOUT
+            self.feed = ChangeFeed(url, self.cache, cache_seconds, self.log, timeout)
         self.lease_seconds = lease_seconds if shared else 0.0
 
     @property
@@ -215,6 +223,16 @@ class SQLTokenStore(TokenStore):
         """Encrypt every row with the newest key, so older keys can be dropped; returns how many."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._rotate)
 
+    def listen(self) -> None:
+        """Hear other replicas' writes from now on, where the database can say (PostgreSQL)."""
+        if self.feed is not None:
+            self.feed.start()
+
+    async def stop_listening(self) -> None:
+        """Stop hearing other replicas' writes (before close())."""
+        if self.feed is not None:
+            await self.feed.stop()
+
     def close(self) -> None:
         """Close the database connections."""
         if self._executor is not None:
@@ -261,14 +279,22 @@ class SQLTokenStore(TokenStore):
             with self.engine.begin() as db:
                 if not db.execute(change).rowcount:
                     db.execute(insert(tokens_table).values(id=row_id(key), key=key, **values))
+                self._announce(db, key)
         except IntegrityError:
             # Another writer inserted the row between the two statements: update theirs.
             with self.engine.begin() as db:
                 db.execute(change)
+                self._announce(db, key)
 
     def _delete(self, key: str) -> None:
         with self.engine.begin() as db:
             db.execute(delete(tokens_table).where(tokens_table.c.id == row_id(key)))
+            self._announce(db, key)
+
+    def _announce(self, db: Connection, key: str) -> None:
+        """Tell the other replicas that `key`'s row changes, when this transaction commits."""
+        if self.feed is not None:
+            db.execute(select(func.pg_notify(CHANNEL, notice(self.feed.origin, row_id(key)))))
 
     def _keys(self) -> list[str]:
         with self.engine.connect() as db:
