@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -68,7 +69,8 @@ class TokenManager(RefreshOptions):
         self.history = RefreshHistory(self.log)
         self.signed_out_reason: dict[str, str] = {}
         self.last_refresh_error = self.history.last_error
-        self.timers = WindowTimers(self._window_opened)
+        self.timers = WindowTimers(self._timer_fired)
+        self._checks: set[asyncio.Task[None]] = set()
 
     async def save(self, user: str, tokens: TokenSet) -> None:
         """Store a fresh sign-in."""
@@ -193,6 +195,8 @@ class TokenManager(RefreshOptions):
         memory only, could cost its grant.
         """
         self.timers.cancel_all()
+        for check in list(self._checks):
+            check.cancel()
         running = list(self._inflight.values())
         if running:
             self.log.info("Waiting for %d token refreshes under way.", len(running))
@@ -205,6 +209,20 @@ class TokenManager(RefreshOptions):
                     len(self.store.unwritten),
                 )
             await self.store.stop_writing()
+
+    def _timer_fired(self, user: str, seen: TokenSet) -> None:
+        """The window of `seen` opened with no request in it: refresh them if still stored."""
+        if user not in self._inflight and not self.history.quiet(user):
+            check = asyncio.ensure_future(self._refresh_if_stored(user, seen))
+            self._checks.add(check)
+            check.add_done_callback(self._checks.discard)
+
+    async def _refresh_if_stored(self, user: str, seen: TokenSet) -> None:
+        # Another process sharing the store (a replica) may have refreshed them already: a
+        # read costs less than waiting for its lease to find that out.
+        with contextlib.suppress(StoreUnavailableError):
+            if await self.store.get(user) == seen:
+                self._window_opened(user, seen)
 
     def _window_opened(self, user: str, tokens: TokenSet) -> None:
         """`tokens` came into their refresh window: refresh them in the background."""

@@ -211,6 +211,33 @@ async def test_a_write_at_one_replica_is_heard_at_the_others_at_once(replicas: R
     await replicas.stop()
 
 
+async def test_tokens_every_replica_handed_out_are_refreshed_once_as_their_window_opens(
+    replicas: Replicas,
+):
+    await replicas.sign_in()
+    for service in replicas.services:
+        service.tokens.refresh_ahead = 1.0
+    store = replicas.services[0].tokens.store
+    tokens = await store.get(USER)
+    assert tokens is not None
+    # Due (2 s before expiry) in 2 s; its refresh window opens 1 s before that.
+    now = time.time()
+    soon = dataclasses.replace(tokens, expires_at=now + 4, obtained_at=now - 60)
+    await store.set(USER, soon)
+    await listening(replicas)
+    for service in replicas.services:
+        assert await service.tokens.fresh(USER) == soon  # each arms its timer
+    # No request comes in the window; every timer goes off in its first half.
+    await wait_for(lambda: store.cache.get(USER) != soon, 3, "not refreshed before due")
+    assert time.time() < soon.expires_at - 2
+    await asyncio.sleep(1.0)
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    fresh = await store.get(USER)
+    for service in replicas.services:
+        assert await service.tokens.store.get(USER) == fresh
+    await replicas.stop()
+
+
 async def test_a_lost_listening_connection_falls_back_to_the_cache_time_then_listens_again(
     replicas: Replicas, postgres: PostgresServer
 ):
