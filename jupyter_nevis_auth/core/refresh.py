@@ -227,13 +227,15 @@ class TokenManager(RefreshOptions):
     def _window_opened(self, user: str, tokens: TokenSet) -> None:
         """`tokens` came into their refresh window: refresh them in the background."""
         if not self.history.quiet(user):
-            self._start_refresh(user, tokens)
+            self._start_refresh(user, tokens, ahead=True)
 
-    def _start_refresh(self, user: str, tokens: TokenSet) -> asyncio.Task[TokenSet]:
+    def _start_refresh(
+        self, user: str, tokens: TokenSet, ahead: bool = False
+    ) -> asyncio.Task[TokenSet]:
         """The user's refresh under way, started now from `tokens` if there is none."""
         task = self._inflight.get(user)
         if task is None:
-            task = asyncio.ensure_future(self._refresh_under_lock(user, tokens))
+            task = asyncio.ensure_future(self._refresh_under_lock(user, tokens, ahead))
             self._inflight[user] = task
             task.add_done_callback(functools.partial(self._refresh_done, user))
         return task
@@ -246,10 +248,12 @@ class TokenManager(RefreshOptions):
             # as an unhandled exception.
             task.exception()
 
-    async def _refresh_under_lock(self, user: str, seen: TokenSet) -> TokenSet:
+    async def _refresh_under_lock(self, user: str, seen: TokenSet, ahead: bool) -> TokenSet:
         # The lease keeps other processes sharing the store (the hub service's replicas) from
         # refreshing this grant meanwhile: they wait for it, then read what this one stored.
-        async with self._locks[user], self.store.lease(user) as lease:
+        async with self._locks[user], self.store.lease(user, wait=not ahead) as lease:
+            if lease.busy:
+                return seen  # refreshed ahead of time elsewhere now; still good here
             try:
                 return await self._refresh_locked(user, seen, lease)
             except ProviderError as e:

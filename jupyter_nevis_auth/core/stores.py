@@ -60,6 +60,8 @@ class Lease:
     database, and says what the others' last failed refresh asks of this one.
     """
 
+    #: Held by another process now, when asked for without waiting: nothing may be done.
+    busy: bool = False
     #: Seconds another process's failed refresh of this key asks every process to wait.
     quiet_for: float = 0.0
     #: That refresh's failure, in a sentence.
@@ -95,8 +97,11 @@ class TokenStore(LoggingConfigurable):
         """The user's tokens as the store holds them now, under a lease: nothing cached."""
         return await self.get(user)
 
-    def lease(self, key: str) -> contextlib.AbstractAsyncContextManager[Lease]:
-        """Hold `key`'s refresh lease while the block runs (a store of one process: no wait)."""
+    def lease(self, key: str, wait: bool = True) -> contextlib.AbstractAsyncContextManager[Lease]:
+        """Hold `key`'s refresh lease while the block runs (a store of one process: no wait).
+
+        `wait` False: when another process holds it, a `busy` lease at once.
+        """
         return contextlib.nullcontext(Lease())
 
     def waits_for_lease(self, key: str) -> bool:
@@ -182,13 +187,13 @@ class KeptWrites(TokenStore):
         return self.store.waits_for_lease(key)
 
     @contextlib.asynccontextmanager
-    async def lease(self, key: str) -> AsyncIterator[Lease]:
+    async def lease(self, key: str, wait: bool = True) -> AsyncIterator[Lease]:
         """The store's lease of `key`, held on while a write of `key` is kept here.
 
         Given back then, another process could refresh with the refresh token the kept
         write replaces, which the provider may have rotated away.
         """
-        held = self.store.lease(key)
+        held = self.store.lease(key, wait)
         lease = await held.__aenter__()
         try:
             yield lease

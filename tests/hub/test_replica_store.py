@@ -238,6 +238,35 @@ async def test_tokens_every_replica_handed_out_are_refreshed_once_as_their_windo
     await replicas.stop()
 
 
+async def test_a_refresh_ahead_of_time_leaves_a_grant_another_replica_refreshes_alone(
+    replicas: Replicas,
+):
+    await replicas.sign_in()
+    first, other = replicas.services[0].tokens, replicas.services[1].tokens
+    tokens = await first.store.get(USER)
+    assert tokens is not None
+    # In its refresh window, 8 s before it is due.
+    now = time.time()
+    windowed = dataclasses.replace(tokens, expires_at=now + 10, obtained_at=now - 50)
+    leeway = other.effective_leeway(windowed)
+    assert windowed.is_expiring(leeway + other.ahead(windowed, leeway))
+    assert not windowed.is_expiring(leeway + 7)
+    await first.store.set(USER, windowed)
+    await listening(replicas)
+
+    async with first.store.lease(USER) as held:  # the first replica refreshes it now
+        assert not held.busy
+        assert await other.fresh(USER) == windowed  # answered at once
+        # Its own refresh ahead of time did not wait for the lease: it is over already.
+        await wait_for(lambda: USER not in other._inflight, 1, "waiting for the lease")
+        assert not other.store.waits_for_lease(USER)
+    assert replicas.refreshes() == {"ok": 0, "error": 0}
+    # Once the lease is free, the next request in the window refreshes.
+    assert await other.fresh(USER) == windowed
+    await wait_for(lambda: replicas.refreshes()["ok"] == 1, 5, "no refresh")
+    await replicas.stop()
+
+
 async def test_a_lost_listening_connection_falls_back_to_the_cache_time_then_listens_again(
     replicas: Replicas, postgres: PostgresServer
 ):

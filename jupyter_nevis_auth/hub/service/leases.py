@@ -70,17 +70,25 @@ class Leases:
         metadata.create_all(engine)
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[Lease]:
-        """Wait for `key`'s lease, hold it (renewed) while the block runs, then give it back."""
+    async def hold(self, key: str, wait: bool = True) -> AsyncIterator[Lease]:
+        """Wait for `key`'s lease, hold it (renewed) while the block runs, then give it back.
+
+        `wait` False: one try; while another replica holds it, the block gets a busy Lease.
+        """
         lid, holder = fingerprint(key), secrets.token_hex(16)
-        wait = FIRST_TRY_AGAIN
+        delay = FIRST_TRY_AGAIN
         self.waiting.add(key)
         try:
-            while (taken := await self.call(self._take, lid, holder)) is None:
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, LAST_TRY_AGAIN)
+            while (taken := await self.call(self._take, lid, holder)) is None and wait:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAST_TRY_AGAIN)
         finally:
             self.waiting.discard(key)
+        if taken is None:
+            busy = Lease()
+            busy.busy = True
+            yield busy
+            return
         lease = SQLLease(*taken)
         renewing = asyncio.ensure_future(self._renew(lid, holder))
         try:

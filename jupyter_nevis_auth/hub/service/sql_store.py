@@ -149,9 +149,9 @@ class SQLTokenStore(TokenStore):
             self.cache.forget(user)
         return await self.get(user)
 
-    def lease(self, key: str) -> contextlib.AbstractAsyncContextManager[Lease]:
+    def lease(self, key: str, wait: bool = True) -> contextlib.AbstractAsyncContextManager[Lease]:
         """`key`'s refresh lease: in the database where other processes share it."""
-        return self.leases.hold(key) if self.leases is not None else super().lease(key)
+        return self.leases.hold(key, wait) if self.leases is not None else super().lease(key)
 
     def waits_for_lease(self, key: str) -> bool:
         """Whether a refresh here waits for `key`'s lease, which another replica holds."""
