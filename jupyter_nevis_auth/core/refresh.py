@@ -21,7 +21,7 @@ from ..errors import (
     StoreUnavailableError,
 )
 from .refresh_history import RefreshHistory
-from .refresh_timing import RefreshOptions, WindowTimers
+from .refresh_timing import LeaseBusy, RefreshOptions, WindowTimers
 from .stores import KeptWrites, Lease, TokenStore
 from .tokens import TokenSet
 
@@ -167,11 +167,15 @@ class TokenManager(RefreshOptions):
         still_valid = not tokens.is_expiring(0)
         if not force and still_valid and self.history.quiet(user):
             return tokens
-        task = self._start_refresh(user, tokens)
         try:
             # Shielded: a caller that gives up must not cancel a refresh others wait for,
             # nor lose a rotated refresh token the provider has already issued.
-            return await asyncio.wait_for(asyncio.shield(task), self.retry_budget)
+            try:
+                task = self._start_refresh(user, tokens)
+                return await asyncio.wait_for(asyncio.shield(task), self.retry_budget)
+            except LeaseBusy:  # it joined one ahead of time that left the grant to a replica
+                task = self._start_refresh(user, tokens)
+                return await asyncio.wait_for(asyncio.shield(task), self.retry_budget)
         except asyncio.TimeoutError:
             if (force or tokens.is_expiring(0)) and self.store.waits_for_lease(user):
                 seconds = self.store.lease_seconds
@@ -253,7 +257,7 @@ class TokenManager(RefreshOptions):
         # refreshing this grant meanwhile: they wait for it, then read what this one stored.
         async with self._locks[user], self.store.lease(user, wait=not ahead) as lease:
             if lease.busy:
-                return seen  # refreshed ahead of time elsewhere now; still good here
+                raise LeaseBusy  # refreshed elsewhere now; the callers' tokens are still good
             try:
                 return await self._refresh_locked(user, seen, lease)
             except ProviderError as e:

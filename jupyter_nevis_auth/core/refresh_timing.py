@@ -12,6 +12,10 @@ from .env import EnvConfigurable
 from .tokens import TokenSet
 
 
+class LeaseBusy(Exception):
+    """A refresh ahead of time found the grant's lease held by another process, and left it."""
+
+
 class RefreshOptions(EnvConfigurable):
     """The options of TokenManager: how early, how often and how long refreshes run."""
 

@@ -267,6 +267,31 @@ async def test_a_refresh_ahead_of_time_leaves_a_grant_another_replica_refreshes_
     await replicas.stop()
 
 
+async def test_a_forced_refresh_joining_one_ahead_of_time_that_left_the_grant_waits_its_turn(
+    replicas: Replicas,
+):
+    await replicas.sign_in()
+    first, other = replicas.services[0].tokens, replicas.services[1].tokens
+    tokens = await first.store.get(USER)
+    assert tokens is not None
+    now = time.time()
+    windowed = dataclasses.replace(tokens, expires_at=now + 10, obtained_at=now - 50)
+    await first.store.set(USER, windowed)
+    await listening(replicas)
+
+    async with first.store.lease(USER):
+        assert await other.fresh(USER) == windowed  # starts a refresh ahead of time
+        # An API refused the token: this caller needs a new one, and joins that refresh,
+        # which leaves the grant to the lease's holder.
+        forced = asyncio.ensure_future(other.fresh(USER, force=True))
+        await asyncio.sleep(0.5)
+        assert not forced.done()  # it waits for the lease instead of taking the old token
+    renewed = await forced
+    assert renewed != windowed and renewed.access_token != windowed.access_token
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    await replicas.stop()
+
+
 async def test_a_lost_listening_connection_falls_back_to_the_cache_time_then_listens_again(
     replicas: Replicas, postgres: PostgresServer
 ):
