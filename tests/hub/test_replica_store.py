@@ -238,21 +238,27 @@ async def test_tokens_every_replica_handed_out_are_refreshed_once_as_their_windo
     await replicas.stop()
 
 
+async def signed_in_within_the_window(replicas: Replicas) -> TokenSet:
+    """Sign in, and store the tokens as they are in their refresh window, 8 s before due."""
+    await replicas.sign_in()
+    store = replicas.services[0].tokens.store
+    tokens = await store.get(USER)
+    assert tokens is not None
+    now = time.time()
+    windowed = dataclasses.replace(tokens, expires_at=now + 10, obtained_at=now - 50)
+    await store.set(USER, windowed)
+    await listening(replicas)
+    return windowed
+
+
 async def test_a_refresh_ahead_of_time_leaves_a_grant_another_replica_refreshes_alone(
     replicas: Replicas,
 ):
-    await replicas.sign_in()
+    windowed = await signed_in_within_the_window(replicas)
     first, other = replicas.services[0].tokens, replicas.services[1].tokens
-    tokens = await first.store.get(USER)
-    assert tokens is not None
-    # In its refresh window, 8 s before it is due.
-    now = time.time()
-    windowed = dataclasses.replace(tokens, expires_at=now + 10, obtained_at=now - 50)
     leeway = other.effective_leeway(windowed)
     assert windowed.is_expiring(leeway + other.ahead(windowed, leeway))
     assert not windowed.is_expiring(leeway + 7)
-    await first.store.set(USER, windowed)
-    await listening(replicas)
 
     async with first.store.lease(USER) as held:  # the first replica refreshes it now
         assert not held.busy
@@ -270,14 +276,8 @@ async def test_a_refresh_ahead_of_time_leaves_a_grant_another_replica_refreshes_
 async def test_a_forced_refresh_joining_one_ahead_of_time_that_left_the_grant_waits_its_turn(
     replicas: Replicas,
 ):
-    await replicas.sign_in()
+    windowed = await signed_in_within_the_window(replicas)
     first, other = replicas.services[0].tokens, replicas.services[1].tokens
-    tokens = await first.store.get(USER)
-    assert tokens is not None
-    now = time.time()
-    windowed = dataclasses.replace(tokens, expires_at=now + 10, obtained_at=now - 50)
-    await first.store.set(USER, windowed)
-    await listening(replicas)
 
     async with first.store.lease(USER):
         assert await other.fresh(USER) == windowed  # starts a refresh ahead of time
