@@ -118,8 +118,10 @@ async def test_in_vs_code_the_widgets_sign_in_is_the_one_time_link(
     widget, href = await sign_in_with_link(kernel_view)
     # Absolute: VS Code shows the notebook, not a page of this server.
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/a%40b/nevis/link\?link_token=[\w-]{40,}", href)
-    text = kernel_view.text(widget)
-    assert "works once, in any browser" in text and "Jupyter not open" not in text
+    text = await kernel_view.until(
+        lambda: "works once, in any browser" in (shown := kernel_view.text(widget)) and shown
+    )
+    assert "Jupyter not open" not in text
     assert len(links) == 1
 
     await browser.sign_in(username, redirect_uri=redirect_uri)
@@ -133,5 +135,7 @@ async def test_in_vs_code_login_waits_with_the_one_time_link(kernel_view: Kernel
     cell = kernel_view.start_execute("jupyter_nevis_auth.login()", VSCODE_CELL)
     widget, href = await sign_in_with_link(kernel_view)
     assert href.startswith("http://127.0.0.1:") and "/nevis/link?link_token=" in href
-    assert "This cell waits for you to sign in" in kernel_view.text(widget)
+    # The countdown follows the link by a moment: the wait starts once the link is shown.
+    waits = "This cell waits for you to sign in"
+    await kernel_view.until(lambda: waits in kernel_view.text(widget))
     cell.cancel()
