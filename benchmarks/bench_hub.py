@@ -50,7 +50,7 @@ The requests are sent by benchmarks/load.py; this file is the scenario: the hub 
 service, the users, what a request asks and how its answer is judged, the goals.
 
     python benchmarks/bench_hub.py [--users 1000] [--rate 500] [--seconds 20] [--profile F]
-                                   [--replicas 2] [--short]
+                                   [--replicas 2 [--replicas-only]] [--short]
 
 --replicas N runs everything again with the service as N processes on PostgreSQL (the
 replica tests' hub: no `command`, the replicas behind the hub's proxy and a round-robin
@@ -58,8 +58,9 @@ balancer of its own process), with refresh-token rotation in both setups; then o
 loop through the proxy in which a replica is killed (SIGKILL) halfway, each request no
 replica answered asked once more as user servers do (hubclient.py), and after the dead
 replica's lease every user's refresh forced once: a refused one is a grant lost. The two
-setups' figures are printed side by side, each against its own baseline. --short is a quick
-check (100 users, 6 s loops), not the figures.
+setups' figures are printed side by side, each against its own baseline (--replicas-only:
+the replicas' runs alone, to look into them). --short is a quick check (100 users, 6 s
+loops), not the figures.
 
 --profile F runs the service under cProfile and writes its statistics to F (slower: for
 where the time goes, not for the figures).
@@ -940,7 +941,8 @@ async def run(args: argparse.Namespace) -> int:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
     phases = []
     with OIDCTestProvider() as provider:
-        for count in [0, args.replicas] if args.replicas else [0]:
+        counts = [0, args.replicas] if args.replicas else [0]
+        for count in counts[1:] if args.replicas_only else counts:
             phases.append(await phase(args, provider, count, time.perf_counter()))
     if args.profile:
         print(f"\nthe service's profile ({args.profile}), by own time:")
@@ -965,6 +967,11 @@ def main() -> None:
         default=0,
         help="then the same runs with this many service processes on PostgreSQL, one killed "
         "at the end, beside the single process's figures (default 0: the single process only)",
+    )
+    parser.add_argument(
+        "--replicas-only",
+        action="store_true",
+        help="with --replicas: the replicas' runs alone, without the single process's",
     )
     parser.add_argument(
         "--short",

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text, update
+from sqlalchemy import create_engine, event, text, update
 
 from jupyter_nevis_auth.core.auth import AuthCore
 from jupyter_nevis_auth.core.config import NevisAuth
@@ -154,6 +154,36 @@ async def test_concurrent_requests_spread_over_replicas_refresh_once(replicas: R
     forced = await replicas.services[2].tokens.fresh(USER, force=True)
     assert forced.access_token != answers[0].access_token
     assert replicas.refreshes() == {"ok": 2, "error": 0}
+    await replicas.stop()
+
+
+async def test_a_refresh_at_a_replica_takes_six_statements_and_no_ping(replicas: Replicas):
+    await replicas.sign_in()
+    await replicas.expire()
+    store = replicas.services[1].tokens.store
+    await store.ping()  # its connections idled through the wait: the one used now is tested
+    statements: list[str] = []
+    pings: list[object] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(" ".join(statement.split("(")[0].split()[:3]))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    ping = store.engine.dialect.do_ping
+    store.engine.dialect.do_ping = lambda connection: pings.append(connection) or ping(connection)
+    await replicas.services[1].tokens.fresh(USER)
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    # A read, the lease in one statement, the read under it (no write to test that the
+    # database takes one: the lease was one), the write and its notice, the lease given back.
+    assert statements == [
+        "SELECT nevis_auth_tokens.ciphertext FROM",
+        "INSERT INTO nevis_auth_leases",
+        "SELECT nevis_auth_tokens.ciphertext FROM",
+        "UPDATE nevis_auth_tokens SET",
+        "SELECT pg_notify",
+        "UPDATE nevis_auth_leases SET",
+    ]
+    assert pings == []  # connections in use moments ago are not tested first
     await replicas.stop()
 
 

@@ -23,6 +23,7 @@ from jupyter_nevis_auth.core.auth import AuthCore
 from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.errors import ProviderTimeoutError, StoreUnavailableError
+from jupyter_nevis_auth.hub.service import sql_engine
 from jupyter_nevis_auth.hub.service.sql_store import UNAVAILABLE, SQLTokenStore, make_fernet
 from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
@@ -142,6 +143,21 @@ async def test_postgres_restarted_while_a_refresh_is_due(
     ]
     assert len(log) == 2 + len([m for m in log if "Signed in alice" in m]), log
     assert "Traceback" not in caplog.text
+
+
+async def test_connections_idle_through_a_postgres_restart_are_tested_before_use(
+    on_postgres: Service, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+):
+    # Nobody asked the database while it restarted: the pool still holds dead connections.
+    monkeypatch.setattr(sql_engine, "IDLE_PING_SECONDS", 0.5)
+    service = on_postgres
+    await service.sign_in()
+    store = service.service.tokens.store
+    postgres.stop()
+    postgres.start()
+    await asyncio.sleep(0.6)
+    assert await store.keys() == [service.user]
+    assert store.reachable
 
 
 async def test_a_refresh_answered_while_postgres_is_down_is_kept_and_written_later(

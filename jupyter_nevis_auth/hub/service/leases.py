@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -67,6 +69,8 @@ class Leases:
         self.seconds = seconds
         #: Keys whose lease this process waits for.
         self.waiting: set[str] = set()
+        #: Keys whose lease this process holds: when it took it (time.monotonic()).
+        self.taken_at: dict[str, float] = {}
         metadata.create_all(engine)
 
     @contextlib.asynccontextmanager
@@ -90,15 +94,21 @@ class Leases:
             yield busy
             return
         lease = SQLLease(*taken)
+        self.taken_at[key] = time.monotonic()
         renewing = asyncio.ensure_future(self._renew(lid, holder))
         try:
             yield lease
         finally:
+            self.taken_at.pop(key, None)
             renewing.cancel()
             try:
                 await self.call(self._give_back, lid, holder, lease.cooling)
             except StoreUnavailableError:
                 pass  # it expires by itself; the store has said the database is gone
+
+    def just_taken(self, key: str, seconds: float) -> bool:
+        """Whether this process took `key`'s lease (a write) within the last `seconds`."""
+        return time.monotonic() - self.taken_at.get(key, -math.inf) < seconds
 
     async def _renew(self, lid: str, holder: str) -> None:
         while True:
@@ -108,19 +118,29 @@ class Leases:
 
     def _take(self, lid: str, holder: str) -> tuple[float, str] | None:
         """(seconds of quiet asked for, why) once taken; None while another holds it."""
+        free = (leases_table.c.holder.is_(None)) | (leases_table.c.expires_at < func.now())
+        held = {"holder": holder, "expires_at": func.now() + timedelta(seconds=self.seconds)}
+        answer = (leases_table.c.quiet_until, leases_table.c.reason, func.now())
         with self.engine.begin() as db:
             if self.engine.dialect.name == "postgresql":
-                db.execute(postgresql.insert(leases_table).values(id=lid).on_conflict_do_nothing())
-            elif not db.execute(leases_table.select().where(leases_table.c.id == lid)).first():
-                with contextlib.suppress(IntegrityError), db.begin_nested():
-                    db.execute(insert(leases_table).values(id=lid))
-            row = db.execute(
-                update(leases_table)
-                .where(leases_table.c.id == lid)
-                .where((leases_table.c.holder.is_(None)) | (leases_table.c.expires_at < func.now()))
-                .values(holder=holder, expires_at=func.now() + timedelta(seconds=self.seconds))
-                .returning(leases_table.c.quiet_until, leases_table.c.reason, func.now())
-            ).first()
+                # One statement: the row made held, or the existing one taken while free.
+                row = db.execute(
+                    postgresql.insert(leases_table)
+                    .values(id=lid, **held)
+                    .on_conflict_do_update(index_elements=["id"], set_=held, where=free)
+                    .returning(*answer)
+                ).first()
+            else:
+                if not db.execute(leases_table.select().where(leases_table.c.id == lid)).first():
+                    with contextlib.suppress(IntegrityError), db.begin_nested():
+                        db.execute(insert(leases_table).values(id=lid))
+                row = db.execute(
+                    update(leases_table)
+                    .where(leases_table.c.id == lid)
+                    .where(free)
+                    .values(**held)
+                    .returning(*answer)
+                ).first()
         if row is None:
             return None
         quiet_until, reason, now = row

@@ -4,12 +4,14 @@ and the threads its calls run in."""
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import StaticPool
 
 from ...core.secret_files import check_private, create_private
@@ -17,6 +19,8 @@ from ...errors import SettingsError
 
 #: Seconds to wait for a connection to a database server.
 CONNECT_TIMEOUT = 5
+#: A database server's pooled connection unused for this long is tested before it is used.
+IDLE_PING_SECONDS = 1.0
 
 
 def make_engine(db_url: str) -> Engine:
@@ -35,12 +39,43 @@ def make_engine(db_url: str) -> Engine:
         elif not url.database.startswith("file:"):
             private_database_file(Path(url.database))
     else:
-        # A database server that restarted leaves dead connections in the pool: test each
-        # before use, and give up on a server that does not answer, so requests get a 503.
-        options.update(pool_pre_ping=True)
+        # The connection returned last is used first: the others idle, and are tested.
+        options.update(pool_use_lifo=True)
         if url.get_backend_name() == "postgresql":
+            # Give up on a server that does not answer, so requests get a 503.
             options.update(connect_args={"connect_timeout": CONNECT_TIMEOUT})
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    if url.get_backend_name() != "sqlite":
+        ping_idle_connections(engine)
+    return engine
+
+
+def ping_idle_connections(engine: Engine) -> None:
+    """Test a pooled connection before use when it was unused for IDLE_PING_SECONDS.
+
+    A database server that restarted leaves dead connections in the pool. Testing each one
+    before every use (pool_pre_ping) costs a round trip per call; under load a connection
+    is back in use within moments, and a restart meanwhile fails the calls under way, which
+    makes the pool drop every connection it had (SQLAlchemy's disconnect handling). One that
+    sat unused, as after a quiet spell, is tested, and a dead one drops the pool's others.
+    """
+
+    @event.listens_for(engine, "connect")
+    def made(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def taken(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned_at", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as e:
+            raise InvalidatePoolError(str(e)) from None
 
 
 def private_database_file(file: Path) -> None:

@@ -181,12 +181,13 @@ class SQLTokenStore(TokenStore):
     async def check_writable(self, key: str) -> None:
         """Raise StoreUnavailableError unless the database takes a write now.
 
-        On SQLite, a write the file took within RECENT_WRITE_SECONDS answers: under load, a
-        refresh then costs one write, not two. (A write that still fails is kept in memory
-        and written later: see KeptWrites.) A database server is written to every time.
+        A write within RECENT_WRITE_SECONDS answers, so that a refresh costs one write: on
+        SQLite any, on a server the refresh's lease of `key`. (KeptWrites keeps what fails.)
         """
-        sqlite = self._executor is not None
-        if sqlite and time.monotonic() - self._written_at < RECENT_WRITE_SECONDS:
+        recent = RECENT_WRITE_SECONDS
+        if self._executor is not None and time.monotonic() - self._written_at < recent:
+            return
+        if self.leases is not None and self.leases.just_taken(key, recent):
             return
         await self._call(self._touch, key)
         self._written_at = time.monotonic()
