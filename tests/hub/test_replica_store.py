@@ -241,20 +241,27 @@ async def test_a_write_at_one_replica_is_heard_at_the_others_at_once(replicas: R
     await replicas.stop()
 
 
-async def test_tokens_every_replica_handed_out_are_refreshed_once_as_their_window_opens(
-    replicas: Replicas,
-):
+async def signed_in_expiring(replicas: Replicas, expires_in: float, age: float) -> TokenSet:
+    """Sign in, and store the tokens as expiring in `expires_in` s, obtained `age` s ago."""
     await replicas.sign_in()
-    for service in replicas.services:
-        service.tokens.refresh_ahead = 1.0
     store = replicas.services[0].tokens.store
     tokens = await store.get(USER)
     assert tokens is not None
-    # Due (2 s before expiry) in 2 s; its refresh window opens 1 s before that.
     now = time.time()
-    soon = dataclasses.replace(tokens, expires_at=now + 4, obtained_at=now - 60)
-    await store.set(USER, soon)
+    stored = dataclasses.replace(tokens, expires_at=now + expires_in, obtained_at=now - age)
+    await store.set(USER, stored)
     await listening(replicas)
+    return stored
+
+
+async def test_tokens_every_replica_handed_out_are_refreshed_once_as_their_window_opens(
+    replicas: Replicas,
+):
+    # Due (2 s before expiry) in 2 s; its refresh window opens 1 s before that.
+    soon = await signed_in_expiring(replicas, expires_in=4, age=60)
+    store = replicas.services[0].tokens.store
+    for service in replicas.services:
+        service.tokens.refresh_ahead = 1.0
     for service in replicas.services:
         assert await service.tokens.fresh(USER) == soon  # each arms its timer
     # No request comes in the window; every timer goes off in its first half.
@@ -270,15 +277,7 @@ async def test_tokens_every_replica_handed_out_are_refreshed_once_as_their_windo
 
 async def signed_in_within_the_window(replicas: Replicas) -> TokenSet:
     """Sign in, and store the tokens as they are in their refresh window, 8 s before due."""
-    await replicas.sign_in()
-    store = replicas.services[0].tokens.store
-    tokens = await store.get(USER)
-    assert tokens is not None
-    now = time.time()
-    windowed = dataclasses.replace(tokens, expires_at=now + 10, obtained_at=now - 50)
-    await store.set(USER, windowed)
-    await listening(replicas)
-    return windowed
+    return await signed_in_expiring(replicas, expires_in=10, age=50)
 
 
 async def test_a_refresh_ahead_of_time_leaves_a_grant_another_replica_refreshes_alone(
