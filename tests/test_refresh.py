@@ -127,18 +127,28 @@ async def test_refreshes_before_expiry_and_replaces_the_refresh_token(session, b
 async def test_a_token_close_to_due_is_refreshed_in_the_background_once(session):
     first = await session.sign_in()
     manager = session.service.tokens
-    # Due LEEWAY before expiry; the background refresh may start `ahead` earlier still.
-    ahead = manager.ahead(first, LEEWAY)
-    assert 0 < ahead <= (first.lifetime() - LEEWAY) / 4
-    # Early in that window, so that every caller is answered before the refresh is due.
-    await sleep_until(first.expires_at - LEEWAY - ahead * 0.9)
-
-    answers = await asyncio.gather(*(session.current() for _ in range(10)))
-    assert all(tokens is first for tokens in answers)  # at once, with the current token
-    deadline = time.monotonic() + 3
-    while (fresh := await session.stored()) == first:
-        assert time.monotonic() < deadline, "no refresh in the background"
-        await asyncio.sleep(0.05)
+    # Due LEEWAY before expiry; the background refresh may start `ahead` earlier still,
+    # at most a quarter of the time the token is used before it is due.
+    assert 0 < manager.ahead(first, LEEWAY) <= (first.lifetime() - LEEWAY) / 4
+    # Halfway through that window (an hour-long token: `ahead` is refresh_ahead), with
+    # seconds to spare on either side however late this test runs.
+    ahead = manager.refresh_ahead
+    close = await session.expire(at=time.time() + LEEWAY + ahead / 2)
+    assert manager.ahead(close, LEEWAY) == ahead
+    # The provider answers a second late: a caller who waited for it would show.
+    session.provider.delay_token_answers(session.client.client_id, 1.0)
+    try:
+        started = time.monotonic()
+        answers = await asyncio.gather(*(session.current() for _ in range(10)))
+        answered_in = time.monotonic() - started
+        assert all(tokens is close for tokens in answers)  # with the current token,
+        assert answered_in < 1.0  # at once
+        deadline = time.monotonic() + 4
+        while (fresh := await session.stored()) == close:
+            assert time.monotonic() < deadline, "no refresh in the background"
+            await asyncio.sleep(0.05)
+    finally:
+        session.provider.delay_token_answers(session.client.client_id, 0)
     assert session.refreshes() == {"ok": 1, "error": 0}
     assert fresh.refresh_token != first.refresh_token
     assert await session.current() is fresh
