@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +28,8 @@ DPOP = "DPoP"
 NONCE_HEADER = "DPoP-Nonce"
 USE_NONCE = "use_dpop_nonce"
 _NONCE_CHALLENGE = re.compile(r'error\s*=\s*"?use_dpop_nonce\b')
+#: The signature algorithm of every proof (ES256), made once.
+_ES256 = ec.ECDSA(hashes.SHA256())
 
 
 def b64url(data: bytes) -> str:
@@ -43,6 +46,7 @@ def access_token_hash(access_token: str) -> str:
     return b64url(hashlib.sha256(access_token.encode("ascii")).digest())
 
 
+@lru_cache(maxsize=256)  # a notebook calls the same few URLs again and again
 def target_uri(url: str) -> str:
     """The `htu` of a request to `url`: without its query and fragment (RFC 9449 4.2)."""
     parts = urlsplit(url)
@@ -72,6 +76,9 @@ class DPoPKey:
             "y": b64url(numbers.y.to_bytes(32, "big")),
         }
         self.thumbprint = jwk_thumbprint(self.public_jwk)
+        #: The last access token proofs were made for, and its ath: a hash per token, not
+        #: per request.
+        self._ath: tuple[str, str] = ("", "")
         self._header = b64url(
             json.dumps(
                 {"typ": "dpop+jwt", "alg": "ES256", "jwk": self.public_jwk},
@@ -118,12 +125,16 @@ class DPoPKey:
             "iat": int(time.time() if now is None else now),
         }
         if access_token is not None:
-            claims["ath"] = access_token_hash(access_token)
+            last, ath = self._ath
+            if access_token != last:
+                ath = access_token_hash(access_token)
+                self._ath = (access_token, ath)
+            claims["ath"] = ath
         if nonce:
             claims["nonce"] = nonce
         payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
         signing_input = f"{self._header}.{payload}".encode("ascii")
-        r, s = decode_dss_signature(self._key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(self._key.sign(signing_input, _ES256))
         return f"{self._header}.{payload}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
     def __repr__(self) -> str:
@@ -139,13 +150,14 @@ class Nonces:
         self._lock = threading.Lock()
 
     @staticmethod
+    @lru_cache(maxsize=256)
     def _origin(url: str) -> str:
         parts = urlsplit(url)
         return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
     def get(self, url: str) -> str | None:
         """The nonce to put in a proof for `url`, if its server gave one."""
-        return self._nonces.get(self._origin(url))
+        return self._nonces.get(self._origin(url)) if self._nonces else None
 
     def remember(self, url: str, headers: Mapping[str, str]) -> str | None:
         """Keep the nonce an answer from `url` carries; returns it (None when it has none)."""

@@ -43,6 +43,32 @@ def test_a_proof_is_signed_by_the_key_in_its_header_and_names_the_request():
     assert key.proof("GET", "https://api.test/") != key.proof("GET", "https://api.test/")
 
 
+def test_each_proof_names_its_own_token_and_url_after_others():
+    # The token's hash and the URL's htu are kept from one proof to the next: a refreshed
+    # token or another URL must still get its own.
+    key = DPoPKey.generate()
+
+    def claims_of(url: str, token: str | None) -> dict[str, Any]:
+        proof = key.proof("GET", url, access_token=token)
+        return jwt.decode(proof, options={"verify_signature": False})
+
+    def ath(token: str) -> str:
+        digest = hashlib.sha256(token.encode()).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    for url, token in [
+        ("https://a.test/x?q=1", "first"),
+        ("https://a.test/x?q=2", "first"),
+        ("https://a.test/x", "refreshed"),
+        ("https://B.test/y#f", "refreshed"),
+        ("https://a.test/x", "first"),
+    ]:
+        claims = claims_of(url, token)
+        assert claims["ath"] == ath(token)
+        assert claims["htu"] == url.split("?")[0].split("#")[0].replace("B.test", "b.test")
+    assert "ath" not in claims_of("https://a.test/x", None)
+
+
 def test_a_key_survives_its_private_jwk_and_shows_nothing_of_it():
     key = DPoPKey.generate()
     again = DPoPKey.from_jwk(json.dumps(key.private_jwk()))
