@@ -21,3 +21,5 @@ service.pop("command")
 service.pop("cwd")
 service["api_token"] = os.environ["HUB_TEST_SERVICE_TOKEN"]
 (Path(os.environ["HUB_TEST_DIR"]) / "replica_env.json").write_text(json.dumps(environment))
+# The tests start the replicas once the hub is up: it need not wait for them first (30 s).
+service["timeout"] = 1

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from jupyter_nevis_auth.hub.service.lifecycle import REQUESTS_SECONDS
 from jupyter_nevis_auth.hub.service.sql_store import UNAVAILABLE
 from tests.hub.harness import HubBrowser, path, query
 from tests.hub.replica_harness import Replica, ReplicaHub
@@ -275,6 +276,20 @@ def test_a_rolling_restart_under_load_fails_no_request(
     assert answered > 100
     for replica in hub.replicas:
         assert "the service stopped" in replica.log()
+
+
+def test_an_idle_kept_alive_connection_does_not_hold_a_stop_up(hub: ReplicaHub) -> None:
+    # As the proxy keeps connections open between requests: a stop waits for requests that
+    # came, not for connections that may bring one.
+    replica = hub.replicas[0]
+    with requests.Session() as kept:
+        alive = kept.get(replica.url + SERVICE + "health/live", timeout=HTTP_TIMEOUT)
+        assert alive.status_code == 200
+        started = time.monotonic()
+        assert replica.stop(signal.SIGTERM) == 0, replica.log()
+        took = time.monotonic() - started
+        replica.start()
+    assert took < REQUESTS_SECONDS / 4, replica.log()
 
 
 def test_a_replica_killed_mid_refresh_holds_the_grant_up_for_its_lease_only(

@@ -34,14 +34,46 @@ class ServiceApplication(web.Application):
     def start_request(
         self, server_conn: object, request_conn: httputil.HTTPConnection
     ) -> httputil.HTTPMessageDelegate:
-        """A request came in."""
-        self.in_flight += 1
-        return super().start_request(server_conn, request_conn)
+        """A connection waits for its next request: counted once that request's head came.
+
+        Not before: a kept-alive connection (the proxy's) waits here between its requests,
+        and an idle one must not hold a stop up for REQUESTS_SECONDS.
+        """
+        return _Counted(self, super().start_request(server_conn, request_conn))
 
     def log_request(self, handler: web.RequestHandler) -> None:
         """A request was answered (tornado logs each answer once)."""
         self.in_flight = max(self.in_flight - 1, 0)
         super().log_request(handler)
+
+
+class _Counted(httputil.HTTPMessageDelegate):
+    """One request's delegate, counting the request in flight from its head on."""
+
+    def __init__(self, app: ServiceApplication, delegate: httputil.HTTPMessageDelegate) -> None:
+        self.app = app
+        self.delegate = delegate
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Any:
+        """The request began: it is answered before a stop ends (log_request uncounts it)."""
+        self.app.in_flight += 1
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Any:
+        """Part of the body."""
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        """The whole request came."""
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        """The connection closed before the request was whole."""
+        self.delegate.on_connection_close()
 
 
 async def stop_gracefully(
