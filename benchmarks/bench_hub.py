@@ -50,11 +50,14 @@ The requests are sent by benchmarks/load.py; this file is the scenario: the hub 
 service, the users, what a request asks and how its answer is judged, the goals.
 
     python benchmarks/bench_hub.py [--users 1000] [--rate 500] [--seconds 20] [--profile F]
-                                   [--replicas 2 [--replicas-only]] [--short]
+                                   [--replicas 2 [--replicas-only] [--balancer]]
+                                   [--short]
 
 --replicas N runs everything again with the service as N processes on PostgreSQL (the
-replica tests' hub: no `command`, the replicas behind the hub's proxy and a round-robin
-balancer of its own process), with refresh-token rotation in both setups; then one open
+replica tests' hub: no `command`, the replicas behind the hub's proxy on one port,
+NevisAuthHub.reuse_port, the kernel spreading the connections between them as kube-proxy
+does for a Kubernetes Service; --balancer: each on a port of its own behind a round-robin
+balancer of its own process instead), with refresh-token rotation in both setups; then one open
 loop through the proxy in which a replica is killed (SIGKILL) halfway, each request no
 replica answered asked once more as user servers do (hubclient.py), and after the dead
 replica's lease every user's refresh forced once: a refused one is a grant lost. The two
@@ -834,7 +837,9 @@ async def phase(
         write_service_config(args, work, shared=bool(count))
         if count:
             hub, client, _ = stack.enter_context(
-                replicas.running_replicas(provider, work, count, options)
+                replicas.running_replicas(
+                    provider, work, count, options, shared_port=not args.balancer
+                )
             )
         else:
             spec = HubSpec(kind="service", client_options=options)
@@ -972,6 +977,12 @@ def main() -> None:
         "--replicas-only",
         action="store_true",
         help="with --replicas: the replicas' runs alone, without the single process's",
+    )
+    parser.add_argument(
+        "--balancer",
+        action="store_true",
+        help="with --replicas: the replicas on ports of their own behind a balancer process "
+        "(tests/support/balancer.py), instead of on one port (NevisAuthHub.reuse_port)",
     )
     parser.add_argument(
         "--short",

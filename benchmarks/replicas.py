@@ -1,10 +1,11 @@
 """bench_hub's replicas: the hub service as processes on one PostgreSQL, one of them killed.
 
-The hub of tests/hub/replica_harness.py (the service a JupyterHub does not start, its
-replicas behind the hub's proxy and a round-robin TCP balancer, what a Kubernetes Service
-is to a Deployment), with the balancer in a process of its own so that its work is neither
-this load generator's nor hidden in it; PostgreSQL from tests/support/postgres.py. The
-replicas run with the service's own replica_cache_seconds and lease_seconds.
+The hub of tests/hub/replica_harness.py (the service a JupyterHub does not start): its
+replicas on one port (NevisAuthHub.reuse_port), the kernel spreading the connections as
+kube-proxy does for a Kubernetes Service; or, with the bench's --balancer, behind a
+round-robin TCP balancer in a process of its own, so that its work is neither this load
+generator's nor hidden in it. PostgreSQL from tests/support/postgres.py. The replicas run
+with the service's own replica_cache_seconds and lease_seconds.
 """
 
 from __future__ import annotations
@@ -86,24 +87,32 @@ class BalancerProcess:
 
 
 class BenchReplicaHub(ReplicaHub):
-    """ReplicaHub, its balancer a process of its own on the port the hub was given."""
+    """ReplicaHub, its balancer a process of its own on the port the hub was given (none
+    with `shared_port`: the replicas share that port)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         port = self.balancer.port
         self.balancer.stop()  # never started: its event loop closed
-        self.balancer = BalancerProcess(port)  # type: ignore[assignment]
+        if not self.shared_port:
+            self.balancer = BalancerProcess(port)  # type: ignore[assignment]
 
 
 @contextmanager
 def running_replicas(
-    provider: OIDCTestProvider, work: Path, count: int, client_options: dict[str, Any]
+    provider: OIDCTestProvider,
+    work: Path,
+    count: int,
+    client_options: dict[str, Any],
+    *,
+    shared_port: bool = False,
 ) -> Iterator[tuple[BenchReplicaHub, RegisteredClient, PostgresServer]]:
-    """PostgreSQL, and the hub with `count` replicas on it; all stopped on the way out."""
+    """PostgreSQL, and the hub with `count` replicas on it (on one port with `shared_port`);
+    all stopped on the way out."""
     postgres = PostgresServer()
     try:
         postgres.start()
-        hub = BenchReplicaHub(work, provider.issuer, postgres.url, count)
+        hub = BenchReplicaHub(work, provider.issuer, postgres.url, count, shared_port=shared_port)
         client = provider.add_client(hub.redirect_uris, **client_options)
         with hub.running(client.client_id, client.client_secret):
             yield hub, client, postgres

@@ -3,6 +3,8 @@
 The hub's proxy sends /services/nevis-auth/ to a load balancer (tests/support/balancer.py,
 what a Kubernetes Service is to a Deployment) in front of the replicas, all on one
 PostgreSQL database, sharing the store key, the cookie secret and the hub's API token.
+With `shared_port`, there is no balancer: the replicas listen on one port with
+NEVIS_AUTH_HUB_REUSE_PORT, and the kernel spreads the connections.
 """
 
 from __future__ import annotations
@@ -22,16 +24,24 @@ from tests.support.process import Process, ProcessError, free_port
 
 REPLICA_CONFIG = HUB_DIR / "replica_config.py"
 START_TIMEOUT = 30.0
+#: What a replica logs once it takes connections.
+LISTENS = "the service listens at"
 
 
 class Replica:
     """One process of the service, on a port of its own; its output in a log file."""
 
-    def __init__(self, number: int, env: dict[str, str], work_dir: Path) -> None:
+    def __init__(
+        self, number: int, env: dict[str, str], work_dir: Path, port: int | None = None
+    ) -> None:
+        """Replica `number`; on `port` when given, which other replicas share (reuse_port)."""
         self.number = number
-        self.port = free_port()
+        self.shared = port is not None
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "JUPYTERHUB_SERVICE_URL": self.url}
+        if self.shared:
+            self.env["NEVIS_AUTH_HUB_REUSE_PORT"] = "1"
         self.work_dir = work_dir
         self.log_file = work_dir / f"replica-{number}.log"
         self.process: Process | None = None
@@ -47,8 +57,13 @@ class Replica:
             # Every run of the replica in one log, as a restarted pod's.
             append=True,
         )
+        runs = self.log().count(LISTENS) if self.log_file.exists() else 0
         self.process.start()
         try:
+            if self.shared:  # the port answers already when another replica has it
+                self.process.wait_until(
+                    lambda: self.log().count(LISTENS) > runs, START_TIMEOUT, "listen"
+                )
             self.process.wait_for_url(self.url + SERVICE + "health", START_TIMEOUT, status=200)
         except ProcessError as e:
             raise HubError(str(e)) from None
@@ -70,14 +85,26 @@ class ReplicaHub(ServiceHub):
     config_file = REPLICA_CONFIG
 
     def __init__(
-        self, work_dir: Path, issuer: str, db_url: str, replicas: int, **kwargs: Any
+        self,
+        work_dir: Path,
+        issuer: str,
+        db_url: str,
+        replicas: int,
+        *,
+        shared_port: bool = False,
+        **kwargs: Any,
     ) -> None:
-        """Prepare the hub, the balancer and the replicas' shared secrets; call start()."""
+        """Prepare the hub, the balancer and the replicas' shared secrets; call start().
+
+        `shared_port`: no balancer; the replicas share the port the hub's proxy sends to.
+        """
         super().__init__(work_dir, issuer, {}, **kwargs)
         self.db_url = db_url
         self.count = replicas
+        self.shared_port = shared_port
         self.balancer = Balancer([])
-        # The balancer is where the hub's proxy sends the service's requests.
+        # The balancer (or the replicas' shared port) is where the proxy sends the service's
+        # requests.
         self.service_url = self.balancer.url
         self.service_token = secrets.token_hex(32)
         self.cookie_secret = secrets.token_hex(32)
@@ -110,9 +137,11 @@ class ReplicaHub(ServiceHub):
             "JUPYTERHUB_OAUTH_CALLBACK_URL": SERVICE + "oauth_callback",
             "JUPYTERHUB_OAUTH_ACCESS_SCOPES": json.dumps(["access:services!service=nevis-auth"]),
         }
-        self.replicas = [Replica(i, env, self.work_dir) for i in range(self.count)]
-        self.balancer.backends[:] = [r.port for r in self.replicas]
-        self.balancer.start()
+        shared = self.balancer.port if self.shared_port else None
+        self.replicas = [Replica(i, env, self.work_dir, shared) for i in range(self.count)]
+        if not self.shared_port:
+            self.balancer.backends[:] = [r.port for r in self.replicas]
+            self.balancer.start()
         for replica in self.replicas:
             replica.start()
 

@@ -244,7 +244,18 @@ class NevisAuthHubApp(Application):
         gc.collect()
         gc.freeze()
         where = urlsplit(service_url)
-        server = app.listen(where.port or 80, where.hostname or "127.0.0.1", xheaders=True)
+        try:
+            server = app.listen(
+                where.port or 80,
+                where.hostname or "127.0.0.1",
+                xheaders=True,
+                reuse_port=settings.reuse_port,
+            )
+        except (OSError, ValueError) as e:  # the port taken; SO_REUSEPORT not on this system
+            self.log.critical(
+                "jupyter-nevis-auth: cannot listen at %s (%s).", service_url.rstrip("/"), e
+            )
+            self.exit(1)
         self.log.info(
             "jupyter-nevis-auth: the service listens at %s%s", service_url.rstrip("/"), prefix
         )

@@ -20,6 +20,7 @@ class NevisAuthHub(EnvConfigurable):
         "cookie_secret_file": "NEVIS_AUTH_HUB_COOKIE_SECRET_FILE",
         "replica_cache_seconds": "NEVIS_AUTH_HUB_REPLICA_CACHE_SECONDS",
         "lease_seconds": "NEVIS_AUTH_HUB_LEASE_SECONDS",
+        "reuse_port": "NEVIS_AUTH_HUB_REUSE_PORT",
     }
 
     db_url = Unicode(
@@ -86,6 +87,15 @@ class NevisAuthHub(EnvConfigurable):
         unless renewed (it is, every third of it, while the refresh runs): a replica killed
         during a refresh holds the grant up this long at most. Default:
         $NEVIS_AUTH_HUB_LEASE_SECONDS""",
+    )
+
+    reuse_port = Bool(
+        False,
+        config=True,
+        help="""Listen with SO_REUSEPORT (Linux), so that several replicas on one host share
+        the port of the service's url and the kernel spreads new connections between them,
+        with no load balancer in front; a replica that stops or dies leaves the port to the
+        others. Give it to every replica on that port. Default: $NEVIS_AUTH_HUB_REUSE_PORT""",
     )
 
     def get_db_url(self) -> str:
