@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -68,6 +69,18 @@ def token_at(replica: Replica, token: str, **params: str) -> requests.Response:
         params=params,
         timeout=HTTP_TIMEOUT,
     )
+
+
+def token_with_at_least(replica: Replica, token: str, seconds: float) -> str:
+    """The access token `replica` answers once it has `seconds` left (after a refresh)."""
+    deadline = time.monotonic() + TOKEN_TTL
+    while True:
+        answer = token_at(replica, token)
+        assert answer.status_code == 200, answer.text
+        if answer.json()["expires_in"] >= seconds:
+            return str(answer.json()["access_token"])
+        assert time.monotonic() < deadline, "no refresh within the token's lifetime"
+        time.sleep(0.25)
 
 
 def refreshes(provider: OIDCTestProvider, client: RegisteredClient) -> dict[str, int]:
@@ -278,13 +291,19 @@ def test_a_rolling_restart_under_load_fails_no_request(
         assert "the service stopped" in replica.log()
 
 
-def test_an_idle_kept_alive_connection_does_not_hold_a_stop_up(hub: ReplicaHub) -> None:
+def test_neither_an_idle_connection_nor_a_request_cut_short_holds_a_stop_up(
+    hub: ReplicaHub,
+) -> None:
     # As the proxy keeps connections open between requests: a stop waits for requests that
-    # came, not for connections that may bring one.
+    # came, not for connections that may bring one, nor for one whose sender went away.
     replica = hub.replicas[0]
     with requests.Session() as kept:
         alive = kept.get(replica.url + SERVICE + "health/live", timeout=HTTP_TIMEOUT)
         assert alive.status_code == 200
+        with socket.create_connection(("127.0.0.1", replica.port), timeout=HTTP_TIMEOUT) as cut:
+            head = f"POST {SERVICE}api/token/link HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            cut.sendall(head.encode() + b"\r\n{")
+            time.sleep(0.2)  # its head was read
         started = time.monotonic()
         assert replica.stop(signal.SIGTERM) == 0, replica.log()
         took = time.monotonic() - started
@@ -307,8 +326,11 @@ def test_a_replica_killed_mid_refresh_holds_the_grant_up_for_its_lease_only(
     the provider refuses, and the user is asked in one sentence to sign in again.
     """
     killed, other = hub.replicas
+    # Out of the way of the other replica's own refresh ahead of time (its window opens a
+    # quarter of the half lifetime before the refresh is due): with a token it refreshed
+    # when due, that one would be the refresh that rotates, not the killed replica's.
+    valid = token_with_at_least(other, alice_signed_in, TOKEN_TTL - 3)
     before = refreshes(oidc_provider, client)
-    valid = token_at(other, alice_signed_in).json()["access_token"]
     # Longer than the dead replica's lease could last: its answer comes to nobody.
     oidc_provider.delay_token_answers(client.client_id, 6)
     try:

@@ -20,6 +20,10 @@ from ...core.auth import AuthCore
 
 #: Seconds a stop waits for the requests under way (a cell's wait for a sign-in is cut short).
 REQUESTS_SECONDS = 20.0
+#: Seconds without a new request after which a stop closes the connections kept open: one
+#: the proxy still uses meanwhile gets its next answer (with Connection: close) instead of
+#: being closed under a request on its way.
+QUIET_SECONDS = 1.0
 
 
 class ServiceApplication(web.Application):
@@ -28,6 +32,8 @@ class ServiceApplication(web.Application):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.in_flight = 0
+        #: When the last request's head came (time.monotonic()).
+        self.last_request = 0.0
         #: Set at SIGTERM: `health` answers 503 from then on.
         self.stopping = False
 
@@ -53,6 +59,7 @@ class _Counted(httputil.HTTPMessageDelegate):
     def __init__(self, app: ServiceApplication, delegate: httputil.HTTPMessageDelegate) -> None:
         self.app = app
         self.delegate = delegate
+        self.counted = self.whole = False
 
     def headers_received(
         self,
@@ -61,6 +68,8 @@ class _Counted(httputil.HTTPMessageDelegate):
     ) -> Any:
         """The request began: it is answered before a stop ends (log_request uncounts it)."""
         self.app.in_flight += 1
+        self.app.last_request = time.monotonic()
+        self.counted = True
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Any:
@@ -69,10 +78,13 @@ class _Counted(httputil.HTTPMessageDelegate):
 
     def finish(self) -> None:
         """The whole request came."""
+        self.whole = True
         self.delegate.finish()
 
     def on_connection_close(self) -> None:
-        """The connection closed before the request was whole."""
+        """The connection closed before the request was whole: nothing will answer it."""
+        if self.counted and not self.whole:
+            self.app.in_flight = max(self.app.in_flight - 1, 0)
         self.delegate.on_connection_close()
 
 
@@ -87,7 +99,11 @@ async def stop_gracefully(
     deadline = time.monotonic() + REQUESTS_SECONDS
     if app.in_flight:
         log.info("jupyter-nevis-auth: stopping; answering %d requests first", app.in_flight)
-    while app.in_flight and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        kept_open = getattr(server, "_connections", ())
+        quiet = time.monotonic() - app.last_request >= QUIET_SECONDS
+        if not app.in_flight and (not kept_open or quiet):
+            break
         await asyncio.sleep(0.05)
     await service.tokens.drain()
     await server.close_all_connections()
