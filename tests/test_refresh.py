@@ -187,10 +187,16 @@ async def test_concurrent_callers_at_expiry_share_one_refresh(session, browser):
 
     direct = [session.current() for _ in range(50)]
     over_http = [status(browser) for _ in range(50)]
+    started = time.monotonic()
     results = await asyncio.gather(*direct, *over_http)
+    took = time.monotonic() - started
 
     fresh = await session.stored()
-    assert session.refreshes() == {"ok": 1, "error": 0}
+    seen = {tokens.expires_at for tokens in results[:50]} | {b["expires_at"] for b in results[50:]}
+    # Should it fail: how long the callers took (the new token is due LEEWAY after it came),
+    # and how many different tokens they were given.
+    why = f"answered in {took:.2f} s with {len(seen)} tokens; stored {fresh.expires_at}"
+    assert session.refreshes() == {"ok": 1, "error": 0}, why
     assert all(tokens is fresh for tokens in results[:50])
     assert fresh.access_token != first.access_token
     assert {body["expires_at"] for body in results[50:]} == {fresh.expires_at}
