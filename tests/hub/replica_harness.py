@@ -14,13 +14,19 @@ import os
 import secrets
 import signal
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from tests.hub.harness import HUB_DIR, HubError, JupyterHub
 from tests.hub.service_harness import SERVICE, ServiceHub
 from tests.support.balancer import Balancer
 from tests.support.process import Process, ProcessError, free_port
+from tests.support.provider import HTTP_TIMEOUT
 
 REPLICA_CONFIG = HUB_DIR / "replica_config.py"
 START_TIMEOUT = 30.0
@@ -155,3 +161,44 @@ class ReplicaHub(ServiceHub):
     def log(self) -> str:
         """The hub's log and every replica's."""
         return super().log() + "".join(r.log() for r in self.replicas)
+
+    def rolling_restart_under_load(
+        self, token: str, expected: Callable[[requests.Response], bool], *, keep_alive: bool
+    ) -> tuple[int, list[str]]:
+        """Stop (SIGTERM) and start each replica in turn while four callers ask the token API
+        through the hub's proxy every 20 ms with `token` (on kept-alive connections, or a
+        new one each time); returns how many answers were `expected`, and the others."""
+        failed: list[str] = []
+        answered = 0
+        done = threading.Event()
+
+        def load() -> None:
+            nonlocal answered
+            with requests.Session() as session:
+                while not done.is_set():
+                    asker = session if keep_alive else requests
+                    response = asker.get(
+                        self.url + SERVICE + "api/token",
+                        headers={"Authorization": f"token {token}"},
+                        timeout=HTTP_TIMEOUT,
+                    )
+                    if expected(response):
+                        answered += 1
+                    else:
+                        failed.append(f"{response.status_code} {response.text[:200]}")
+                    time.sleep(0.02)
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        try:
+            for replica in self.replicas:
+                time.sleep(1)
+                assert replica.stop(signal.SIGTERM) == 0, replica.log()
+                replica.start()
+            time.sleep(1)
+        finally:
+            done.set()
+            for worker in workers:
+                worker.join(30)
+        return answered, failed

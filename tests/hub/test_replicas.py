@@ -11,7 +11,6 @@ import html
 import re
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -253,38 +252,9 @@ def test_postgres_stopped_and_started_gives_one_sentence_503s_then_reconnects(
 def test_a_rolling_restart_under_load_fails_no_request(
     hub: ReplicaHub, alice_signed_in: str
 ) -> None:
-    failed: list[str] = []
-    answered = 0
-    done = threading.Event()
-
-    def load() -> None:
-        nonlocal answered
-        with requests.Session() as session:
-            while not done.is_set():
-                response = session.get(
-                    hub.url + SERVICE + "api/token",
-                    headers={"Authorization": f"token {alice_signed_in}"},
-                    timeout=HTTP_TIMEOUT,
-                )
-                if response.status_code == 200:
-                    answered += 1
-                else:
-                    failed.append(f"{response.status_code} {response.text[:200]}")
-                time.sleep(0.02)
-
-    workers = [threading.Thread(target=load) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    try:
-        for replica in hub.replicas:
-            time.sleep(1)
-            assert replica.stop(signal.SIGTERM) == 0, replica.log()
-            replica.start()
-        time.sleep(1)
-    finally:
-        done.set()
-        for worker in workers:
-            worker.join(30)
+    answered, failed = hub.rolling_restart_under_load(
+        alice_signed_in, lambda response: response.status_code == 200, keep_alive=True
+    )
     assert failed == []
     assert answered > 100
     for replica in hub.replicas:

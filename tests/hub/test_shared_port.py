@@ -8,7 +8,6 @@ connections between them.
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Iterator
 
@@ -123,36 +122,12 @@ def test_a_rolling_restart_on_one_port_under_load_leaves_every_request_answered(
     # Requests the service itself answers (a server token the hub does not know: 403),
     # through the proxy, each on a new connection, while each replica in turn is stopped
     # (SIGTERM) and started again; any other answer is one no replica gave.
-    failed: list[str] = []
-    answered = 0
-    done = threading.Event()
-
-    def load() -> None:
-        nonlocal answered
-        while not done.is_set():
-            response = requests.get(
-                hub.url + SERVICE + "api/token",
-                headers={"Authorization": "token not-a-server-token"},
-                timeout=HTTP_TIMEOUT,
-            )
-            if response.status_code == 403 and "JupyterHub does not know" in response.text:
-                answered += 1
-            else:
-                failed.append(f"{response.status_code} {response.text[:200]}")
-            time.sleep(0.02)
-
-    workers = [threading.Thread(target=load) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    try:
-        for replica in hub.replicas:
-            time.sleep(1)
-            assert replica.stop(signal.SIGTERM) == 0, replica.log()
-            replica.start()
-        time.sleep(1)
-    finally:
-        done.set()
-        for worker in workers:
-            worker.join(30)
+    answered, failed = hub.rolling_restart_under_load(
+        "not-a-server-token",
+        lambda response: (
+            response.status_code == 403 and "JupyterHub does not know" in response.text
+        ),
+        keep_alive=False,
+    )
     assert failed == []
     assert answered > 100
