@@ -13,7 +13,7 @@ import json
 import secrets
 import threading
 import time
-from itertools import islice
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -71,6 +71,7 @@ def _proof_key(proof: str) -> _ProofKey:
         raise DPoPRefused("invalid_dpop_proof", f"bad proof: {e}") from e
 
 
+@lru_cache(maxsize=256)  # an API is called at the same few URLs again and again
 def _htu(url: str) -> str:
     parts = urlsplit(url)
     port = (
@@ -120,7 +121,8 @@ class DPoPVerifier:
             now = time.time()
             # Oldest first (arrival order): drop only the expired ones, not rebuild the table,
             # which cost every request a pass over all proofs of the last two minutes.
-            for jti, seen in list(islice(self._seen.items(), 64)):
+            while self._seen:
+                jti, seen = next(iter(self._seen.items()))
                 if now - seen < 2 * IAT_WINDOW:
                     break
                 del self._seen[jti]
