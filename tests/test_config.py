@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import subprocess
@@ -13,6 +14,9 @@ import pytest
 from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.core.env import env_name
 from jupyter_nevis_auth.errors import SettingsError
+from jupyter_nevis_auth.oidc import client_auth
+from jupyter_nevis_auth.oidc.client_auth import ClientAuthentication
+from jupyter_nevis_auth.oidc.discovery import ProviderMetadata
 
 ENV = {
     "NEVIS_AUTH_ISSUER": "https://example.id.nevis.cloud",
@@ -223,3 +227,31 @@ def test_a_malformed_json_option_is_ignored_with_one_line(monkeypatch, caplog):
     assert config.extra_authorize_params == {}
     assert "Ignoring NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS: it is not a valid" in caplog.text
     assert "[1, 2]" not in caplog.text
+
+
+async def test_an_inline_secret_is_sent_without_a_thread_and_a_secret_file_is_read_each_time(
+    tmp_path, monkeypatch
+):
+    metadata = ProviderMetadata("https://op.test", "https://op.test/a", "https://op.test/t", "")
+    threads: list[object] = []
+    real_to_thread = client_auth.asyncio.to_thread
+
+    async def counted(function, *args):
+        threads.append(function)
+        return await real_to_thread(function, *args)
+
+    monkeypatch.setattr(client_auth.asyncio, "to_thread", counted)
+    inline = ClientAuthentication(NevisAuth(client_id="app", client_secret="s3cret"))
+    _body, headers = await inline.add(metadata, {"grant_type": "refresh_token"})
+    assert base64.b64decode(headers["Authorization"].removeprefix("Basic ")) == b"app:s3cret"
+    assert threads == []
+
+    secret = tmp_path / "secret"
+    secret.write_text("first\n")
+    from_file = ClientAuthentication(NevisAuth(client_id="app", client_secret_file=str(secret)))
+    for expected in ("first", "rotated"):
+        secret.write_text(expected)
+        _body, headers = await from_file.add(metadata, {"grant_type": "refresh_token"})
+        sent = base64.b64decode(headers["Authorization"].removeprefix("Basic ")).decode()
+        assert sent == f"app:{expected}"
+    assert len(threads) == 2

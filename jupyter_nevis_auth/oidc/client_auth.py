@@ -75,7 +75,11 @@ class ClientAuthentication:
             )
             return body, headers
         # A secret file may sit on a slow network mount: never read it on the event loop.
-        secret = await asyncio.to_thread(self.config.get_client_secret)
+        # A secret given inline needs no thread (a hop per refresh on a busy hub service).
+        if self.config.client_secret_file:
+            secret = await asyncio.to_thread(self.config.get_client_secret)
+        else:
+            secret = self.config.client_secret
         if method == "client_secret_basic":
             # RFC 6749 2.3.1: both parts are form-urlencoded before the Basic encoding.
             pair = f"{quote(self.config.client_id, safe='')}:{quote(secret, safe='')}"
