@@ -8,13 +8,16 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography.fernet import Fernet
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from jupyter_nevis_auth.core.stores import MemoryTokenStore
 from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.hub.service.app import NevisAuthHub, NevisAuthHubApp
+from jupyter_nevis_auth.hub.service.base import log_request, shows
 from jupyter_nevis_auth.hub.service.sql_store import SQLTokenStore, make_fernet
 
 pytestmark = pytest.mark.hub
@@ -189,3 +192,34 @@ def test_a_database_anybody_may_read_stops_the_service_with_one_sentence(
         f"anybody; make it readable by its owner only (chmod 600 {database.name})."
     ]
     assert database.stat().st_mode & 0o777 == 0o644
+
+
+def test_token_answers_make_access_lines_only_when_the_log_level_shows_them(app_in: Path) -> None:
+    # traitlets keeps the application's logger at DEBUG and its handler at the log level.
+    quiet = launch([])
+    assert quiet.log.isEnabledFor(logging.DEBUG)
+    assert shows(quiet.log, logging.INFO)
+    assert not shows(quiet.log, logging.DEBUG)
+    assert shows(launch(["--debug"]).log, logging.DEBUG)  # the same logger, now at DEBUG
+
+    made: list[str] = []
+    log = logging.getLogger("test-access-lines")
+    log.setLevel(logging.DEBUG)
+    log.addFilter(lambda record: bool(made.append(record.getMessage())) or True)
+
+    def answer(path: str, status: int, access_debug: bool) -> None:
+        settings = {"nevis_auth_log": log, "nevis_auth_access_debug": access_debug}
+        start = RequestStartLine("GET", path, "HTTP/1.1")
+        request = HTTPServerRequest(start_line=start, headers=HTTPHeaders(Host="hub"))
+        log_request(SimpleNamespace(request=request, get_status=lambda: status, settings=settings))
+
+    answer("/services/nevis-auth/api/token", 200, access_debug=False)
+    assert made == []
+    answer("/services/nevis-auth/api/token", 401, access_debug=False)
+    answer("/services/nevis-auth/api/status", 200, access_debug=False)
+    answer("/services/nevis-auth/api/token", 200, access_debug=True)
+    assert [line.rsplit(" ", 1)[0] for line in made] == [
+        "401 GET /services/nevis-auth/api/token",
+        "200 GET /services/nevis-auth/api/status",
+        "200 GET /services/nevis-auth/api/token",
+    ]

@@ -97,6 +97,7 @@ def make_app(
         nevis_auth=service,
         nevis_auth_prefix=prefix,
         nevis_auth_log=log,
+        nevis_auth_access_debug=base.shows(log, logging.DEBUG),
         nevis_auth_templates=templates,
         hub_auth=hub_auth,
         server_tokens=ServerTokens(hub_auth),

@@ -35,6 +35,22 @@ def hub_user_only(method: Method) -> Method:
     return cast(Method, web.authenticated(method))
 
 
+def shows(log: logging.Logger, level: int) -> bool:
+    """Whether a line of `level` logged to `log` is written by one of its handlers.
+
+    traitlets keeps an application's logger at DEBUG and filters in its handler: a DEBUG
+    line is made (a LogRecord per call) even when the handler then drops it.
+    """
+    logger: logging.Logger | None = log
+    if not log.isEnabledFor(level):
+        return False
+    while logger is not None:
+        if any(h.level <= level for h in logger.handlers):
+            return True
+        logger = logger.parent if logger.propagate else None
+    return False
+
+
 def log_request(handler: web.RequestHandler) -> None:
     """The access log: method, path and status; never the query (code, state) or a header."""
     request = handler.request
@@ -42,7 +58,11 @@ def log_request(handler: web.RequestHandler) -> None:
     log = handler.settings["nevis_auth_log"]
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if status < 300 and request.path.endswith(("/api/token", "/api/token/wait")):
-        level = logging.DEBUG  # servers ask often; the refreshes behind them are logged anyway
+        # Servers ask often; the refreshes behind them are logged anyway. The line is made
+        # only when the log level shows it: not a LogRecord per token answer for nothing.
+        if not handler.settings.get("nevis_auth_access_debug", True):
+            return
+        level = logging.DEBUG
     log.log(
         level,
         "%d %s %s %.1fms",
