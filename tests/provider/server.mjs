@@ -434,8 +434,16 @@ function page(title, body) {
 }
 
 function signingKeys() {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
+  // The key comes out of its generation as PEM and is read back as a key of its own. Node 20
+  // can deadlock exporting a key that generateKeyPairSync returned as a KeyObject: a garbage
+  // collection during the export frees the generation job, which waits for the key's lock
+  // the export holds (seen as about 1 start in 20 that never printed READY).
+  const { privateKey: pem } = crypto.generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  const jwk = crypto.createPrivateKey(pem).export({ format: 'jwk' });
   return { keys: [{ ...jwk, kid: `test-${crypto.randomBytes(6).toString('hex')}`, alg: 'RS256', use: 'sig' }] };
 }
 
