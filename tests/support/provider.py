@@ -177,8 +177,9 @@ class OIDCTestProvider:
         try:
             self._start_once()
         except ProviderTimeout as first:
-            # Seen rarely on CI: node stops before its first line of its own, for no reason
-            # found yet. A second node starts normally; say what the first was doing.
+            # A node that never prints READY: once a Node 20 deadlock in exporting the signing
+            # key (server.mjs now avoids it). A second node starts normally; should both
+            # hang, say what the first was doing.
             try:
                 self._start_once()
             except ProviderError as second:
