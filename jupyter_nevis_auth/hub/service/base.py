@@ -41,9 +41,9 @@ def shows(log: logging.Logger, level: int) -> bool:
     traitlets keeps an application's logger at DEBUG and filters in its handler: a DEBUG
     line is made (a LogRecord per call) even when the handler then drops it.
     """
-    logger: logging.Logger | None = log
     if not log.isEnabledFor(level):
         return False
+    logger: logging.Logger | None = log
     while logger is not None:
         if any(h.level <= level for h in logger.handlers):
             return True
