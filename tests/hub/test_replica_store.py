@@ -157,18 +157,25 @@ async def test_concurrent_requests_spread_over_replicas_refresh_once(replicas: R
     await replicas.stop()
 
 
-async def test_a_refresh_at_a_replica_takes_six_statements_and_no_ping(replicas: Replicas):
+async def test_a_refresh_at_a_replica_takes_six_statements_in_four_calls_and_no_ping(
+    replicas: Replicas,
+):
     await replicas.sign_in()
     await replicas.expire()
     store = replicas.services[1].tokens.store
     await store.ping()  # its connections idled through the wait: the one used now is tested
     statements: list[str] = []
+    calls: list[int] = []
     pings: list[object] = []
 
     def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
         statements.append(" ".join(statement.split("(")[0].split()[:3]))
 
+    def checked_out(*args: object) -> None:
+        calls.append(len(statements))  # each call to the database takes a pooled connection
+
     event.listen(store.engine, "before_cursor_execute", seen)
+    event.listen(store.engine.pool, "checkout", checked_out)
     ping = store.engine.dialect.do_ping
     store.engine.dialect.do_ping = lambda connection: pings.append(connection) or ping(connection)
     await replicas.services[1].tokens.fresh(USER)
@@ -183,6 +190,9 @@ async def test_a_refresh_at_a_replica_takes_six_statements_and_no_ping(replicas:
         "SELECT pg_notify",
         "UPDATE nevis_auth_leases SET",
     ]
+    # The read under the lease is made in the lease's own transaction: four calls, each
+    # on a thread, where a call per statement group would be five.
+    assert calls == [0, 1, 3, 5]
     assert pings == []  # connections in use moments ago are not tested first
     await replicas.stop()
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from jupyter_nevis_auth.core.apis import token_key
 from jupyter_nevis_auth.core.tokens import TokenSet
@@ -72,3 +72,41 @@ def test_many_users_at_once(postgres_url: str) -> None:
     found = asyncio.run(all_of_them())
     assert [t.access_token if t else None for t in found] == [f"access-{n}" for n in range(50)]
     store.close()
+
+
+async def test_a_lease_reads_the_row_in_its_own_transaction_unless_this_process_wrote_since(
+    postgres_url: str,
+) -> None:
+    key = Fernet.generate_key().decode()
+    here = SQLTokenStore(postgres_url, make_fernet(key), shared=True)
+    there = SQLTokenStore(postgres_url, make_fernet(key), shared=True)
+    calls: list[object] = []
+    event.listen(here.engine.pool, "checkout", lambda *args: calls.append(args))
+    newer = TokenSet("carol-access-2", refresh_token="carol-refresh-2")
+    try:
+        await here.set("carol", ALICE)
+        await there.set("carol", newer)  # another replica's refresh, not heard here
+        assert await here.get("carol") == ALICE  # cached, trusted its few seconds
+        calls.clear()
+        async with here.lease("carol"):
+            assert len(calls) == 1  # the lease taken
+            # What the lease's transaction read: the other replica's write, no call more.
+            assert await here.reread("carol") == newer
+            assert len(calls) == 1
+        assert await here.get("carol") == newer
+
+        # A write here after the lease was taken: the row is read again, not the old read.
+        async with here.lease("carol"):
+            await here.set("carol", BOB)
+            calls.clear()
+            assert await here.reread("carol") == BOB
+            assert len(calls) == 1
+
+        # Signed out at the other replica: None under the lease, and nothing older kept.
+        await there.delete("carol")
+        async with here.lease("carol"):
+            assert await here.reread("carol") is None
+        assert await here.get("carol") is None
+    finally:
+        here.close()
+        there.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, insert, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ...core.stores import Lease
@@ -50,9 +50,11 @@ Call = Callable[..., Awaitable[Any]]
 class SQLLease(Lease):
     """A lease held in the database; what a failed refresh asks of the others, kept to write."""
 
-    def __init__(self, quiet_for: float, quiet_reason: str) -> None:
+    def __init__(self, quiet_for: float, quiet_reason: str, read: Any = None) -> None:
         self.quiet_for = quiet_for
         self.quiet_reason = quiet_reason
+        #: What `hold`'s `read` found in the transaction that took the lease.
+        self.read = read
         self.cooling: tuple[float, str] | None = None
 
     def cool_down(self, seconds: float, reason: str) -> None:
@@ -74,16 +76,20 @@ class Leases:
         metadata.create_all(engine)
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str, wait: bool = True) -> AsyncIterator[Lease]:
+    async def hold(
+        self, key: str, wait: bool = True, read: Callable[[Connection], Any] | None = None
+    ) -> AsyncIterator[Lease]:
         """Wait for `key`'s lease, hold it (renewed) while the block runs, then give it back.
 
         `wait` False: one try; while another replica holds it, the block gets a busy Lease.
+        `read` runs in the transaction that takes the lease, its answer kept as the lease's
+        `read`: what was stored when the lease was taken, without a call of its own.
         """
         lid, holder = fingerprint(key), secrets.token_hex(16)
         delay = FIRST_TRY_AGAIN
         self.waiting.add(key)
         try:
-            while (taken := await self.call(self._take, lid, holder)) is None and wait:
+            while (taken := await self.call(self._take, lid, holder, read)) is None and wait:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, LAST_TRY_AGAIN)
         finally:
@@ -116,8 +122,11 @@ class Leases:
             with contextlib.suppress(StoreUnavailableError):
                 await self.call(self._extend, lid, holder)
 
-    def _take(self, lid: str, holder: str) -> tuple[float, str] | None:
-        """(seconds of quiet asked for, why) once taken; None while another holds it."""
+    def _take(
+        self, lid: str, holder: str, read: Callable[[Connection], Any] | None = None
+    ) -> tuple[float, str, Any] | None:
+        """(seconds of quiet asked for, why, what `read` found) once taken; None while another
+        holds it."""
         free = (leases_table.c.holder.is_(None)) | (leases_table.c.expires_at < func.now())
         held = {"holder": holder, "expires_at": func.now() + timedelta(seconds=self.seconds)}
         answer = (leases_table.c.quiet_until, leases_table.c.reason, func.now())
@@ -141,11 +150,12 @@ class Leases:
                     .values(**held)
                     .returning(*answer)
                 ).first()
+            found = read(db) if row is not None and read is not None else None
         if row is None:
             return None
         quiet_until, reason, now = row
         quiet = (quiet_until - now).total_seconds() if quiet_until is not None else 0.0
-        return max(quiet, 0.0), reason or ""
+        return max(quiet, 0.0), reason or "", found
 
     def _extend(self, lid: str, holder: str) -> None:
         with self.engine.begin() as db:

@@ -8,24 +8,11 @@ import functools
 import json
 import math
 import time
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from cryptography.fernet import InvalidToken, MultiFernet
-from sqlalchemy import (
-    Column,
-    DateTime,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -33,25 +20,18 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from ...core.apis import split_key
 from ...core.stores import Lease, TokenStore
 from ...core.stores import make_fernet as make_fernet  # where the service's callers found it
-from ...core.tokens import TokenSet, fingerprint
+from ...core.tokens import TokenSet
 from ...errors import StoreUnavailableError
+from . import token_rows
 from .change_feed import CHANNEL, ChangeFeed, notice
-from .leases import Leases
+from .leases import Leases, SQLLease
 from .read_cache import ReadCache as ReadCache  # where the tests found it
 from .sql_engine import CONNECT_TIMEOUT, executor_for, make_engine
+from .token_rows import metadata as metadata  # where the service's modules found them
+from .token_rows import row_id as row_id
+from .token_rows import tokens_table as tokens_table
 
 T = TypeVar("T")
-
-metadata = MetaData()
-#: One row per store key; `id` is the key's SHA-256, so keys of any length fit a primary key.
-tokens_table = Table(
-    "nevis_auth_tokens",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("key", Text, nullable=False),
-    Column("ciphertext", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
 
 
 #: What a request that needs the database hears while it cannot be reached.
@@ -62,11 +42,6 @@ UNAVAILABLE = (
 #: (before a refresh), instead of writing to see. A file does not restart as a database
 #: server does.
 RECENT_WRITE_SECONDS = 1.0
-
-
-def row_id(key: str) -> str:
-    """The primary key of the row holding `key`'s tokens."""
-    return fingerprint(key)
 
 
 class SQLTokenStore(TokenStore):
@@ -110,6 +85,9 @@ class SQLTokenStore(TokenStore):
         self.reachable = True
         metadata.create_all(self.engine)
         self.leases = Leases(self.engine, self._call, lease_seconds) if shared else None
+        #: Each leased key's row as the lease's transaction read it, and the key's
+        #: ReadCache.generation before: what reread() answers under that lease.
+        self._read_with_lease: dict[str, tuple[tuple[int, int], str | None]] = {}
         #: Other replicas' writes, heard as they commit (PostgreSQL only).
         self.feed: ChangeFeed | None = None
         if shared and self.engine.url.get_backend_name() == "postgresql":
@@ -128,7 +106,14 @@ class SQLTokenStore(TokenStore):
         if cached is not None:
             return cached
         generation = self.cache.generation(user)
-        ciphertext = await self._call(self._select, user)
+        return self._decrypted(
+            user, await self._call(token_rows.read, self.engine, user), generation
+        )
+
+    def _decrypted(
+        self, user: str, ciphertext: str | None, generation: tuple[int, int]
+    ) -> TokenSet | None:
+        """The tokens in `user`'s row (kept unless written since `generation`), or None."""
         if ciphertext is None:
             return None
         try:
@@ -144,14 +129,39 @@ class SQLTokenStore(TokenStore):
         return tokens
 
     async def reread(self, user: str) -> TokenSet | None:
-        """The tokens under `user` in the database now (where other processes share it)."""
+        """The tokens under `user` in the database now (where other processes share it).
+
+        Under a lease just taken: what the lease's own transaction read, unless this process
+        wrote `user` since.
+        """
         if self.shared:
+            taken = self._read_with_lease.pop(user, None)
+            if taken is not None and taken[0] == self.cache.generation(user):
+                tokens = self._decrypted(user, taken[1], taken[0])
+                if tokens is None:
+                    self.cache.forget(user)  # signed out: nothing older stays cached
+                return tokens
             self.cache.forget(user)
         return await self.get(user)
 
     def lease(self, key: str, wait: bool = True) -> contextlib.AbstractAsyncContextManager[Lease]:
         """`key`'s refresh lease: in the database where other processes share it."""
-        return self.leases.hold(key, wait) if self.leases is not None else super().lease(key)
+        if self.leases is None:
+            return super().lease(key)
+        return self._leased(self.leases, key, wait)
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, leases: Leases, key: str, wait: bool) -> AsyncIterator[Lease]:
+        """The database lease of `key`, its row read in the same transaction (for reread)."""
+        generation = self.cache.generation(key)
+        read = functools.partial(token_rows.read_in, key=key)
+        async with leases.hold(key, wait, read) as lease:
+            if isinstance(lease, SQLLease):
+                self._read_with_lease[key] = (generation, lease.read)
+            try:
+                yield lease
+            finally:
+                self._read_with_lease.pop(key, None)
 
     def waits_for_lease(self, key: str) -> bool:
         """Whether a refresh here waits for `key`'s lease, which another replica holds."""
@@ -162,7 +172,7 @@ class SQLTokenStore(TokenStore):
         payload = json.dumps({"key": user, "tokens": tokens.to_dict()}).encode()
         ciphertext = self.fernet.encrypt(payload).decode("ascii")
         self.cache.forget(user)
-        await self._call(self._upsert, user, ciphertext)
+        await self._call(token_rows.write, self.engine, user, ciphertext, self._announce)
         self._written_at = time.monotonic()
         self.cache.written(user, tokens)
         self._warned.discard(user)
@@ -170,13 +180,13 @@ class SQLTokenStore(TokenStore):
     async def delete(self, user: str) -> None:
         """Forget the tokens under `user`."""
         self.cache.forget(user)
-        await self._call(self._delete, user)
+        await self._call(token_rows.remove, self.engine, user, self._announce)
         self._written_at = time.monotonic()
         self.cache.written(user, None)
 
     async def keys(self) -> list[str]:
         """Every key tokens are kept under."""
-        return await self._call(self._keys)
+        return await self._call(token_rows.keys, self.engine)
 
     async def check_writable(self, key: str) -> None:
         """Raise StoreUnavailableError unless the database takes a write now.
@@ -189,12 +199,12 @@ class SQLTokenStore(TokenStore):
             return
         if self.leases is not None and self.leases.just_taken(key, recent):
             return
-        await self._call(self._touch, key)
+        await self._call(token_rows.touch, self.engine, key)
         self._written_at = time.monotonic()
 
     async def ping(self) -> None:
         """Raise StoreUnavailableError unless the database answers now."""
-        await self._call(self._ping)
+        await self._call(token_rows.ping, self.engine)
 
     async def _call(self, work: Callable[..., T], *args: Any) -> T:
         """Run `work` in a thread; the database's being unreachable is StoreUnavailableError."""
@@ -222,7 +232,9 @@ class SQLTokenStore(TokenStore):
 
     async def rotate(self) -> int:
         """Encrypt every row with the newest key, so older keys can be dropped; returns how many."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._rotate)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, token_rows.rotate, self.engine, self.fernet, self._warn_once
+        )
 
     def listen(self) -> None:
         """Hear other replicas' writes from now on, where the database can say (PostgreSQL)."""
@@ -256,65 +268,7 @@ class SQLTokenStore(TokenStore):
             why,
         )
 
-    def _ping(self) -> None:
-        with self.engine.connect() as db:
-            db.execute(select(1))
-
-    def _touch(self, key: str) -> None:
-        with self.engine.begin() as db:
-            db.execute(
-                update(tokens_table)
-                .where(tokens_table.c.id == row_id(key))
-                .values(updated_at=datetime.now(timezone.utc))
-            )
-
-    def _select(self, key: str) -> str | None:
-        with self.engine.connect() as db:
-            query = select(tokens_table.c.ciphertext).where(tokens_table.c.id == row_id(key))
-            return db.execute(query).scalar_one_or_none()
-
-    def _upsert(self, key: str, ciphertext: str) -> None:
-        values = {"ciphertext": ciphertext, "updated_at": datetime.now(timezone.utc)}
-        change = update(tokens_table).where(tokens_table.c.id == row_id(key)).values(**values)
-        try:
-            with self.engine.begin() as db:
-                if not db.execute(change).rowcount:
-                    db.execute(insert(tokens_table).values(id=row_id(key), key=key, **values))
-                self._announce(db, key)
-        except IntegrityError:
-            # Another writer inserted the row between the two statements: update theirs.
-            with self.engine.begin() as db:
-                db.execute(change)
-                self._announce(db, key)
-
-    def _delete(self, key: str) -> None:
-        with self.engine.begin() as db:
-            db.execute(delete(tokens_table).where(tokens_table.c.id == row_id(key)))
-            self._announce(db, key)
-
     def _announce(self, db: Connection, key: str) -> None:
         """Tell the other replicas that `key`'s row changes, when this transaction commits."""
         if self.feed is not None:
             db.execute(select(func.pg_notify(CHANNEL, notice(self.feed.origin, row_id(key)))))
-
-    def _keys(self) -> list[str]:
-        with self.engine.connect() as db:
-            return list(db.execute(select(tokens_table.c.key)).scalars())
-
-    def _rotate(self) -> int:
-        rotated = 0
-        with self.engine.begin() as db:
-            rows = db.execute(
-                select(tokens_table.c.id, tokens_table.c.key, tokens_table.c.ciphertext)
-            ).all()
-            for rid, key, ciphertext in rows:
-                try:
-                    new = self.fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
-                except InvalidToken as e:
-                    self._warn_once(key, e)
-                    continue
-                db.execute(
-                    update(tokens_table).where(tokens_table.c.id == rid).values(ciphertext=new)
-                )
-                rotated += 1
-        return rotated
