@@ -74,7 +74,7 @@ def test_many_users_at_once(postgres_url: str) -> None:
     store.close()
 
 
-async def test_a_lease_reads_the_row_in_its_own_transaction_unless_this_process_wrote_since(
+async def test_a_lease_reads_its_row_as_it_is_taken_and_a_write_under_it_gives_it_back(
     postgres_url: str,
 ) -> None:
     key = Fernet.generate_key().decode()
@@ -96,8 +96,13 @@ async def test_a_lease_reads_the_row_in_its_own_transaction_unless_this_process_
         assert await here.get("carol") == newer
 
         # A write here after the lease was taken: the row is read again, not the old read.
+        # The write gave the lease back in its own transaction: another replica may take it.
         async with here.lease("carol"):
+            async with there.lease("carol", wait=False) as elsewhere:
+                assert elsewhere.busy
             await here.set("carol", BOB)
+            async with there.lease("carol", wait=False) as elsewhere:
+                assert not elsewhere.busy
             calls.clear()
             assert await here.reread("carol") == BOB
             assert len(calls) == 1

@@ -50,16 +50,25 @@ Call = Callable[..., Awaitable[Any]]
 class SQLLease(Lease):
     """A lease held in the database; what a failed refresh asks of the others, kept to write."""
 
-    def __init__(self, quiet_for: float, quiet_reason: str, read: Any = None) -> None:
+    def __init__(
+        self, lid: str, holder: str, quiet_for: float, quiet_reason: str, read: Any = None
+    ) -> None:
+        self.lid, self.holder = lid, holder
         self.quiet_for = quiet_for
         self.quiet_reason = quiet_reason
         #: What `hold`'s `read` found in the transaction that took the lease.
         self.read = read
         self.cooling: tuple[float, str] | None = None
+        #: Whether a transaction that wrote the grant gave the lease back too.
+        self.given_back = False
 
     def cool_down(self, seconds: float, reason: str) -> None:
         """Written when the lease is given back."""
         self.cooling = (seconds, reason)
+
+    def give_back_in(self, db: Connection) -> None:
+        """Give the lease back in `db`'s transaction (the grant's write): when it commits."""
+        give_back(db, self.lid, self.holder, self.cooling)
 
 
 class Leases:
@@ -99,7 +108,7 @@ class Leases:
             busy.busy = True
             yield busy
             return
-        lease = SQLLease(*taken)
+        lease = SQLLease(lid, holder, *taken)
         self.taken_at[key] = time.monotonic()
         renewing = asyncio.ensure_future(self._renew(lid, holder))
         try:
@@ -108,7 +117,8 @@ class Leases:
             self.taken_at.pop(key, None)
             renewing.cancel()
             try:
-                await self.call(self._give_back, lid, holder, lease.cooling)
+                if not lease.given_back:
+                    await self.call(self._give_back, lid, holder, lease.cooling)
             except StoreUnavailableError:
                 pass  # it expires by itself; the store has said the database is gone
 
@@ -166,12 +176,17 @@ class Leases:
             )
 
     def _give_back(self, lid: str, holder: str, cooling: tuple[float, str] | None) -> None:
-        values: dict[str, Any] = {"holder": None, "expires_at": None}
-        if cooling is not None:
-            values.update(quiet_until=func.now() + timedelta(seconds=cooling[0]), reason=cooling[1])
         with self.engine.begin() as db:
-            db.execute(
-                update(leases_table)
-                .where(leases_table.c.id == lid, leases_table.c.holder == holder)
-                .values(**values)
-            )
+            give_back(db, lid, holder, cooling)
+
+
+def give_back(db: Connection, lid: str, holder: str, cooling: tuple[float, str] | None) -> None:
+    """Free the lease `lid` if `holder` holds it; with `cooling`, (seconds, why) of quiet."""
+    values: dict[str, Any] = {"holder": None, "expires_at": None}
+    if cooling is not None:
+        values.update(quiet_until=func.now() + timedelta(seconds=cooling[0]), reason=cooling[1])
+    db.execute(
+        update(leases_table)
+        .where(leases_table.c.id == lid, leases_table.c.holder == holder)
+        .values(**values)
+    )

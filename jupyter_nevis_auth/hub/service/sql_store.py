@@ -88,6 +88,8 @@ class SQLTokenStore(TokenStore):
         #: Each leased key's row as the lease's transaction read it, and the key's
         #: ReadCache.generation before: what reread() answers under that lease.
         self._read_with_lease: dict[str, tuple[tuple[int, int], str | None]] = {}
+        #: The leases this process holds, by key: a write of the key gives its lease back.
+        self._leases_held: dict[str, SQLLease] = {}
         #: Other replicas' writes, heard as they commit (PostgreSQL only).
         self.feed: ChangeFeed | None = None
         if shared and self.engine.url.get_backend_name() == "postgresql":
@@ -158,21 +160,33 @@ class SQLTokenStore(TokenStore):
         async with leases.hold(key, wait, read) as lease:
             if isinstance(lease, SQLLease):
                 self._read_with_lease[key] = (generation, lease.read)
+                self._leases_held[key] = lease
             try:
                 yield lease
             finally:
                 self._read_with_lease.pop(key, None)
+                self._leases_held.pop(key, None)
 
     def waits_for_lease(self, key: str) -> bool:
         """Whether a refresh here waits for `key`'s lease, which another replica holds."""
         return self.leases is not None and key in self.leases.waiting
 
     async def set(self, user: str, tokens: TokenSet) -> None:
-        """Keep the tokens under `user`, encrypted with the newest key."""
+        """Keep the tokens under `user`, encrypted with the newest key.
+
+        Under `user`'s lease (a refresh's answer), the same transaction gives the lease back:
+        both happen, or neither does and the lease is held on (KeptWrites).
+        """
         payload = json.dumps({"key": user, "tokens": tokens.to_dict()}).encode()
         ciphertext = self.fernet.encrypt(payload).decode("ascii")
         self.cache.forget(user)
-        await self._call(token_rows.write, self.engine, user, ciphertext, self._announce)
+        lease = self._leases_held.get(user)
+        announce = self._announce
+        if lease is not None and not lease.given_back:
+            announce = functools.partial(self._announce_and_give_back, lease=lease)
+        await self._call(token_rows.write, self.engine, user, ciphertext, announce)
+        if lease is not None:
+            lease.given_back = True
         self._written_at = time.monotonic()
         self.cache.written(user, tokens)
         self._warned.discard(user)
@@ -272,3 +286,7 @@ class SQLTokenStore(TokenStore):
         """Tell the other replicas that `key`'s row changes, when this transaction commits."""
         if self.feed is not None:
             db.execute(select(func.pg_notify(CHANNEL, notice(self.feed.origin, row_id(key)))))
+
+    def _announce_and_give_back(self, db: Connection, key: str, lease: SQLLease) -> None:
+        self._announce(db, key)
+        lease.give_back_in(db)
