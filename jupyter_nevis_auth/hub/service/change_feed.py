@@ -22,6 +22,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
@@ -60,6 +61,9 @@ class ChangeFeed:
         self.timeout = timeout
         #: This process, in its notices: its own writes are in its cache already.
         self.origin = secrets.token_hex(8)
+        #: Called with each key in use here that another replica wrote (dropped from the
+        #: cache already), so that it can be read again before the next request needs it.
+        self.on_dropped: Callable[[str], None] | None = None
         #: When the last question on the listening connection was sent that was answered
         #: (time.monotonic()): every write committed before it has been heard.
         self.heard_at = -math.inf
@@ -133,4 +137,6 @@ class ChangeFeed:
     def _heard(self, payload: str) -> None:
         origin, _, row = payload.partition(" ")
         if origin != self.origin:
-            self.cache.forget_row(row)
+            key = self.cache.forget_row(row)
+            if key is not None and self.on_dropped is not None:
+                self.on_dropped(key)
