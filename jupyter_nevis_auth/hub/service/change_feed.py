@@ -2,9 +2,10 @@
 
 Each write to the tokens table sends a notice in its own transaction (PostgreSQL delivers it
 when, and only if, that transaction commits), naming the row and the process that wrote it.
-Every replica listens on a connection of its own and drops what it cached of that row, so a
-refresh or a sign-out at one replica is seen at the others within milliseconds, and what a
-replica read stays in its memory until another writes it: most reads need no query.
+Every replica listens on a connection of its own and drops what it cached of that row (the
+store reads a row in use again at once, in the background, `on_dropped`), so a refresh or a
+sign-out at one replica is seen at the others within milliseconds, and what a replica read
+stays in its memory until another writes it: most reads need no query.
 
 The feed vouches for the cache only while it is known to hear everything: it asks the
 database a question every HEARTBEAT_SHARE of the cache time, and a notice committed before
