@@ -115,32 +115,3 @@ async def test_a_lease_reads_its_row_as_it_is_taken_and_a_write_under_it_gives_i
     finally:
         here.close()
         there.close()
-
-
-async def test_callers_missing_the_same_key_share_one_read(postgres_url: str) -> None:
-    key = Fernet.generate_key().decode()
-    store = SQLTokenStore(postgres_url, make_fernet(key), shared=True)
-    selects: list[str] = []
-    event.listen(
-        store.engine,
-        "before_cursor_execute",
-        lambda conn, cursor, statement, *rest: selects.append(statement),
-    )
-    try:
-        await store.set("dave", ALICE)
-        store.cache.forget("dave")  # as when another replica's write is heard
-        selects.clear()
-        answers = await asyncio.gather(*(store.get("dave") for _ in range(5)))
-        assert answers == [ALICE] * 5
-        assert len(selects) == 1
-        # A write after a read began: callers from then on do not take that read's answer.
-        store.cache.forget("dave")
-        first = asyncio.ensure_future(store.get("dave"))
-        await asyncio.sleep(0)
-        await store.set("dave", BOB)
-        store.cache.forget("dave")
-        assert await store.get("dave") == BOB
-        await first  # it may have read either: it began before the write committed
-    finally:
-        await store.delete("dave")
-        store.close()

@@ -2,10 +2,9 @@
 
 Each write to the tokens table sends a notice in its own transaction (PostgreSQL delivers it
 when, and only if, that transaction commits), naming the row and the process that wrote it.
-Every replica listens on a connection of its own and drops what it cached of that row (the
-store reads a row in use again at once, in the background, `on_dropped`), so a refresh or a
-sign-out at one replica is seen at the others within milliseconds, and what a replica read
-stays in its memory until another writes it: most reads need no query.
+Every replica listens on a connection of its own and drops what it cached of that row, so a
+refresh or a sign-out at one replica is seen at the others within milliseconds, and what a
+replica read stays in its memory until another writes it: most reads need no query.
 
 The feed vouches for the cache only while it is known to hear everything: it asks the
 database a question every HEARTBEAT_SHARE of the cache time, and a notice committed before
@@ -23,7 +22,6 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
@@ -62,9 +60,6 @@ class ChangeFeed:
         self.timeout = timeout
         #: This process, in its notices: its own writes are in its cache already.
         self.origin = secrets.token_hex(8)
-        #: Called with each key in use here that another replica wrote (dropped from the
-        #: cache already), so that it can be read again before the next request needs it.
-        self.on_dropped: Callable[[str], None] | None = None
         #: When the last question on the listening connection was sent that was answered
         #: (time.monotonic()): every write committed before it has been heard.
         self.heard_at = -math.inf
@@ -138,6 +133,4 @@ class ChangeFeed:
     def _heard(self, payload: str) -> None:
         origin, _, row = payload.partition(" ")
         if origin != self.origin:
-            key = self.cache.forget_row(row)
-            if key is not None and self.on_dropped is not None:
-                self.on_dropped(key)
+            self.cache.forget_row(row)

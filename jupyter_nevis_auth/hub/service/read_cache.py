@@ -61,15 +61,11 @@ class ReadCache:
         self._tokens.pop(key, None)
         self._writes[key] = self._writes.get(key, 0) + 1
 
-    def forget_row(self, row: str) -> str | None:
-        """Drop the key whose row id is `row`: another process wrote it. Returns the key when
-        its tokens were kept here (in use lately), else None."""
+    def forget_row(self, row: str) -> None:
+        """Drop the key whose row id is `row`: another process wrote it."""
         key = self._keys.get(row)
-        if key is None:
-            return None
-        kept = key in self._tokens
-        self.forget(key)
-        return key if kept else None
+        if key is not None:
+            self.forget(key)
 
     def drop_all(self) -> None:
         """Drop every entry, and keep no read under way: writes may have gone unheard."""

@@ -90,8 +90,6 @@ class SQLTokenStore(TokenStore):
         self._read_with_lease: dict[str, tuple[tuple[int, int], str | None]] = {}
         #: The leases this process holds, by key: a write of the key gives its lease back.
         self._leases_held: dict[str, SQLLease] = {}
-        #: Reads under way, by key, with the key's ReadCache.generation when each began.
-        self._reads: dict[str, tuple[tuple[int, int], asyncio.Future[TokenSet | None]]] = {}
         #: Other replicas' writes, heard as they commit (PostgreSQL only).
         self.feed: ChangeFeed | None = None
         if shared and self.engine.url.get_backend_name() == "postgresql":
@@ -109,32 +107,10 @@ class SQLTokenStore(TokenStore):
         cached = self.cache.get(user)
         if cached is not None:
             return cached
-        return await asyncio.shield(self._read(user, self.cache.generation(user)))
-
-    def _read(self, user: str, generation: tuple[int, int]) -> asyncio.Future[TokenSet | None]:
-        """A read of `user`'s row since `generation`, shared by its callers (who may leave)."""
-        under_way = self._reads.get(user)
-        if under_way is not None and under_way[0] == generation:
-            return under_way[1]
-
-        async def read() -> TokenSet | None:
-            ciphertext = await self._call(token_rows.read, self.engine, user)
-            return self._decrypted(user, ciphertext, generation)
-
-        task = asyncio.ensure_future(read())
-        self._reads[user] = (generation, task)
-        task.add_done_callback(functools.partial(self._read_done, user))
-        return task
-
-    def _read_done(self, user: str, task: asyncio.Future[TokenSet | None]) -> None:
-        if self._reads.get(user, (None, None))[1] is task:
-            del self._reads[user]
-        if not task.cancelled():
-            task.exception()  # retrieved: a read nobody waits for is not reported as lost
-
-    def _read_again(self, key: str) -> None:
-        """Another replica wrote `key`, in use here: read it before the next request does."""
-        self._read(key, self.cache.generation(key))
+        generation = self.cache.generation(user)
+        return self._decrypted(
+            user, await self._call(token_rows.read, self.engine, user), generation
+        )
 
     def _decrypted(
         self, user: str, ciphertext: str | None, generation: tuple[int, int]
@@ -277,14 +253,12 @@ class SQLTokenStore(TokenStore):
     def listen(self) -> None:
         """Hear other replicas' writes from now on, where the database can say (PostgreSQL)."""
         if self.feed is not None:
-            self.feed.on_dropped = self._read_again
             self.feed.start()
 
     async def stop_listening(self) -> None:
         """Stop hearing other replicas' writes (before close())."""
         if self.feed is not None:
             await self.feed.stop()
-        await asyncio.gather(*(read for _, read in self._reads.values()), return_exceptions=True)
 
     def close(self) -> None:
         """Close the database connections."""
