@@ -11,6 +11,9 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.core.file_store import EncryptedFileTokenStore
@@ -147,6 +150,50 @@ def test_the_test_resource_server_verifies_every_proofs_signature_under_a_known_
     with pytest.raises(DPoPRefused) as refused:
         verifier.check(proof, "GET", "http://api.test/hello", "at", claims)
     assert refused.value.error == "invalid_dpop_proof"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _es256_proof_by(private_key: ec.EllipticCurvePrivateKey, signature_bytes: int) -> str:
+    """A proof whose header says ES256, signed with `private_key` (any curve)."""
+    numbers = private_key.public_key().public_numbers()
+    size = (private_key.curve.key_size + 7) // 8
+    jwk = {
+        "kty": "EC",
+        "crv": {256: "P-256", 384: "P-384"}[private_key.curve.key_size],
+        "x": b64url(numbers.x.to_bytes(size, "big")),
+        "y": b64url(numbers.y.to_bytes(size, "big")),
+    }
+    header = b64url(json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).encode())
+    claims = {"jti": "j1", "htm": "GET", "htu": "http://api.test/hello", "iat": int(time.time())}
+    claims["ath"] = b64url(hashlib.sha256(b"at").digest())
+    body = b64url(json.dumps(claims).encode())
+    der = private_key.sign(f"{header}.{body}".encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    half = signature_bytes // 2
+    return f"{header}.{body}.{b64url(r.to_bytes(half, 'big') + s.to_bytes(half, 'big'))}"
+
+
+@pytest.mark.parametrize("curve, signature_bytes", [(ec.SECP384R1(), 96), (ec.SECP256R1(), 66)])
+def test_the_test_resource_server_takes_es256_only_from_a_p256_key_as_r_and_s(
+    curve, signature_bytes
+):
+    key = ec.generate_private_key(curve)
+    proof = _es256_proof_by(key, signature_bytes)
+    jkt = thumbprint(jwt.get_unverified_header(proof)["jwk"])
+    with pytest.raises(DPoPRefused) as refused:
+        DPoPVerifier(nonces=False).check(
+            proof, "GET", "http://api.test/hello", "at", {"cnf": {"jkt": jkt}}
+        )
+    assert refused.value.error == "invalid_dpop_proof"
+    # The same key and claims, signed as ES256 asks (P-256, 64 bytes), are taken.
+    if isinstance(curve, ec.SECP256R1):
+        good = _es256_proof_by(key, 64)
+        DPoPVerifier(nonces=False).check(
+            good, "GET", "http://api.test/hello", "at", {"cnf": {"jkt": jkt}}
+        )
 
 
 def test_the_test_resource_server_refuses_a_replayed_proof():
