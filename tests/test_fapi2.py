@@ -19,7 +19,7 @@ import pytest
 from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys
 from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.oidc import OIDCClient
-from jupyter_nevis_auth.oidc.profile import fapi2_problems
+from jupyter_nevis_auth.oidc.profile import dpop_warning, fapi2_problems
 from tests.conftest import Browser
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 
@@ -74,6 +74,10 @@ LACKING = [
         "PKCE S256 (not in code_challenge_methods_supported)",
     ),
     (
+        {"dpop_signing_alg_values_supported": ("EdDSA",)},
+        "DPoP with ES256 (not in dpop_signing_alg_values_supported)",
+    ),
+    (
         {"authorization_response_iss_parameter_supported": False},
         "the iss authorization response parameter "
         "(no authorization_response_iss_parameter_supported)",
@@ -93,6 +97,21 @@ async def test_each_piece_the_provider_lacks_is_named(
         f'NevisAuth.profile "fapi2" needs {piece}, which the provider does not advertise; '
         "enable it for the application at the provider."
     ]
+
+
+async def test_dpop_without_fapi2_warns_when_the_provider_lists_no_es256_proofs(
+    fapi_provider: OIDCTestProvider, oidc_provider: OIDCTestProvider
+):
+    config = NevisAuth(issuer=oidc_provider.issuer, client_id="c", client_secret="s", dpop=True)
+    # The plain test provider has DPoP off, so its discovery names no proof algorithm.
+    without = await OIDCClient(config).metadata()
+    assert without.dpop_signing_alg_values_supported == ()
+    warning = dpop_warning(config, without)
+    assert warning.startswith("The provider does not list ES256 in dpop_signing_alg_values")
+    assert warning in await OIDCClient(config).problems()
+    assert "ES256" in (await fapi2_metadata(fapi_provider)).dpop_signing_alg_values_supported
+    assert dpop_warning(config, await fapi2_metadata(fapi_provider)) == ""
+    assert dpop_warning(NevisAuth(dpop=False), without) == ""
 
 
 @pytest.mark.parametrize(
@@ -234,6 +253,7 @@ def test_the_doctor_passes_a_fapi2_setup_and_names_what_is_in_use(
     assert "pushed authorization requests" in features
     assert f"private_key_jwt (ES256, kid {private_key['kid']}, 1 key(s) published)" in features
     assert "every FAPI 2.0 requirement" in features
+    assert "DPoP (ES256 proofs)" in features
     authentication = line(result, "client authentication")
     assert authentication.startswith("\u2713 client authentication: private_key_jwt accepted")
     assert private_key["d"] not in result.stdout + result.stderr
@@ -252,6 +272,7 @@ def test_the_doctor_names_what_a_provider_lacks_for_fapi2(
     assert features.startswith("\u2717")
     assert "pushed authorization requests (no pushed_authorization_request_endpoint)" in features
     assert "private_key_jwt (not in token_endpoint_auth_methods_supported)" in features
+    assert "DPoP with ES256 (not in dpop_signing_alg_values_supported)" in features
     assert "enable it for the application at the provider" in result.stdout
 
 

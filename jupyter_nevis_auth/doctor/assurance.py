@@ -9,7 +9,7 @@ from ..core.pending import new_state, pkce_challenge
 from ..errors import NevisAuthError, OAuthError, SettingsError
 from ..oidc import refusals
 from ..oidc.authorize import authorize_params, push
-from ..oidc.profile import fapi2_problems, par_problem, uses_par
+from ..oidc.profile import DPOP_ALGORITHM, dpop_warning, fapi2_problems, par_problem, uses_par
 from .context import Context
 from .report import Check, clause, failed, passed, unconfirmed
 
@@ -52,6 +52,15 @@ async def assurance(ctx: Context) -> tuple[list[str], list[Lacking]]:
                     "its public keys (the output of make-client-key, or nevis/jwks.json).",
                 )
             )
+    if dpop_warning(config, metadata):
+        lacking.append(
+            (
+                f"DPoP with {DPOP_ALGORITHM} (not in dpop_signing_alg_values_supported)",
+                "enable DPoP for the application at the provider, or turn dpop off.",
+            )
+        )
+    elif config.dpop and DPOP_ALGORITHM in metadata.dpop_signing_alg_values_supported:
+        offered.append(f"DPoP ({DPOP_ALGORITHM} proofs)")
     for sentence in fapi2_problems(config, metadata):
         what = sentence.split(" needs ", 1)[1].split(", which", 1)[0]
         lacking.append((what, "enable it for the application at the provider."))

@@ -17,7 +17,7 @@ from .client_auth import ClientAuthentication
 from .discovery import Discovery, ProviderMetadata
 from .http import ProviderHTTP, oauth_error_code, parse_json
 from .id_token import IDTokenChecks, IDTokenValidator
-from .profile import flow_problems, key_auth_warning, uses_par
+from .profile import dpop_warning, flow_problems, key_auth_warning, uses_par
 
 #: RFC 8693's grant type and token type of an access token.
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
@@ -123,9 +123,12 @@ class OIDCClient:
         if algorithm_problem:
             found.append(algorithm_problem)
         found += flow_problems(self.config, metadata)
-        warning = key_auth_warning(self.config, metadata)
-        if warning:
-            found.append(warning)
+        for warning in (
+            key_auth_warning(self.config, metadata),
+            dpop_warning(self.config, metadata),
+        ):
+            if warning:
+                found.append(warning)
         if self.authentication.key_file is not None:
             try:
                 await self.client_keys()

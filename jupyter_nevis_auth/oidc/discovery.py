@@ -58,6 +58,8 @@ class ProviderMetadata:
     require_pushed_authorization_requests: bool = False
     #: Empty when the provider does not say (PKCE is sent with S256 all the same).
     code_challenge_methods_supported: tuple[str, ...] = ()
+    #: RFC 9449 5.1: the proof algorithms the provider takes; empty when it names none.
+    dpop_signing_alg_values_supported: tuple[str, ...] = ()
 
 
 @dataclass
@@ -179,6 +181,7 @@ class Discovery:
             "scopes_supported",
             "grant_types_supported",
             "code_challenge_methods_supported",
+            "dpop_signing_alg_values_supported",
         ):
             found = data.get(key)
             if isinstance(found, list) and all(isinstance(v, str) for v in found):

@@ -8,6 +8,8 @@ from .discovery import ProviderMetadata
 
 #: The only PKCE method this client sends (RFC 7636 4.2).
 PKCE_METHOD = "S256"
+#: The only algorithm of this client's DPoP proofs.
+DPOP_ALGORITHM = "ES256"
 
 
 def par_required(config: NevisAuth, metadata: ProviderMetadata) -> bool:
@@ -57,6 +59,8 @@ def fapi2_problems(config: NevisAuth, metadata: ProviderMetadata) -> list[str]:
         lacking.append("pushed authorization requests (no pushed_authorization_request_endpoint)")
     if "private_key_jwt" not in metadata.token_endpoint_auth_methods_supported:
         lacking.append("private_key_jwt (not in token_endpoint_auth_methods_supported)")
+    if DPOP_ALGORITHM not in metadata.dpop_signing_alg_values_supported:
+        lacking.append(f"DPoP with {DPOP_ALGORITHM} (not in dpop_signing_alg_values_supported)")
     if PKCE_METHOD not in metadata.code_challenge_methods_supported:
         lacking.append("PKCE S256 (not in code_challenge_methods_supported)")
     if not metadata.authorization_response_iss_parameter_supported:
@@ -89,6 +93,19 @@ def key_auth_warning(config: NevisAuth, metadata: ProviderMetadata) -> str:
     return (
         "The provider does not list private_key_jwt in token_endpoint_auth_methods_supported; "
         "calls to its token endpoint may be refused with invalid_client."
+    )
+
+
+def dpop_warning(config: NevisAuth, metadata: ProviderMetadata) -> str:
+    """A sentence when DPoP is on but the provider does not list ES256 proofs ("" if fine)."""
+    if not config.dpop or config.profile == "fapi2":
+        return ""  # under fapi2 the missing algorithm refuses sign-ins (fapi2_problems)
+    if DPOP_ALGORITHM in metadata.dpop_signing_alg_values_supported:
+        return ""
+    return (
+        f"The provider does not list {DPOP_ALGORITHM} in dpop_signing_alg_values_supported; "
+        "its token endpoint may refuse the sign-in's proofs or answer with bearer tokens, "
+        "which are refused."
     )
 
 
