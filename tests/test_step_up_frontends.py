@@ -108,9 +108,20 @@ CALL = """
     out(status=response.status_code, history=[r.status_code for r in response.history],
         body=response.json())
 """
+#: The same call through httpx with HTTPXBearerAuth: its retry is in the response's history.
+HTTPX_CALL = """
+    import httpx
+    from jupyter_nevis_auth import HTTPXBearerAuth
+    response = httpx.get({url!r}, auth=HTTPXBearerAuth(), timeout=None)
+    out(status=response.status_code, history=[r.status_code for r in response.history],
+        body=response.json())
+"""
+CALLS = {"session": CALL, "httpx": HTTPX_CALL}
 
 
+@pytest.mark.parametrize("client", ["session", "httpx"])
 async def test_a_step_up_challenge_waits_for_the_second_factor_and_retries_once(
+    client: str,
     console: Console,
     browser: Browser,
     redirect_uri: str,
@@ -120,7 +131,7 @@ async def test_a_step_up_challenge_waits_for_the_second_factor_and_retries_once(
 ):
     await signed_in(browser, username, redirect_uri)
     vault_api.reset()
-    cell = Cell(console, CALL.format(url=vault_api.hello_url))
+    cell = Cell(console, CALLS[client].format(url=vault_api.hello_url))
     url = await cell.shows(LINK)
     # The provider shows its second-factor page only to a request with that acr_values.
     await asyncio.to_thread(in_fresh_browser, url, sign_in_with_factor(username, "code", DONE))
@@ -136,7 +147,9 @@ async def test_a_step_up_challenge_waits_for_the_second_factor_and_retries_once(
     assert tokens.access_token not in output and tokens.refresh_token not in output
 
 
+@pytest.mark.parametrize("client", ["session", "httpx"])
 async def test_an_insufficient_scope_challenge_waits_for_a_sign_in_with_the_scope(
+    client: str,
     console: Console,
     browser: Browser,
     redirect_uri: str,
@@ -145,7 +158,7 @@ async def test_an_insufficient_scope_challenge_waits_for_a_sign_in_with_the_scop
 ):
     await signed_in(browser, username, redirect_uri)
     ledger_api.reset()
-    cell = Cell(console, CALL.format(url=ledger_api.hello_url))
+    cell = Cell(console, CALLS[client].format(url=ledger_api.hello_url))
     url = await cell.shows(LINK)
     await asyncio.to_thread(in_fresh_browser, url, plain_sign_in(username))
 
