@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
@@ -19,6 +20,8 @@ from jupyter_nevis_auth.oidc import OIDCClient
 from jupyter_nevis_auth.oidc.device_grant import authorize_device, poll_device
 from tests.conftest import Browser
 from tests.support.provider import DEVICE_CODE, OIDCTestProvider, RegisteredClient
+from tests.support.resource_server import SALES_AUDIENCE
+from tests.test_api_tokens import kernel_token
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +60,24 @@ def use_key() -> bool:
 
 
 @pytest.fixture
+def client_options() -> dict[str, Any]:
+    """More of the client's registration at the provider."""
+    return {}
+
+
+@pytest.fixture
+def apis() -> dict[str, Any]:
+    """NevisAuth.apis of the server."""
+    return {}
+
+
+@pytest.fixture
 def oidc_client(
     key_provider: OIDCTestProvider,
     redirect_uri: str,
     private_keys: list[dict[str, Any]],
     registered: str,
+    client_options: dict[str, Any],
 ) -> RegisteredClient:
     """A private_key_jwt client registered with the public keys `registered` names."""
     public = parse_client_keys(json.dumps({"keys": private_keys}), "keys").public_jwks()["keys"]
@@ -72,17 +88,21 @@ def oidc_client(
             "jwks": {"keys": {"new": public[:1], "old": public[1:], "both": public}[registered]}
         }
     return key_provider.add_client(
-        [redirect_uri], token_endpoint_auth_method="private_key_jwt", **where
+        [redirect_uri], token_endpoint_auth_method="private_key_jwt", **where, **client_options
     )
 
 
 @pytest.fixture
 def nevis_config(
-    key_provider: OIDCTestProvider, oidc_client: RegisteredClient, key_file: Path, use_key: bool
+    key_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+    key_file: Path,
+    use_key: bool,
+    apis: dict[str, Any],
 ) -> dict[str, Any]:
     """The server authenticates with the key file; no client secret is configured at all."""
     settings = oidc_client.nevis_settings(
-        key_provider.issuer, http_timeout=5.0, use_par="never", client_secret=""
+        key_provider.issuer, http_timeout=5.0, use_par="never", client_secret="", apis=apis
     )
     return {**settings, "client_key_file": str(key_file)} if use_key else settings
 
@@ -122,6 +142,46 @@ async def test_every_provider_call_authenticates_with_the_key(
         assert key["d"] not in log
     assert "client_assertion" not in log
     assert "urn:ietf:params:oauth:client-assertion-type" not in log
+
+
+SALES = {
+    "sales": {
+        "url": "http://127.0.0.1:9/",
+        "scopes": ["sales.read"],
+        "resource": SALES_AUDIENCE,
+        "token_exchange": True,
+    }
+}
+
+
+@pytest.mark.parametrize("apis", [SALES])
+@pytest.mark.parametrize("client_options", [{"narrow_refresh": False}])
+async def test_a_token_exchange_authenticates_with_the_key_too(
+    browser: Browser,
+    redirect_uri: str,
+    username: str,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    key_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+    private_keys: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level(logging.DEBUG)
+    assert (await browser.sign_in(username, redirect_uri=redirect_uri)).code == 302
+    # The provider will not narrow a refresh for this client, so the API's token comes by
+    # token exchange (RFC 8693).
+    code, sales = await kernel_token(jp_fetch, jp_serverapp, api="sales")
+    assert code == 200, sales
+    assert jwt.decode(sales["access_token"], options={"verify_signature": False})["aud"] == (
+        SALES_AUDIENCE
+    )
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    assert key_provider.stats(oidc_client.client_id)["token"][exchange]["ok"] == 1
+    assert set(key_provider.stats(oidc_client.client_id)["client_auth"]) == {"private_key_jwt"}
+    for key in private_keys:
+        assert key["d"] not in caplog.text
+    assert "client_assertion" not in caplog.text
 
 
 @pytest.mark.parametrize("registered", ["new"])
