@@ -21,6 +21,7 @@ from jupyter_nevis_auth.core.tokens import TokenSet
 from jupyter_nevis_auth.dpop import DPoPKey
 from tests.conftest import Browser
 from tests.kernel.conftest import Kernel, stored
+from tests.kernel.view import KernelView
 from tests.support.jupyter_process import JupyterServerProcess, run_cell
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import ResourceServer
@@ -102,6 +103,32 @@ async def test_every_client_sends_a_fresh_proof_and_answers_the_apis_nonce(
     seen = "".join(o.stdout + o.result + o.error for o in outputs) + caplog.text
     assert jwk["d"] not in seen
     assert (await stored(jp_serverapp)).access_token not in seen
+
+
+async def test_the_widget_and_the_waiting_cell_show_neither_the_key_nor_the_tokens(
+    kernel_view: KernelView, browser: Browser, redirect_uri, username, jp_serverapp, dpop_api
+):
+    # A person's cell, before the sign-in: the widget shows up and the cell waits.
+    cell = kernel_view.start_execute(
+        f"response = jupyter_nevis_auth.session().get({dpop_api.hello_url!r}, timeout=60)\n"
+        "print(response.status_code, response.request.headers['Authorization'].split()[0])\n"
+        "jupyter_nevis_auth.login()"
+    )
+    widget = await kernel_view.until(
+        lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
+    )
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    reply = await asyncio.wait_for(cell, 30)
+    assert reply["status"] == "ok", reply
+    assert "200 DPoP" in reply["output"], reply["output"]
+    await kernel_view.until(lambda: "Signed in as" in kernel_view.text(widget))
+
+    tokens = await stored(jp_serverapp)
+    assert tokens.dpop_jwk is not None
+    # Every message the frontend got: outputs and the widgets' state, first to last.
+    transcript = kernel_view.transcript()
+    for secret in (tokens.dpop_jwk["d"], tokens.access_token, tokens.refresh_token):
+        assert secret and secret not in transcript
 
 
 async def test_the_token_copied_out_of_the_kernel_is_refused_without_its_key(
