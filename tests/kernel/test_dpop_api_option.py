@@ -1,6 +1,6 @@
-"""DPoP asked for by one API (its `dpop` in NevisAuth.apis), not by the provider: a real
-kernel sends that API's token with proofs of a key of its own, and the sign-in's own token
-stays a bearer one."""
+"""DPoP asked for by one API (its `dpop` in NevisAuth.apis), not by the provider: the API's
+token, from a narrowed refresh or a token exchange, is bound to a key of its own, a real
+kernel sends it with proofs of that key, and the sign-in's own token stays a bearer one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Browser
 from tests.kernel.conftest import Kernel, stored
-from tests.support.provider import OIDCTestProvider, RegisteredClient
+from tests.support.provider import TOKEN_EXCHANGE, OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import SALES_AUDIENCE, ResourceServer
 
 
@@ -43,13 +43,29 @@ def nevis_config(
             "scopes": ["sales.read"],
             "resource": SALES_AUDIENCE,
             "dpop": True,
+            "token_exchange": True,
         }
     }
     return settings
 
 
+@pytest.fixture(params=["narrowed refresh", "token exchange"])
+def client_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """How the API's token comes: a refresh narrowed to it, or (the provider refusing
+    those) an RFC 8693 token exchange."""
+    return {"narrow_refresh": request.param == "narrowed refresh"}
+
+
 async def test_an_apis_dpop_binds_its_token_alone_to_a_key_of_its_own(
-    browser: Browser, redirect_uri, username, jp_serverapp, kernel: Kernel, bound_api
+    browser: Browser,
+    redirect_uri,
+    username,
+    jp_serverapp,
+    kernel: Kernel,
+    bound_api,
+    oidc_provider: OIDCTestProvider,
+    oidc_client: RegisteredClient,
+    client_options: dict[str, Any],
 ):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     main = await stored(jp_serverapp)
@@ -75,3 +91,5 @@ async def test_an_apis_dpop_binds_its_token_alone_to_a_key_of_its_own(
         "sales_bound": True,
         "default_bound": False,
     }
+    exchanges = oidc_provider.token_calls(oidc_client.client_id, TOKEN_EXCHANGE)
+    assert exchanges == (0 if client_options["narrow_refresh"] else 1)

@@ -51,6 +51,9 @@ import { parseArgs } from 'node:util';
 
 import * as jose from 'jose';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
+// The provider's own DPoP proof check (nonce, replay), as its built-in grants run it: the
+// token exchange below binds its tokens as they do.
+import validateDpop, { checkDpopReplay } from 'oidc-provider/lib/helpers/validate_dpop.js';
 
 // The protected APIs this provider issues JWT access tokens for: RFC 8707
 // resource indicator (also the token's aud) -> the scopes it understands.
@@ -645,6 +648,8 @@ async function tokenExchange(ctx) {
   if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
     throw new errors.InvalidRequest('only access tokens can be requested');
   }
+  const dPoP = await validateDpop(provider, ctx);
+  await checkDpopReplay(provider, ctx, dPoP, client.clientId);
   const subject = await subjectOf(ctx, provider.issuer, params.subject_token);
   const target = exchangeTarget(params);
   const grant = await provider.Grant.find(subject.grantId);
@@ -661,6 +666,7 @@ async function tokenExchange(ctx) {
     gty: 'token_exchange',
     scope,
   });
+  if (dPoP) at.setThumbprint('jkt', dPoP.thumbprint);
   const info = await getResourceServerInfo(ctx, target, client);
   at.resourceServer = new provider.ResourceServer(target, info);
   ctx.oidc.entity('AccessToken', at);
@@ -668,7 +674,7 @@ async function tokenExchange(ctx) {
   ctx.body = {
     access_token: accessToken,
     issued_token_type: ACCESS_TOKEN_TYPE,
-    token_type: 'Bearer',
+    token_type: at.tokenType,
     expires_in: at.expiration,
     scope,
   };
