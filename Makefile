@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install node frontend provider hub browser postgres demo test lint bench faults docs
+.PHONY: install node frontend provider hub browser postgres demo demo-fapi2 test lint bench faults docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ browser:
 
 demo: install provider
 	$(BIN)/python demo/run_demo.py
+
+demo-fapi2: install provider
+	$(BIN)/python demo/run_demo.py --fapi2
 
 # Debian's PostgreSQL for the hub service's store tests (they start a throwaway cluster).
 postgres:

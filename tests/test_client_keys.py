@@ -174,6 +174,24 @@ def test_make_client_key_rotates_and_drops_the_old_key(tmp_path: Path):
     assert not list(tmp_path.glob("*.new"))
 
 
+def test_make_client_key_shows_the_public_set_again_and_writes_nothing(tmp_path: Path):
+    made = run("--out=key.json", cwd=tmp_path)
+    path = tmp_path / "key.json"
+    before = path.read_text()
+    shown = run("--out=key.json", "--show", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == json.loads(made.stdout)
+    assert path.read_text() == before
+    assert json.loads(before)["keys"][0]["d"] not in shown.stdout + shown.stderr
+
+    missing = run("--out=none.json", "--show", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "none.json does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    both = run("--out=key.json", "--show", "--rotate", cwd=tmp_path)
+    assert both.returncode == 1 and "--show writes nothing" in both.stderr
+    assert path.read_text() == before
+
+
 def test_make_client_key_is_listed():
     listed = subprocess.run(
         [JUPYTER, "nevis-auth", "--help-all"],
@@ -184,3 +202,4 @@ def test_make_client_key_is_listed():
         env={**os.environ},
     )
     assert "make-client-key" in listed.stdout
+    assert "Subcommands are launched as `jupyter nevis-auth cmd [args]`" in listed.stdout

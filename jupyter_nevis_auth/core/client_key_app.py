@@ -26,12 +26,14 @@ class MakeClientKeyApp(JupyterApp):
     register at the provider (or let it read nevis/jwks.json). With --rotate the new key is
     put first in an existing file, before the key in use: register the printed set, and
     the server signs with the new key once it reads the file; drop the old key later with
-    --drop-old."""
+    --drop-old. With --show, the public JWK Set of an existing file is printed again and
+    nothing is written."""
     examples = f"""
 {COMMAND} --out=client-key.json
 {COMMAND} --out=client-key.json --alg=PS256
 {COMMAND} --out=client-key.json --rotate
 {COMMAND} --out=client-key.json --drop-old
+{COMMAND} --out=client-key.json --show
 """
     aliases = {"out": "MakeClientKeyApp.out", "alg": "MakeClientKeyApp.alg"}  # noqa: RUF012
     flags = {  # noqa: RUF012 (traitlets' own class attribute)
@@ -39,6 +41,10 @@ class MakeClientKeyApp(JupyterApp):
         "drop-old": (
             {"MakeClientKeyApp": {"drop_old": True}},
             "Keep only the first key of --out.",
+        ),
+        "show": (
+            {"MakeClientKeyApp": {"show": True}},
+            "Print the public JWK Set of --out again; write nothing.",
         ),
     }
 
@@ -48,12 +54,19 @@ class MakeClientKeyApp(JupyterApp):
     )
     rotate = Bool(False, config=True, help="Put a new key first in an existing file.")
     drop_old = Bool(False, config=True, help="Keep only the first key of the file.")
+    show = Bool(False, config=True, help="Print the file's public JWK Set; write nothing.")
 
     def start(self) -> None:
         """Write the file, print the public JWK Set; a sentence and exit code 1 on failure."""
         path = Path(self.out).expanduser()
         try:
+            if self.show and (self.rotate or self.drop_old):
+                raise SettingsError("--show writes nothing: leave out --rotate and --drop-old.")
             keys = self._keys_now(path)
+            if self.show:
+                public = parse_client_keys(json.dumps({"keys": keys}), str(path)).public_jwks()
+                sys.stdout.write(json.dumps(public, indent=2) + "\n")
+                return
             if self.drop_old:
                 keys = keys[:1]
             elif self.rotate or not keys:
@@ -68,12 +81,15 @@ class MakeClientKeyApp(JupyterApp):
 
     def _keys_now(self, path: Path) -> list[dict[str, object]]:
         if not path.exists():
-            if self.rotate or self.drop_old:
-                raise SettingsError(f"{path} does not exist; make it first without --rotate.")
+            if self.rotate or self.drop_old or self.show:
+                raise SettingsError(
+                    f"{path} does not exist; make it first without --rotate, --drop-old or --show."
+                )
             return []
-        if not (self.rotate or self.drop_old):
+        if not (self.rotate or self.drop_old or self.show):
             raise SettingsError(
-                f"{path} exists already; use --rotate to add a new key to it, or another --out."
+                f"{path} exists already; use --rotate to add a new key to it, --show to print "
+                "its public keys again, or another --out."
             )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

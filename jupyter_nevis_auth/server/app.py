@@ -12,6 +12,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from jupyter_server.serverapp import ServerApp
 from jupyter_server.services.config.manager import ConfigManager
+from traitlets import Unicode
 from traitlets.config import Config
 
 from ..core.auth import AuthCore
@@ -33,6 +34,10 @@ class NevisAuthApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     name = "jupyter_nevis_auth"
     description = "Jupyter Server with jupyter-nevis-auth; --help-all lists the NevisAuth options."
+    subcommand_description = Unicode(
+        "Subcommands are launched as `jupyter nevis-auth cmd [args]`. For information on "
+        "using subcommand 'cmd', do: `jupyter nevis-auth cmd -h`."
+    )
     load_other_extensions = True
     classes = [NevisAuth, TokenManager, EncryptedFileTokenStore]  # noqa: RUF012 (traitlets')
     template_paths = [TEMPLATES]  # noqa: RUF012 (traitlets' own class attribute)
