@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys  # noqa: E402
+from jupyter_nevis_auth.core.client_keys import new_client_key  # noqa: E402
+from tests.support.client_key_files import write_client_keys  # noqa: E402
 from tests.support.provider import OIDCTestProvider  # noqa: E402
 from tests.support.resource_server import ResourceServer  # noqa: E402
 
@@ -31,9 +32,7 @@ def fapi2_client(provider: OIDCTestProvider, redirect_uris: list[str], work: Pat
     """A client key file in `work` and a private_key_jwt client registered with its public
     half: the FAPI 2.0 settings of the demo's server."""
     key_file = work / "client-key.json"
-    key_file.write_text(json.dumps({"keys": [new_client_key("ES256")]}))
-    key_file.chmod(0o600)
-    public = parse_client_keys(key_file.read_text(), str(key_file)).public_jwks()
+    public = write_client_keys(key_file, new_client_key("ES256"))
     client = provider.add_client(
         redirect_uris,
         access_token_ttl=300,

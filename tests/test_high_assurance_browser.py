@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +10,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys
+from jupyter_nevis_auth.core.client_keys import new_client_key
 from tests.support.browser import launched_chromium, new_context
+from tests.support.client_key_files import write_client_keys
 from tests.support.jupyter_process import JupyterServerProcess, run_cell
 from tests.support.provider import OIDCTestProvider
 from tests.support.resource_server import ResourceServer
@@ -25,13 +25,6 @@ def provider() -> Iterator[OIDCTestProvider]:
     """A provider with PAR, private_key_jwt and DPoP (with its nonces)."""
     with OIDCTestProvider(par=True, key_auth=True, dpop=True) as provider:
         yield provider
-
-
-def key_file_of(tmp_path: Path, private_key: dict) -> Path:
-    key_file = tmp_path / "client-key.json"
-    key_file.write_text(json.dumps({"keys": [private_key]}))
-    key_file.chmod(0o600)
-    return key_file
 
 
 def sign_in_with_chromium(
@@ -62,8 +55,8 @@ def test_a_chromium_sign_in_with_par_and_a_client_key_reaches_the_kernel(
     tmp_path: Path, provider: OIDCTestProvider, username: str
 ):
     private_key = new_client_key("PS256")
-    key_file = key_file_of(tmp_path, private_key)
-    public = parse_client_keys(key_file.read_text(), "key").public_jwks()
+    key_file = tmp_path / "client-key.json"
+    public = write_client_keys(key_file, private_key)
     client = provider.add_client(["http://127.0.0.1/placeholder"])
     nevis = client.nevis_settings(
         provider.issuer, client_secret="", client_key_file=str(key_file), use_par="always"
@@ -100,8 +93,8 @@ def test_a_chromium_sign_in_under_fapi2_gives_the_kernel_a_dpop_bound_token(
     tmp_path: Path, provider: OIDCTestProvider, username: str
 ):
     private_key = new_client_key("ES256")
-    key_file = key_file_of(tmp_path, private_key)
-    public = parse_client_keys(key_file.read_text(), "key").public_jwks()
+    key_file = tmp_path / "client-key.json"
+    public = write_client_keys(key_file, private_key)
     client = provider.add_client(["http://127.0.0.1/placeholder"])
     nevis = client.nevis_settings(
         provider.issuer,

@@ -4,7 +4,6 @@ client secret, and a `bank` provider under profile fapi2 (PAR, private_key_jwt, 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys
+from jupyter_nevis_auth.core.client_keys import new_client_key
 from tests.conftest import Browser
+from tests.support.client_key_files import write_client_keys
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 from tests.test_api_tokens import kernel_token
 
@@ -31,11 +31,19 @@ def bank_key() -> dict[str, Any]:
 
 
 @pytest.fixture
+def bank_key_file(tmp_path: Path, bank_key: dict[str, Any]) -> Path:
+    return tmp_path / "bank-key.json"
+
+
+@pytest.fixture
 def bank_client(
-    bank_provider: OIDCTestProvider, redirect_uri: str, bank_key: dict[str, Any]
+    bank_provider: OIDCTestProvider,
+    redirect_uri: str,
+    bank_key: dict[str, Any],
+    bank_key_file: Path,
 ) -> RegisteredClient:
     """This server's client at the bank: private_key_jwt with the key's public half only."""
-    public = parse_client_keys(json.dumps(bank_key), "key").public_jwks()
+    public = write_client_keys(bank_key_file, bank_key)
     return bank_provider.add_client(
         [redirect_uri], token_endpoint_auth_method="private_key_jwt", jwks=public
     )
@@ -46,17 +54,13 @@ def nevis_config(
     nevis_config: dict[str, Any],
     bank_provider: OIDCTestProvider,
     bank_client: RegisteredClient,
-    bank_key: dict[str, Any],
-    tmp_path: Path,
+    bank_key_file: Path,
 ) -> dict[str, Any]:
     """The session's provider as it is, and the bank with its own key file, fapi2 and DPoP."""
-    key_file = tmp_path / "bank-key.json"
-    key_file.write_text(json.dumps({"keys": [bank_key]}))
-    key_file.chmod(0o600)
     bank = bank_client.nevis_settings(
         bank_provider.issuer,
         client_secret="",
-        client_key_file=str(key_file),
+        client_key_file=str(bank_key_file),
         profile="fapi2",
         dpop=True,
     )

@@ -39,6 +39,20 @@ print(json.dumps({{"code": response.status_code,
 """
 
 
+def bound_answer(hub: ServiceHub, user: str, output: str) -> dict:
+    """The service's token answer for `user`'s server, after checking that the kernel's
+    request (KERNEL_CALLS_API's `output`) passed with a proof of the key it names."""
+    values = json.loads(output.splitlines()[-1])
+    assert values["code"] == 200 and values["history"] == [401]
+    assert values["scheme"] == "DPoP" and values["sub"] == user
+    answer = service_api(hub, "GET", "api/token", hub.server_token(user))
+    assert answer.status_code == 200, answer.text
+    body: dict = answer.json()
+    assert body["token_type"] == "DPoP"
+    assert DPoPKey.from_jwk(body["dpop_jwk"]).thumbprint == values["jkt"]
+    return body
+
+
 @pytest.fixture(scope="module")
 def hub_provider() -> Iterator[OIDCTestProvider]:
     """A provider that binds tokens to DPoP keys and requires its nonce in every proof."""
@@ -75,16 +89,8 @@ def test_a_hub_mode_kernel_proves_the_services_key_and_only_its_user_gets_it(
     server = alice.start_server("hubmode")
     output = alice.run_code(server, KERNEL_CALLS_API.format(url=dpop_api.hello_url))
     stop_server(alice, "hubmode")
-    values = json.loads(output.splitlines()[-1])
-    assert values["code"] == 200 and values["history"] == [401]
-    assert values["scheme"] == "DPoP" and values["sub"] == "alice"
-
     # The key the service gave her server is the one her tokens are bound to.
-    answer = service_api(hub, "GET", "api/token", hub.server_token("alice"))
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
-    assert body["token_type"] == "DPoP"
-    assert DPoPKey.from_jwk(body["dpop_jwk"]).thumbprint == values["jkt"]
+    body = bound_answer(hub, "alice", output)
     secret = body["dpop_jwk"]["d"]
 
     # Her token without the key is refused by the API.
@@ -112,14 +118,7 @@ def test_a_cell_waits_for_a_chromium_sign_in_then_proves_the_new_sign_ins_key(
     stop_server(bob, "hubmode")
 
     assert not cell.errors, cell.errors
-    values = json.loads(output.splitlines()[-1])
-    assert values["code"] == 200 and values["history"] == [401]
-    assert values["scheme"] == "DPoP" and values["sub"] == "bob"
-    answer = service_api(hub, "GET", "api/token", hub.server_token("bob"))
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
-    assert body["token_type"] == "DPoP"
-    assert DPoPKey.from_jwk(body["dpop_jwk"]).thumbprint == values["jkt"]
+    body = bound_answer(hub, "bob", output)
     for secret in (body["dpop_jwk"]["d"], body["access_token"]):
         assert secret not in output and secret not in hub.log()
     assert query(url)["link_token"] not in hub.log()

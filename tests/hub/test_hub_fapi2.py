@@ -13,11 +13,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from jupyter_nevis_auth.core.client_keys import new_client_key, parse_client_keys
+from jupyter_nevis_auth.core.client_keys import new_client_key
 from tests.hub.console import ConsoleCell
 from tests.hub.harness import HubBrowser
 from tests.hub.service_harness import ServiceHub, service_api, stop_server
 from tests.support.browser import chromium_or_skip, launched_chromium, new_context
+from tests.support.client_key_files import write_client_keys
 from tests.support.hub import HubSpec
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import ResourceServer
@@ -55,9 +56,7 @@ def hub_provider() -> Iterator[OIDCTestProvider]:
 def hub_spec(tmp_path_factory: pytest.TempPathFactory, private_key: dict[str, Any]) -> HubSpec:
     """The service under profile fapi2, its client registered with the public key only."""
     key_file = tmp_path_factory.mktemp("client-key") / "client-key.json"
-    key_file.write_text(json.dumps({"keys": [private_key]}))
-    key_file.chmod(0o600)
-    public = parse_client_keys(key_file.read_text(), "key").public_jwks()
+    public = write_client_keys(key_file, private_key)
     return HubSpec(
         kind="service",
         name="fapi2-hub",
