@@ -29,7 +29,7 @@ from jupyter_nevis_auth.errors import (
     RefreshElsewhereError,
     StoreUnavailableError,
 )
-from jupyter_nevis_auth.hub.service.change_feed import APPLICATION_NAME
+from jupyter_nevis_auth.hub.service.change_feed import APPLICATION_NAME, MAX_PAYLOAD, notice
 from jupyter_nevis_auth.hub.service.leases import leases_table
 from jupyter_nevis_auth.hub.service.replicas import SharedSignIns
 from jupyter_nevis_auth.hub.service.shared_links import SharedLinks
@@ -235,13 +235,20 @@ async def test_a_write_at_one_replica_is_heard_at_the_others_at_once(replicas: R
 
     forced = await writer.tokens.fresh(USER, force=True)
     assert forced != held
-    # Heard within moments, not after the cache time: the next read finds the new tokens.
-    dropped = lambda: other.tokens.store.cache.get(USER) is None  # noqa: E731
-    await wait_for(dropped, CACHE_SECONDS / 2, "the refresh was not heard")
-    assert await other.tokens.store.get(USER) == forced
+    # Heard within moments, not after the cache time, and with the new row: the other
+    # replica holds the new tokens without a query of its own.
+    statements: list[str] = []
+    event.listen(
+        other.tokens.store.engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+    )
+    replaced = lambda: other.tokens.store.cache.get(USER) == forced  # noqa: E731
+    await wait_for(replaced, CACHE_SECONDS / 2, "the refresh was not heard")
+    assert await other.tokens.fresh(USER) == forced
+    assert statements == []
     # The writer's own notice leaves what it wrote in its memory.
     assert writer.tokens.store.cache.get(USER) == forced
 
+    dropped = lambda: other.tokens.store.cache.get(USER) is None  # noqa: E731
     await writer.logout(USER)
     await wait_for(dropped, CACHE_SECONDS / 2, "the sign-out was not heard")
     assert await other.tokens.store.get(USER) is None
@@ -249,6 +256,33 @@ async def test_a_write_at_one_replica_is_heard_at_the_others_at_once(replicas: R
         await other.tokens.fresh(USER)
     assert replicas.refreshes() == {"ok": 1, "error": 0}
     await replicas.stop()
+
+
+async def test_a_row_too_long_for_a_notice_is_dropped_and_read_again(replicas: Replicas):
+    await replicas.sign_in()
+    await listening(replicas)
+    writer, other = replicas.services[0], replicas.services[1]
+    held = await other.tokens.fresh(USER)
+    # An access token of 8,000 characters: its row no longer fits a notice's 7,999 bytes.
+    long = dataclasses.replace(held, access_token="x" * 8000)
+    await writer.tokens.store.set(USER, long)
+    dropped = lambda: other.tokens.store.cache.get(USER) is None  # noqa: E731
+    await wait_for(dropped, CACHE_SECONDS / 2, "the write was not heard")
+    statements: list[str] = []
+    event.listen(
+        other.tokens.store.engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+    )
+    assert await other.tokens.store.get(USER) == long
+    assert len(statements) == 1  # read again from the table
+    await replicas.stop()
+
+
+def test_a_notice_carries_the_row_only_when_it_fits():
+    assert notice("origin", "row", "c" * 100) == "origin row " + "c" * 100
+    assert notice("origin", "row", None) == "origin row"
+    fits = MAX_PAYLOAD - len("origin row ")
+    assert notice("origin", "row", "c" * fits).endswith("c" * fits)
+    assert notice("origin", "row", "c" * (fits + 1)) == "origin row"
 
 
 async def signed_in_expiring(replicas: Replicas, expires_in: float, age: float) -> TokenSet:

@@ -1,10 +1,13 @@
 """Other replicas' token writes, heard as they commit: PostgreSQL's LISTEN/NOTIFY.
 
 Each write to the tokens table sends a notice in its own transaction (PostgreSQL delivers it
-when, and only if, that transaction commits), naming the row and the process that wrote it.
-Every replica listens on a connection of its own and drops what it cached of that row, so a
-refresh or a sign-out at one replica is seen at the others within milliseconds, and what a
-replica read stays in its memory until another writes it: most reads need no query.
+when, and only if, that transaction commits), naming the row and the process that wrote it,
+and carrying the row's new ciphertext when it fits a notice (encrypted as in the table; a
+deletion carries none). Every replica listens on a connection of its own and takes the new
+row into what it cached of that row (or drops it), so a refresh or a sign-out at one replica
+is seen at the others within milliseconds, what a replica read stays in its memory until
+another writes it, and another replica's refresh costs no read either: most reads need no
+query.
 
 The feed vouches for the cache only while it is known to hear everything: it asks the
 database a question every HEARTBEAT_SHARE of the cache time, and a notice committed before
@@ -22,6 +25,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
@@ -35,26 +39,44 @@ if TYPE_CHECKING:
 CHANNEL = "nevis_auth_tokens"
 #: The listening connection's name in pg_stat_activity.
 APPLICATION_NAME = "jupyter-nevis-auth change feed"
+#: The longest payload PostgreSQL takes in a notice is 7999 bytes: a longer row is announced
+#: without its ciphertext, and the replicas read it again when they next need it.
+MAX_PAYLOAD = 7999
 #: The share of the cache time between two questions on the listening connection.
 HEARTBEAT_SHARE = 0.25
 #: Seconds between attempts to listen again after the connection was lost (doubling).
 RETRY_FROM, RETRY_TO = 0.5, 5.0
 
 
-def notice(origin: str, row: str) -> str:
-    """The payload announcing a write of `row` by the process `origin`."""
-    return f"{origin} {row}"
+def notice(origin: str, row: str, ciphertext: str | None = None) -> str:
+    """The payload announcing a write of `row` by the process `origin`, with the row's new
+    `ciphertext` when it fits (None: deleted, or read it again)."""
+    payload = f"{origin} {row}"
+    if ciphertext is not None and len(payload) + 1 + len(ciphertext) <= MAX_PAYLOAD:
+        payload = f"{payload} {ciphertext}"
+    return payload
+
+
+#: Hears another process's write of a row: (row id, its new ciphertext or None).
+Heard = Callable[[str, "str | None"], None]
 
 
 class ChangeFeed:
-    """Listens for the tokens table's writes and drops them from `cache`; see the module."""
+    """Listens for the tokens table's writes and tells `heard` of them; see the module."""
 
     def __init__(
-        self, url: URL, cache: ReadCache, max_age: float, log: logging.Logger, timeout: float
+        self,
+        url: URL,
+        cache: ReadCache,
+        heard: Heard,
+        max_age: float,
+        log: logging.Logger,
+        timeout: float,
     ) -> None:
         # psycopg's own URI: SQLAlchemy's driver name is not one of libpq's schemes.
         self.conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.cache = cache
+        self.heard = heard
         self.max_age = max_age
         self.log = log
         self.timeout = timeout
@@ -131,6 +153,7 @@ class ChangeFeed:
                 self._heard(heard.payload)
 
     def _heard(self, payload: str) -> None:
-        origin, _, row = payload.partition(" ")
+        origin, _, rest = payload.partition(" ")
         if origin != self.origin:
-            self.cache.forget_row(row)
+            row, _, ciphertext = rest.partition(" ")
+            self.heard(row, ciphertext or None)

@@ -18,7 +18,7 @@ class ReadCache:
     infinite); where replicas share the database, an entry is trusted `max_age` seconds, so
     another replica's refresh or sign-out is seen within that time, or for as long as
     `vouched` says that every other replica's write is heard (change_feed.py), which then
-    drops the entry when one comes.
+    replaces or drops the entry when one comes.
     """
 
     def __init__(self, max_age: float = math.inf) -> None:
@@ -61,11 +61,9 @@ class ReadCache:
         self._tokens.pop(key, None)
         self._writes[key] = self._writes.get(key, 0) + 1
 
-    def forget_row(self, row: str) -> None:
-        """Drop the key whose row id is `row`: another process wrote it."""
-        key = self._keys.get(row)
-        if key is not None:
-            self.forget(key)
+    def key_of(self, row: str) -> str | None:
+        """The key whose row id is `row`, if this process has read or written it."""
+        return self._keys.get(row)
 
     def drop_all(self) -> None:
         """Drop every entry, and keep no read under way: writes may have gone unheard."""

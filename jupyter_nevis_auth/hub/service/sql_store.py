@@ -94,7 +94,8 @@ class SQLTokenStore(TokenStore):
         self.feed: ChangeFeed | None = None
         if shared and self.engine.url.get_backend_name() == "postgresql":
             url, timeout = self.engine.url, CONNECT_TIMEOUT
-            self.feed = ChangeFeed(url, self.cache, cache_seconds, self.log, timeout)
+            heard = self._written_elsewhere
+            self.feed = ChangeFeed(url, self.cache, heard, cache_seconds, self.log, timeout)
         self.lease_seconds = lease_seconds if shared else 0.0
 
     @property
@@ -181,9 +182,11 @@ class SQLTokenStore(TokenStore):
         ciphertext = self.fernet.encrypt(payload).decode("ascii")
         self.cache.forget(user)
         lease = self._leases_held.get(user)
-        announce = self._announce
+        announce = functools.partial(self._announce, ciphertext=ciphertext)
         if lease is not None and not lease.given_back:
-            announce = functools.partial(self._announce_and_give_back, lease=lease)
+            announce = functools.partial(
+                self._announce_and_give_back, ciphertext=ciphertext, lease=lease
+            )
         await self._call(token_rows.write, self.engine, user, ciphertext, announce)
         if lease is not None:
             lease.given_back = True
@@ -282,11 +285,28 @@ class SQLTokenStore(TokenStore):
             why,
         )
 
-    def _announce(self, db: Connection, key: str) -> None:
-        """Tell the other replicas that `key`'s row changes, when this transaction commits."""
+    def _announce(self, db: Connection, key: str, ciphertext: str | None = None) -> None:
+        """Tell the other replicas that `key`'s row becomes `ciphertext` (None: deleted),
+        when this transaction commits."""
         if self.feed is not None:
-            db.execute(select(func.pg_notify(CHANNEL, notice(self.feed.origin, row_id(key)))))
+            payload = notice(self.feed.origin, row_id(key), ciphertext)
+            db.execute(select(func.pg_notify(CHANNEL, payload)))
 
-    def _announce_and_give_back(self, db: Connection, key: str, lease: SQLLease) -> None:
-        self._announce(db, key)
+    def _announce_and_give_back(
+        self, db: Connection, key: str, ciphertext: str, lease: SQLLease
+    ) -> None:
+        self._announce(db, key, ciphertext)
         lease.give_back_in(db)
+
+    def _written_elsewhere(self, row: str, ciphertext: str | None) -> None:
+        """Another replica wrote `row`: what it holds now replaces what was cached of it.
+
+        Its new ciphertext came with the notice (None: deleted, or too long for one): the
+        tokens are then kept as if read, so the next request needs no query.
+        """
+        key = self.cache.key_of(row)
+        if key is None:
+            return  # never read here: nothing cached
+        self.cache.forget(key)
+        if ciphertext is not None:
+            self._decrypted(key, ciphertext, self.cache.generation(key))
