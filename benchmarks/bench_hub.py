@@ -65,6 +65,11 @@ setups' figures are printed side by side, each against its own baseline (--repli
 the replicas' runs alone, to look into them). --short is a quick check (100 users, 6 s
 loops), not the figures.
 
+The provider and the hub run at nice 10 (--same-priority: not): on a machine of a few
+cores they stand in for machines of their own, and no measured request goes through either;
+the load generator, the proxy, PostgreSQL and the service keep their priority. Each open
+loop's goal is checked against its baseline's p99 too (at most 2x).
+
 --profile F runs the service under cProfile and writes its statistics to F (slower: for
 where the time goes, not for the figures).
 """
