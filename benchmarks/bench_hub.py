@@ -63,7 +63,9 @@ replica answered asked once more as user servers do (hubclient.py), and after th
 replica's lease every user's refresh forced once: a refused one is a grant lost. The two
 setups' figures are printed side by side, each against its own baseline (--replicas-only:
 the replicas' runs alone, to look into them). --short is a quick check (100 users, 6 s
-loops), not the figures.
+loops), not the figures. --reuse-grace S gives the provider a reuse grace period of S
+seconds for rotated refresh tokens, as many providers have: a refresh under way at the
+killed replica is then redone with the refresh token it had sent, and its grant kept.
 
 The provider and the hub run at nice 10 (--same-priority: not): on a machine of a few
 cores they stand in for machines of their own, and no measured request goes through either;
@@ -848,6 +850,8 @@ async def phase(
     if args.replicas:
         # Both setups alike: a refresh token works once, as the replica tests' provider.
         options["rotate_refresh_token"] = True
+        if args.reuse_grace:
+            options["refresh_reuse_grace"] = args.reuse_grace
     name = f"{count} replicas on PostgreSQL" if count else "one process on SQLite"
     print(f"\n=== the service as {name} ===")
     with work_dir() as work, ExitStack() as stack:
@@ -1033,6 +1037,13 @@ def main() -> None:
         action="store_true",
         help=f"run the provider and the hub at the same CPU priority as the rest (default: "
         f"nice {STAND_IN_NICE}, as stand-ins for machines of their own)",
+    )
+    parser.add_argument(
+        "--reuse-grace",
+        type=float,
+        default=0.0,
+        help="with --replicas: seconds in which the provider takes a rotated refresh token "
+        "again (default 0: its reuse ends the grant, as oidc-provider's)",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--profile", help="write the service's cProfile statistics here")

@@ -258,6 +258,29 @@ def test_refresh_token_rotation_and_reuse_detection(oidc_provider: OIDCTestProvi
     assert oidc_provider.token_calls(client.client_id) == 4
 
 
+def test_a_reuse_grace_period_takes_a_rotated_refresh_token_again_for_its_seconds(
+    oidc_provider: OIDCTestProvider,
+) -> None:
+    client = oidc_provider.add_client(
+        REDIRECT_URI, rotate_refresh_token=True, refresh_reuse_grace=2
+    )
+    tokens = authorize(oidc_provider, client, "bob")
+    first = refresh(oidc_provider, client, tokens["refresh_token"]).json()
+    # Within the grace period: the used-up token is taken again (an answer lost on its way),
+    # and both new refresh tokens work.
+    again = refresh(oidc_provider, client, tokens["refresh_token"])
+    assert again.status_code == 200, again.text
+    assert again.json()["refresh_token"] not in (first["refresh_token"], tokens["refresh_token"])
+    latest = refresh(oidc_provider, client, again.json()["refresh_token"])
+    assert latest.status_code == 200, latest.text
+    # Counted from its first use, not from the reuse: after it, reuse ends the grant.
+    time.sleep(2.2)
+    late = refresh(oidc_provider, client, tokens["refresh_token"])
+    assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
+    ended = refresh(oidc_provider, client, latest.json()["refresh_token"])
+    assert ended.json()["error"] == "invalid_grant"
+
+
 def test_refresh_without_rotation_can_omit_the_refresh_token(
     oidc_provider: OIDCTestProvider,
 ) -> None:

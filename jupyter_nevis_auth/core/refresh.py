@@ -31,11 +31,6 @@ NOT_SIGNED_IN = "You are not signed in; sign in first."
 #: Seconds a stopping process waits for refreshes under way, so their answers are kept.
 DRAIN_SECONDS = 10.0
 
-#: The largest share of a token's lifetime a caller's min_ttl is kept for: a refresh gives a
-#: whole lifetime, but above this nearly every request would need one, so such a token is
-#: renewed at half its lifetime, as without min_ttl.
-MIN_TTL_SHARE = 0.9
-
 #: Refreshes the tokens kept under a key (the key says whose, at which provider, for which API).
 RefreshFunction = Callable[[str, TokenSet], Awaitable[TokenSet]]
 T = TypeVar("T")
@@ -122,24 +117,6 @@ class TokenManager(RefreshOptions):
         self.history.succeeded(user)
         return tokens
 
-    def effective_leeway(self, tokens: TokenSet, min_ttl: float | None = None) -> float:
-        """Seconds before expiry at which `tokens` are refreshed."""
-        leeway = self.leeway if min_ttl is None else max(min_ttl, 0.0)
-        lifetime = tokens.lifetime()
-        if not lifetime or lifetime <= 0:
-            return leeway
-        if min_ttl is not None and leeway <= lifetime * MIN_TTL_SHARE:
-            return leeway  # a refresh can give what the caller asked for
-        # A leeway as long as the token's lifetime would refresh on every request.
-        return min(leeway, lifetime / 2)
-
-    def ahead(self, tokens: TokenSet, leeway: float) -> float:
-        """Seconds before the refresh is due (at `leeway`) it may start in the background."""
-        lifetime = tokens.lifetime()
-        ahead = max(self.refresh_ahead, 0.0)
-        # Tokens are still refreshed about once per lifetime, not much more often.
-        return min(ahead, (lifetime - leeway) / 4) if lifetime and lifetime > leeway else ahead
-
     async def fresh(
         self, user: str, min_ttl: float | None = None, *, force: bool = False
     ) -> TokenSet:
@@ -213,6 +190,29 @@ class TokenManager(RefreshOptions):
                     len(self.store.unwritten),
                 )
             await self.store.stop_writing()
+
+    async def take_over(self) -> int:
+        """Refresh again the grants whose refresh another process began and never ended.
+
+        That process was killed during it. The refresh token it sent may be used up, which a
+        provider with a reuse grace period still takes for a while: so the refresh is redone
+        at once, not at the user's next request. Returns how many were started.
+        """
+        started = 0
+        for key in await self.store.abandoned_refreshes():
+            if key in self._inflight or self.history.quiet(key):
+                continue
+            tokens = await self.store.reread(key)
+            if tokens is None or not tokens.refresh_token:
+                continue
+            self.log.info(
+                "Refreshing the tokens of %s again: another process began a refresh of them "
+                "and stopped before it ended.",
+                key,
+            )
+            self._start_refresh(key, tokens, ahead=True)
+            started += 1
+        return started
 
     def _timer_fired(self, user: str, seen: TokenSet) -> None:
         """The window of `seen` opened with no request in it: refresh them if still stored."""

@@ -16,8 +16,17 @@ class LeaseBusy(Exception):
     """A refresh ahead of time found the grant's lease held by another process, and left it."""
 
 
+#: The largest share of a token's lifetime a caller's min_ttl is kept for: a refresh gives a
+#: whole lifetime, but above this nearly every request would need one, so such a token is
+#: renewed at half its lifetime, as without min_ttl.
+MIN_TTL_SHARE = 0.9
+
+
 class RefreshOptions(EnvConfigurable):
     """The options of TokenManager: how early, how often and how long refreshes run."""
+
+    #: Seconds before expiry at which tokens are refreshed (NevisAuth.refresh_leeway).
+    leeway: float = 0.0
 
     retry_backoff = Float(
         0.5,
@@ -59,6 +68,24 @@ class RefreshOptions(EnvConfigurable):
         handed out without trying again, so callers do not each wait for a failing provider.
         Default: $NEVIS_AUTH_FAILURE_COOLDOWN""",
     )
+
+    def effective_leeway(self, tokens: TokenSet, min_ttl: float | None = None) -> float:
+        """Seconds before expiry at which `tokens` are refreshed."""
+        leeway = self.leeway if min_ttl is None else max(min_ttl, 0.0)
+        lifetime = tokens.lifetime()
+        if not lifetime or lifetime <= 0:
+            return leeway
+        if min_ttl is not None and leeway <= lifetime * MIN_TTL_SHARE:
+            return leeway  # a refresh can give what the caller asked for
+        # A leeway as long as the token's lifetime would refresh on every request.
+        return min(leeway, lifetime / 2)
+
+    def ahead(self, tokens: TokenSet, leeway: float) -> float:
+        """Seconds before the refresh is due (at `leeway`) it may start in the background."""
+        lifetime = tokens.lifetime()
+        ahead = max(self.refresh_ahead, 0.0)
+        # Tokens are still refreshed about once per lifetime, not much more often.
+        return min(ahead, (lifetime - leeway) / 4) if lifetime and lifetime > leeway else ahead
 
 
 class WindowTimers:

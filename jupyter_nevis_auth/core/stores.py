@@ -108,6 +108,10 @@ class TokenStore(LoggingConfigurable):
         """Whether this process waits for `key`'s lease, which another process holds."""
         return False
 
+    async def abandoned_refreshes(self) -> list[str]:
+        """Keys whose refresh another process sharing the store began and never ended."""
+        return []
+
     async def check_writable(self, key: str) -> None:
         """Raise StoreUnavailableError unless `key` can be written now (before a refresh).
 
@@ -185,6 +189,10 @@ class KeptWrites(TokenStore):
     def waits_for_lease(self, key: str) -> bool:
         """The store's answer."""
         return self.store.waits_for_lease(key)
+
+    async def abandoned_refreshes(self) -> list[str]:
+        """The store's answer."""
+        return await self.store.abandoned_refreshes()
 
     @contextlib.asynccontextmanager
     async def lease(self, key: str, wait: bool = True) -> AsyncIterator[Lease]:

@@ -428,6 +428,54 @@ async def test_a_lease_left_by_a_dead_replica_expires_and_the_grant_is_refreshed
     await replicas.stop()
 
 
+def leave_lease(store: SQLTokenStore, holder: str, expired_for: float) -> None:
+    """`USER`'s lease as a replica holding it leaves it: expired `expired_for` seconds ago."""
+    with store.engine.begin() as db:
+        db.execute(leases_table.delete())
+        db.execute(
+            leases_table.insert().values(
+                id=row_id(USER),
+                holder=holder,
+                expires_at=datetime.now(timezone.utc) - timedelta(seconds=expired_for),
+            )
+        )
+
+
+async def test_a_refresh_a_dead_replica_left_is_redone_at_once_by_one_replica(
+    replicas: Replicas, caplog: pytest.LogCaptureFixture
+):
+    signed_in = await replicas.sign_in()
+    managers = [s.tokens for s in replicas.services]
+    store = replicas.services[0].tokens.store.store
+    # A lease expired while held, as a holder cut off from the database leaves it: not taken
+    # over while it could still be renewed, and not once it was.
+    leave_lease(store, "cut-off", 0.1)
+    assert [await m.take_over() for m in managers] == [0, 0, 0]
+    with store.engine.begin() as db:
+        renewed = datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS)
+        db.execute(update(leases_table).values(expires_at=renewed))
+    await asyncio.sleep(LEASE_SECONDS / 2)
+    assert [await m.take_over() for m in managers] == [0, 0, 0]
+    # Its holder killed: it stays expired, unrenewed, for half its time; then the replicas
+    # take the refresh over, all at once, and one of them refreshes, with no request asking.
+    leave_lease(store, "killed", 0.1)
+    assert [await m.take_over() for m in managers] == [0, 0, 0]
+    await asyncio.sleep(LEASE_SECONDS / 2)
+    with caplog.at_level(logging.INFO):
+        started = await asyncio.gather(*(m.take_over() for m in managers))
+        assert sum(started) >= 1
+        await wait_for(lambda: replicas.refreshes()["ok"] == 1, 10, "the refresh taken over")
+        await asyncio.sleep(0.5)  # the other replicas' tries, refused the lease
+    assert replicas.refreshes() == {"ok": 1, "error": 0}
+    assert "another process began a refresh of them and stopped before it ended" in caplog.text
+    stored = await managers[1].store.reread(USER)
+    assert stored is not None and stored.refresh_token != signed_in.refresh_token
+    with store.engine.connect() as db:
+        assert db.execute(leases_table.select()).one().holder is None
+    assert [await m.take_over() for m in managers] == [0, 0, 0]
+    await replicas.stop()
+
+
 async def test_a_refresh_kept_unwritten_holds_its_lease_until_the_database_takes_it(
     replicas: Replicas, monkeypatch: pytest.MonkeyPatch
 ):

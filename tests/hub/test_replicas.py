@@ -7,6 +7,7 @@ once, and its reuse ends the whole grant. Tests build on each other's sign-ins, 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import signal
@@ -281,6 +282,73 @@ def test_neither_an_idle_connection_nor_a_request_cut_short_holds_a_stop_up(
     assert took < REQUESTS_SECONDS / 4, replica.log()
 
 
+@contextlib.contextmanager
+def killed_mid_refresh(
+    replica: Replica, token: str, provider: OIDCTestProvider, client: RegisteredClient
+) -> Iterator[None]:
+    """`replica` killed (SIGKILL) while the provider's answer to its refresh is on its way;
+    started again after the block."""
+    # Longer than the dead replica's lease could last: its answer comes to nobody.
+    provider.delay_token_answers(client.client_id, 6)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(token_at, replica, token, force_refresh="1")
+            time.sleep(1.5)
+            replica.stop(signal.SIGKILL)
+        yield
+    finally:
+        provider.delay_token_answers(client.client_id, 0)
+        replica.start()
+
+
+def test_a_replica_killed_mid_refresh_keeps_the_grant_where_the_provider_has_a_reuse_grace(
+    hub: ReplicaHub,
+    alice_signed_in: str,
+    oidc_provider: OIDCTestProvider,
+    client: RegisteredClient,
+) -> None:
+    """SIGKILL while the provider's answer to a refresh is on its way, at a provider that
+    takes a rotated refresh token again for a grace period (30 s here).
+
+    The other replica redoes the refresh once the dead replica's lease has stayed expired, with
+    no request asking for it: within the grace period, so the grant lives on.
+    """
+    killed, other = hub.replicas
+
+    def register(grace: float | None) -> None:
+        oidc_provider.add_client(
+            hub.redirect_uris,
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            rotate_refresh_token=True,
+            access_token_ttl=TOKEN_TTL,
+            refresh_reuse_grace=grace,
+        )
+
+    register(30)
+    try:
+        valid = token_with_at_least(other, alice_signed_in, TOKEN_TTL - 3)
+        before = refreshes(oidc_provider, client)
+        with killed_mid_refresh(killed, alice_signed_in, oidc_provider, client):
+            pass  # asked nothing while the replica is down
+        # Asked without force, the still-valid token needs no refresh: one that comes is the
+        # refresh taken over (the lease of 4 s, then 2 s unrenewed, then a second's sweep).
+        deadline = time.monotonic() + 15
+        while (answer := token_at(other, alice_signed_in)).json()["access_token"] == valid:
+            assert answer.status_code == 200, answer.text
+            assert time.monotonic() < deadline, "the killed replica's refresh was not redone"
+            time.sleep(0.5)
+        assert refreshes(oidc_provider, client) == {"ok": before["ok"] + 2, "error": 0}
+        taken_over = "another process began a refresh of them and stopped before it ended"
+        assert any(taken_over in r.log() for r in hub.replicas)
+        # The grant lives on: the next refresh rotates once more.
+        again = token_at(other, alice_signed_in, force_refresh="1")
+        assert again.status_code == 200, again.text
+        assert refreshes(oidc_provider, client) == {"ok": before["ok"] + 3, "error": 0}
+    finally:
+        register(None)
+
+
 def test_a_replica_killed_mid_refresh_holds_the_grant_up_for_its_lease_only(
     hub: ReplicaHub,
     alice_signed_in: str,
@@ -292,8 +360,9 @@ def test_a_replica_killed_mid_refresh_holds_the_grant_up_for_its_lease_only(
     With rotation, the provider has used up the refresh token by then, and its answer dies
     with the process: that grant ends at the next refresh, as it would in one process. What
     the replicas keep: the other replica hands out the still-valid token meanwhile, nobody
-    refreshes before the dead replica's lease expires, and then one refresh is tried, which
-    the provider refuses, and the user is asked in one sentence to sign in again.
+    refreshes before the dead replica's lease expires, and then one refresh is tried (taken
+    over, with no request asking), which the provider refuses, and the user is asked in one
+    sentence to sign in again.
     """
     killed, other = hub.replicas
     # Out of the way of the other replica's own refresh ahead of time (its window opens a
@@ -301,25 +370,25 @@ def test_a_replica_killed_mid_refresh_holds_the_grant_up_for_its_lease_only(
     # when due, that one would be the refresh that rotates, not the killed replica's.
     valid = token_with_at_least(other, alice_signed_in, TOKEN_TTL - 3)
     before = refreshes(oidc_provider, client)
-    # Longer than the dead replica's lease could last: its answer comes to nobody.
-    oidc_provider.delay_token_answers(client.client_id, 6)
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(token_at, killed, alice_signed_in, force_refresh="1")
-            time.sleep(1.5)
-            killed.stop(signal.SIGKILL)
+    with killed_mid_refresh(killed, alice_signed_in, oidc_provider, client):
         # Within the lease: the still-valid token, and no second refresh.
         for _ in range(3):
             answer = token_at(other, alice_signed_in)
             assert answer.status_code == 200 and answer.json()["access_token"] == valid
         assert refreshes(oidc_provider, client) == before
-    finally:
-        oidc_provider.delay_token_answers(client.client_id, 0)
-        killed.start()
-    time.sleep(4.5)  # the dead replica's lease expires
-    ended = token_at(other, alice_signed_in, force_refresh="1")
-    assert ended.status_code == 401, ended.text
-    assert ended.json()["message"] == "Your session at the provider has ended; sign in again."
+    # The dead replica's lease expires and stays so: a replica redoes the refresh, with no
+    # request asking for it, and the provider refuses it. Both replicas then say so.
+    deadline = time.monotonic() + 15
+    while (ended := [token_at(r, alice_signed_in) for r in hub.replicas])[1].status_code == 200:
+        assert time.monotonic() < deadline, "the killed replica's refresh was not redone"
+        time.sleep(0.5)
+    assert [e.status_code for e in ended] == [401, 401], [e.text for e in ended]
+    # The replica that was refused says why; the other finds no sign-in.
+    assert {e.json()["message"] for e in ended} <= {
+        "Your session at the provider has ended; sign in again.",
+        "You are not signed in; sign in first.",
+    }
+    assert any("Your session at the provider has ended" in e.text for e in ended)
     # The killed replica's refresh (answered to nobody), then the one refused.
     assert refreshes(oidc_provider, client) == {
         "ok": before["ok"] + 1,

@@ -179,7 +179,14 @@ class MapAdapter {
   }
 
   async find(id) {
-    return readEntry(this.key(id));
+    const payload = readEntry(this.key(id));
+    if (this.model === 'RefreshToken' && payload?.consumed && withinReuseGrace(payload)) {
+      // Taken again, as by a provider with a reuse grace period for rotated refresh tokens
+      // (an answer lost on its way must not end the grant): rotated once more.
+      const { consumed, ...again } = payload;
+      return again;
+    }
+    return payload;
   }
 
   async findByUid(uid) {
@@ -194,7 +201,11 @@ class MapAdapter {
 
   async consume(id) {
     const payload = readEntry(this.key(id));
-    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+    // The grace period counts from the first use.
+    if (payload && !payload.consumed) {
+      payload.consumed = Math.floor(Date.now() / 1000);
+      payload.consumedAt = Date.now();
+    }
   }
 
   async destroy(id) {
@@ -211,12 +222,19 @@ class MapAdapter {
 
 const KNOBS = ['access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'rotate_refresh_token',
   'echo_refresh_token', 'jwt_access_token', 'narrow_refresh', 'token_exchange',
-  'device_interval', 'device_code_ttl', 'slow_down_polls'];
+  'device_interval', 'device_code_ttl', 'slow_down_polls', 'refresh_reuse_grace'];
 const knobs = new Map(saved?.knobs ?? []); // client_id -> { knob: value }
 const stats = new Map(saved?.stats ?? []); // client_id -> counters
 
 function knob(client, name) {
   return client ? knobs.get(client.clientId)?.[name] : undefined;
+}
+
+// Whether a rotated refresh token is still taken: within its client's refresh_reuse_grace
+// seconds of its first use (none by default: its reuse ends the grant).
+function withinReuseGrace(payload) {
+  const grace = Number(knobs.get(payload.clientId)?.refresh_reuse_grace) || 0;
+  return grace > 0 && Date.now() - (payload.consumedAt ?? payload.consumed * 1000) < grace * 1000;
 }
 
 function emptyCounter() {

@@ -282,13 +282,16 @@ class OIDCTestProvider:
         jwt_access_token: bool = True,
         narrow_refresh: bool = True,
         token_exchange: bool = True,
+        refresh_reuse_grace: float | None = None,
         **metadata: Any,
     ) -> RegisteredClient:
         """Register (or replace) a confidential client; extra keyword arguments are metadata.
 
         narrow_refresh=False refuses refresh requests that name a resource
         (invalid_target) or a scope (invalid_scope); token_exchange=False refuses
-        token exchange with unauthorized_client.
+        token exchange with unauthorized_client. refresh_reuse_grace: seconds after its first
+        use in which a rotated refresh token is taken again (rotated once more), as by a
+        provider with a reuse grace period; without, its reuse ends the grant.
         """
         uris = [redirect_uris] if isinstance(redirect_uris, str) else list(redirect_uris)
         body: dict[str, Any] = {
@@ -307,6 +310,7 @@ class OIDCTestProvider:
             "jwt_access_token": jwt_access_token,
             "narrow_refresh": narrow_refresh,
             "token_exchange": token_exchange,
+            "refresh_reuse_grace": refresh_reuse_grace,
         }
         registered = self._admin("POST", "clients", json=body)
         return RegisteredClient(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -23,7 +24,7 @@ from ...core.auth import AuthCore
 from ...core.config import NevisAuth
 from ...core.refresh import TokenManager
 from ...core.stores import MemoryTokenStore, TokenStore, make_fernet
-from ...errors import SettingsError
+from ...errors import SettingsError, StoreUnavailableError
 from ..refresh_hook import PATH as HUB_TOKENS
 from . import base
 from .auth_state import AuthStateCore
@@ -223,12 +224,16 @@ class NevisAuthHubApp(Application):
             self.log.critical("jupyter-nevis-auth: %s", e)
             self.exit(1)
         sign_ins, links = None, None
+        taking_over: asyncio.Future[None] | None = None
         if isinstance(store, SQLTokenStore):
             # Older keys can be dropped from NevisAuth.store_key once this has run.
             rotated = await store.rotate()
             self.log.info("jupyter-nevis-auth: %d sign-ins kept from before", rotated)
             if store.shared:
                 store.listen()
+                taking_over = asyncio.ensure_future(
+                    take_over_abandoned(service.tokens, store.lease_seconds / 4)
+                )
                 # Written as they start: any replica finishes them, none keeps them at stop.
                 sign_ins = SharedSignIns(store, service.pending, self.log)
                 links = SharedLinks(store, service.links, service.devices, self.log)
@@ -267,6 +272,8 @@ class NevisAuthHubApp(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         checking.cancel()
+        if taking_over is not None:
+            taking_over.cancel()
         await stop_gracefully(app, server, service, self.log)
         if sign_ins is not None and links is not None:
             await sign_ins.stop()
@@ -277,6 +284,15 @@ class NevisAuthHubApp(Application):
             await store.stop_listening()
             store.close()
         self.log.info("jupyter-nevis-auth: the service stopped")
+
+
+async def take_over_abandoned(tokens: TokenManager, every: float) -> None:
+    """Every `every` seconds, refresh again the grants whose refresh a replica began and
+    never ended (TokenManager.take_over)."""
+    while True:
+        await asyncio.sleep(every)
+        with contextlib.suppress(StoreUnavailableError):  # the store logs the database gone
+            await tokens.take_over()
 
 
 main = NevisAuthHubApp.launch_instance

@@ -5,8 +5,10 @@ stamped with the holder and an expiry in the database's clock), renews it while 
 runs, and gives it back once the new tokens are stored. Another replica needing the same
 grant waits for the lease, then reads the stored tokens, and finds them refreshed. A replica
 killed while it holds a lease renews it no more: the lease expires after `seconds`, and the
-grant is refreshed by the next replica that needs it. A refresh that failed leaves, with the
-lease, how long every replica leaves that grant alone (TokenManager.failure_cooldown).
+grant is refreshed again at once by a replica that finds the lease abandoned (`abandoned`):
+a provider with a reuse grace period for rotated refresh tokens then takes the refresh token
+the killed replica had sent once more. A refresh that failed leaves, with the lease, how long
+every replica leaves that grant alone (TokenManager.failure_cooldown).
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, insert, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from ...core.stores import Lease
 from ...core.tokens import fingerprint
 from ...errors import StoreUnavailableError
+from .token_rows import tokens_table
 
 metadata = MetaData()
 leases_table = Table(
@@ -82,6 +96,8 @@ class Leases:
         self.waiting: set[str] = set()
         #: Keys whose lease this process holds: when it took it (time.monotonic()).
         self.taken_at: dict[str, float] = {}
+        #: Leases seen expired while held: (holder, expiry) and when first seen so.
+        self._expired: dict[str, tuple[tuple[str, Any], float]] = {}
         metadata.create_all(engine)
 
     @contextlib.asynccontextmanager
@@ -121,6 +137,36 @@ class Leases:
                     await self.call(self._give_back, lid, holder, lease.cooling)
             except StoreUnavailableError:
                 pass  # it expires by itself; the store has said the database is gone
+
+    async def abandoned(self) -> list[str]:
+        """Keys whose refresh a process began and no process ended: their lease expired held.
+
+        One is named once its lease has stayed so, unrenewed by the same holder, for half of
+        `seconds`: a holder still alive renews it within a third of `seconds` (once the
+        database is back, when it was gone), and its refresh's answer is its to write.
+        """
+        found = await self.call(self._expired_held)
+        now, named, seen = time.monotonic(), [], {}
+        for lid, holder, expires_at, key in found:
+            first = self._expired.get(lid)
+            if first is None or first[0] != (holder, expires_at):
+                seen[lid] = ((holder, expires_at), now)
+            elif now - first[1] >= self.seconds / 2:
+                named.append(key)
+            else:
+                seen[lid] = first
+        self._expired = seen
+        return named
+
+    def _expired_held(self) -> list[tuple[str, str, Any, str]]:
+        query = (
+            select(leases_table.c.id, leases_table.c.holder, leases_table.c.expires_at)
+            .add_columns(tokens_table.c.key)
+            .join(tokens_table, tokens_table.c.id == leases_table.c.id)
+            .where(leases_table.c.holder.is_not(None), leases_table.c.expires_at < func.now())
+        )
+        with self.engine.connect() as db:
+            return [(lid, holder, expires, key) for lid, holder, expires, key in db.execute(query)]
 
     def just_taken(self, key: str, seconds: float) -> bool:
         """Whether this process took `key`'s lease (a write) within the last `seconds`."""

@@ -172,6 +172,10 @@ class SQLTokenStore(TokenStore):
         """Whether a refresh here waits for `key`'s lease, which another replica holds."""
         return self.leases is not None and key in self.leases.waiting
 
+    async def abandoned_refreshes(self) -> list[str]:
+        """Keys whose refresh a replica began and never ended (killed): Leases.abandoned."""
+        return await self.leases.abandoned() if self.leases is not None else []
+
     async def set(self, user: str, tokens: TokenSet) -> None:
         """Keep the tokens under `user`, encrypted with the newest key.
 
