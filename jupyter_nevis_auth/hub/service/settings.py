@@ -85,7 +85,9 @@ class NevisAuthHub(EnvConfigurable):
         config=True,
         help="""On a shared database, seconds a replica's lease on a grant's refresh lasts
         unless renewed (it is, every third of it, while the refresh runs): a replica killed
-        during a refresh holds the grant up this long at most. Default:
+        during a refresh holds the grant up this long at most, and another replica redoes
+        that refresh within about twice this time. Keep it under half of the provider's
+        reuse grace period for rotated refresh tokens, if it has one. Default:
         $NEVIS_AUTH_HUB_LEASE_SECONDS""",
     )
 
