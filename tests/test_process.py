@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support import provider as provider_module
-from tests.support.process import Process, ProcessError
+from tests.support.process import LOWEST_PORT, Process, ProcessError, ephemeral_ports, free_port
 from tests.support.provider import OIDCTestProvider, ProviderError, ProviderTimeout
 
 #: A child that prints two lines, the second after a moment, then waits for a signal.
@@ -92,3 +93,15 @@ def test_provider_that_never_says_ready_times_out(
         provider.start()
     assert "listening soon" in str(raised.value)
     assert not provider.running
+
+
+def test_free_ports_are_below_the_range_outgoing_connections_take_theirs_from() -> None:
+    low, high = ephemeral_ports()
+    assert 0 < low < high
+    ports = {free_port() for _ in range(20)}
+    # An outgoing connection's local port could take one of the ephemeral range between the
+    # pick and the listen: never one below it.
+    assert all(LOWEST_PORT <= port < low for port in ports), ports
+    assert len(ports) > 1
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", ports.pop()))  # nothing listens there

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.conftest import Browser
 from tests.kernel.conftest import Kernel, stored
 from tests.kernel.view import KernelView
 from tests.support.jupyter_process import JupyterServerProcess, run_cell
+from tests.support.process import free_port
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import ResourceServer
 
@@ -225,9 +225,3 @@ async def stored_in(path: Path, key: str) -> list[TokenSet]:
     """Every token set in the encrypted file at `path`."""
     store = EncryptedFileTokenStore(parent=NevisAuth(store_path=str(path), store_key=key))
     return [t for t in [await store.get(k) for k in await store.keys()] if t is not None]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import threading
 
-from tests.support.postgres import free_port
+from tests.support.process import free_port
 
 
 class Balancer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,9 +22,37 @@ class ProcessError(RuntimeError):
     """A process did not start, or did not answer in time."""
 
 
+#: The lowest port free_port() gives.
+LOWEST_PORT = 10000
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel takes outgoing connections' local ports from."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the ephemeral range.
+
+    Not one the kernel picks (bind to port 0): those come from the range outgoing
+    connections take their local ports from, and one of those could take it before the
+    caller's process listens on it.
+    """
+    low = ephemeral_ports()[0]
+    tries = 100 if low > LOWEST_PORT + 1000 else 0
+    for _ in range(tries):
+        port = LOWEST_PORT + secrets.randbelow(low - LOWEST_PORT)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken
+            return port
+    with socket.socket() as sock:  # a machine without room below its ephemeral range
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
