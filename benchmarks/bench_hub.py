@@ -649,6 +649,10 @@ class Bench:
         counter = self.provider.stats(self.client.client_id)["token"].get("refresh_token", {})
         return int(counter.get("total", 0)), int(counter.get("error", 0))
 
+    def reused_refresh_tokens(self) -> int:
+        """Rotated refresh tokens the provider took again within its reuse grace period."""
+        return int(self.provider.stats(self.client.client_id).get("refresh_reused", 0))
+
     async def quiet_refreshes(self) -> tuple[int, int]:
         """refresh_counts() once the provider has seen no refresh for QUIET_SECONDS."""
         counts = self.refresh_counts()
@@ -785,7 +789,7 @@ class Bench:
         args = self.args
         half = args.seconds / 2
         run = HubRun(f"open loop {self.proxy.name}, a replica killed (SIGKILL) after {half:g} s")
-        refused = self.refresh_counts()[1]
+        refused, reused = self.refresh_counts()[1], self.reused_refresh_tokens()
         self.load.retry_once = True
         assert victim.process is not None
         killer = asyncio.get_running_loop().call_later(
@@ -805,6 +809,12 @@ class Bench:
         )
         print(load.summary(grants))
         refused = self.refresh_counts()[1] - refused
+        if self.args.reuse_grace:
+            print(
+                f"  used-up refresh tokens the provider took again within its grace period: "
+                f"{self.reused_refresh_tokens() - reused} (refreshes under way at the killed "
+                "replica, redone; a provider without one ends those grants)"
+            )
         result.killed, result.grants = run, grants
         result.lost = grants.errors["HTTP 401"]
         result.met &= goal(

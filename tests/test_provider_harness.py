@@ -273,6 +273,7 @@ def test_a_reuse_grace_period_takes_a_rotated_refresh_token_again_for_its_second
     assert again.json()["refresh_token"] not in (first["refresh_token"], tokens["refresh_token"])
     latest = refresh(oidc_provider, client, again.json()["refresh_token"])
     assert latest.status_code == 200, latest.text
+    assert oidc_provider.stats(client.client_id)["refresh_reused"] == 1
     # Counted from its first use, not from the reuse: after it, reuse ends the grant.
     time.sleep(2.2)
     late = refresh(oidc_provider, client, tokens["refresh_token"])

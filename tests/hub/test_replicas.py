@@ -339,6 +339,8 @@ def test_a_replica_killed_mid_refresh_keeps_the_grant_where_the_provider_has_a_r
             assert time.monotonic() < deadline, "the killed replica's refresh was not redone"
             time.sleep(0.5)
         assert refreshes(oidc_provider, client) == {"ok": before["ok"] + 2, "error": 0}
+        # With the refresh token the killed replica had sent, which the provider had used up.
+        assert oidc_provider.stats(client.client_id).get("refresh_reused") == 1
         taken_over = "another process began a refresh of them and stopped before it ended"
         assert any(taken_over in r.log() for r in hub.replicas)
         # The grant lives on: the next refresh rotates once more.

@@ -201,8 +201,11 @@ class MapAdapter {
 
   async consume(id) {
     const payload = readEntry(this.key(id));
-    // The grace period counts from the first use.
-    if (payload && !payload.consumed) {
+    if (!payload) return;
+    if (payload.consumed) {
+      countReuse(payload.clientId); // taken again within its grace period (find() said so)
+    } else {
+      // The grace period counts from the first use.
       payload.consumed = Math.floor(Date.now() / 1000);
       payload.consumedAt = Date.now();
     }
@@ -265,6 +268,13 @@ function count(clientId, endpoint, ok, grantType, authMethod) {
   counter[ok ? 'ok' : 'error'] += 1;
 }
 
+// A rotated refresh token taken again within its client's refresh_reuse_grace.
+function countReuse(clientId) {
+  if (!stats.has(clientId)) stats.set(clientId, emptyStats());
+  const entry = stats.get(clientId);
+  entry.refresh_reused = (entry.refresh_reused ?? 0) + 1;
+}
+
 function sumStats(entries) {
   const total = emptyStats();
   for (const entry of entries) {
@@ -275,6 +285,7 @@ function sumStats(entries) {
     for (const [method, n] of Object.entries(entry.client_auth)) {
       total.client_auth[method] = (total.client_auth[method] ?? 0) + n;
     }
+    if (entry.refresh_reused) total.refresh_reused = (total.refresh_reused ?? 0) + entry.refresh_reused;
     for (const endpoint of ['revocation', 'par', 'userinfo', 'end_session']) {
       for (const field of Object.keys(entry[endpoint] ?? {})) {
         total[endpoint][field] += entry[endpoint][field];
