@@ -15,6 +15,7 @@ import pytest
 from tests import test_links
 from tests.conftest import Browser
 from tests.kernel.conftest import stored
+from tests.kernel.test_widget_link import sign_in_with_link
 from tests.kernel.view import KernelView
 from tests.support.provider import OIDCTestProvider, RegisteredClient
 from tests.support.resource_server import ResourceServer
@@ -61,10 +62,8 @@ async def test_the_widget_of_a_step_up_wait_asks_for_the_apis_level(
         "print(json.dumps({'status': response.status_code, "
         "'history': [r.status_code for r in response.history]}))"
     )
-    widget = await kernel_view.until(
-        lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
-    )
-    link = await kernel_view.until(lambda: kernel_view.sign_in_link(widget))
+    # The server's sign-in page shows first, the one-time link once the wait has begun.
+    widget, link = await sign_in_with_link(kernel_view)
     assert urlparse(link).path == f"{jp_base_url}nevis/link"
     assert not cell.done()
 
