@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The test provider's driver lives in the test suite, which is not installed.
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.support import REDIRECT_URI, percentile, sign_in  # noqa: E402
+from benchmarks.support import REDIRECT_URI, client_config, percentile, sign_in  # noqa: E402
 from jupyter_nevis_auth.core.auth import AuthCore  # noqa: E402
-from jupyter_nevis_auth.core.config import NevisAuth  # noqa: E402
 from jupyter_nevis_auth.core.stores import MemoryTokenStore  # noqa: E402
 from jupyter_nevis_auth.core.tokens import TokenSet  # noqa: E402
 from tests.support.provider import OIDCTestProvider  # noqa: E402
@@ -73,13 +72,7 @@ async def run(sizes: list[int], rounds: int) -> int:
     """Run the benchmark; the exit status says whether every target was met."""
     with OIDCTestProvider() as provider:
         client = provider.add_client(REDIRECT_URI, rotate_refresh_token=True)
-        config = NevisAuth(
-            issuer=provider.issuer,
-            client_id=client.client_id,
-            client_secret=client.client_secret,
-            scopes=["openid", "offline_access", "api"],
-            extra_authorize_params={"prompt": "consent"},
-        )
+        config = client_config(provider, client)
         service = AuthCore(config, MemoryTokenStore(parent=config))
         await sign_in(service, USER)
         await bare_refresh(service)  # warm up: discovery, key set, connections

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -12,10 +13,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jupyter_nevis_auth.core.auth import AuthCore  # noqa: E402
-from tests.support.provider import provider_login  # noqa: E402
+from jupyter_nevis_auth.core.config import NevisAuth  # noqa: E402
+from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login  # noqa: E402
 
 #: The redirect URI of the benchmarks' clients; nothing listens there.
 REDIRECT_URI = "http://127.0.0.1:1/nevis/callback"
+
+
+def client_config(provider: OIDCTestProvider, client: RegisteredClient, **more: Any) -> NevisAuth:
+    """The settings of the provider's `client`, its refresh tokens and the test API's scope
+    asked for, consent asked every time (the form the sign-ins fill in); `more` on top."""
+    return NevisAuth(
+        issuer=provider.issuer,
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+        scopes=["openid", "offline_access", "api"],
+        extra_authorize_params={"prompt": "consent"},
+        **more,
+    )
 
 
 def percentile(samples: list[float], q: float) -> float:

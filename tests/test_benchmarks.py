@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import re
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 import psutil
@@ -185,20 +188,22 @@ def test_bench_hub_asks_again_after_a_refused_connection_not_after_a_timeout(
     assert (run.answers, run.retried, dict(run.errors)) == (0, 1, {"ClientConnectorError": 1})
 
 
-def test_the_sign_in_benchmark_runs_to_its_figures() -> None:
-    """bench_login signs several people in, each to a server of their own, and prints."""
-    import subprocess
-    from pathlib import Path
-
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run benchmarks/`script` with `args` as a person would, its output captured."""
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run(
-        [sys.executable, str(root / "benchmarks" / "bench_login.py"), "2"],
+    return subprocess.run(
+        [sys.executable, str(root / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=240,
         cwd=root,
         check=False,
     )
+
+
+def test_the_sign_in_benchmark_runs_to_its_figures() -> None:
+    """bench_login signs several people in, each to a server of their own, and prints."""
+    done = run_benchmark("bench_login.py", "2")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "warm sign-in (2 rounds): p50" in done.stdout
     assert "extension->provider calls per warm sign-in: {'/auth/oauth2/token': 1.0}" in done.stdout
@@ -206,18 +211,7 @@ def test_the_sign_in_benchmark_runs_to_its_figures() -> None:
 
 def test_the_dpop_benchmark_runs_to_its_figures() -> None:
     """bench_dpop GETs the test API through session() in a DPoP and a bearer kernel, and prints."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run(
-        [sys.executable, str(root / "benchmarks" / "bench_dpop.py"), "--runs", "1", "-n", "20"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=root,
-        check=False,
-    )
+    done = run_benchmark("bench_dpop.py", "--runs", "1", "-n", "20")
     # Exit 1 is a missed target, which a run this short may well miss; anything else failed.
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
     for figure in ("proof", "session().get bearer", "session().get dpop", "the API's proof check"):
@@ -230,3 +224,26 @@ def test_the_dpop_benchmark_runs_to_its_figures() -> None:
         done.stdout,
         re.M,
     )
+
+
+def test_the_commit_benchmark_times_the_window_a_killed_process_loses_a_refresh_in() -> None:
+    """bench_commit forces refreshes on SQLite and on a shared PostgreSQL, and prints."""
+    done = run_benchmark("bench_commit.py", "--rounds", "20")
+    assert done.returncode == 0, done.stderr[-2000:]
+    stores = ["SQLite, one process"]
+    if "PostgreSQL is not installed" not in done.stdout or os.environ.get("CI"):
+        stores.append("PostgreSQL, shared by replicas")
+    for store in stores:
+        assert re.search(
+            rf"^{store}: from the provider's answer to the commit p50 [\d.]+ ms, p90 [\d.]+ ms, "
+            r"max [\d.]+ ms; the store's write p50 [\d.]+ ms$",
+            done.stdout,
+            re.M,
+        ), done.stdout
+    baselines = re.findall(
+        r"^  baseline, a one-row write committed alone: p50 [\d.]+ ms; the window is [\d.]+x "
+        r"it, the write [\d.]+x$",
+        done.stdout,
+        re.M,
+    )
+    assert len(baselines) == len(stores), done.stdout

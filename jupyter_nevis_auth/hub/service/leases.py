@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Update
 
 from ...core.stores import Lease
 from ...core.tokens import fingerprint
@@ -82,7 +83,11 @@ class SQLLease(Lease):
 
     def give_back_in(self, db: Connection) -> None:
         """Give the lease back in `db`'s transaction (the grant's write): when it commits."""
-        give_back(db, self.lid, self.holder, self.cooling)
+        db.execute(self.giving_back())
+
+    def giving_back(self) -> Update:
+        """The statement giving the lease back, for the grant's write to run with it."""
+        return giving_back(self.lid, self.holder, self.cooling)
 
 
 class Leases:
@@ -223,15 +228,16 @@ class Leases:
 
     def _give_back(self, lid: str, holder: str, cooling: tuple[float, str] | None) -> None:
         with self.engine.begin() as db:
-            give_back(db, lid, holder, cooling)
+            db.execute(giving_back(lid, holder, cooling))
 
 
-def give_back(db: Connection, lid: str, holder: str, cooling: tuple[float, str] | None) -> None:
-    """Free the lease `lid` if `holder` holds it; with `cooling`, (seconds, why) of quiet."""
+def giving_back(lid: str, holder: str, cooling: tuple[float, str] | None) -> Update:
+    """The statement freeing the lease `lid` if `holder` holds it; with `cooling`, (seconds,
+    why) of quiet."""
     values: dict[str, Any] = {"holder": None, "expires_at": None}
     if cooling is not None:
         values.update(quiet_until=func.now() + timedelta(seconds=cooling[0]), reason=cooling[1])
-    db.execute(
+    return (
         update(leases_table)
         .where(leases_table.c.id == lid, leases_table.c.holder == holder)
         .values(**values)

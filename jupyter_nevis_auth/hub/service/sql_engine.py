@@ -50,6 +50,12 @@ def make_engine(db_url: str) -> Engine:
     return engine
 
 
+def autocommit(engine: Engine) -> Engine:
+    """`engine` (its pool) running each statement as a transaction of its own: no BEGIN and
+    COMMIT round trips to the server."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def ping_idle_connections(engine: Engine) -> None:
     """Test a pooled connection before use when it was unused for IDLE_PING_SECONDS.
 

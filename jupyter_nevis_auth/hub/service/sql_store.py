@@ -26,7 +26,7 @@ from . import token_rows
 from .change_feed import CHANNEL, ChangeFeed, notice
 from .leases import Leases, SQLLease
 from .read_cache import ReadCache as ReadCache  # where the tests found it
-from .sql_engine import CONNECT_TIMEOUT, executor_for, make_engine
+from .sql_engine import CONNECT_TIMEOUT, autocommit, executor_for, make_engine
 from .token_rows import metadata as metadata  # where the service's modules found them
 from .token_rows import row_id as row_id
 from .token_rows import tokens_table as tokens_table
@@ -85,6 +85,8 @@ class SQLTokenStore(TokenStore):
         self.reachable = True
         metadata.create_all(self.engine)
         self.leases = Leases(self.engine, self._call, lease_seconds) if shared else None
+        #: PostgreSQL: its statements commit alone (a refresh's write in one round trip).
+        self._alone = autocommit(self.engine) if self.engine.dialect.name == "postgresql" else None
         #: Each leased key's row as the lease's transaction read it, and the key's
         #: ReadCache.generation before: what reread() answers under that lease.
         self._read_with_lease: dict[str, tuple[tuple[int, int], str | None]] = {}
@@ -186,12 +188,18 @@ class SQLTokenStore(TokenStore):
         ciphertext = self.fernet.encrypt(payload).decode("ascii")
         self.cache.forget(user)
         lease = self._leases_held.get(user)
-        announce = functools.partial(self._announce, ciphertext=ciphertext)
-        if lease is not None and not lease.given_back:
-            announce = functools.partial(
-                self._announce_and_give_back, ciphertext=ciphertext, lease=lease
+        if lease is not None and lease.given_back:
+            lease = None
+        if self._alone is not None:
+            told = (
+                (CHANNEL, notice(self.feed.origin, row_id(user), ciphertext)) if self.feed else None
             )
-        await self._call(token_rows.write, self.engine, user, ciphertext, announce)
+            also = [lease.giving_back()] if lease is not None else []
+            statement = token_rows.one_write(user, ciphertext, also, told)
+            await self._call(token_rows.run_alone, self._alone, statement)
+        else:  # in one transaction (SQLite, other databases: no notices there)
+            give_back = lease.give_back_in if lease is not None else None
+            await self._call(token_rows.write, self.engine, user, ciphertext, give_back)
         if lease is not None:
             lease.given_back = True
         self._written_at = time.monotonic()
@@ -295,12 +303,6 @@ class SQLTokenStore(TokenStore):
         if self.feed is not None:
             payload = notice(self.feed.origin, row_id(key), ciphertext)
             db.execute(select(func.pg_notify(CHANNEL, payload)))
-
-    def _announce_and_give_back(
-        self, db: Connection, key: str, ciphertext: str, lease: SQLLease
-    ) -> None:
-        self._announce(db, key, ciphertext)
-        lease.give_back_in(db)
 
     def _written_elsewhere(self, row: str, ciphertext: str | None) -> None:
         """Another replica wrote `row`: what it holds now replaces what was cached of it.

@@ -6,7 +6,7 @@ replicas share the database, tells the others of a write when its transaction co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from cryptography.fernet import InvalidToken, MultiFernet
@@ -18,12 +18,17 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
+    literal,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.dml import UpdateBase
 
 from ...core.tokens import fingerprint
 
@@ -75,20 +80,50 @@ def read_in(db: Connection, key: str) -> str | None:
     return db.execute(query).scalar_one_or_none()
 
 
-def write(engine: Engine, key: str, ciphertext: str, announce: Announce) -> None:
-    """Make `ciphertext` `key`'s row, a new one or in place of the old."""
+def write(
+    engine: Engine, key: str, ciphertext: str, also: Callable[[Connection], None] | None = None
+) -> None:
+    """Make `ciphertext` `key`'s row, a new one or in place of the old, and run `also` (the
+    lease given back) in the same transaction."""
     values = {"ciphertext": ciphertext, "updated_at": datetime.now(timezone.utc)}
     change = update(tokens_table).where(tokens_table.c.id == row_id(key)).values(**values)
     try:
         with engine.begin() as db:
             if not db.execute(change).rowcount:
                 db.execute(insert(tokens_table).values(id=row_id(key), key=key, **values))
-            announce(db, key)
+            if also is not None:
+                also(db)
     except IntegrityError:
         # Another writer inserted the row between the two statements: update theirs.
         with engine.begin() as db:
             db.execute(change)
-            announce(db, key)
+            if also is not None:
+                also(db)
+
+
+def one_write(
+    key: str, ciphertext: str, also: Sequence[UpdateBase], notify: tuple[str, str] | None
+) -> Executable:
+    """PostgreSQL's one statement making `ciphertext` `key`'s row (a new one or in place of
+    the old), running `also` (the lease given back) and sending the notice `notify` (channel,
+    payload). Run alone (`run_alone`), it commits in the round trip that sends it: a
+    refresh's answer is kept one round trip after it came, or not at all."""
+    values = {"ciphertext": ciphertext, "updated_at": datetime.now(timezone.utc)}
+    upsert = (
+        postgresql.insert(tokens_table)
+        .values(id=row_id(key), key=key, **values)
+        .on_conflict_do_update(index_elements=[tokens_table.c.id], set_=values)
+    )
+    told = func.pg_notify(*notify) if notify is not None else literal(True)
+    more = [statement.cte(f"also_{n}") for n, statement in enumerate(also)]
+    return select(told).add_cte(upsert.cte("written"), *more)
+
+
+def run_alone(engine: Engine, statement: Executable) -> None:
+    """Run `statement` as a transaction of its own, with `engine` in autocommit: one round
+    trip to a database server, no BEGIN and COMMIT of their own."""
+    with engine.connect() as db:
+        db.execute(statement)
 
 
 def remove(engine: Engine, key: str, announce: Announce) -> None:
