@@ -62,7 +62,7 @@ class TokenManager(RefreshOptions):
         # never races a refresh that would store new tokens after it.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.history = RefreshHistory(self.log)
-        self.signed_out_reason: dict[str, str] = {}
+        self.signed_out_reason = self.store.signed_out_reason
         self.last_refresh_error = self.history.last_error
         self.timers = WindowTimers(self._timer_fired)
         self._checks: set[asyncio.Task[None]] = set()
@@ -112,8 +112,8 @@ class TokenManager(RefreshOptions):
     async def _drop(self, user: str, reason: str) -> TokenSet | None:
         tokens = await self.store.get(user)
         self.timers.cancel(user)
-        await self.store.delete(user)
         self.signed_out_reason[user] = reason
+        await self.store.delete(user)
         self.history.succeeded(user)
         return tokens
 

@@ -77,6 +77,12 @@ class TokenStore(LoggingConfigurable):
     #: Seconds another process's lease lasts unless renewed; 0 where no other process shares it.
     lease_seconds: float = 0.0
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: Why each signed-out user is signed out, in a sentence (TokenManager's): set before
+        #: the deletion, so that a store shared by replicas tells them why too.
+        self.signed_out_reason: dict[str, str] = {}
+
     async def get(self, user: str) -> TokenSet | None:
         """The user's tokens, or None when signed out."""
         raise NotImplementedError
@@ -137,6 +143,7 @@ class KeptWrites(TokenStore):
     def __init__(self, store: TokenStore, **kwargs: Any) -> None:
         super().__init__(log=store.log, **kwargs)
         self.store = store
+        self.signed_out_reason = store.signed_out_reason
         self.lease_seconds = store.lease_seconds
         #: What the store has not taken yet, by key; None stands for a deletion.
         self.unwritten: dict[str, TokenSet | None] = {}

@@ -20,10 +20,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, event, text, update
 
-from jupyter_nevis_auth.core.auth import AuthCore
+from jupyter_nevis_auth.core.auth import SIGNED_OUT, AuthCore
 from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.core.device_signin import DONE, PENDING, DeviceSignIn
+from jupyter_nevis_auth.core.refresh import SIGNED_OUT_AT_PROVIDER
 from jupyter_nevis_auth.core.tokens import TokenSet
+from jupyter_nevis_auth.core.urls import extension_pages
 from jupyter_nevis_auth.errors import (
     CallbackError,
     LoginRequiredError,
@@ -218,6 +220,42 @@ async def test_a_sign_out_at_one_replica_is_seen_by_the_others_within_the_cache_
     await replicas.stop()
 
 
+async def test_why_a_user_is_signed_out_at_one_replica_is_said_by_the_others(
+    replicas: Replicas,
+):
+    await replicas.sign_in()
+    await listening(replicas)
+    first, other = replicas.services[0], replicas.services[1]
+    assert await other.tokens.fresh(USER)
+    # The provider ends the grant: the first replica's refresh is refused.
+    assert replicas.provider.revoke_grants(replicas.client.client_id) >= 1
+    with pytest.raises(LoginRequiredError) as refused:
+        await first.tokens.fresh(USER, force=True)
+    assert str(refused.value) == SIGNED_OUT_AT_PROVIDER
+    gone = lambda: other.tokens.store.cache.get(USER) is None  # noqa: E731
+    await wait_for(gone, CACHE_SECONDS / 2, "the sign-out was not heard")
+    with pytest.raises(LoginRequiredError) as told:
+        await other.tokens.fresh(USER)
+    # The other replica says why, not that the user never signed in.
+    assert str(told.value) == SIGNED_OUT_AT_PROVIDER
+    # So does its status, which the widget shows.
+    status = await other.status(USER, extension_pages("/"))
+    assert (status["signed_out_reason"], status["signed_out_by_provider"]) == (
+        SIGNED_OUT_AT_PROVIDER,
+        True,
+    )
+
+    # A new sign-in at the first replica, then a sign-out there: the other says that instead.
+    await replicas.sign_in()
+    assert await other.tokens.fresh(USER)
+    await first.logout(USER)
+    await wait_for(gone, CACHE_SECONDS / 2, "the second sign-out was not heard")
+    with pytest.raises(LoginRequiredError) as told:
+        await other.tokens.fresh(USER)
+    assert str(told.value) == SIGNED_OUT
+    await replicas.stop()
+
+
 async def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
     """Wait until `condition()` holds, at most `seconds`."""
     deadline = time.monotonic() + seconds
@@ -289,6 +327,9 @@ async def test_a_row_too_long_for_a_notice_is_dropped_and_read_again(replicas: R
 def test_a_notice_carries_the_row_only_when_it_fits():
     assert notice("origin", "row", "c" * 100) == "origin row " + "c" * 100
     assert notice("origin", "row", None) == "origin row"
+    # A deletion with why its user is signed out: no ciphertext starts with "-".
+    assert notice("origin", "row", None, "You signed out.") == "origin row -You signed out."
+    assert notice("origin", "row", None, "x" * MAX_PAYLOAD) == "origin row"
     fits = MAX_PAYLOAD - len("origin row ")
     assert notice("origin", "row", "c" * fits).endswith("c" * fits)
     assert notice("origin", "row", "c" * (fits + 1)) == "origin row"

@@ -3,11 +3,11 @@
 Each write to the tokens table sends a notice in its own transaction (PostgreSQL delivers it
 when, and only if, that transaction commits), naming the row and the process that wrote it,
 and carrying the row's new ciphertext when it fits a notice (encrypted as in the table; a
-deletion carries none). Every replica listens on a connection of its own and takes the new
-row into what it cached of that row (or drops it), so a refresh or a sign-out at one replica
-is seen at the others within milliseconds, what a replica read stays in its memory until
-another writes it, and another replica's refresh costs no read either: most reads need no
-query.
+deletion carries the sentence saying why its user is signed out instead). Every replica
+listens on a connection of its own and takes the new row into what it cached of that row
+(or drops it, keeping why), so a refresh or a sign-out at one replica is seen at the others
+within milliseconds, what a replica read stays in its memory until another writes it, and
+another replica's refresh costs no read either: most reads need no query.
 
 The feed vouches for the cache only while it is known to hear everything: it asks the
 database a question every HEARTBEAT_SHARE of the cache time, and a notice committed before
@@ -48,17 +48,21 @@ HEARTBEAT_SHARE = 0.25
 RETRY_FROM, RETRY_TO = 0.5, 5.0
 
 
-def notice(origin: str, row: str, ciphertext: str | None = None) -> str:
+def notice(origin: str, row: str, ciphertext: str | None = None, reason: str = "") -> str:
     """The payload announcing a write of `row` by the process `origin`, with the row's new
-    `ciphertext` when it fits (None: deleted, or read it again)."""
+    `ciphertext` when it fits (None: deleted, or read it again); a deletion with the
+    `reason` its user is signed out, in a sentence, after a "-" (no ciphertext starts so)."""
     payload = f"{origin} {row}"
     if ciphertext is not None and len(payload) + 1 + len(ciphertext) <= MAX_PAYLOAD:
         payload = f"{payload} {ciphertext}"
+    elif ciphertext is None and reason and len(payload) + 2 + len(reason) <= MAX_PAYLOAD:
+        payload = f"{payload} -{reason}"
     return payload
 
 
-#: Hears another process's write of a row: (row id, its new ciphertext or None).
-Heard = Callable[[str, "str | None"], None]
+#: Hears another process's write of a row: (row id, its new ciphertext or None, the reason
+#: a deletion's user is signed out or "").
+Heard = Callable[[str, "str | None", str], None]
 
 
 class ChangeFeed:
@@ -156,4 +160,7 @@ class ChangeFeed:
         origin, _, rest = payload.partition(" ")
         if origin != self.origin:
             row, _, ciphertext = rest.partition(" ")
-            self.heard(row, ciphertext or None)
+            if ciphertext.startswith("-"):
+                self.heard(row, None, ciphertext[1:])
+            else:
+                self.heard(row, ciphertext or None, "")

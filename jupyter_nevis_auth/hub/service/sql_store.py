@@ -191,9 +191,7 @@ class SQLTokenStore(TokenStore):
         if lease is not None and lease.given_back:
             lease = None
         if self._alone is not None:
-            told = (
-                (CHANNEL, notice(self.feed.origin, row_id(user), ciphertext)) if self.feed else None
-            )
+            told = notice(self.feed.origin, row_id(user), ciphertext) if self.feed else None
             also = [lease.giving_back()] if lease is not None else []
             statement = token_rows.one_write(user, ciphertext, also, told)
             await self._call(token_rows.run_alone, self._alone, statement)
@@ -209,7 +207,8 @@ class SQLTokenStore(TokenStore):
     async def delete(self, user: str) -> None:
         """Forget the tokens under `user`."""
         self.cache.forget(user)
-        await self._call(token_rows.remove, self.engine, user, self._announce)
+        announce = functools.partial(self._announce, reason=self.signed_out_reason.get(user, ""))
+        await self._call(token_rows.remove, self.engine, user, announce)
         self._written_at = time.monotonic()
         self.cache.written(user, None)
 
@@ -297,22 +296,25 @@ class SQLTokenStore(TokenStore):
             why,
         )
 
-    def _announce(self, db: Connection, key: str, ciphertext: str | None = None) -> None:
-        """Tell the other replicas that `key`'s row becomes `ciphertext` (None: deleted),
-        when this transaction commits."""
+    def _announce(self, db: Connection, key: str, reason: str) -> None:
+        """Tell the other replicas, once this transaction commits, that `key` is gone, and why."""
         if self.feed is not None:
-            payload = notice(self.feed.origin, row_id(key), ciphertext)
+            payload = notice(self.feed.origin, row_id(key), None, reason)
             db.execute(select(func.pg_notify(CHANNEL, payload)))
 
-    def _written_elsewhere(self, row: str, ciphertext: str | None) -> None:
+    def _written_elsewhere(self, row: str, ciphertext: str | None, reason: str) -> None:
         """Another replica wrote `row`: what it holds now replaces what was cached of it.
 
         Its new ciphertext came with the notice (None: deleted, or too long for one): the
-        tokens are then kept as if read, so the next request needs no query.
+        tokens are then kept as if read, so the next request needs no query. A deletion
+        says why its user is signed out, and this replica says so too.
         """
         key = self.cache.key_of(row)
         if key is None:
             return  # never read here: nothing cached
         self.cache.forget(key)
-        if ciphertext is not None:
+        if reason:
+            self.signed_out_reason[key] = reason
+        elif ciphertext is not None:
+            self.signed_out_reason.pop(key, None)
             self._decrypted(key, ciphertext, self.cache.generation(key))

@@ -31,6 +31,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import UpdateBase
 
 from ...core.tokens import fingerprint
+from .change_feed import CHANNEL
 
 metadata = MetaData()
 #: One row per store key; `id` is the key's SHA-256, so keys of any length fit a primary key.
@@ -102,11 +103,11 @@ def write(
 
 
 def one_write(
-    key: str, ciphertext: str, also: Sequence[UpdateBase], notify: tuple[str, str] | None
+    key: str, ciphertext: str, also: Sequence[UpdateBase], notify: str | None
 ) -> Executable:
     """PostgreSQL's one statement making `ciphertext` `key`'s row (a new one or in place of
-    the old), running `also` (the lease given back) and sending the notice `notify` (channel,
-    payload). Run alone (`run_alone`), it commits in the round trip that sends it: a
+    the old), running `also` (the lease given back) and sending the notice `notify` (its
+    payload) to the replicas. Run alone (`run_alone`), it commits in the round trip that sends it: a
     refresh's answer is kept one round trip after it came, or not at all."""
     values = {"ciphertext": ciphertext, "updated_at": datetime.now(timezone.utc)}
     upsert = (
@@ -114,7 +115,7 @@ def one_write(
         .values(id=row_id(key), key=key, **values)
         .on_conflict_do_update(index_elements=[tokens_table.c.id], set_=values)
     )
-    told = func.pg_notify(*notify) if notify is not None else literal(True)
+    told = func.pg_notify(CHANNEL, notify) if notify is not None else literal(True)
     more = [statement.cte(f"also_{n}") for n, statement in enumerate(also)]
     return select(told).add_cte(upsert.cte("written"), *more)
 
