@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
@@ -16,6 +17,20 @@ from tornado.httpclient import HTTPResponse
 from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_login
 
 pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.support.fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def no_widget_outlives_its_test() -> Iterator[None]:
+    """Close a LoginWidget a test left open in this process.
+
+    Its monitor would poll the status of whichever server the environment names (each test
+    server's, with refresh) every few seconds, refreshing tokens behind later tests' backs.
+    """
+    yield
+    monitor = sys.modules.get("jupyter_nevis_auth.kernel.monitor")
+    if monitor is not None:
+        for widget in list(monitor.monitor._widgets):
+            widget.close()
 
 
 @pytest.fixture

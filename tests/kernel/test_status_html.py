@@ -209,7 +209,8 @@ def test_a_wait_for_an_api_waits_for_that_apis_token_and_links_its_sign_in(
 def test_a_wait_that_ends_unanswered_says_which_sign_in_to_click(
     canned_server: CannedServer, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(widget_module, "display", lambda widget: None)
+    shown: list[LoginWidget] = []
+    monkeypatch.setattr(widget_module, "display", shown.append)
     canned_server.answer(200, {"logged_in": True})
     canned_server.answer(401, MISSING, SALES)
     error = LoginRequiredError(
@@ -224,3 +225,6 @@ def test_a_wait_that_ends_unanswered_says_which_sign_in_to_click(
         "Sign in for sales (sales.read)."
     )
     assert (raised.value.api, raised.value.request) == ("sales", {"api": "sales"})
+    # The widget stays, as it does in a cell's output, until it is closed.
+    assert len(shown) == 1
+    shown[0].close()
