@@ -1,7 +1,8 @@
 """The tokens table of the service's store, and the statements the store runs on it.
 
-Each function runs in one of the store's threads (SQLTokenStore._call); `announce`, where
-replicas share the database, tells the others of a write when its transaction commits.
+Each function that takes an engine runs in one of the store's threads (SQLTokenStore._call);
+`announce`, where replicas share the database, tells the others of a deletion when its
+transaction commits. On PostgreSQL a write is `one_write`'s one statement, run by `run_alone`.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def one_write(
 ) -> Executable:
     """PostgreSQL's one statement making `ciphertext` `key`'s row (a new one or in place of
     the old), running `also` (the lease given back) and sending the notice `notify` (its
-    payload) to the replicas. Run alone (`run_alone`), it commits in the round trip that sends it: a
-    refresh's answer is kept one round trip after it came, or not at all."""
+    payload) to the replicas. Run alone (`run_alone`), it commits in the round trip that
+    sends it: a refresh's answer is kept one round trip after it came, or not at all."""
     values = {"ciphertext": ciphertext, "updated_at": datetime.now(timezone.utc)}
     upsert = (
         postgresql.insert(tokens_table)
