@@ -55,8 +55,11 @@ postgres:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "Install PostgreSQL (Debian package 'postgresql') for the store tests."; fi; }
 
+# Two pytest-xdist workers: the JupyterHub tests in one, the rest in the other
+# (tests/conftest.py); TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: install provider hub browser postgres
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Run by .ci/run before the tests: ruff, mypy, and prettier + eslint for src/ as the
 # JupyterLab extension template sets them up. The Python linters are pinned: a new release must not turn

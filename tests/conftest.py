@@ -18,6 +18,29 @@ from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_
 
 pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.support.fixtures"]
 
+#: Under `make test` (pytest-xdist, `--dist loadgroup`) one worker runs the JupyterHub
+#: tests and the other the rest, side by side: each half takes about half of the suite's
+#: time, and the hub tests wait mostly on their hubs, proxies and PostgreSQL.
+HUB_TESTS = "tests/hub/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup`: two groups, tests/hub and the rest, each on one worker in order.
+
+    A scheduler, not `xdist_group` marks: those rename the tests' node ids, which pytest 9
+    no longer lets a plugin do.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TwoHalves(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "hub" if nodeid.startswith(HUB_TESTS) else "rest"
+
+    return TwoHalves(config, log)
+
 
 @pytest.fixture(autouse=True)
 def no_widget_outlives_its_test() -> Iterator[None]:

@@ -176,7 +176,10 @@ async def test_an_expired_link_is_refused(ask_link, link_browser: LinkBrowser):
 
 
 @pytest.mark.parametrize(
-    "token", ["", "x", secrets.token_urlsafe(32), "../../etc", "%00", "a" * 5000]
+    "token",
+    ["", "x", secrets.token_urlsafe(32), "../../etc", "%00", "a" * 5000],
+    # Named, so that every pytest-xdist worker collects the same tests.
+    ids=["empty", "short", "random", "path", "nul", "long"],
 )
 async def test_a_forged_link_is_refused(link_browser: LinkBrowser, token: str):
     page = await link_browser.get("nevis", "link", params={"link_token": token})

@@ -176,7 +176,10 @@ def test_a_link_completed_by_another_person_signs_nobody_in(
 
 
 @pytest.mark.parametrize(
-    "token", ["", "x", secrets.token_urlsafe(32), "../../etc", "%00", "a" * 5000]
+    "token",
+    ["", "x", secrets.token_urlsafe(32), "../../etc", "%00", "a" * 5000],
+    # Named, so that every pytest-xdist worker collects the same tests.
+    ids=["empty", "short", "random", "path", "nul", "long"],
 )
 def test_a_forged_link_is_refused(hub: ServiceHub, token: str) -> None:
     with fresh_browser() as browser:
