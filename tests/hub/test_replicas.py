@@ -203,6 +203,15 @@ def test_health_says_what_it_checks(hub: ReplicaHub, postgres: PostgresServer) -
     assert requests.get(hub.url + SERVICE + "health", timeout=HTTP_TIMEOUT).status_code == 200
 
 
+def test_replicas_on_ports_of_their_own_say_nothing_of_the_hosts_tcp_migrate_req(
+    hub: ReplicaHub,
+) -> None:
+    # Only replicas sharing a port (reuse_port, tests/hub/test_shared_port.py) hand over
+    # their waiting connections through the kernel.
+    assert len({replica.port for replica in hub.replicas}) == len(hub.replicas)
+    assert not any("tcp_migrate_req" in replica.log() for replica in hub.replicas)
+
+
 def test_concurrent_token_requests_over_replicas_give_one_refresh(
     hub: ReplicaHub,
     alice_signed_in: str,

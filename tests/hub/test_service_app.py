@@ -16,6 +16,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from jupyter_nevis_auth.core.stores import MemoryTokenStore
 from jupyter_nevis_auth.core.tokens import TokenSet
+from jupyter_nevis_auth.hub.service import settings
 from jupyter_nevis_auth.hub.service.app import NevisAuthHub, NevisAuthHubApp
 from jupyter_nevis_auth.hub.service.base import log_request, shows
 from jupyter_nevis_auth.hub.service.sql_store import SQLTokenStore, make_fernet
@@ -223,3 +224,16 @@ def test_token_answers_make_access_lines_only_when_the_log_level_shows_them(app_
         "200 GET /services/nevis-auth/api/status",
         "200 GET /services/nevis-auth/api/token",
     ]
+
+
+@pytest.mark.parametrize(
+    ("switch", "reset"), [("0\n", True), ("1\n", False), (None, False)], ids=["0", "1", "none"]
+)
+def test_whether_a_stopping_replicas_waiting_connections_are_reset_is_read_from_linux(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, switch: str | None, reset: bool
+) -> None:
+    path = tmp_path / "tcp_migrate_req"
+    if switch is not None:
+        path.write_text(switch)
+    monkeypatch.setattr(settings, "MIGRATE_REQ", path)
+    assert settings.waiting_connections_reset() is reset

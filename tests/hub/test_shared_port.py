@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from jupyter_nevis_auth.hub.service.settings import MIGRATE_REQ
 from tests.hub.replica_harness import Replica, ReplicaHub
 from tests.hub.service_harness import SERVICE
 from tests.support.postgres import PostgresServer, running_postgres
@@ -85,6 +86,16 @@ def test_replicas_on_one_port_share_its_connections(hub: ReplicaHub) -> None:
     # Each connection goes to one of them, by a hash of its source port: both get some.
     assert sum(more) >= 40  # and the start's own checks, logged a moment late
     assert all(count > 0 for count in more), more
+
+
+def test_each_replica_says_when_the_host_resets_a_stopping_replicas_connections(
+    hub: ReplicaHub,
+) -> None:
+    # Read here apart from the service: "0" (Linux's default) resets the connections still
+    # waiting at a listener that closes; "1" passes them to another on the port.
+    resets = MIGRATE_REQ.exists() and MIGRATE_REQ.read_text().strip() == "0"
+    warning = "net.ipv4.tcp_migrate_req is 0 on this host"
+    assert [warning in replica.log() for replica in hub.replicas] == [resets, resets]
 
 
 def test_a_replica_killed_leaves_the_port_to_the_other(hub: ReplicaHub) -> None:

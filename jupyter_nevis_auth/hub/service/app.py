@@ -41,7 +41,7 @@ from .pages import CallbackHandler, DoneHandler, LoginHandler, LogoutHandler, OA
 from .pending_store import keep_pending, take_back_pending
 from .replicas import ReplicaCallbackHandler, SharedSignIns
 from .server_api import ApisHandler, StatusHandler, TokenHandler
-from .settings import NevisAuthHub
+from .settings import NevisAuthHub, waiting_connections_reset
 from .shared_links import ReplicaDeviceAPIHandler, ReplicaLinkHandler, SharedLinks
 from .sql_store import SQLTokenStore
 
@@ -265,6 +265,12 @@ class NevisAuthHubApp(Application):
         self.log.info(
             "jupyter-nevis-auth: the service listens at %s%s", service_url.rstrip("/"), prefix
         )
+        if settings.reuse_port and waiting_connections_reset():
+            self.log.warning(
+                "jupyter-nevis-auth: net.ipv4.tcp_migrate_req is 0 on this host, so connections "
+                "still waiting at this replica when it stops are reset, not passed to another "
+                "on the port (user servers ask once more); set it to 1."
+            )
         checking = asyncio.ensure_future(service.check_provider())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

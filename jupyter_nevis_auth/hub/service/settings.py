@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from traitlets import Bool, Float, Int, Unicode
 
 from ...core.env import EnvConfigurable
 from ...core.secret_files import read_secret_file
+
+#: Linux (5.14 and newer): 1 moves the connections waiting at a closing SO_REUSEPORT
+#: listener to another listener on the port; 0, the default, resets them.
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+def waiting_connections_reset() -> bool:
+    """Whether this host resets the connections waiting at a replica that stops (reuse_port).
+
+    False where it cannot tell (not Linux, or a kernel without the switch).
+    """
+    try:
+        return MIGRATE_REQ.read_text().strip() == "0"
+    except OSError:
+        return False
 
 
 class NevisAuthHub(EnvConfigurable):
@@ -97,7 +114,9 @@ class NevisAuthHub(EnvConfigurable):
         help="""Listen with SO_REUSEPORT (Linux), so that several replicas on one host share
         the port of the service's url and the kernel spreads new connections between them,
         with no load balancer in front; a replica that stops or dies leaves the port to the
-        others. Give it to every replica on that port. Default: $NEVIS_AUTH_HUB_REUSE_PORT""",
+        others. Give it to every replica on that port, and set the host's
+        net.ipv4.tcp_migrate_req to 1: connections still waiting at a replica that stops then
+        go to another instead of being reset. Default: $NEVIS_AUTH_HUB_REUSE_PORT""",
     )
 
     def get_db_url(self) -> str:
