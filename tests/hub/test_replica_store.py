@@ -32,6 +32,7 @@ from jupyter_nevis_auth.errors import (
     RefreshElsewhereError,
     StoreUnavailableError,
 )
+from jupyter_nevis_auth.hub.service import change_feed
 from jupyter_nevis_auth.hub.service.change_feed import APPLICATION_NAME, MAX_PAYLOAD, notice
 from jupyter_nevis_auth.hub.service.leases import leases_table
 from jupyter_nevis_auth.hub.service.replicas import SharedSignIns
@@ -443,6 +444,48 @@ async def test_a_lost_listening_connection_falls_back_to_the_cache_time_then_lis
     forced = await replicas.services[0].tokens.fresh(USER, force=True)
     assert await store.get(USER) == forced
     await replicas.stop()
+
+
+def listeners(postgres: PostgresServer) -> int:
+    """How many change feeds' connections the database has."""
+    engine = create_engine(postgres.url)
+    counting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = :n"
+    with engine.begin() as db:
+        count = int(db.execute(text(counting), {"n": APPLICATION_NAME}).scalar_one())
+    engine.dispose()
+    return count
+
+
+async def test_a_feed_stops_though_its_cancellation_came_with_an_answer_and_was_lost(
+    replicas: Replicas, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+):
+    """Before Python 3.12, asyncio.wait_for returns an answer that is there when a
+    cancellation comes, and the cancellation is lost: a replica's stop must not wait on it."""
+    for service in replicas.services:
+        service.tokens.store.listen()
+    await listening(replicas)
+    answered = asyncio.Event()
+
+    async def answer_then_lose_the_cancellation(question: Any, seconds: float) -> Any:
+        answer = await question
+        answered.set()
+        try:
+            await asyncio.sleep(60)  # the cancellation comes here, the answer being there
+        except asyncio.CancelledError:
+            pass
+        return answer
+
+    monkeypatch.setattr(change_feed, "answered_within", answer_then_lose_the_cancellation)
+    await asyncio.wait_for(answered.wait(), 10)  # the next heartbeat's answer
+    started = time.monotonic()
+    stopping = asyncio.ensure_future(replicas.services[0].tokens.store.stop_listening())
+    await asyncio.wait([stopping], timeout=10)
+    assert stopping.done(), "the feed did not stop"
+    # It ends at the loop's next turn: after one wait for notices (a quarter of the cache time).
+    assert time.monotonic() - started < CACHE_SECONDS
+    await wait_for(lambda: listeners(postgres) == 2, 5, "its connection is still open")
+    await replicas.stop()
+    await wait_for(lambda: listeners(postgres) == 0, 5, "connections still open")
 
 
 async def test_a_lease_left_by_a_dead_replica_expires_and_the_grant_is_refreshed(

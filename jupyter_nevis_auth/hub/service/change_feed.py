@@ -20,12 +20,11 @@ missed meanwhile).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
@@ -46,6 +45,17 @@ MAX_PAYLOAD = 7999
 HEARTBEAT_SHARE = 0.25
 #: Seconds between attempts to listen again after the connection was lost (doubling).
 RETRY_FROM, RETRY_TO = 0.5, 5.0
+#: The longest stop() waits for the listening to end: it does not hold a replica's stop up.
+STOP_SECONDS = 5.0
+
+
+async def answered_within(question: Awaitable[Any], seconds: float) -> Any:
+    """`question`'s answer, or asyncio.TimeoutError after `seconds`.
+
+    Before Python 3.12, asyncio.wait_for loses a cancellation that comes as the answer does:
+    ChangeFeed.stop() therefore also tells its loop to end, and does not count on it.
+    """
+    return await asyncio.wait_for(question, seconds)
 
 
 def notice(origin: str, row: str, ciphertext: str | None = None, reason: str = "") -> str:
@@ -90,11 +100,14 @@ class ChangeFeed:
         #: (time.monotonic()): every write committed before it has been heard.
         self.heard_at = -math.inf
         self._task: asyncio.Task[None] | None = None
+        #: Set by stop(): the loop ends at its next turn, even where a cancellation was lost.
+        self._stopping = False
         self._lost_logged = False
 
     def start(self) -> None:
         """Listen in the background until stop()."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.ensure_future(self._run())
             self.cache.vouched = self.vouches
 
@@ -103,19 +116,22 @@ class ChangeFeed:
         return now - self.heard_at <= self.max_age
 
     async def stop(self) -> None:
-        """Stop listening; the cache trusts entries `max_age` seconds again."""
+        """Stop listening, within STOP_SECONDS; the cache trusts entries `max_age` seconds
+        again."""
         self.cache.vouched = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            task.cancel()
+            await asyncio.wait([task], timeout=STOP_SECONDS)
+            if task.done() and not task.cancelled():
+                task.exception()  # the loop's own errors are logged where they happen
 
     async def _run(self) -> None:
         import psycopg  # the hub extra's driver; only a PostgreSQL store gets here
 
         delay = RETRY_FROM
-        while True:
+        while not self._stopping:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self.conninfo,
@@ -146,9 +162,9 @@ class ChangeFeed:
 
     async def _listen(self, conn: AsyncConnection[Any]) -> None:
         interval = max(self.max_age * HEARTBEAT_SHARE, 0.05)
-        while True:
+        while not self._stopping:
             asked = time.monotonic()
-            await asyncio.wait_for(conn.execute("SELECT 1"), self.timeout)
+            await answered_within(conn.execute("SELECT 1"), self.timeout)
             # Notices that came with the answer first, then the question's moment counts.
             async for heard in conn.notifies(timeout=0):
                 self._heard(heard.payload)
