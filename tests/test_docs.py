@@ -70,8 +70,8 @@ DIRECTIVES = {
     "nevis-exceptions",
     "nevis-endpoints",
 }
-#: Tools that act on a cluster or a registry: the examples name them, the tests cannot run them.
-EXTERNAL = {"kubectl", "helm", "docker"}
+#: Tools the examples name that the tests do not run: a cluster's, a registry's, a shell's.
+EXTERNAL = {"kubectl", "helm", "docker", "openssl", "printf"}
 DOCKERFILE_INSTRUCTIONS = {"FROM", "RUN", "USER", "COPY", "ENV", "WORKDIR", "ARG"}
 
 
@@ -640,6 +640,9 @@ def check_kubernetes(block: Block, name: str) -> None:
     for volume in pod["volumes"]:
         if "secret" in volume:
             assert volume["secret"]["defaultMode"] == 0o440, f"{block}: files only for the owner"
+            # ...and group: the pod's, which the service's user must be in to read them.
+            group = container["securityContext"]["runAsGroup"]
+            assert pod["securityContext"]["fsGroup"] == group, f"{block}: files it cannot read"
             files = [e["value"] for v, e in env.items() if v.endswith("_FILE")]
             assert all(f.startswith(mounts[volume["name"]] + "/") for f in files), str(block)
 

@@ -246,6 +246,20 @@ class TestNoUnauthenticatedAccess:
         assert (await kernel_call(jp_fetch, "status", secret=secret_of(jp_serverapp)))[0] == 200
         assert (await kernel_call(jp_fetch, secret=None))[0] == 403
 
+    async def test_a_page_refusing_a_request_without_credentials_says_why(self, jp_fetch):
+        # Jupyter Server refuses it (403) before the extension's handler runs, giving no reason.
+        response = await jp_fetch(
+            "nevis", "api", "status", headers={"Authorization": ""}, raise_error=False
+        )
+        assert response.code == 403
+        assert json.loads(response.body) == {
+            "error": "request_refused",
+            "message": (
+                "The request was refused before jupyter-nevis-auth saw it: sign in to Jupyter "
+                "first."
+            ),
+        }
+
 
 async def test_the_scheme_is_read_as_any_case_and_the_old_header_still_works(
     jp_fetch, jp_serverapp

@@ -35,6 +35,8 @@ UNEXPECTED = (
     "Something unexpected went wrong in jupyter-nevis-auth; try again, and if it happens "
     "again, ask your administrator to look at the server's log."
 )
+#: A 403 that Jupyter Server or JupyterHub gave without a reason: no credentials it takes.
+NOT_LET_IN = "The request was refused before jupyter-nevis-auth saw it: sign in to Jupyter first."
 #: What a request may name to choose a token or a sign-in.
 SELECTION_PARAMS = (
     API_PARAM,
@@ -54,7 +56,9 @@ def error_sentence(status_code: int, kwargs: dict[str, Any]) -> str:
         return str(exc)
     if isinstance(exc, web.HTTPError) and exc.log_message:
         return exc.log_message % exc.args if exc.args else exc.log_message
-    if exc is None and status_code < 500:
+    if status_code == 403 and (exc is None or isinstance(exc, web.HTTPError)):
+        return NOT_LET_IN
+    if status_code < 500 and (exc is None or isinstance(exc, web.HTTPError)):
         return responses.get(status_code, "The request was refused") + "."
     return UNEXPECTED
 

@@ -228,7 +228,11 @@ class NevisAuthHubApp(Application):
         if isinstance(store, SQLTokenStore):
             # Older keys can be dropped from NevisAuth.store_key once this has run.
             rotated = await store.rotate()
-            self.log.info("jupyter-nevis-auth: %d sign-ins kept from before", rotated)
+            self.log.info(
+                "jupyter-nevis-auth: %d users' tokens in the database, encrypted with the "
+                "newest store key",
+                rotated,
+            )
             if store.shared:
                 store.listen()
                 taking_over = asyncio.ensure_future(
