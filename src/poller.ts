@@ -111,11 +111,18 @@ export class StatusPoller {
    * within the last second: both events come together), then at the normal pace.
    */
   wake(): void {
-    if (!this._isHidden()) {
-      this._hiddenPause = 0;
-      if (Date.now() - this._answeredAt >= WAKE_QUIET) {
-        void this.refresh();
-      }
+    if (this._isHidden()) {
+      return;
+    }
+    this._hiddenPause = 0;
+    const since = Date.now() - this._answeredAt;
+    if (since >= WAKE_QUIET) {
+      void this.refresh();
+    } else if (!this._inflight && !this._disposed) {
+      // Fresh enough to show, but the next request was planned at a hidden page's pace.
+      this._pause = Math.max(this._interval - since, 0);
+      this._clearTimer();
+      this._timer = setTimeout(() => void this.refresh(), this._pause);
     }
   }
 

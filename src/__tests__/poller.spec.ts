@@ -84,6 +84,30 @@ describe('StatusPoller', () => {
     p.dispose();
   });
 
+  it('comes back to the normal pace when the page is back just after an answer', async () => {
+    const hidden = { value: true };
+    const { p, fetch } = poller([{ status: null, etag: null }], hidden);
+    p.start();
+    await settle();
+    jest.advanceTimersByTime(p.pause);
+    await settle();
+    expect(p.pause).toBe(40_000);
+    // Back within the second after that answer: nothing asked now, the next one within
+    // the interval of the answer, not after the hidden page's pause.
+    jest.advanceTimersByTime(500);
+    hidden.value = false;
+    const before = fetch.mock.calls.length;
+    p.wake();
+    await settle();
+    expect(fetch).toHaveBeenCalledTimes(before);
+    expect(p.pause).toBe(9_500);
+    jest.advanceTimersByTime(9_500);
+    await settle();
+    expect(fetch).toHaveBeenCalledTimes(before + 1);
+    expect(p.pause).toBe(10_000);
+    p.dispose();
+  });
+
   it('backs off after failures and says why', async () => {
     const { p } = poller([
       new Error('down'),
