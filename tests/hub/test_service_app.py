@@ -226,6 +226,36 @@ def test_token_answers_make_access_lines_only_when_the_log_level_shows_them(app_
     ]
 
 
+def test_health_probes_are_logged_at_debug_and_a_replica_not_ready_as_a_warning() -> None:
+    # Kubernetes asks every few seconds; a 503 is a stopping replica's or a database away,
+    # which the store says itself: neither is an error of the service.
+    made: list[tuple[int, str]] = []
+    log = logging.getLogger("test-health-lines")
+    log.setLevel(logging.DEBUG)
+    log.addFilter(lambda record: bool(made.append((record.levelno, record.getMessage()))))
+
+    for path, status in [
+        ("health", 200),
+        ("health/live", 200),
+        ("health", 503),
+        ("api/status", 200),
+        ("api/status", 503),
+    ]:
+        settings = {"nevis_auth_log": log, "nevis_auth_access_debug": True}
+        start = RequestStartLine("GET", "/services/nevis-auth/" + path, "HTTP/1.1")
+        request = HTTPServerRequest(start_line=start, headers=HTTPHeaders(Host="hub"))
+        log_request(
+            SimpleNamespace(request=request, get_status=lambda s=status: s, settings=settings)
+        )
+    assert [(level, line.rsplit(" ", 1)[0]) for level, line in made] == [
+        (logging.DEBUG, "200 GET /services/nevis-auth/health"),
+        (logging.DEBUG, "200 GET /services/nevis-auth/health/live"),
+        (logging.WARNING, "503 GET /services/nevis-auth/health"),
+        (logging.INFO, "200 GET /services/nevis-auth/api/status"),
+        (logging.ERROR, "503 GET /services/nevis-auth/api/status"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("switch", "reset"), [("0\n", True), ("1\n", False), (None, False)], ids=["0", "1", "none"]
 )

@@ -38,9 +38,12 @@ def hub(
     oidc_provider: OIDCTestProvider,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ReplicaHub]:
-    """The hub with two replicas of the service on one port."""
+    """The hub with two replicas of the service on one port, logging at DEBUG: the tests
+    count each replica's `health` answers in its log."""
+    work_dir = tmp_path_factory.mktemp("shared-port-hub")
+    (work_dir / "nevis_auth_hub_config.py").write_text("c.Application.log_level = 'DEBUG'\n")
     hub = ReplicaHub(
-        tmp_path_factory.mktemp("shared-port-hub"),
+        work_dir,
         oidc_provider.issuer,
         postgres.url,
         2,

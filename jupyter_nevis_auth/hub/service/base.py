@@ -57,9 +57,13 @@ def log_request(handler: web.RequestHandler) -> None:
     status = handler.get_status()
     log = handler.settings["nevis_auth_log"]
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    if status < 300 and request.path.endswith(("/api/token", "/api/token/wait")):
-        # Servers ask often; the refreshes behind them are logged anyway. The line is made
-        # only when the log level shows it: not a LogRecord per token answer for nothing.
+    probe = request.path.endswith(("/health", "/health/live"))
+    if probe and status >= 500:
+        level = logging.WARNING  # a stopping replica's, or one whose database is away: said
+    if status < 300 and (probe or request.path.endswith(("/api/token", "/api/token/wait"))):
+        # Servers and probes ask often; the refreshes behind token answers are logged
+        # anyway. The line is made only when the log level shows it: not a LogRecord per
+        # answer for nothing.
         if not handler.settings.get("nevis_auth_access_debug", True):
             return
         level = logging.DEBUG
