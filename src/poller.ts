@@ -120,9 +120,7 @@ export class StatusPoller {
       void this.refresh();
     } else if (!this._inflight && !this._disposed) {
       // Fresh enough to show, but the next request was planned at a hidden page's pace.
-      this._pause = Math.max(this._interval - since, 0);
-      this._clearTimer();
-      this._timer = setTimeout(() => void this.refresh(), this._pause);
+      this._plan(Math.max(this._interval - since, 0));
     }
   }
 
@@ -176,9 +174,14 @@ export class StatusPoller {
     } else {
       this._hiddenPause = 0;
     }
-    this._pause = Math.min(pause, this._maxInterval);
+    this._plan(Math.min(pause, this._maxInterval));
+  }
+
+  /** The next request in `pause` milliseconds, instead of the one planned. */
+  private _plan(pause: number): void {
+    this._pause = pause;
     this._clearTimer();
-    this._timer = setTimeout(() => void this.refresh(), this._pause);
+    this._timer = setTimeout(() => void this.refresh(), pause);
   }
 
   private _clearTimer(): void {

@@ -56,9 +56,9 @@ def error_sentence(status_code: int, kwargs: dict[str, Any]) -> str:
         return str(exc)
     if isinstance(exc, web.HTTPError) and exc.log_message:
         return exc.log_message % exc.args if exc.args else exc.log_message
-    if status_code == 403 and (exc is None or isinstance(exc, web.HTTPError)):
-        return NOT_LET_IN
     if status_code < 500 and (exc is None or isinstance(exc, web.HTTPError)):
+        if status_code == 403:
+            return NOT_LET_IN
         return responses.get(status_code, "The request was refused") + "."
     return UNEXPECTED
 
