@@ -2,12 +2,16 @@
  * The status bar item (in Notebook 7: an item of the top bar): who is signed in and how
  * long the token has left; a button that opens the details.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { summaryOf, toneOf, IReceived, Tone } from './status';
 
 export class SignInItem extends Widget {
-  constructor(onOpen: () => void) {
+  constructor(
+    onOpen: () => void,
+    private trans: TranslationBundle
+  ) {
     super();
     this.addClass('jp-NevisAuth-item');
     this._button = document.createElement('button');
@@ -37,7 +41,8 @@ export class SignInItem extends Widget {
 
   /** Show `received` as of `now`, warning when a sign-in that cannot renew has `warnSeconds` left. */
   render(received: IReceived | null, now: number, warnSeconds: number): void {
-    const text = summaryOf(received, now);
+    const trans = this.trans;
+    const text = summaryOf(received, now, trans);
     const tone = toneOf(received, now, warnSeconds);
     if (text !== this._text.textContent) {
       this._text.textContent = text;
@@ -47,12 +52,12 @@ export class SignInItem extends Widget {
       this.node.dataset.tone = tone;
     }
     const hint = {
-      ok: 'Signed in',
-      warning: 'Signed in, needs attention',
-      'signed-out': 'Signed out',
-      unavailable: 'Sign-in status not available'
+      ok: trans.__('Signed in'),
+      warning: trans.__('Signed in, needs attention'),
+      'signed-out': trans.__('Signed out'),
+      unavailable: trans.__('Sign-in status not available')
     }[tone];
-    const label = `${hint}: ${text}. Show sign-in status.`;
+    const label = trans.__('%1: %2. Show sign-in status.', hint, text);
     if (this._button.title !== label) {
       this._button.title = label;
       this._button.setAttribute('aria-label', label);

@@ -1,6 +1,8 @@
 /**
  * Which notifications the sign-in status calls for; each is shown once.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
+
 import { endsSoon, IReceived, providersOf, secondsLeft } from './status';
 
 /** A notification to show: its key (shown once per key), sentence and provider. */
@@ -11,14 +13,37 @@ export interface INotice {
   message: string;
 }
 
-/** The sentence when the provider ended a sign-in (it refused the refresh token). */
-export const SIGNED_OUT_BY_PROVIDER =
-  'Signed out by the provider; sign in again.';
+/**
+ * The sentence when the provider ended a sign-in (it refused the refresh token); the
+ * provider is named where there are several.
+ */
+export function signedOutMessage(
+  trans: TranslationBundle,
+  provider: string | null
+): string {
+  return provider === null
+    ? trans.__('Signed out by the provider; sign in again.')
+    : trans.__('Signed out by the provider (%1); sign in again.', provider);
+}
 
 /** The sentence when a sign-in without refresh token is about to end. */
-export function endsSoonMessage(minutes: number): string {
-  const unit = minutes === 1 ? 'minute' : 'minutes';
-  return `Sign-in expires in ${minutes} ${unit}; it cannot be renewed, sign in again to keep working.`;
+export function endsSoonMessage(
+  trans: TranslationBundle,
+  minutes: number,
+  provider: string | null
+): string {
+  return provider === null
+    ? trans._n(
+        'Sign-in expires in %1 minute; it cannot be renewed, sign in again to keep working.',
+        'Sign-in expires in %1 minutes; it cannot be renewed, sign in again to keep working.',
+        minutes
+      )
+    : trans._n(
+        'Sign-in expires in %1 minute (%2); it cannot be renewed, sign in again to keep working.',
+        'Sign-in expires in %1 minutes (%2); it cannot be renewed, sign in again to keep working.',
+        minutes,
+        provider
+      );
 }
 
 /**
@@ -30,7 +55,8 @@ export function noticesFor(
   received: IReceived | null,
   now: number,
   warnSeconds: number,
-  shown: ReadonlySet<string>
+  shown: ReadonlySet<string>,
+  trans: TranslationBundle
 ): INotice[] {
   if (!received) {
     return [];
@@ -38,13 +64,13 @@ export function noticesFor(
   const providers = providersOf(received.status);
   const notices: INotice[] = [];
   for (const [name, provider] of providers) {
-    const where = providers.length > 1 ? ` (${name})` : '';
+    const named = providers.length > 1 ? name : null;
     if (!provider.logged_in && provider.signed_out_by_provider) {
       notices.push({
         key: `signed-out:${name}`,
         kind: 'signed-out-by-provider',
         provider: name,
-        message: SIGNED_OUT_BY_PROVIDER.replace(';', `${where};`)
+        message: signedOutMessage(trans, named)
       });
     } else if (endsSoon(provider, received.receivedAt, now, warnSeconds)) {
       const left =
@@ -54,7 +80,7 @@ export function noticesFor(
         key: `ends-soon:${name}:${provider.expires_at ?? ''}`,
         kind: 'ends-soon',
         provider: name,
-        message: endsSoonMessage(minutes).replace(';', `${where};`)
+        message: endsSoonMessage(trans, minutes, named)
       });
     }
   }
@@ -65,6 +91,8 @@ export function noticesFor(
  * Remembers which notices were shown; a provider signed in again may be told again.
  */
 export class NoticeBook {
+  constructor(private trans: TranslationBundle) {}
+
   /** The notices of `received` not shown yet; they count as shown from now on. */
   take(
     received: IReceived | null,
@@ -78,7 +106,13 @@ export class NoticeBook {
         }
       }
     }
-    const notices = noticesFor(received, now, warnSeconds, this._shown);
+    const notices = noticesFor(
+      received,
+      now,
+      warnSeconds,
+      this._shown,
+      this.trans
+    );
     notices.forEach(notice => this._shown.add(notice.key));
     return notices;
   }

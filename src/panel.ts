@@ -2,6 +2,7 @@
  * The details of the sign-in: per provider who, until when, claims by name, scopes; the
  * APIs and their tokens' lifetimes; and the actions. Built from the status: never a token.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -81,40 +82,56 @@ function table(
 export function tokenLine(
   provider: IProviderStatus,
   receivedAt: number,
-  now: number
+  now: number,
+  trans: TranslationBundle
 ): string {
   const seconds = secondsLeft(provider.expires_in, receivedAt, now);
   const renews = provider.refresh_possible;
-  if (seconds !== null && seconds <= 0) {
+  if (seconds === null) {
     return renews
-      ? 'Access token: being renewed.'
-      : 'Access token: expired; sign in again.';
+      ? trans.__('Access token: no expiry, renewed automatically.')
+      : trans.__(
+          'Access token: no expiry; it cannot be renewed, sign in again when it ends.'
+        );
   }
-  const left = seconds === null ? 'no expiry' : `${formatLeft(seconds)} left`;
+  if (seconds <= 0) {
+    return renews
+      ? trans.__('Access token: being renewed.')
+      : trans.__('Access token: expired; sign in again.');
+  }
+  const left = formatLeft(seconds, trans);
   return renews
-    ? `Access token: ${left}, renewed automatically.`
-    : `Access token: ${left}; it cannot be renewed, sign in again when it ends.`;
+    ? trans.__('Access token: %1 left, renewed automatically.', left)
+    : trans.__(
+        'Access token: %1 left; it cannot be renewed, sign in again when it ends.',
+        left
+      );
 }
 
 /** An API token's time left, or why there is none. */
 export function apiLeft(
   api: IApiStatus,
   receivedAt: number,
-  now: number
+  now: number,
+  trans: TranslationBundle
 ): string {
   return api.ready
-    ? formatLeft(secondsLeft(api.expires_in, receivedAt, now))
-    : 'no token yet';
+    ? formatLeft(secondsLeft(api.expires_in, receivedAt, now), trans)
+    : trans.__('no token yet');
 }
 
 export class SignInPanel extends Widget {
-  constructor(actions: IPanelActions, warnSeconds: number) {
+  constructor(
+    actions: IPanelActions,
+    warnSeconds: number,
+    private trans: TranslationBundle
+  ) {
     super();
     this._actions = actions;
     this._warnSeconds = warnSeconds;
     this.addClass('jp-NevisAuth-panel');
     this.node.setAttribute('role', 'dialog');
-    this.node.setAttribute('aria-label', 'Sign-in status');
+    this.node.setAttribute('aria-label', trans.__('Sign-in status'));
     this.node.tabIndex = -1;
   }
 
@@ -128,7 +145,13 @@ export class SignInPanel extends Widget {
     const problems = received
       ? JSON.stringify(
           providersOf(received.status).map(([, p]) =>
-            problemsOf(p, received.receivedAt, now, this._warnSeconds)
+            problemsOf(
+              p,
+              received.receivedAt,
+              now,
+              this._warnSeconds,
+              this.trans
+            )
           )
         )
       : '';
@@ -169,7 +192,8 @@ export class SignInPanel extends Widget {
   ): HTMLElement[] {
     const details = element('div', 'jp-NevisAuth-details');
     const actions = this._fill(details, received, now, error);
-    return [element('h2', 'jp-NevisAuth-title', 'Sign-in'), details, actions];
+    const title = element('h2', 'jp-NevisAuth-title', this.trans.__('Sign-in'));
+    return [title, details, actions];
   }
 
   /** Put the status into `details`; the row of actions that goes with it. */
@@ -179,6 +203,7 @@ export class SignInPanel extends Widget {
     now: number,
     error: string | null
   ): HTMLElement {
+    const trans = this.trans;
     if (error) {
       details.append(element('p', 'jp-NevisAuth-problem', error));
     }
@@ -187,7 +212,7 @@ export class SignInPanel extends Widget {
         element(
           'p',
           'jp-NevisAuth-line',
-          'The sign-in status is not known yet.'
+          trans.__('The sign-in status is not known yet.')
         )
       );
       return this._actionsRow([]);
@@ -202,7 +227,9 @@ export class SignInPanel extends Widget {
         section.appendChild(element('h3', 'jp-NevisAuth-providerName', name));
       }
       if (!provider.logged_in) {
-        section.appendChild(element('p', 'jp-NevisAuth-who', 'Signed out'));
+        section.appendChild(
+          element('p', 'jp-NevisAuth-who', trans.__('Signed out'))
+        );
         const reason = provider.signed_out_reason;
         if (reason) {
           section.appendChild(element('p', 'jp-NevisAuth-line', reason));
@@ -212,12 +239,16 @@ export class SignInPanel extends Widget {
         continue;
       }
       section.appendChild(
-        element('p', 'jp-NevisAuth-who', `Signed in as ${whoOf(provider)}`)
+        element(
+          'p',
+          'jp-NevisAuth-who',
+          trans.__('Signed in as %1', whoOf(provider, trans))
+        )
       );
       const line = element(
         'p',
         'jp-NevisAuth-line',
-        tokenLine(provider, received.receivedAt, now)
+        tokenLine(provider, received.receivedAt, now, trans)
       );
       line.dataset.tokenOf = name;
       section.appendChild(line);
@@ -225,7 +256,8 @@ export class SignInPanel extends Widget {
         provider,
         received.receivedAt,
         now,
-        this._warnSeconds
+        this._warnSeconds,
+        trans
       );
       for (const sentence of [...problems, ...(provider.warnings ?? [])]) {
         section.appendChild(element('p', 'jp-NevisAuth-problem', sentence));
@@ -233,7 +265,7 @@ export class SignInPanel extends Widget {
       if (several) {
         // One provider's sign-in ends on its own: the others' stay.
         const action = button(
-          `Sign out of ${name}`,
+          trans.__('Sign out of %1', name),
           'jp-NevisAuth-signOutOf',
           () => this._actions.signOut(name)
         );
@@ -248,13 +280,16 @@ export class SignInPanel extends Widget {
         element(
           'p',
           'jp-NevisAuth-line',
-          `Scopes: ${scopes.length ? scopes.join(' ') : 'none'}`
+          scopes.length
+            ? trans.__('Scopes: %1', scopes.join(' '))
+            : trans.__('Scopes: none')
         )
       );
-      const claims = claimRows(provider.claims ?? {});
+      const claims = claimRows(provider.claims ?? {}, trans);
       if (claims.length) {
+        const headers = [trans.__('Claim'), trans.__('Value')];
         section.appendChild(
-          table('Claims', ['Claim', 'Value'], claims, 'jp-NevisAuth-claims')
+          table(trans.__('Claims'), headers, claims, 'jp-NevisAuth-claims')
         );
       }
       details.append(section);
@@ -264,16 +299,21 @@ export class SignInPanel extends Widget {
       const rows = apis.map(([name, api]) => [
         name,
         several ? api.provider : api.scopes.join(' ') || '—',
-        apiLeft(api, received.receivedAt, now),
+        apiLeft(api, received.receivedAt, now, trans),
         api.obtained_by ?? '—'
       ]);
       const headers = [
-        'API',
-        several ? 'Provider' : 'Scopes',
-        'Token left',
-        'Obtained by'
+        trans.__('API'),
+        several ? trans.__('Provider') : trans.__('Scopes'),
+        trans.__('Token left'),
+        trans.__('Obtained by')
       ];
-      const apiTable = table('APIs', headers, rows, 'jp-NevisAuth-apis');
+      const apiTable = table(
+        trans.__('APIs'),
+        headers,
+        rows,
+        'jp-NevisAuth-apis'
+      );
       apiTable.querySelectorAll('tbody tr').forEach((tr, index) => {
         (tr.children[2] as HTMLElement).dataset.apiLeft = apis[index][0];
       });
@@ -291,10 +331,13 @@ export class SignInPanel extends Widget {
     signedIn = false,
     several = false
   ): HTMLElement {
+    const trans = this.trans;
     const row = element('div', 'jp-NevisAuth-actions');
     const names = signInFor.length || signedIn ? signInFor : ['default'];
     for (const name of names) {
-      const label = several ? `Sign in to ${name}` : 'Sign in';
+      const label = several
+        ? trans.__('Sign in to %1', name)
+        : trans.__('Sign in');
       const action = button(label, 'jp-NevisAuth-signIn jp-mod-accept', () =>
         this._actions.signIn(name)
       );
@@ -302,14 +345,16 @@ export class SignInPanel extends Widget {
       row.appendChild(action);
     }
     if (signedIn) {
-      const label = several ? 'Sign out of all' : 'Sign out';
+      const label = several
+        ? trans.__('Sign out of all')
+        : trans.__('Sign out');
       const action = button(label, 'jp-NevisAuth-signOut', () =>
         this._actions.signOut()
       );
       action.dataset.key = 'sign-out';
       row.appendChild(action);
     }
-    const refresh = button('Refresh', 'jp-NevisAuth-refresh', () =>
+    const refresh = button(trans.__('Refresh'), 'jp-NevisAuth-refresh', () =>
       this._actions.refresh()
     );
     refresh.dataset.key = 'refresh';
@@ -327,7 +372,7 @@ export class SignInPanel extends Widget {
     this.node.querySelectorAll<HTMLElement>('[data-token-of]').forEach(line => {
       const provider = providers.get(line.dataset.tokenOf ?? '');
       const text = provider
-        ? tokenLine(provider, received.receivedAt, now)
+        ? tokenLine(provider, received.receivedAt, now, this.trans)
         : '';
       if (provider && line.textContent !== text) {
         line.textContent = text;
@@ -336,7 +381,9 @@ export class SignInPanel extends Widget {
     const apis = received.status.apis ?? {};
     this.node.querySelectorAll<HTMLElement>('[data-api-left]').forEach(cell => {
       const api = apis[cell.dataset.apiLeft ?? ''];
-      const text = api ? apiLeft(api, received.receivedAt, now) : '';
+      const text = api
+        ? apiLeft(api, received.receivedAt, now, this.trans)
+        : '';
       if (api && cell.textContent !== text) {
         cell.textContent = text;
       }

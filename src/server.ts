@@ -3,6 +3,7 @@
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IFetched } from './poller';
 import { IStatus } from './status';
@@ -17,7 +18,8 @@ export const LOGOUT_PATH = 'nevis/logout';
 /** The status, or null (with the same marker) when it has not changed since `etag`. */
 export async function fetchStatus(
   settings: ServerConnection.ISettings,
-  etag: string | null
+  etag: string | null,
+  trans: TranslationBundle
 ): Promise<IFetched> {
   const url = URLExt.join(settings.baseUrl, STATUS_PATH);
   const headers: Record<string, string> = {};
@@ -33,7 +35,10 @@ export async function fetchStatus(
     return { status: null, etag };
   }
   if (!response.ok) {
-    let message = `The sign-in status is not available (HTTP ${response.status}).`;
+    let message = trans.__(
+      'The sign-in status is not available (HTTP %1).',
+      response.status
+    );
     try {
       message = (await response.json()).message ?? message;
     } catch {
@@ -54,6 +59,7 @@ export async function fetchStatus(
  */
 export async function signOut(
   settings: ServerConnection.ISettings,
+  trans: TranslationBundle,
   provider?: string
 ): Promise<boolean> {
   const url = URLExt.join(settings.baseUrl, LOGOUT_PATH);
@@ -76,7 +82,7 @@ export async function signOut(
   }
   // A redirect (opaque here) means done; an error page says what went wrong.
   if (response.type !== 'opaqueredirect' && !response.ok) {
-    throw new Error(`Signing out failed (HTTP ${response.status}).`);
+    throw new Error(trans.__('Signing out failed (HTTP %1).', response.status));
   }
   return true;
 }

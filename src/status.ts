@@ -3,6 +3,7 @@
  *
  * The status never holds a token: claims, scopes and expiry only.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 
 /** One provider's sign-in (protocol.ProviderStatus). */
 export interface IProviderStatus {
@@ -79,29 +80,37 @@ export function secondsLeft(
 }
 
 /** "2 h 5 min", "57 min", "40 s", "expired"; "no expiry" without one. */
-export function formatLeft(seconds: number | null): string {
+export function formatLeft(
+  seconds: number | null,
+  trans: TranslationBundle
+): string {
   if (seconds === null) {
-    return 'no expiry';
+    return trans.__('no expiry');
   }
   if (seconds <= 0) {
-    return 'expired';
+    return trans.__('expired');
   }
   if (seconds < 60) {
-    return `${Math.floor(seconds)} s`;
+    return trans.__('%1 s', Math.floor(seconds));
   }
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) {
-    return `${minutes} min`;
+    return trans.__('%1 min', minutes);
   }
   const hours = Math.floor(minutes / 60);
   if (hours < 48) {
-    return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
+    return minutes % 60
+      ? trans.__('%1 h %2 min', hours, minutes % 60)
+      : trans.__('%1 h', hours);
   }
-  return `${Math.floor(hours / 24)} d`;
+  return trans.__('%1 d', Math.floor(hours / 24));
 }
 
 /** Whom a sign-in shows: the display name, else a name claim, else the subject. */
-export function whoOf(provider: IProviderStatus): string {
+export function whoOf(
+  provider: IProviderStatus,
+  trans: TranslationBundle
+): string {
   const claims = provider.claims ?? {};
   for (const value of [
     provider.display_name,
@@ -114,7 +123,7 @@ export function whoOf(provider: IProviderStatus): string {
       return value;
     }
   }
-  return 'unknown user';
+  return trans.__('unknown user');
 }
 
 /** Whether a sign-in ends within `warnSeconds` and cannot be renewed. */
@@ -131,24 +140,45 @@ export function endsSoon(
   return left !== null && left <= warnSeconds;
 }
 
+/** Whether a signed-in provider needs attention (problemsOf says why). */
+export function needsAttention(
+  provider: IProviderStatus,
+  receivedAt: number,
+  now: number,
+  warnSeconds: number
+): boolean {
+  return (
+    provider.logged_in &&
+    (!!provider.last_refresh_error ||
+      endsSoon(provider, receivedAt, now, warnSeconds))
+  );
+}
+
 /** Why a signed-in provider needs attention, as sentences; none when all is well. */
 export function problemsOf(
   provider: IProviderStatus,
   receivedAt: number,
   now: number,
-  warnSeconds: number
+  warnSeconds: number,
+  trans: TranslationBundle
 ): string[] {
   if (!provider.logged_in) {
     return [];
   }
   const problems: string[] = [];
   if (provider.last_refresh_error) {
-    problems.push(`The last refresh failed: ${provider.last_refresh_error}`);
+    // The server's sentence, as it wrote it.
+    problems.push(
+      trans.__('The last refresh failed: %1', provider.last_refresh_error)
+    );
   }
   if (endsSoon(provider, receivedAt, now, warnSeconds)) {
     const left = secondsLeft(provider.expires_in, receivedAt, now);
     problems.push(
-      `This sign-in cannot be renewed and ends in ${formatLeft(left)}; sign in again.`
+      trans.__(
+        'This sign-in cannot be renewed and ends in %1; sign in again.',
+        formatLeft(left, trans)
+      )
     );
   }
   return problems;
@@ -169,63 +199,74 @@ export function toneOf(
   }
   const troubled = providers.some(
     ([, p]) =>
-      !p.logged_in ||
-      problemsOf(p, received.receivedAt, now, warnSeconds).length > 0
+      !p.logged_in || needsAttention(p, received.receivedAt, now, warnSeconds)
   );
   return troubled ? 'warning' : 'ok';
 }
 
 /** The status item's text: who and how long, per provider when there are several. */
-export function summaryOf(received: IReceived | null, now: number): string {
+export function summaryOf(
+  received: IReceived | null,
+  now: number,
+  trans: TranslationBundle
+): string {
   if (!received) {
-    return 'Sign-in unavailable';
+    return trans.__('Sign-in unavailable');
   }
   const providers = providersOf(received.status);
-  const parts = providers.map(([name, p]) => {
-    const prefix = providers.length > 1 ? `${name}: ` : '';
-    if (!p.logged_in) {
-      return `${prefix}signed out`;
-    }
-    const left = secondsLeft(p.expires_in, received.receivedAt, now);
-    const time =
-      left !== null && left <= 0 && p.refresh_possible
-        ? 'renewing'
-        : formatLeft(left);
-    return `${prefix}${whoOf(p)} · ${time}`;
-  });
   if (providers.length === 1 && !providers[0][1].logged_in) {
-    return 'Signed out';
+    return trans.__('Signed out');
   }
+  const parts = providers.map(([name, p]) => {
+    let part: string;
+    if (!p.logged_in) {
+      part = trans.__('signed out');
+    } else {
+      const left = secondsLeft(p.expires_in, received.receivedAt, now);
+      const time =
+        left !== null && left <= 0 && p.refresh_possible
+          ? trans.__('renewing')
+          : formatLeft(left, trans);
+      part = trans.__('%1 · %2', whoOf(p, trans), time);
+    }
+    return providers.length > 1 ? trans.__('%1: %2', name, part) : part;
+  });
   return parts.join(' | ');
 }
 
 /** Labels of the claims people know by name; any other claim shows its own name. */
-const CLAIM_LABELS: Record<string, string> = {
-  name: 'Name',
-  given_name: 'Given name',
-  family_name: 'Family name',
-  preferred_username: 'User name',
-  email: 'Email',
-  sub: 'Subject',
-  iss: 'Issuer',
-  aud: 'Audience',
-  acr: 'Authentication level',
-  amr: 'Authentication methods',
-  auth_time: 'Signed in at',
-  iat: 'ID token issued',
-  exp: 'ID token expires',
-  groups: 'Groups',
-  roles: 'Roles'
-};
+function claimLabels(trans: TranslationBundle): Record<string, string> {
+  return {
+    name: trans.__('Name'),
+    given_name: trans.__('Given name'),
+    family_name: trans.__('Family name'),
+    preferred_username: trans.__('User name'),
+    email: trans.__('Email'),
+    sub: trans.__('Subject'),
+    iss: trans.__('Issuer'),
+    aud: trans.__('Audience'),
+    acr: trans.__('Authentication level'),
+    amr: trans.__('Authentication methods'),
+    auth_time: trans.__('Signed in at'),
+    iat: trans.__('ID token issued'),
+    exp: trans.__('ID token expires'),
+    groups: trans.__('Groups'),
+    roles: trans.__('Roles')
+  };
+}
 
 /** Claims that are seconds since the epoch: shown as a local date and time. */
 const TIME_CLAIMS = ['auth_time', 'iat', 'exp', 'nbf', 'updated_at'];
 
 /** The claims as label and text rows, the known ones first. */
-export function claimRows(claims: Record<string, unknown>): [string, string][] {
-  const known = Object.keys(CLAIM_LABELS).filter(name => name in claims);
+export function claimRows(
+  claims: Record<string, unknown>,
+  trans: TranslationBundle
+): [string, string][] {
+  const labels = claimLabels(trans);
+  const known = Object.keys(labels).filter(name => name in claims);
   const others = Object.keys(claims)
-    .filter(name => !(name in CLAIM_LABELS))
+    .filter(name => !(name in labels))
     .sort();
   return [...known, ...others].map(name => {
     const value = claims[name];
@@ -239,6 +280,6 @@ export function claimRows(claims: Record<string, unknown>): [string, string][] {
     } else {
       text = String(value);
     }
-    return [CLAIM_LABELS[name] ?? name, text];
+    return [labels[name] ?? name, text];
   });
 }

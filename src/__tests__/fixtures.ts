@@ -1,4 +1,8 @@
+import { bundleOf } from '../i18n';
 import { IStatus } from '../status';
+
+/** The interface's strings as they are written: English, without a translator. */
+export const EN = bundleOf();
 
 /** The moment every test counts from (milliseconds, as `Date.now()`). */
 export const NOW = 1_700_000_000_000;

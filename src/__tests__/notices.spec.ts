@@ -1,19 +1,19 @@
-import { NoticeBook, SIGNED_OUT_BY_PROVIDER } from '../notices';
+import { NoticeBook } from '../notices';
 import { IStatus } from '../status';
-import { NOW, revoked, signedIn } from './fixtures';
+import { EN, NOW, revoked, signedIn } from './fixtures';
 
 const WARN = 300;
 
 describe('NoticeBook', () => {
   it('tells once that the provider signed the user out, again after a new sign-in', () => {
-    const book = new NoticeBook();
+    const book = new NoticeBook(EN);
     const first = book.take({ status: revoked, receivedAt: NOW }, NOW, WARN);
     expect(first).toEqual([
       {
         key: 'signed-out:default',
         kind: 'signed-out-by-provider',
         provider: 'default',
-        message: SIGNED_OUT_BY_PROVIDER
+        message: 'Signed out by the provider; sign in again.'
       }
     ]);
     expect(
@@ -28,7 +28,7 @@ describe('NoticeBook', () => {
   });
 
   it('says nothing for a sign-out of the user', () => {
-    const book = new NoticeBook();
+    const book = new NoticeBook(EN);
     const status: IStatus = {
       logged_in: false,
       signed_out_reason: 'You signed out.',
@@ -39,7 +39,7 @@ describe('NoticeBook', () => {
   });
 
   it('warns once before a sign-in without refresh token ends', () => {
-    const book = new NoticeBook();
+    const book = new NoticeBook(EN);
     const received = {
       status: signedIn({ refresh_possible: false, expires_in: 900 }),
       receivedAt: NOW
@@ -53,13 +53,13 @@ describe('NoticeBook', () => {
   });
 
   it('never warns about the expiry of a renewable sign-in', () => {
-    const book = new NoticeBook();
+    const book = new NoticeBook(EN);
     const received = { status: signedIn({ expires_in: 30 }), receivedAt: NOW };
     expect(book.take(received, NOW, WARN)).toEqual([]);
   });
 
   it('names the provider when there are several', () => {
-    const book = new NoticeBook();
+    const book = new NoticeBook(EN);
     const status = signedIn({
       providers: { default: signedIn(), partner: revoked }
     });

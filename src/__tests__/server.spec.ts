@@ -1,6 +1,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 
 import { fetchStatus, signOut, signOutPageUrl } from '../server';
+import { EN } from './fixtures';
 
 /** Server settings whose requests `answer` answers, recording each request. */
 function server(answer: (request: Request) => Response) {
@@ -24,7 +25,7 @@ describe('fetchStatus', () => {
     const { settings, requests } = server(
       () => new Response(null, { status: 304 })
     );
-    expect(await fetchStatus(settings, '"abc"')).toEqual({
+    expect(await fetchStatus(settings, '"abc"', EN)).toEqual({
       status: null,
       etag: '"abc"'
     });
@@ -44,7 +45,7 @@ describe('fetchStatus', () => {
           headers: { ETag: '"new"' }
         })
     );
-    expect(await fetchStatus(settings, null)).toEqual({
+    expect(await fetchStatus(settings, null, EN)).toEqual({
       status: body,
       etag: '"new"'
     });
@@ -63,7 +64,7 @@ describe('fetchStatus', () => {
           }
         )
     );
-    await expect(fetchStatus(settings, null)).rejects.toThrow(
+    await expect(fetchStatus(settings, null, EN)).rejects.toThrow(
       'Only the owner.'
     );
   });
@@ -74,7 +75,7 @@ describe('signOut', () => {
     const { settings, requests } = server(
       () => new Response('signed out', { status: 200 })
     );
-    expect(await signOut(settings, 'partner')).toBe(true);
+    expect(await signOut(settings, EN, 'partner')).toBe(true);
     expect(requests[0].method).toBe('POST');
     expect(requests[0].url.split('?')[0]).toBe(
       'http://localhost:8888/base/nevis/logout'
@@ -84,7 +85,7 @@ describe('signOut', () => {
 
   it('says when only the sign-out page can sign out (JupyterHub service)', async () => {
     const { settings } = server(() => new Response('', { status: 405 }));
-    expect(await signOut(settings)).toBe(false);
+    expect(await signOut(settings, EN)).toBe(false);
   });
 
   it('names the provider on the sign-out page', () => {
@@ -98,7 +99,7 @@ describe('signOut', () => {
 
   it('fails on an error page', async () => {
     const { settings } = server(() => new Response('', { status: 502 }));
-    await expect(signOut(settings)).rejects.toThrow(
+    await expect(signOut(settings, EN)).rejects.toThrow(
       'Signing out failed (HTTP 502).'
     );
   });

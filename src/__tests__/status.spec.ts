@@ -7,7 +7,7 @@ import {
   summaryOf,
   toneOf
 } from '../status';
-import { NOW, signedIn } from './fixtures';
+import { EN, NOW, signedIn } from './fixtures';
 
 describe('formatLeft', () => {
   it.each([
@@ -21,24 +21,26 @@ describe('formatLeft', () => {
     [3900, '1 h 5 min'],
     [3 * 86400, '3 d']
   ])('%p seconds read %p', (seconds, text) => {
-    expect(formatLeft(seconds as number | null)).toBe(text);
+    expect(formatLeft(seconds as number | null, EN)).toBe(text);
   });
 });
 
 describe('summaryOf', () => {
   it('says who and how long, counting down from when the status came', () => {
     const received = { status: signedIn(), receivedAt: NOW };
-    expect(summaryOf(received, NOW)).toBe('Alice Example · 57 min');
-    expect(summaryOf(received, NOW + 3400_000)).toBe('Alice Example · 20 s');
-    expect(summaryOf(received, NOW + 3500_000)).toBe(
+    expect(summaryOf(received, NOW, EN)).toBe('Alice Example · 57 min');
+    expect(summaryOf(received, NOW + 3400_000, EN)).toBe(
+      'Alice Example · 20 s'
+    );
+    expect(summaryOf(received, NOW + 3500_000, EN)).toBe(
       'Alice Example · renewing'
     );
   });
 
   it('says signed out, and unavailable before any answer', () => {
     const status: IStatus = { logged_in: false, login_url: '/nevis/login' };
-    expect(summaryOf({ status, receivedAt: NOW }, NOW)).toBe('Signed out');
-    expect(summaryOf(null, NOW)).toBe('Sign-in unavailable');
+    expect(summaryOf({ status, receivedAt: NOW }, NOW, EN)).toBe('Signed out');
+    expect(summaryOf(null, NOW, EN)).toBe('Sign-in unavailable');
   });
 
   it('names each provider when there are several, the default first', () => {
@@ -53,7 +55,7 @@ describe('summaryOf', () => {
       'default',
       'partner'
     ]);
-    expect(summaryOf({ status, receivedAt: NOW }, NOW)).toBe(
+    expect(summaryOf({ status, receivedAt: NOW }, NOW, EN)).toBe(
       'default: Alice Example · 57 min | partner: signed out'
     );
   });
@@ -78,7 +80,7 @@ describe('toneOf', () => {
       last_refresh_error: 'The provider did not answer.'
     });
     expect(toneOf({ status, receivedAt: NOW }, NOW, warn)).toBe('warning');
-    expect(problemsOf(status, NOW, NOW, warn)).toEqual([
+    expect(problemsOf(status, NOW, NOW, warn, EN)).toEqual([
       'The last refresh failed: The provider did not answer.'
     ]);
   });
@@ -105,12 +107,15 @@ describe('toneOf', () => {
 
 describe('claimRows', () => {
   it('labels known claims by name, known ones first, lists joined', () => {
-    const rows = claimRows({
-      zeta: 'z',
-      email: 'alice@example.org',
-      name: 'Alice Example',
-      groups: ['a', 'b']
-    });
+    const rows = claimRows(
+      {
+        zeta: 'z',
+        email: 'alice@example.org',
+        name: 'Alice Example',
+        groups: ['a', 'b']
+      },
+      EN
+    );
     expect(rows).toEqual([
       ['Name', 'Alice Example'],
       ['Email', 'alice@example.org'],

@@ -2,7 +2,7 @@ import { SignInItem } from '../item';
 import { SignInPanel } from '../panel';
 import { signInUrl } from '../server';
 import { IStatus } from '../status';
-import { NOW, signedIn } from './fixtures';
+import { EN, NOW, signedIn } from './fixtures';
 
 const status: IStatus = signedIn({
   scopes: ['openid', 'api'],
@@ -26,7 +26,7 @@ const status: IStatus = signedIn({
 
 describe('SignInItem', () => {
   it('is a labelled button whose tone follows the status', () => {
-    const item = new SignInItem(() => undefined);
+    const item = new SignInItem(() => undefined, EN);
     item.render({ status, receivedAt: NOW }, NOW, 300);
     expect(item.button.tagName).toBe('BUTTON');
     expect(item.node.dataset.tone).toBe('ok');
@@ -39,7 +39,7 @@ describe('SignInItem', () => {
 
   it('opens the details on click', () => {
     const open = jest.fn();
-    const item = new SignInItem(open);
+    const item = new SignInItem(open, EN);
     item.button.click();
     expect(open).toHaveBeenCalled();
   });
@@ -49,7 +49,11 @@ describe('SignInPanel', () => {
   it('shows claims by name, scopes, APIs and the actions', () => {
     const signIn = jest.fn();
     const signOut = jest.fn();
-    const panel = new SignInPanel({ signIn, signOut, refresh: jest.fn() }, 300);
+    const panel = new SignInPanel(
+      { signIn, signOut, refresh: jest.fn() },
+      300,
+      EN
+    );
     panel.render({ status, receivedAt: NOW }, NOW);
     const text = panel.node.textContent ?? '';
     expect(text).toContain('Signed in as Alice Example');
@@ -79,7 +83,8 @@ describe('SignInPanel', () => {
     const signOut = jest.fn();
     const panel = new SignInPanel(
       { signIn: jest.fn(), signOut, refresh: jest.fn() },
-      300
+      300,
+      EN
     );
     const partner = signedIn({
       display_name: 'alice',
@@ -105,7 +110,8 @@ describe('SignInPanel', () => {
   it('keeps the actions below the details, out of their scrolling', () => {
     const panel = new SignInPanel(
       { signIn: jest.fn(), signOut: jest.fn(), refresh: jest.fn() },
-      300
+      300,
+      EN
     );
     for (const received of [null, { status, receivedAt: NOW }]) {
       panel.render(received, NOW);
@@ -124,7 +130,8 @@ describe('SignInPanel', () => {
   it('counts down in place, keeping its elements, until a warning is due', () => {
     const panel = new SignInPanel(
       { signIn: jest.fn(), signOut: jest.fn(), refresh: jest.fn() },
-      300
+      300,
+      EN
     );
     const received = { status, receivedAt: NOW };
     panel.render(received, NOW);
@@ -142,7 +149,8 @@ describe('SignInPanel', () => {
     const signIn = jest.fn();
     const panel = new SignInPanel(
       { signIn, signOut: jest.fn(), refresh: jest.fn() },
-      300
+      300,
+      EN
     );
     const out: IStatus = {
       logged_in: false,
