@@ -193,6 +193,46 @@ class TestConfiguredByEnv:
         assert b'"logged_in": true' in status.body
 
 
+class TestAProtectionsEnvVarWithATypo:
+    """A typo in an env var that turns a protection on refuses sign-ins: ignored, the
+    protection would be off while the administrator believes it on."""
+
+    @pytest.fixture
+    def nevis_config(self, monkeypatch, nevis_config) -> dict[str, Any]:
+        monkeypatch.setenv("NEVIS_AUTH_DPOP", "yes please")
+        return nevis_config
+
+    async def test_sign_ins_are_refused_with_the_sentence(self, jp_fetch, caplog):
+        response = await jp_fetch("nevis", "login", follow_redirects=False, raise_error=False)
+        body = response.body.decode()
+        assert response.code == 503
+        sentence = "$NEVIS_AUTH_DPOP is not true or false; fix it (ignored, it could leave "
+        assert sentence + "NevisAuth.dpop off)." in body
+        assert sentence in caplog.text and "yes please" not in body + caplog.text
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "refused"),
+    [
+        ("NEVIS_AUTH_PROFILE", "FAPI2", "$NEVIS_AUTH_PROFILE is not one of '', 'fapi2'; "),
+        ("NEVIS_AUTH_USE_PAR", "sometimes", "$NEVIS_AUTH_USE_PAR is not one of "),
+        ("NEVIS_AUTH_HTTP_TIMEOUT", "soon", None),
+    ],
+)
+def test_which_malformed_env_vars_refuse_sign_ins(monkeypatch, caplog, env, value, refused):
+    monkeypatch.setenv(env, value)
+    with caplog.at_level(logging.ERROR):
+        config = NevisAuth(issuer="https://idp.example", client_id="c", client_secret="s")
+    problems = config.problems()
+    said = f"{env} is not " if refused else f"Ignoring {env}: it is not "
+    assert said in caplog.text and value not in caplog.text
+    assert ("sign-ins are refused until it is." in caplog.text) == bool(refused)
+    assert [p for p in problems if p.startswith(refused or "$")] == (
+        [p for p in problems if refused and p.startswith(refused)]
+    )
+    assert bool(problems) == bool(refused), problems
+
+
 def test_installing_the_package_enables_the_extension():
     out = subprocess.run(
         [sys.executable, "-m", "jupyter_server.extension.serverextension", "list"],
@@ -225,8 +265,18 @@ def test_a_malformed_json_option_is_ignored_with_one_line(monkeypatch, caplog):
     with caplog.at_level(logging.ERROR):
         config = NevisAuth()
     assert config.extra_authorize_params == {}
-    assert "Ignoring NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS: it is not a valid" in caplog.text
+    assert "Ignoring NEVIS_AUTH_EXTRA_AUTHORIZE_PARAMS: it is not a JSON object." in caplog.text
     assert "[1, 2]" not in caplog.text
+
+
+def test_a_malformed_number_is_ignored_with_a_sentence_that_says_what_it_must_be(
+    monkeypatch, caplog
+):
+    monkeypatch.setenv("NEVIS_AUTH_HTTP_TIMEOUT", "abc")
+    with caplog.at_level(logging.ERROR):
+        config = NevisAuth()
+    assert config.http_timeout == NevisAuth.class_traits()["http_timeout"].default_value
+    assert "Ignoring NEVIS_AUTH_HTTP_TIMEOUT: it is not a float." in caplog.text
 
 
 async def test_an_inline_secret_is_sent_without_a_thread_and_a_secret_file_is_read_each_time(

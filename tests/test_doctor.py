@@ -278,7 +278,12 @@ def runs_of(setup: Setup) -> dict[str, tuple[dict[str, str], list[str]]]:
         key_file.write_text(STORE_KEY + "\n")
         key_file.chmod(0o600)
     file_store = "jupyter_nevis_auth.core.file_store.EncryptedFileTokenStore"
+    bad_file = setup.config_dir.parent / "bad-config" / "jupyter_server_config.json"
+    bad_file.parent.mkdir(exist_ok=True)
+    bad_file.write_text(json.dumps({"NevisAuth": {"http_timeout": "abc"}}))
+    bad_files = setup.env() | {"JUPYTER_CONFIG_DIR": str(bad_file.parent)}
     return runs | {
+        "bad file value": (bad_files, ["doctor"]),
         "store key file": (
             setup.env(
                 NEVIS_AUTH_TOKEN_STORE_CLASS=file_store, NEVIS_AUTH_STORE_KEY_FILE=str(key_file)
@@ -295,6 +300,8 @@ def runs_of(setup: Setup) -> dict[str, tuple[dict[str, str], list[str]]]:
         "help": (setup.env(), ["doctor", "--help"]),
         "help-all": (setup.env(), ["doctor", "--help-all"]),
         "bad server url": (setup.env(), ["doctor", "--server-url=jupyter.example.org"]),
+        "bad option value": (setup.env(), ["doctor", "--NevisAuth.http_timeout=abc"]),
+        "no such option": (setup.env(), ["doctor", "--NevisAuth.http_timeot=5"]),
         "extension help": (setup.env(), ["--help"]),
         "several providers": (several, ["doctor"]),
         "login first": (setup.login_first_env(), ["doctor"]),
@@ -522,6 +529,31 @@ def test_a_command_line_it_cannot_use_exits_2(doctor, setup):
     assert done.code == 2
     assert done.stdout == ""
     assert "--server-url must be an absolute http(s) URL" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("run", "sentence"),
+    [
+        ("bad option value", "--NevisAuth.http_timeout must be a float.\n"),
+        ("no such option", "--NevisAuth.http_timeot is not an option; see --help-all.\n"),
+    ],
+)
+def test_an_option_of_the_command_line_it_cannot_use_exits_2_with_a_sentence(
+    doctor, setup, run, sentence
+):
+    done = result(doctor, setup, run)
+    assert (done.code, done.stdout) == (2, "")
+    assert done.stderr.endswith(sentence) and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_value_a_config_file_gives_that_cannot_be_used_fails_the_configuration(doctor, setup):
+    done = result(doctor, setup, "bad file value")
+    assert done.code == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.names == ["configuration"]
+    path = setup.config_dir.parent / "bad-config" / "jupyter_server_config.json"
+    assert done.line("configuration") == (
+        f"\u2717 configuration: NevisAuth.http_timeout is not a float; set it to a float in {path}"
+    )
 
 
 def test_the_subcommand_is_listed(doctor, setup):

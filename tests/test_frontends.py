@@ -57,18 +57,22 @@ def oidc_client(
 
 
 @pytest.fixture
+def public_url(jp_http_port: int) -> str | None:
+    """The test server's public address (None: it does not know it)."""
+    return f"http://127.0.0.1:{jp_http_port}"
+
+
+@pytest.fixture
 def nevis_config(
-    device_provider: OIDCTestProvider, oidc_client: RegisteredClient, jp_http_port: int
+    device_provider: OIDCTestProvider, oidc_client: RegisteredClient, public_url: str | None
 ) -> Any:
     """The test server against the device-flow provider, with device sign-ins offered.
 
     It knows its public address: else a text frontend would get a device code, not a link.
     """
+    known = {"public_url": public_url} if public_url else {}
     return oidc_client.nevis_settings(
-        device_provider.issuer,
-        http_timeout=5.0,
-        device_flow=True,
-        public_url=f"http://127.0.0.1:{jp_http_port}",
+        device_provider.issuer, http_timeout=5.0, device_flow=True, **known
     )
 
 
@@ -270,6 +274,28 @@ async def test_a_console_prints_who_signed_in(console: Console, jp_serverapp: An
     assert not cell.errors, cell.errors
     assert "Sign in with this one-time link, in any browser: http" in output
     assert f"Signed in as {username.capitalize()} Example." in output
+
+
+@pytest.mark.parametrize("public_url", [None])
+async def test_without_a_public_address_a_device_code_unless_the_link_is_asked_for(
+    console: Console, jp_serverapp: Any
+):
+    async def interrupt(cell: Cell) -> None:
+        await jp_serverapp.kernel_manager.interrupt_kernel(console.kernel_id)
+        await cell.result()
+
+    # Chosen by the frontend: the device code, since the link works only on this machine.
+    cell = Cell(console, "get_access_token()")
+    await cell.shows(DEVICE_LINK)
+    assert not LINK.search("".join(cell.text))
+    await interrupt(cell)
+    # Asked for: the link, saying where it works.
+    cell = Cell(console, "nevis.login(method='link')")
+    await cell.shows(LINK)
+    text = "".join(cell.text)
+    assert "works only in a browser on the server's machine" in text, text
+    assert "in any browser" not in text and not DEVICE_LINK.search(text)
+    await interrupt(cell)
 
 
 async def test_an_interrupt_stops_the_wait(console: Console, jp_serverapp: Any):

@@ -213,6 +213,19 @@ async def test_signing_out_of_every_provider_names_each_sign_in(
     assert sign_out_lines(caplog, owner(jp_serverapp), "default") == 1
 
 
+async def test_the_done_page_of_a_second_providers_sign_in_says_signed_in_and_closes(
+    browser, redirect_uri, username
+):
+    # The default provider is signed out; the widget's sign-in at partner ends on nevis/done.
+    await sign_in_at(browser, "provider", "partner", username, redirect_uri)
+    page = (await browser.get("nevis", "done")).body.decode()
+    assert "<h1>Signed in</h1>" in page and "Signed in to partner as" in page, page
+    assert "window.close()" in page and "BroadcastChannel" in page
+    # Named, the page speaks of that provider, signed out or not.
+    named = (await browser.get("nevis", "done", params={"provider": "default"})).body
+    assert b"<h1>Not signed in</h1>" in named and b"/nevis/login" in named
+
+
 async def test_an_unknown_provider_is_refused_with_a_sentence(browser, redirect_uri, username):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     page = await browser.get("nevis", "logout", params={"provider": "nobody"})

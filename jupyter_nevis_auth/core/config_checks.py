@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from .env import FAIL_CLOSED, expected
 from .urls import check_url
 
 if TYPE_CHECKING:
@@ -78,6 +79,12 @@ def problems(config: NevisAuth) -> list[str]:
         )
     if config.http_timeout <= 0:
         found.append("NevisAuth.http_timeout must be a positive number of seconds.")
+    for name in FAIL_CLOSED.intersection(config.malformed_env):
+        must = expected(config.traits()[name])
+        found.append(
+            f"${config.env_var_of(name)} is not {must}; fix it (ignored, it could leave "
+            f"{config.label}.{name} off)."
+        )
     return found
 
 

@@ -6,10 +6,13 @@ import json
 import os
 from typing import Any, ClassVar
 
-from traitlets import Dict, List, TraitType
+from traitlets import Bool, Dict, Enum, List, TraitType
 from traitlets.config import Configurable, LoggingConfigurable
 
 ENV_PREFIX = "NEVIS_AUTH_"
+#: Options whose malformed env var refuses sign-ins (config_checks.problems) instead of being
+#: ignored: ignoring it could leave off a protection that the value meant to turn on.
+FAIL_CLOSED = frozenset({"profile", "dpop", "use_par", "token_endpoint_auth_method"})
 
 
 def env_name(option: str) -> str:
@@ -33,6 +36,19 @@ def parse_env(trait: TraitType[Any, Any], value: str) -> Any:
     return trait.from_string(value)
 
 
+def expected(trait: TraitType[Any, Any]) -> str:
+    """What an env var of `trait` must hold, to end a sentence: "a float", "a JSON object"."""
+    if isinstance(trait, Dict):
+        return "a JSON object"
+    if isinstance(trait, List):
+        return "a list (space separated, or a JSON list)"
+    if isinstance(trait, Enum):
+        return "one of " + ", ".join(repr(value) for value in trait.values or ())
+    if isinstance(trait, Bool):
+        return "true or false"
+    return trait.info()
+
+
 class EnvConfigurable(LoggingConfigurable):
     """A configurable whose options fall back to NEVIS_AUTH_<OPTION> env vars.
 
@@ -53,6 +69,8 @@ class EnvConfigurable(LoggingConfigurable):
         super().__init__(**kwargs)
         sections = [c.__name__ for c in type(self).mro() if issubclass(c, Configurable)]
         explicit = set(kwargs).union(*(self.config.get(name, {}) for name in sections))
+        #: Options whose env var held a value they cannot take.
+        self.malformed_env: list[str] = []
         for name, trait in self.traits(config=True).items():
             value = os.environ.get(self.env_var_of(name))
             if name in explicit or value is None:
@@ -60,10 +78,13 @@ class EnvConfigurable(LoggingConfigurable):
             try:
                 self.set_trait(name, parse_env(trait, value))
             except Exception:  # any malformed value: one clear line, and the server starts
+                self.malformed_env.append(name)
                 # The value is not logged: it may be a secret.
-                self.log.error(
-                    "Ignoring %s: it is not a valid %s.", self.env_var_of(name), trait.info()
-                )
+                env, must = self.env_var_of(name), expected(trait)
+                if name in FAIL_CLOSED:
+                    self.log.error("%s is not %s: sign-ins are refused until it is.", env, must)
+                else:
+                    self.log.error("Ignoring %s: it is not %s.", env, must)
 
     def env_var_of(self, option: str) -> str:
         """The env var of `option` for this instance (its own prefix, if it has one)."""

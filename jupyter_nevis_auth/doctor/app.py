@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from jupyter_core.application import JupyterApp, base_flags
-from traitlets import Bool, Unicode
+from traitlets import Bool, TraitError, Unicode
+from traitlets.config import Config
 
 from ..core.apis import parse_apis
 from ..core.config import NevisAuth
@@ -151,6 +152,14 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
         """A sentence when the command line cannot be used."""
         if self.extra_args:
             return f"Unexpected argument {self.extra_args[0]!r}; see --help."
+        given = self.cli_config.get("NevisAuth", {})
+        unknown = sorted(set(given) - set(NevisAuth.class_trait_names(config=True)))
+        if unknown:
+            return f"--NevisAuth.{unknown[0]} is not an option; see --help-all."
+        bad = self.unusable(given)
+        if bad:
+            # Not the value: it may be a secret.
+            return f"--NevisAuth.{bad[0]} must be {bad[1]}."
         for option in ("server_url", "redirect_uri"):
             value = getattr(self, option)
             parts = urlsplit(value)
@@ -159,8 +168,26 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
                 return f"{flag} must be an absolute http(s) URL, not {value!r}."
         return None
 
+    def unusable(self, given: dict[str, object]) -> tuple[str, str] | None:
+        """The first NevisAuth option of `given` whose value it cannot take, and what the
+        value must be."""
+        traits = NevisAuth.class_traits(config=True)
+        for name, value in given.items():
+            try:
+                NevisAuth(config=Config({"NevisAuth": {name: value}}), log=self.config_log)
+            except (TraitError, ValueError):
+                return name, traits[name].info()
+        return None
+
     async def diagnose(self) -> Report:
         """Every check, in order; a provider's checks stop at a failed discovery."""
+        bad = self.unusable(self.sources.config.get("NevisAuth", {}))
+        if bad:
+            origin = self.sources.top_origin(bad[0])
+            report = Report(secrets=set())
+            fix = f"set it to {bad[1]} in {origin}"
+            report.add(failed("configuration", f"NevisAuth.{bad[0]} is not {bad[1]}", fix))
+            return report
         top = NevisAuth(parent=self, log=self.config_log)
         debug = self.log_level <= logging.DEBUG  # type: ignore[operator]
         log = quiet_logger("provider", *([logging.StreamHandler()] if debug else []))

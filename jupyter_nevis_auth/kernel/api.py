@@ -98,7 +98,7 @@ def routed(url: str, routes: Routes) -> Selection:
         return DEFAULT
     raise NoAPIForURLError(
         f"No API of this server serves {without_query(url)}, so no token was sent; pass "
-        "api= to choose one, or add the URL to the urls of an API in NevisAuth.apis.",
+        "api= to choose one, or add its prefix to the url of an API in NevisAuth.apis.",
         without_query(url),
     )
 

@@ -67,11 +67,19 @@ def remote_frontend() -> bool:
 
 def chosen_method(method: str | None = None) -> str:
     """The way to sign in: `method`, else $NEVIS_AUTH_LOGIN_METHOD, else by the frontend."""
-    method = (
-        method
-        or os.environ.get(ENV_LOGIN_METHOD)
-        or (WIDGET if frontend_kind() == WIDGET else LINK)
-    )
+    if method is None and os.environ.get(ENV_LOGIN_METHOD):
+        method = os.environ[ENV_LOGIN_METHOD]
+        if method not in METHODS:
+            raise ValueError(
+                f"{ENV_LOGIN_METHOD} must be one of {', '.join(METHODS)}, not {method!r}."
+            )
+    method = method or (WIDGET if frontend_kind() == WIDGET else LINK)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
     return method
+
+
+def method_asked(method: str | None = None) -> bool:
+    """Whether the way to sign in was asked for (`method`, $NEVIS_AUTH_LOGIN_METHOD), not
+    chosen by the frontend."""
+    return bool(method or os.environ.get(ENV_LOGIN_METHOD))

@@ -6,7 +6,16 @@ kernel/detect.py says what the frontend can show; the wait is the widget there, 
 from __future__ import annotations
 
 from ..errors import LoginRequiredError
-from .detect import DEVICE, LINK, METHODS, TEXT, WIDGET, chosen_method, frontend_kind
+from .detect import (
+    DEVICE,
+    LINK,
+    METHODS,
+    TEXT,
+    WIDGET,
+    chosen_method,
+    frontend_kind,
+    method_asked,
+)
 
 __all__ = ["DEVICE", "LINK", "METHODS", "TEXT", "WIDGET", "frontend_kind", "wait_for_login"]
 
@@ -18,6 +27,7 @@ def has_interactive_frontend() -> bool:
 
 def wait_for_login(error: LoginRequiredError, timeout: float, method: str | None = None) -> None:
     """Ask the person to sign in as `method` says; return once the token `error` lacked is there."""
+    asked = method_asked(method)
     method = chosen_method(method)
     # Imported here: ipywidgets and the rest are only needed once someone has to sign in.
     if method == WIDGET:
@@ -31,4 +41,4 @@ def wait_for_login(error: LoginRequiredError, timeout: float, method: str | None
     else:
         from . import text_wait
 
-        text_wait.wait_with_link(error, timeout)
+        text_wait.wait_with_link(error, timeout, asked=asked)

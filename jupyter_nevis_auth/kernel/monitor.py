@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from ..errors import NevisAuthError
 from ..protocol import Status
@@ -17,6 +19,14 @@ POLL_INTERVAL = 5.0
 #: Seconds without a cell run after which widgets stop updating: every update is kernel
 #: activity, and a kernel nobody uses must still look idle to the server's culler.
 IDLE_PAUSE = 1800.0
+SIGN_OUT_TIP = (
+    "Drop this server's tokens of every provider; notebooks can then no longer call APIs as you."
+)
+#: While a cell waits, a click reaches the kernel only once the cell has ended.
+BUSY_TIP = (
+    "A cell is waiting for a sign-in; sign out once it has ended, or from JupyterLab's "
+    "sign-in item."
+)
 
 
 def _execution_count() -> int:
@@ -38,6 +48,10 @@ class Shown(Protocol):
     def show(self, status: Status, error: str | None = None) -> None:
         """Show a new status (or why there is none)."""
 
+    @property
+    def sign_out_button(self) -> Any:
+        """Its Sign out button (an ipywidgets Button)."""
+
 
 def poll() -> tuple[Status, str | None]:
     """The status, or an empty one and the sentence saying why there is none."""
@@ -54,11 +68,14 @@ class Monitor:
         self._widgets: set[Shown] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: Cells of this kernel waiting for a sign-in.
+        self._waits = 0
 
     def add(self, widget: Shown) -> None:
         """Keep `widget` current until it is discarded."""
         with self._lock:
             self._widgets.add(widget)
+            _offer_sign_out(widget, not self._waits)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="nevis-login-widget", daemon=True
@@ -69,6 +86,22 @@ class Monitor:
         """Stop updating `widget`."""
         with self._lock:
             self._widgets.discard(widget)
+
+    @contextlib.contextmanager
+    def cell_waits(self) -> Iterator[None]:
+        """While a cell waits for a sign-in: the kernel takes a widget's click only after the
+        cell, so every Sign out is disabled (else a sign-out would happen long after)."""
+        with self._lock:
+            self._waits += 1
+            for widget in self._widgets:
+                _offer_sign_out(widget, False)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waits -= 1
+                for widget in self._widgets if not self._waits else ():
+                    _offer_sign_out(widget, True)
 
     def _run(self) -> None:
         next_poll = time.monotonic() + POLL_INTERVAL
@@ -93,6 +126,11 @@ class Monitor:
             status, error = poll()
             for widget in live:
                 widget.show(status, error)
+
+
+def _offer_sign_out(widget: Shown, usable: bool) -> None:
+    button = widget.sign_out_button
+    button.disabled, button.tooltip = not usable, SIGN_OUT_TIP if usable else BUSY_TIP
 
 
 #: The monitor of every LoginWidget.

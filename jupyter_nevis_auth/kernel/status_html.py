@@ -156,17 +156,30 @@ def _link(login_url: str | None, label: str) -> str:
     return _SIGN_IN_LINK.format(href=html.escape(sign_in_href(login_url)), label=label)
 
 
-def plain_sign_in(waiting: LoginRequiredError | None, link: str | None, login_url: str) -> str:
+def plain_link(label: str, link: str, note: str | None) -> str:
+    """A one-time `link` as text: for any browser, or as the server's `note` says (a link
+    from a server that does not know its public address works only on its machine)."""
+    if note:
+        return f"{label} with this one-time link: {link}\n{note}"
+    return f"{label} with this one-time link, in any browser: {link}"
+
+
+def plain_sign_in(
+    waiting: LoginRequiredError | None, link: str | None, login_url: str, note: str | None = None
+) -> str:
     """Where to sign in, as text: a waiting cell's one-time `link` first, else `login_url`."""
     if waiting is not None and link:
-        return f"{sign_in_label(waiting)} with this one-time link, in any browser: {link}"
+        return plain_link(sign_in_label(waiting), link, note)
     if waiting is not None and waiting.login_url:
         return f"{sign_in_label(waiting)} at {waiting.login_url}"
     return f"Sign in at {login_url}" if login_url else ""
 
 
-def wait_text(deadline: float | None, link: str | None, remote: bool) -> str:
-    """The waiting cell's countdown to `deadline` (time.monotonic()), and what its link is."""
+def wait_text(
+    deadline: float | None, link: str | None, remote: bool, note: str | None = None
+) -> str:
+    """The waiting cell's countdown to `deadline` (time.monotonic()), and what its link is:
+    for any browser, or as the server's `note` says."""
     if deadline is None:
         return ""
     left = int(max(0.0, deadline - time.monotonic()))
@@ -174,12 +187,13 @@ def wait_text(deadline: float | None, link: str | None, remote: bool) -> str:
         '<i class="fa fa-hourglass-half" aria-hidden="true"></i> This cell waits for you to '
         f"sign in: <b>{left // 60}:{left % 60:02d}</b> left."
     )
+    where = html.escape(note) if note else "It works once, in any browser."
     if link and remote:
-        text += "<br>The sign-in button is a one-time link: it works once, in any browser."
+        text += f"<br>The sign-in button is a one-time link. {where}"
     elif link:
         # For a frontend that is not a browser signed in to this server (VS Code...).
         text += (
             "<br>Jupyter not open in your browser? Use this "
-            f"{one_time_link(link, 'one-time sign-in link')} in any browser."
+            f"{one_time_link(link, 'one-time sign-in link')}. {where}"
         )
     return text

@@ -6,17 +6,18 @@ from ..claims import display_name
 from ..errors import LoginRequiredError
 from . import client
 from .countdown import countdown, timed_out
-from .detect import DEVICE, TEXT, WIDGET, chosen_method, frontend_kind
+from .detect import DEVICE, TEXT, WIDGET, chosen_method, frontend_kind, method_asked
 from .selection import DEFAULT, from_params, select
 from .signin_client import SignInWait, drop_link, sign_in_link, signed_in_as
-from .status_html import sign_in_label
+from .status_html import plain_link, sign_in_label
 
 
-def wait_with_link(error: LoginRequiredError, timeout: float) -> None:
+def wait_with_link(error: LoginRequiredError, timeout: float, *, asked: bool = False) -> None:
     """Print a one-time sign-in link for any browser; return once the token `error` lacked is there.
 
     A server that does not know its public address and offers device sign-ins gets one of
-    those instead: its link would work only on its own machine.
+    those instead, unless the link was `asked` for: its link would work only on its own
+    machine (the cell then says so).
     """
     token_client = client.default_client()
     selection = from_params(error.request)
@@ -25,16 +26,14 @@ def wait_with_link(error: LoginRequiredError, timeout: float) -> None:
     if link is None:
         # No links from this server (under a JupyterHub service): its own page, as before.
         print(f"{label} at {error.login_url} (in a browser signed in to Jupyter).")
-    elif not link.get("public", True) and link.get("device_flow"):
+    elif not link.get("public", True) and link.get("device_flow") and not asked:
         from . import device_prompt as device_flow
 
         drop_link(token_client, link["url"])
         device_flow.wait_with_device(error, timeout)
         return
     else:
-        print(f"{label} with this one-time link, in any browser: {link['url']}")
-        if link.get("note"):
-            print(link["note"])
+        print(plain_link(label, link["url"], link.get("note")))
         timeout = min(timeout, float(link.get("expires_in") or timeout))
     try:
         with SignInWait(token_client, selection, timeout) as wait:
@@ -65,6 +64,7 @@ def sign_in_without_widget(method: str | None, api: str | None, provider: str | 
     """
     if method is None and frontend_kind() != TEXT:
         return False
+    asked = method_asked(method)
     method = chosen_method(method)
     if method == WIDGET:
         return False
@@ -78,7 +78,7 @@ def sign_in_without_widget(method: str | None, api: str | None, provider: str | 
 
             device_flow.wait_with_device(error, client.login_timeout())
         else:
-            wait_with_link(error, client.login_timeout())
+            wait_with_link(error, client.login_timeout(), asked=asked)
         return True
     print(f"Signed in as {display_name(answer.claims)}.")
     return True

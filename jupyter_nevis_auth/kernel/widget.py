@@ -62,8 +62,6 @@ class LoginWidget(widgets.VBox):
         self.sign_out_button = widgets.Button(
             description="Sign out",
             icon="sign-out",
-            tooltip="Drop this server's tokens of every provider; notebooks can then no "
-            "longer call APIs as you.",
         )
         self.sign_out_button.on_click(self._on_sign_out)
         self.sign_out_button.add_class("nevis-sign-out")
@@ -96,6 +94,7 @@ class LoginWidget(widgets.VBox):
         #: While a cell waits: what it waits for, naming the sign-in it needs.
         self._waiting: LoginRequiredError | None = None
         self._link: str | None = None
+        self._link_note: str | None = None  # where the link works: not in any browser
         #: The waiting cell runs in VS Code: its sign-in is the link, relative ones lead nowhere.
         self._remote = False
         self.show(*poll())
@@ -162,7 +161,7 @@ class LoginWidget(widgets.VBox):
     def _plain_sign_in(self) -> str:
         """Where to sign in, as text: a waiting cell's one-time link first."""
         login_url = "" if self.signed_in else self._login_url()
-        return plain_sign_in(self._waiting, self._link, login_url)
+        return plain_sign_in(self._waiting, self._link, login_url, self._link_note)
 
     def wait(self, timeout: float) -> bool:
         """Block until the user has signed in (True) or `timeout` seconds have passed (False)."""
@@ -176,6 +175,7 @@ class LoginWidget(widgets.VBox):
             link = None  # the server's own sign-in page still works
         with self._lock:
             self._waiting, self._link = error, link["url"] if link else None
+            self._link_note = link.get("note") if link else None
             self._remote = remote_frontend()
             self._render()
 
@@ -190,6 +190,7 @@ class LoginWidget(widgets.VBox):
         finally:
             with self._lock:
                 link, self._waiting, self._link = self._link, None, None
+                self._link_note = None
             if link:
                 # The link, and a sign-in started from it, end with this wait.
                 drop_link(token_client, link)
@@ -207,12 +208,13 @@ class LoginWidget(widgets.VBox):
             self._deadline = deadline
             self._render()
         try:
-            while not ready():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                pause(min(WAIT_POLL, left))
-            return True
+            with monitor.cell_waits():
+                while not ready():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    pause(min(WAIT_POLL, left))
+                return True
         finally:
             with self._lock:
                 self._deadline = None
@@ -238,7 +240,7 @@ class LoginWidget(widgets.VBox):
         # Older servers send neither providers nor APIs.
         self.provider_lines.value = other_providers(status)
         self.api_lines.value = apis(status)
-        self.wait_line.value = wait_text(self._deadline, self._link, self._remote)
+        self.wait_line.value = wait_text(self._deadline, self._link, self._remote, self._link_note)
         waiting = self._waiting
         if waiting is not None:
             # In VS Code the link (absolute); on this server's page, its own sign-in, which

@@ -16,6 +16,7 @@ from ..core import urls
 from ..core.links import WAIT_ENDED, failed_sentence
 from ..core.pending import PendingLogin, cookie_name
 from ..errors import AccessDeniedError, CallbackError, NevisAuthError
+from ..protocol import DEFAULT_PROVIDER
 from .base import NevisHandlerMixin, error_sentence
 
 #: The authorization-response parameters the callback reads; each at most once.
@@ -208,20 +209,37 @@ class DonePageMixin(NevisPageMixin):
     async def get(self) -> None:
         """Say who is signed in, and close the window where the browser allows it."""
         _user, status = await self.user_status()
-        if not status["logged_in"]:
-            reason = status.get("signed_out_reason") or "You are not signed in."
-            self.page("Not signed in", reason, links=[(self.login_url(), "Sign in")])
+        name, shown = signed_in_to(status, self.get_argument("provider", ""))
+        if not shown["logged_in"]:
+            reason = shown.get("signed_out_reason") or "You are not signed in."
+            self.page("Not signed in", reason, links=[(shown["login_url"], "Sign in")])
             return
-        warnings = status["warnings"]
+        who = display_name(shown["claims"])
+        at = f" to {name}" if len(status["providers"]) > 1 else ""
+        warnings = shown["warnings"]
         # Browsers only let a script close a window that a page opened; elsewhere it stays,
         # and so does a page with a warning to read.
         self.page(
             "Signed in",
-            f"Signed in as {display_name(status['claims'])}. You can close this window.",
+            f"Signed in{at} as {who}. You can close this window.",
             notes=warnings,
             close_window=not warnings,
             broadcast=True,
         )
+
+
+def signed_in_to(status: dict[str, Any], asked: str) -> tuple[str, dict[str, Any]]:
+    """The provider the done page speaks of, and its status: the one `asked` for when it
+    is configured; else the default provider when it is signed in, else the first that is
+    (a sign-in at a second provider ends here too, whatever the first's state)."""
+    providers: dict[str, dict[str, Any]] = status["providers"]
+    if asked in providers:
+        return asked, providers[asked]
+    if status["logged_in"]:
+        return DEFAULT_PROVIDER, providers[DEFAULT_PROVIDER]
+    signed_in = [name for name, p in providers.items() if p["logged_in"]]
+    name = signed_in[0] if signed_in else DEFAULT_PROVIDER
+    return name, providers[name]
 
 
 async def remember_link_sign_in(

@@ -102,7 +102,7 @@ async def test_each_url_gets_its_apis_token_and_an_unlisted_url_none(
     assert values["codes"] == [200, 200, 200, 200]
     assert values["refused"] == (
         f"No API of this server serves {unlisted.hello_url}, so no token was sent; pass api= "
-        "to choose one, or add the URL to the urls of an API in NevisAuth.apis."
+        "to choose one, or add its prefix to the url of an API in NevisAuth.apis."
     )
     assert unlisted.stats()["requests"] == 0
     assert values["direct"] == 200 and values["same"] is False

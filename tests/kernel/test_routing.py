@@ -146,7 +146,7 @@ def test_a_url_no_api_claims_otherwise_gets_no_token_and_a_sentence_saying_why()
 
     assert str(raised.value) == (
         "No API of this server serves https://other.example/v1/items, so no token was sent; "
-        "pass api= to choose one, or add the URL to the urls of an API in NevisAuth.apis."
+        "pass api= to choose one, or add its prefix to the url of an API in NevisAuth.apis."
     )
     assert raised.value.url == "https://other.example/v1/items"
 

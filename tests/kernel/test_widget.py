@@ -20,6 +20,7 @@ from jupyter_server.serverapp import ServerApp
 from jupyter_nevis_auth import kernel as kernel_module
 from jupyter_nevis_auth.errors import KernelSecretRejectedError
 from jupyter_nevis_auth.kernel import client
+from jupyter_nevis_auth.kernel.monitor import BUSY_TIP, SIGN_OUT_TIP
 from jupyter_nevis_auth.kernel.widget import LoginWidget, format_duration, sign_in_href
 from jupyter_nevis_auth.protocol import Status
 from tests.conftest import Browser
@@ -133,6 +134,32 @@ async def test_sign_out_button_signs_out_and_next_call_needs_sign_in(
     # Right after the sign-out, not a token the kernel still remembered.
     reply = await kernel.execute("jupyter_nevis_auth.get_access_token()", interactive=False)
     assert reply["ename"] == "LoginRequiredError"
+
+
+async def test_while_a_cell_waits_every_sign_out_button_is_disabled_and_says_why(
+    kernel, browser: Browser, redirect_uri, username
+):
+    # A click reaches a busy kernel only once its cell has ended: a sign-out long after it.
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    await kernel.execute("jupyter_nevis_auth.login()")
+    (shown,) = kernel.login_widgets()
+    await kernel.until(lambda: "Signed in" in kernel.text(shown))
+    button = kernel.models[kernel.button(shown, "Sign out")]
+    assert not button.get("disabled") and button["tooltip"] == SIGN_OUT_TIP
+    kernel.click(kernel.button(shown, "Sign out"))
+    await kernel.until(lambda: "Signed out" in kernel.text(shown))
+
+    cell = kernel.start_execute("jupyter_nevis_auth.get_access_token()")
+    await kernel.until(lambda: len(kernel.login_widgets()) == 2)
+    waiting = kernel.login_widgets()[1]
+    buttons = [kernel.models[kernel.sign_out_button(w)] for w in (shown, waiting)]
+    await kernel.until(lambda: all(b.get("disabled") for b in buttons))
+    assert all(b["tooltip"] == BUSY_TIP for b in buttons)
+
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    assert (await asyncio.wait_for(cell, 30))["status"] == "ok"
+    await kernel.until(lambda: not any(b.get("disabled") for b in buttons))
+    assert all(b["tooltip"] == SIGN_OUT_TIP for b in buttons)
 
 
 async def test_cell_waits_for_sign_in_and_carries_on(

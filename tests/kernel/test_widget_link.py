@@ -8,10 +8,14 @@ import re
 import time
 from typing import Any
 
+import pytest
+
 from tests.conftest import Browser
 from tests.kernel.view import KernelView
 
 LINK = r"http://127\.0\.0\.1:\d+/a%40b/nevis/link\?link_token=[\w-]{40,}"
+#: What a server that does not know its public address says of its links.
+ON_ITS_MACHINE = "the link works only in a browser on the server's machine"
 
 
 class Records(logging.Handler):
@@ -37,6 +41,8 @@ async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
         lambda: "one-time sign-in link" in kernel_view.text(widget) and kernel_view.text(widget)
     )
     assert "Jupyter not open in your browser?" in text
+    # This server does not know the address browsers reach it at: the widget says so.
+    assert ON_ITS_MACHINE in text and "in any browser" not in text
     # JupyterLab shows the notebook on this server: its own sign-in page comes first.
     buttons = [p["value"] for p in kernel_view.parts(widget) if "nevis-sign-in" in str(p)]
     assert buttons and 'href="/a%40b/nevis/login' in buttons[0]
@@ -55,7 +61,39 @@ async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
     assert reply["status"] == "ok", reply
     await kernel_view.until(lambda: "one-time" not in kernel_view.text(widget))
     assert len(links) == 0
-    # A frontend that shows no widgets gets the whole link as text.
+    # A frontend that shows no widgets gets the whole link as text, and where it works.
+    plain = "Sign in with this one-time link: " + LINK + r"\nThis server does not know"
+    assert re.search(plain, reply["output"]), reply["output"]
+    assert ON_ITS_MACHINE in reply["output"]
+
+
+@pytest.fixture
+def public_url(jp_http_port: int) -> str:
+    return f"http://127.0.0.1:{jp_http_port}"
+
+
+@pytest.fixture
+def nevis_config(nevis_config: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    """With `public_url` for the tests that ask for it."""
+    if "public_url" in request.fixturenames:
+        return {**nevis_config, "public_url": request.getfixturevalue("public_url")}
+    return nevis_config
+
+
+async def test_the_link_of_a_server_that_knows_its_address_works_in_any_browser(
+    kernel_view: KernelView, browser: Browser, redirect_uri, username, public_url: str
+):
+    cell = kernel_view.start_execute("jupyter_nevis_auth.get_access_token()")
+    widget = await kernel_view.until(
+        lambda: kernel_view.login_widgets() and kernel_view.login_widgets()[0]
+    )
+    text = await kernel_view.until(
+        lambda: "one-time sign-in link" in kernel_view.text(widget) and kernel_view.text(widget)
+    )
+    assert "It works once, in any browser." in text and ON_ITS_MACHINE not in text
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    reply = await asyncio.wait_for(cell, 30)
+    assert reply["status"] == "ok", reply
     assert re.search("Sign in with this one-time link, in any browser: " + LINK, reply["output"])
 
 
@@ -119,8 +157,9 @@ async def test_in_vs_code_the_widgets_sign_in_is_the_one_time_link(
     # Absolute: VS Code shows the notebook, not a page of this server.
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/a%40b/nevis/link\?link_token=[\w-]{40,}", href)
     text = await kernel_view.until(
-        lambda: "works once, in any browser" in (shown := kernel_view.text(widget)) and shown
+        lambda: ON_ITS_MACHINE in (shown := kernel_view.text(widget)) and shown
     )
+    assert "The sign-in button is a one-time link." in text
     assert "Jupyter not open" not in text
     assert len(links) == 1
 

@@ -165,6 +165,19 @@ class KernelView:
             p["model_id"] for p in self.parts(model_id) if p.get("description") == description
         )
 
+    def sign_out_button(self, model_id: str) -> str:
+        """Model id of a login widget's Sign out button, shown or not."""
+        return next(
+            button
+            for button, state in self.models.items()
+            if "nevis-sign-out" in state.get("_dom_classes", ())
+            and self._contains(model_id, button)
+        )
+
+    def _contains(self, model_id: str, part: str) -> bool:
+        children = [c.removeprefix("IPY_MODEL_") for c in self.models[model_id].get("children", ())]
+        return part in children or any(self._contains(child, part) for child in children)
+
     def transcript(self) -> str:
         """Every message the kernel sent, as JSON."""
         return json.dumps([m["content"] for m in self.messages], default=str)
