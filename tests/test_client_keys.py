@@ -192,6 +192,41 @@ def test_make_client_key_shows_the_public_set_again_and_writes_nothing(tmp_path:
     assert path.read_text() == before
 
 
+def test_make_client_key_shows_a_pem_file_as_the_server_reads_it_and_refuses_what_it_refuses(
+    tmp_path: Path,
+):
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path = tmp_path / "key.pem"
+    path.write_bytes(pem)
+    path.chmod(0o600)
+    shown = run("--out=key.pem", "--show", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == ClientKeyFile(str(path), OPTION).keys().public_jwks()
+    # A PEM file holds one key: rotations change the JWK Set files the command writes.
+    rotated = run("--out=key.pem", "--rotate", cwd=tmp_path)
+    assert rotated.returncode == 1 and path.read_bytes() == pem
+    assert "key.pem holds a PEM key; --rotate and --drop-old change the JWK Set" in rotated.stderr
+    path.chmod(0o644)
+    readable = run("--out=key.pem", "--show", cwd=tmp_path)
+    assert readable.returncode == 1 and "can be read or written by anybody" in readable.stderr
+    assert readable.stdout == ""
+
+
+def test_make_client_key_says_what_it_cannot_do_in_one_sentence(tmp_path: Path):
+    nowhere = run("--out=missing/key.json", cwd=tmp_path)
+    assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
+    assert nowhere.stderr.strip() == "Cannot write missing/key.json: No such file or directory."
+    assert run("--out=key.json", cwd=tmp_path).returncode == 0
+    both = run("--out=key.json", "--rotate", "--drop-old", cwd=tmp_path)
+    assert both.returncode == 1
+    assert "--rotate and --drop-old are two steps of a rotation" in both.stderr
+
+
 def test_make_client_key_is_listed():
     listed = subprocess.run(
         [JUPYTER, "nevis-auth", "--help-all"],

@@ -198,6 +198,20 @@ def test_the_options_reference_renders_every_configurable_class() -> None:
 # -- every block is covered -----------------------------------------------------------------
 
 
+def test_the_kernel_api_reference_documents_every_function_and_class_notebooks_import() -> None:
+    import jupyter_nevis_auth
+    from jupyter_nevis_auth import kernel
+
+    page = (DOCS / "reference" / "kernel-api.md").read_text(encoding="utf-8")
+    public = [name for name in kernel.__all__ if not name.isupper()]
+    missing = [
+        name
+        for name in public
+        if hasattr(jupyter_nevis_auth, name) and f"jupyter_nevis_auth.{name}" not in page
+    ]
+    assert not missing, missing
+
+
 def test_every_code_block_has_a_check() -> None:
     """A language with a check, literal text, or a directive that holds no example."""
     unchecked = []

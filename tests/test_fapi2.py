@@ -269,11 +269,31 @@ def test_the_doctor_names_what_a_provider_lacks_for_fapi2(
     result = doctor(fapi_env(oidc_provider, client, key_file), tmp_path)
     assert result.returncode == 1
     features = line(result, "provider features")
-    assert features.startswith("\u2717")
-    assert "pushed authorization requests (no pushed_authorization_request_endpoint)" in features
-    assert "private_key_jwt (not in token_endpoint_auth_methods_supported)" in features
-    assert "DPoP with ES256 (not in dpop_signing_alg_values_supported)" in features
-    assert "enable it for the application at the provider" in result.stdout
+    # Each lack once, each fix once.
+    assert features.startswith(
+        "\u2717 provider features: the provider lacks pushed authorization requests (no "
+        "pushed_authorization_request_endpoint); private_key_jwt (not in "
+        "token_endpoint_auth_methods_supported); DPoP with ES256 (not in "
+        "dpop_signing_alg_values_supported); set NevisAuth.par_url ($NEVIS_AUTH_PAR_URL) if it "
+        "has one. Enable it for the application at the provider."
+    ), features
+    assert "advertises" not in features
+
+
+def test_the_doctor_blames_a_key_file_anybody_can_read_on_the_file_not_the_provider(
+    tmp_path: Path, fapi_provider: OIDCTestProvider, key_file: Path, private_key: dict[str, Any]
+):
+    client = register(fapi_provider, REDIRECT_URI, private_key)
+    key_file.chmod(0o644)
+    result = doctor(fapi_env(fapi_provider, client, key_file), tmp_path)
+    assert result.returncode == 1
+    problem = f"the client key file {key_file} can be read or written by anybody"
+    features = line(result, "provider features")
+    assert features.startswith(f"\u2717 provider features: no usable client key: {problem}; ")
+    assert "lacks" not in features
+    pushed = line(result, "redirect URI")
+    assert pushed.startswith(f"\u2717 redirect URI: {problem}; ") and "try again" not in pushed
+    assert private_key["d"] not in result.stdout + result.stderr
 
 
 def test_the_doctor_stops_at_the_configuration_without_dpop(

@@ -22,7 +22,12 @@ from jupyter_nevis_auth.core import urls
 from jupyter_nevis_auth.core.auth import AuthCore
 from jupyter_nevis_auth.core.config import NevisAuth
 from jupyter_nevis_auth.core.file_store import EncryptedFileTokenStore
-from jupyter_nevis_auth.core.providers import named_config
+from jupyter_nevis_auth.core.providers import (
+    PROVIDER_OPTIONS,
+    build_providers,
+    named_config,
+    unset_protections,
+)
 from jupyter_nevis_auth.kernel.api import get_access_token
 from jupyter_nevis_auth.protocol import ENV_SECRET, ENV_URL
 from tests import test_links
@@ -31,6 +36,7 @@ from tests.support.provider import OIDCTestProvider, RegisteredClient, provider_
 from tests.support.resource_server import ResourceServer
 from tests.support.two_apis import MODELS_SIGN_IN_SCOPES, two_apis_config
 from tests.test_api_tokens import kernel_token
+from tests.test_docs import DOCS
 from tests.test_links import LinkBrowser
 
 # The one-time links' fixtures: a browser without Jupyter, and the kernel's link request.
@@ -334,6 +340,46 @@ def test_which_options_a_named_provider_inherits(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("NEVIS_AUTH_PARTNER_EXTRA_AUTHORIZE_PARAMS", '{"acr_values": "mfa"}')
     from_env, _ = named_config("partner", entry, top)
     assert from_env is not None and from_env.extra_authorize_params == {"acr_values": "mfa"}
+
+
+def test_a_protection_of_the_top_level_left_unset_by_a_named_provider_is_said(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    top = NevisAuth(
+        issuer="https://main.example",
+        client_id="main",
+        client_key_file="/etc/jupyter/client-key.json",
+        profile="fapi2",
+        dpop=True,
+        providers={
+            "partner": {"issuer": "https://partner.example", "client_id": "j", "client_secret": "s"}
+        },
+    )
+    entry = top.providers["partner"]
+    # Not inherited: another provider may not offer them.
+    config, _ = named_config("partner", entry, top)
+    assert config is not None and config.profile == "" and config.dpop is False
+    with caplog.at_level(logging.WARNING):
+        build_providers(top, logging.getLogger("test"))
+    said = [r.getMessage() for r in caplog.records]
+    assert said == unset_protections("partner", entry, top)
+    assert said == [
+        "NevisAuth.profile turns the FAPI 2.0 profile on for the top-level provider only: set "
+        '"profile" in NevisAuth.providers["partner"] too (to "" to keep it off there).',
+        'NevisAuth.dpop turns DPoP on for the top-level provider only: set "dpop" in '
+        'NevisAuth.providers["partner"] too (to false to keep it off there).',
+    ]
+    # Set, in its entry or its own environment variable: nothing to say.
+    assert unset_protections("partner", {**entry, "profile": "", "dpop": False}, top) == []
+    monkeypatch.setenv("NEVIS_AUTH_PARTNER_PROFILE", "")
+    monkeypatch.setenv("NEVIS_AUTH_PARTNER_DPOP", "false")
+    assert unset_protections("partner", entry, top) == []
+
+
+def test_the_named_provider_table_lists_every_provider_option() -> None:
+    table = (DOCS / "reference" / "options.md").read_text().split("### Named providers")[1]
+    listed = set(re.findall(r"`(\w+)`", table.split("An inherited option")[0]))
+    assert set(PROVIDER_OPTIONS) <= listed, set(PROVIDER_OPTIONS) - listed
 
 
 class TestAfterARestart:

@@ -11,8 +11,8 @@ from jupyter_core.application import JupyterApp
 from traitlets import Bool, Enum, Unicode
 
 from ..errors import SettingsError
-from .client_keys import CLIENT_ALGORITHMS, new_client_key, parse_client_keys
-from .secret_files import create_private
+from .client_keys import CLIENT_ALGORITHMS, ClientKeys, new_client_key, parse_client_keys
+from .secret_files import check_private, create_private
 
 COMMAND = "jupyter nevis-auth make-client-key"
 
@@ -62,9 +62,13 @@ class MakeClientKeyApp(JupyterApp):
         try:
             if self.show and (self.rotate or self.drop_old):
                 raise SettingsError("--show writes nothing: leave out --rotate and --drop-old.")
+            if self.rotate and self.drop_old:
+                raise SettingsError(
+                    "--rotate and --drop-old are two steps of a rotation: give one at a time."
+                )
             keys = self._keys_now(path)
             if self.show:
-                public = parse_client_keys(json.dumps({"keys": keys}), str(path)).public_jwks()
+                public = self._read(path).public_jwks()
                 sys.stdout.write(json.dumps(public, indent=2) + "\n")
                 return
             if self.drop_old:
@@ -74,6 +78,9 @@ class MakeClientKeyApp(JupyterApp):
             _write(path, {"keys": keys})
         except SettingsError as e:
             print(e, file=sys.stderr)
+            self.exit(1)
+        except OSError as e:
+            print(f"Cannot write {path}: {e.strerror or e}.", file=sys.stderr)
             self.exit(1)
         public = parse_client_keys(json.dumps({"keys": keys}), str(path)).public_jwks()
         sys.stdout.write(json.dumps(public, indent=2) + "\n")
@@ -91,15 +98,31 @@ class MakeClientKeyApp(JupyterApp):
                 f"{path} exists already; use --rotate to add a new key to it, --show to print "
                 "its public keys again, or another --out."
             )
+        if self.show:
+            return []  # read as the server reads it (_read): PEM too
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise SettingsError(f"{path} is no JWK Set this command wrote ({e}).") from e
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SettingsError(f"{path} cannot be read ({e.strerror or e}).") from e
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            what = "a PEM key" if "-----BEGIN" in text else f"no JSON ({e})"
+            raise SettingsError(
+                f"{path} holds {what}; --rotate and --drop-old change the JWK Set files this "
+                "command writes: make one with --out, then point NevisAuth.client_key_file at it."
+            ) from e
         keys = data.get("keys") if isinstance(data, dict) else None
         if not isinstance(keys, list) or not keys:
             raise SettingsError(f"{path} is no JWK Set this command wrote.")
         parse_client_keys(json.dumps(data), str(path))  # refuses what the server would
         return keys
+
+    @staticmethod
+    def _read(path: Path) -> ClientKeys:
+        """The keys of `path` as the server reads them (a JWK Set, a JWK or PEM), or why not."""
+        check_private(path, "client key file")
+        return parse_client_keys(path.read_text(encoding="utf-8"), str(path))
 
 
 def _write(path: Path, data: dict[str, object]) -> None:

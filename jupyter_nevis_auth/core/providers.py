@@ -55,6 +55,10 @@ SHARED_OPTIONS = (
     "logout_at_provider",
 )
 
+#: Protections a named provider does not inherit (another provider may not offer them):
+#: one on at the top level and left unset by a named provider is said (unset_protections).
+PROTECTIONS = {"profile": ("the FAPI 2.0 profile", '""'), "dpop": ("DPoP", "false")}
+
 
 @dataclass
 class Provider:
@@ -114,4 +118,17 @@ def build_providers(
             problems += [f"{p[:-1]}; the provider is left out." for p in found]
             continue
         providers[name] = Provider(name, config, OIDCClient(config, log=log))
+        for sentence in unset_protections(str(name), entry, top):
+            log.warning(sentence)
     return providers, problems
+
+
+def unset_protections(name: str, entry: dict[str, Any], top: NevisAuth) -> list[str]:
+    """A sentence for each protection on at the top level that provider `name` leaves unset."""
+    prefix = env_prefix(name)
+    return [
+        f'NevisAuth.{key} turns {what} on for the top-level provider only: set "{key}" in '
+        f'NevisAuth.providers["{name}"] too (to {off} to keep it off there).'
+        for key, (what, off) in PROTECTIONS.items()
+        if getattr(top, key) and key not in entry and prefix + key.upper() not in os.environ
+    ]

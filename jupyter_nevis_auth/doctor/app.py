@@ -15,7 +15,7 @@ from traitlets.config import Config
 
 from ..core.apis import parse_apis
 from ..core.config import NevisAuth
-from ..core.providers import Provider, build_providers
+from ..core.providers import Provider, build_providers, unset_protections
 from ..core.urls import CALLBACK_PATH, join
 from ..errors import NevisAuthError, ProviderError, SettingsError
 from ..protocol import DEFAULT_PROVIDER
@@ -219,9 +219,10 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
             else:
                 prefix = f"{name}: "
                 entry = top.providers[name]
+                unset = unset_protections(name, entry, top)
                 usable = report.add(
                     configuration(
-                        prefix + "configuration", self.sources, provider.config, entry, []
+                        prefix + "configuration", self.sources, provider.config, entry, unset
                     )
                 ).ok
             if usable:

@@ -13,20 +13,28 @@ from ..oidc.profile import DPOP_ALGORITHM, dpop_warning, fapi2_problems, par_pro
 from .context import Context
 from .report import Check, clause, failed, passed, unconfirmed
 
-#: One thing the provider or the configuration lacks, and what to do about it.
+#: One thing the provider lacks (or, from assurance(), a problem as a clause that reads on
+#: its own), and what to do about it.
 Lacking = tuple[str, str]
 
 
-async def assurance(ctx: Context) -> tuple[list[str], list[Lacking]]:
-    """What is in use of PAR, client keys and FAPI 2.0, and what they lack, with the fix."""
+def lower_first(text: str) -> str:
+    """`text` to go inside a sentence: its first letter small."""
+    return text[:1].lower() + text[1:]
+
+
+async def assurance(ctx: Context) -> tuple[list[str], list[Lacking], list[Lacking]]:
+    """What is in use of PAR, client keys and FAPI 2.0; what the provider lacks of them; and
+    other problems with them, as clauses; each with the fix."""
     config, metadata, client = ctx.config, ctx.metadata, ctx.provider.client
     assert metadata is not None
     offered: list[str] = []
     lacking: list[Lacking] = []
+    others: list[Lacking] = []
     problem = par_problem(config, metadata)
-    if problem:
-        detail, _, fix = problem.partition("; ")
-        lacking.append((detail[0].lower() + detail[1:], fix))
+    detail, _, par_fix = problem.partition("; ")
+    if problem and config.profile != "fapi2":  # under fapi2, one of the lacks below
+        others.append((lower_first(detail), par_fix))
     elif uses_par(config, metadata):
         offered.append("pushed authorization requests")
     if uses_client_key(config):
@@ -34,7 +42,7 @@ async def assurance(ctx: Context) -> tuple[list[str], list[Lacking]]:
             keys = await client.client_keys()
         except SettingsError as e:
             detail, _, fix = str(e).partition("; ")
-            lacking.append((f"a usable client key ({detail.rstrip('.')})", fix))
+            others.append((f"no usable client key: {lower_first(detail.rstrip('.'))}", fix))
         else:
             first = keys.keys[0]
             offered.append(
@@ -63,10 +71,13 @@ async def assurance(ctx: Context) -> tuple[list[str], list[Lacking]]:
         offered.append(f"DPoP ({DPOP_ALGORITHM} proofs)")
     for sentence in fapi2_problems(config, metadata):
         what = sentence.split(" needs ", 1)[1].split(", which", 1)[0]
-        lacking.append((what, "enable it for the application at the provider."))
-    if config.profile == "fapi2" and not lacking:
+        pushed = what.startswith("pushed authorization requests") and par_fix
+        lacking.append(
+            (what, par_fix if pushed else "enable it for the application at the provider.")
+        )
+    if config.profile == "fapi2" and not lacking and not others:
         offered.append("every FAPI 2.0 requirement")
-    return offered, lacking
+    return offered, lacking, others
 
 
 async def pushed_redirect_uri(ctx: Context, name: str, uri: str, control: str) -> Check | None:
@@ -79,6 +90,9 @@ async def pushed_redirect_uri(ctx: Context, name: str, uri: str, control: str) -
     endpoint = metadata.pushed_authorization_request_endpoint
     try:
         error, other = await _push(ctx, uri), await _push(ctx, control)
+    except SettingsError as e:  # a setting here (the client key), not the provider
+        detail, _, fix = str(e).partition("; ")
+        return failed(name, clause(lower_first(detail)).rstrip("."), fix or "fix that setting.")
     except NevisAuthError as e:
         return failed(name, f"{endpoint}: {clause(str(e)).rstrip('.')}", "try again later.")
     if error in ("invalid_client", "unauthorized_client"):

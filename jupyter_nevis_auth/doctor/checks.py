@@ -129,14 +129,16 @@ async def features(ctx: Context, name: str) -> Check:
     if resources:
         # No metadata field says so: the first narrowed refresh or exchange tells.
         offered.append(f"resource indicators for {', '.join(resources)} (not advertised)")
-    more, missing = await assurance(ctx)
+    more, missing, others = await assurance(ctx)
     offered += more
     lacking += missing
-    if lacking:
+    if lacking or others:
+        clauses = ["the provider lacks " + "; ".join(w for w, _ in lacking)] if lacking else []
+        fixes = list(dict.fromkeys(fix for _, fix in lacking + others))
         return failed(
             name,
-            "the provider lacks " + "; ".join(w for w, _ in lacking),
-            " ".join(fix for _, fix in lacking),
+            "; ".join(clauses + [w for w, _ in others]),
+            " ".join([fixes[0], *(f[:1].upper() + f[1:] for f in fixes[1:])]),
         )
     return passed(name, ", ".join(offered))
 

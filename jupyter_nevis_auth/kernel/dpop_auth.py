@@ -17,6 +17,9 @@ from .token import Token
 if TYPE_CHECKING:
     from ..dpop import Nonces
 
+#: The header of an API's DPoP nonce (RFC 9449 9); dpop.NONCE_HEADER, without importing it.
+NONCE_HEADER = "DPoP-Nonce"
+
 #: Each API's last DPoP nonce (by origin), sent in the next proof to it.
 _nonces: Nonces | None = None
 
@@ -73,12 +76,18 @@ def dpop_headers(
     resource: str | None = None,
     audience: str | None = None,
     provider: str | None = None,
+    nonce: str | None = None,
 ) -> dict[str, str]:
     """The headers that authorize one request to `url` with any HTTP library.
 
     With a DPoP-bound token: `Authorization: DPoP <token>` and a proof made for this method
     and URL (make new headers for every request); with a bearer token: Authorization alone.
-    The token is chosen as BearerAuth chooses it.
+    The token is chosen as BearerAuth chooses it. `nonce`: the API's `DPoP-Nonce` header
+    (its 401 `use_dpop_nonce` asks for it); it goes into this proof and the next proofs to
+    the same origin, until the API gives another.
     """
     selection = select(api, scopes, resource, audience, provider) or selection_for_url(url)
-    return auth_headers(token_for(selection, min_ttl), method, url)
+    token = token_for(selection, min_ttl)
+    if nonce and token.dpop is not None:
+        _nonce_cache().remember(url, {NONCE_HEADER: nonce})
+    return auth_headers(token, method, url)
