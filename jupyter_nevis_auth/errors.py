@@ -91,9 +91,11 @@ class RefreshElsewhereError(ProviderTimeoutError):
 class OAuthError(ProviderError):
     """The provider answered a token request with an OAuth error code."""
 
-    def __init__(self, message: str, error: str = "") -> None:
+    def __init__(self, message: str, error: str = "", description: str | None = None) -> None:
         super().__init__(message)
         self.error = error
+        #: The provider's error_description, as it sent it (refusals.described shortens it).
+        self.description = description
 
 
 class InvalidTokenError(ProviderError):

@@ -213,7 +213,12 @@ async def test_a_provider_refusal_is_a_502_with_a_sentence(
 
     assert code == 502
     assert body["error"] == "provider_error"
-    assert body["message"].endswith(".") and " " in body["message"]
+    # Who fixes it, and what: not "the provider refused the request".
+    assert body["message"] == (
+        "The provider did not accept this server's client credentials (invalid_client); ask "
+        "your administrator to check NevisAuth.client_id, NevisAuth.client_secret (or "
+        "client_secret_file) and NevisAuth.token_endpoint_auth_method."
+    )
     assert tokens.access_token not in response.body.decode()
     assert tokens.refresh_token not in response.body.decode()
 

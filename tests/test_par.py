@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -180,5 +181,7 @@ async def test_a_pushed_request_the_provider_refuses_is_one_sentence(
         "The provider refused the sign-in request (invalid_request); ask your administrator "
         "to check NevisAuth.redirect_uri"
     ) in text
+    # What the provider said of it, which names the URI.
+    assert re.search(r"The provider said: \u201c[^\u201d]*redirect_uri", text), text
     assert "Traceback" not in text
     assert not service.pending.live()

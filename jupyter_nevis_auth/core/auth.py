@@ -250,10 +250,10 @@ class AuthCore:
         try:
             await client.revoke(tokens.access_token, "access_token")
         except NevisAuthError as e:
-            # Many providers cannot revoke self-contained (JWT) access tokens; revoking
-            # the refresh token already ended the grant.
+            # Many cannot revoke JWT access tokens; revoking the refresh token ended the grant.
             log = self.log.info if tokens.refresh_token else self.log.warning
-            log("The provider did not revoke an access token of %s (%s).", split_key(key)[0], e)
+            why = str(e).rstrip(".")
+            log("The provider did not revoke an access token of %s (%s).", split_key(key)[0], why)
         return tokens
 
     async def check_provider(self) -> list[str]:

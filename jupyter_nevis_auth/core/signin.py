@@ -131,7 +131,7 @@ class SignIns:
             # A pushed request is refused before any browser sees it (RFC 9126 2.3).
             self.pending.pop(login.state)
             sentence = self.scope_sentence(self.providers[provider], metadata)
-            raise refusals.authorize_error(e.error, None, sentence, client.config) from e
+            raise refusals.authorize_error(e.error, e.description, sentence, client.config) from e
         except NevisAuthError:
             self.pending.pop(login.state)
             raise

@@ -111,8 +111,9 @@ def _time_left(expires_at: float | None) -> str:
     return f"expires in {format_duration(seconds)}" if seconds > 0 else "expired"
 
 
-def other_providers(status: Status) -> str:
-    """A line for each provider but the default one: who is signed in, for how long."""
+def other_providers(status: Status, remote: bool = False) -> str:
+    """A line for each provider but the default one: who is signed in, for how long; a
+    `remote` frontend (VS Code) gets the call that makes a one-time link, not a link."""
     lines = []
     for name, provider in (status.get("providers") or {}).items():
         if name == DEFAULT_PROVIDER:
@@ -125,13 +126,14 @@ def other_providers(status: Status) -> str:
             continue
         reason = provider.get("signed_out_reason")
         why = f" &mdash; {html.escape(reason)}" if reason else ""
-        link = _link(provider.get("login_url"), "Sign in")
+        link = _link(provider.get("login_url"), "Sign in", remote and f"provider={name!r}")
         lines.append(f"{OFF}{label}signed out{why} {link}")
     return "<br>".join(lines)
 
 
-def apis(status: Status) -> str:
-    """A heading and a line for each API: its scopes, whether a token is ready, its time left."""
+def apis(status: Status, remote: bool = False) -> str:
+    """A heading and a line for each API: its scopes, whether a token is ready, its time left
+    (a `remote` frontend gets the call that makes a one-time link, as other_providers)."""
     found: dict[str, ApiStatus] = status.get("apis") or {}
     lines = []
     providers: dict[str, Any] = status.get("providers") or {DEFAULT_PROVIDER: status}
@@ -145,12 +147,16 @@ def apis(status: Status) -> str:
         if provider.get("logged_in"):
             lines.append(f"{OFF}{label}: no token yet; one is fetched when a cell needs it")
         else:
-            link = _link(api.get("login_url"), "Sign in")
+            link = _link(api.get("login_url"), "Sign in", remote and f"api={name!r}")
             lines.append(f"{OFF}{label}: no token yet, not signed in {link}")
     return "APIs:<br>" + "<br>".join(lines) if lines else ""
 
 
-def _link(login_url: str | None, label: str) -> str:
+def _link(login_url: str | None, label: str, call: str | bool = False) -> str:
+    """A link to the server's sign-in; with `call` (a remote frontend, where a link to this
+    server's pages leads nowhere), the login() call that gives a one-time link instead."""
+    if call:
+        return f"&mdash; <code>jupyter_nevis_auth.login({html.escape(str(call))})</code>"
     if not login_url:
         return ""
     return _SIGN_IN_LINK.format(href=html.escape(sign_in_href(login_url)), label=label)

@@ -238,8 +238,8 @@ class LoginWidget(widgets.VBox):
         notes = (status.get("warnings") or []) if signed_in else []
         self.warning_lines.value = "<br>".join(WARN + html.escape(note) for note in notes)
         # Older servers send neither providers nor APIs.
-        self.provider_lines.value = other_providers(status)
-        self.api_lines.value = apis(status)
+        self.provider_lines.value = other_providers(status, self._remote)
+        self.api_lines.value = apis(status, self._remote)
         self.wait_line.value = wait_text(self._deadline, self._link, self._remote, self._link_note)
         waiting = self._waiting
         if waiting is not None:

@@ -76,10 +76,13 @@ async def push(client: OIDCClient, metadata: ProviderMetadata, params: dict[str,
         if isinstance(request_uri, str) and request_uri:
             return request_uri
         raise ProviderError(f"{upper_first(PAR_ENDPOINT)} answered without a request_uri.")
-    error = oauth_error_code(parse_json(response.body)) if 400 <= response.code < 500 else ""
+    data = parse_json(response.body) if 400 <= response.code < 500 else None
+    error = oauth_error_code(data)
     client.http.log.warning("POST %s answered HTTP %s %s", strip_query(url), response.code, error)
     if error:
-        raise OAuthError(f"The provider refused the request ({error}).", error=error)
+        description = data.get("error_description") if isinstance(data, dict) else None
+        said = description if isinstance(description, str) else None
+        raise OAuthError(f"The provider refused the request ({error}).", error, said)
     raise ProviderError(
         f"{upper_first(PAR_ENDPOINT)} answered with HTTP status {response.code}; try again later."
     )

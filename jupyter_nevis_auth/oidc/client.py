@@ -12,6 +12,7 @@ from ..core.config import NevisAuth
 from ..core.urls import strip_query, with_query
 from ..dpop import DPOP, USE_NONCE, DPoPKey, Nonces
 from ..errors import OAuthError, ProviderError, SettingsError
+from . import refusals
 from .authorize import authorize_params, push, requested_scopes
 from .client_auth import ClientAuthentication
 from .discovery import Discovery, ProviderMetadata
@@ -200,6 +201,8 @@ class OIDCClient:
             self.http.log.warning(
                 "POST %s answered HTTP %s %s", strip_query(url), response.code, error
             )
+        if error in refusals.CLIENT_REFUSED:  # a refresh too: say who fixes it
+            raise OAuthError(refusals.client_refused(error, self.config), error=error)
         if error:
             raise OAuthError(f"The provider refused the request ({error}).", error=error)
         raise ProviderError(
@@ -285,11 +288,12 @@ class OIDCClient:
             what="the provider's revocation endpoint",
         )
         if response.code != 200:
-            self.http.log.warning(
-                "POST %s answered HTTP %s", strip_query(metadata.revocation_endpoint), response.code
-            )
+            # The caller says it once, at the level it deserves (a JWT access token that
+            # cannot be revoked is no news once its refresh token was).
+            error = oauth_error_code(parse_json(response.body))
             raise ProviderError(
-                f"The provider's revocation endpoint answered with HTTP status {response.code}."
+                f"The provider's revocation endpoint answered with HTTP status {response.code}"
+                + (f" ({error})." if error else ".")
             )
         return True
 

@@ -46,6 +46,19 @@ def credentials(config: NevisAuth) -> str:
     return f"{config.label}.client_secret (or client_secret_file)"
 
 
+#: Token endpoint error codes that refuse this server's client, whatever the grant.
+CLIENT_REFUSED = ("invalid_client", "unauthorized_client")
+
+
+def client_refused(error: str, config: NevisAuth) -> str:
+    """The sentence for a token endpoint that refused the client's credentials."""
+    return (
+        f"The provider did not accept this server's client credentials ({error}); ask "
+        f"your administrator to check {config.label}.client_id, {credentials(config)} and "
+        f"{config.label}.token_endpoint_auth_method."
+    )
+
+
 def described(description: str | None) -> str:
     """The provider's error_description as a shortened, printable sentence ("" when none)."""
     if not description:
@@ -102,12 +115,8 @@ def token_error(error: str, scope_sentence: str, config: NevisAuth) -> NevisAuth
         )
     if error in TRANSIENT:
         return ProviderError(f"The provider could not issue tokens ({error}); try again later.")
-    if error in ("invalid_client", "unauthorized_client"):
-        return SettingsError(
-            f"The provider did not accept this server's client credentials ({error}); ask "
-            f"your administrator to check {config.label}.client_id, {credentials(config)} and "
-            f"{config.label}.token_endpoint_auth_method."
-        )
+    if error in CLIENT_REFUSED:
+        return SettingsError(client_refused(error, config))
     if error == "invalid_scope":
         return SettingsError(scope_sentence)
     return SettingsError(

@@ -114,6 +114,19 @@ def test_every_provider_and_api_is_shown_with_its_time_left(offline_widget: Logi
     ]
 
 
+def test_in_vs_code_the_other_sign_ins_are_the_calls_that_give_one_time_links(
+    offline_widget: LoginWidget,
+):
+    # A link to the server's own pages leads nowhere from VS Code.
+    offline_widget._remote = True
+    offline_widget.show(status())
+    assert links(offline_widget) == []
+    lines = text(offline_widget)
+    call = "jupyter_nevis_auth.login"
+    assert f"● lab: signed out — You signed out. — {call}(provider='lab')" in lines, lines
+    assert f"● gpu gpu.run gpu.read: no token yet, not signed in — {call}(api='gpu')" in lines
+
+
 def test_sign_out_shows_while_any_provider_is_signed_in(offline_widget: LoginWidget):
     only_partner: Status = {
         "logged_in": False,
