@@ -404,6 +404,10 @@ def test_each_provider_is_checked(doctor, setup):
         f'client_id {setup.weak_op.client_id} (NevisAuth.providers["partner"], from '
         "NEVIS_AUTH_PROVIDERS), client_secret set (NEVIS_AUTH_PARTNER_CLIENT_SECRET)"
     ) in done.line("partner: configuration")
+    # What it inherits is said to come from the top level, not to be a default.
+    assert (
+        f"redirect_uri {REDIRECT_URI} (NevisAuth.redirect_uri, from NEVIS_AUTH_REDIRECT_URI)"
+    ) in done.line("partner: configuration"), done.line("partner: configuration")
 
 
 def test_json_for_scripts(doctor, setup):

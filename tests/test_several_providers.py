@@ -232,6 +232,21 @@ async def test_the_done_page_of_a_second_providers_sign_in_says_signed_in_and_cl
     assert b"<h1>Not signed in</h1>" in named and b"/nevis/login" in named
 
 
+async def test_an_api_with_another_provider_is_refused_not_half_followed(
+    browser, jp_fetch, jp_serverapp
+):
+    # sales is the default provider's: which of the two was meant cannot be told.
+    page = await browser.get("nevis", "login", params={"api": "sales", "provider": "partner"})
+    assert page.code == 400
+    sentence = (
+        "The API sales names its own provider, scopes, resource and audience: ask for "
+        "api=sales without provider."
+    )
+    assert sentence in page.body.decode()
+    code, body = await kernel_token(jp_fetch, jp_serverapp, api="sales", scope="x")
+    assert code == 400 and body["message"] == sentence.replace("provider.", "scope.")
+
+
 async def test_an_unknown_provider_is_refused_with_a_sentence(browser, redirect_uri, username):
     await browser.sign_in(username, redirect_uri=redirect_uri)
     page = await browser.get("nevis", "logout", params={"provider": "nobody"})

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import RequestError
 from ..protocol import DEFAULT_PROVIDER, ApiInfo
 from . import step_up
 from .urls import check_url
@@ -215,3 +216,14 @@ def parse_apis(raw: Any, providers: Iterable[str]) -> tuple[dict[str, ApiSpec], 
         specs[spec.name] = spec
         claimed.update(dict.fromkeys(map(normalized_prefix, spec.urls), spec.name))
     return specs, problems
+
+
+def check_api_alone(name: str, params: dict[str, str]) -> None:
+    """RequestError when a request names the API `name` together with what the API names
+    itself (its provider, scopes, resource, audience): the request would mean two things."""
+    given = [k for k in ("provider", "scope", "resource", "audience") if params.get(k)]
+    if given:
+        raise RequestError(
+            f"The API {name} names its own provider, scopes, resource and audience: ask for "
+            f"api={name} without {', '.join(given)}."
+        )

@@ -12,7 +12,7 @@ from ..oidc import IDTokenChecks, OIDCClient
 from ..protocol import DEFAULT_PROVIDER, ErrorAnswer
 from . import step_up, urls
 from .api_tokens import ApiTokens
-from .apis import ApiSpec, adhoc, parse_apis, split_key, token_key
+from .apis import ApiSpec, adhoc, check_api_alone, parse_apis, split_key, token_key
 from .config import NevisAuth
 from .device_signin import DeviceSignIns
 from .links import SignInLinks, public_origin
@@ -82,6 +82,7 @@ class AuthCore:
         if name:
             if name not in self.apis:
                 raise RequestError(f"No API named {name!r} is configured (NevisAuth.apis).")
+            check_api_alone(name, params)
             spec = self.apis[name]
             return spec.provider, step_up.demanded(spec, spec.provider, params)
         scopes, resource, audience = (
@@ -135,9 +136,7 @@ class AuthCore:
 
     def post_logout_uri(self, origin: str, pages: PagePaths, provider: str | None = None) -> str:
         """Where the logout at `provider` (None: the default one) sends the browser back to.
-
-        The derived page names the provider, so that it confirms which sign-in ended.
-        """
+        The derived page names the provider, so that it confirms which sign-in ended."""
         configured = self.providers[provider or DEFAULT_PROVIDER].config.post_logout_redirect_uri
         named = {"provider": provider} if provider else {}
         return configured or pages.url(urls.LOGOUT, named, origin=origin)

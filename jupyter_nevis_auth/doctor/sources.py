@@ -12,7 +12,7 @@ from jupyter_server.services.config.manager import ConfigManager
 from traitlets.config import Application, Config
 
 from ..core.config import NevisAuth
-from ..core.providers import SHARED_OPTIONS
+from ..core.providers import INHERITED_OPTIONS, SHARED_OPTIONS
 from ..server.app import NevisAuthApp
 
 #: Jupyter Server's own files, lowest priority first, as JupyterApp.load_config_file reads them.
@@ -45,8 +45,12 @@ class Sources:
         """
         if entry is not None and option in entry:
             return f"{config.label}, from {self.top_origin('providers')}"
+        own = config.env_var_of(option)
+        if entry is not None and option in INHERITED_OPTIONS and own not in os.environ:
+            top = self.top_origin(option)
+            return top if top == "default" else f"NevisAuth.{option}, from {top}"
         if entry is not None and option not in SHARED_OPTIONS:
-            return _env_or_default(config.env_var_of(option))
+            return _env_or_default(own)
         return self.top_origin(option)
 
     def top_origin(self, option: str) -> str:
