@@ -515,7 +515,10 @@ def test_without_a_redirect_uri_it_says_what_to_give(doctor, setup):
 def test_an_incomplete_configuration_stops_at_the_first_check(doctor, setup):
     done = result(doctor, setup, "incomplete")
     assert done.code == 1
-    assert done.names == ["configuration"]
+    assert done.names == STEPS
+    assert done.lines[1:] == [
+        f"{NOT_RUN} {name}: not run, as the configuration failed" for name in STEPS[1:]
+    ]
     assert done.line("configuration").startswith("\u2717 configuration: issuer not set, ")
     assert done.line("configuration").endswith("; set NevisAuth.issuer (or $NEVIS_AUTH_ISSUER).")
 
@@ -553,7 +556,7 @@ def test_an_option_of_the_command_line_it_cannot_use_exits_2_with_a_sentence(
 def test_a_value_a_config_file_gives_that_cannot_be_used_fails_the_configuration(doctor, setup):
     done = result(doctor, setup, "bad file value")
     assert done.code == 1 and "Traceback" not in done.stderr, done.stderr
-    assert done.names == ["configuration"]
+    assert done.names == STEPS and done.lines[1].startswith(f"{NOT_RUN} ")
     path = setup.config_dir.parent / "bad-config" / "jupyter_server_config.json"
     assert done.line("configuration") == (
         f"\u2717 configuration: NevisAuth.http_timeout is not a float; set it to a float in {path}"

@@ -44,6 +44,14 @@ CONFIG_FILE_FAILED = "Exception while loading config file %s"
 USAGE = 2
 
 
+def not_run_after(report: Report, prefix: str, first: int, why: str) -> None:
+    """The steps of a provider from STEPS[first] on, and the clock, as not run because `why`:
+    shown, not left out, so that a reader does not take a missing line for a pass."""
+    for step, _ in STEPS[first:]:
+        report.add(not_run(prefix + step, why))
+    report.add(not_run(prefix + "clock", why))
+
+
 class Collected(logging.Handler):
     """Keeps the errors logged while the configuration is read, for the configuration check."""
 
@@ -187,6 +195,7 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
             report = Report(secrets=set())
             fix = f"set it to {bad[1]} in {origin}"
             report.add(failed("configuration", f"NevisAuth.{bad[0]} is not {bad[1]}", fix))
+            not_run_after(report, "", 0, "the configuration failed")
             return report
         top = NevisAuth(parent=self, log=self.config_log)
         debug = self.log_level <= logging.DEBUG  # type: ignore[operator]
@@ -229,6 +238,8 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
                 mine = [a for a in apis.values() if a.provider == name]
                 ctx = Context(provider, mine, *self.redirect(top, provider))
                 await self.check_provider(ctx, prefix, report, log)
+            else:
+                not_run_after(report, prefix, 0, "the configuration failed")
         return report
 
     async def check_provider(
@@ -238,10 +249,7 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
         for index, (step_name, step) in enumerate(STEPS):
             check = report.add(await bounded(step, ctx, prefix + step_name, log))
             if step is checks.discovery and not check.ok:
-                # Shown, not left out: a reader must not take a missing line for a pass.
-                for later, _ in STEPS[index + 1 :]:
-                    report.add(not_run(prefix + later, "discovery failed"))
-                report.add(not_run(prefix + "clock", "discovery failed"))
+                not_run_after(report, prefix, index + 1, "discovery failed")
                 return
         if ctx.clock is not None:
             report.add(await bounded(checks.clock, ctx, prefix + "clock", log))
