@@ -33,6 +33,7 @@ from jupyter_nevis_auth.errors import (
     StoreUnavailableError,
 )
 from jupyter_nevis_auth.hub.service import change_feed
+from jupyter_nevis_auth.hub.service import replicas as replicas_module
 from jupyter_nevis_auth.hub.service.change_feed import APPLICATION_NAME, MAX_PAYLOAD, notice
 from jupyter_nevis_auth.hub.service.leases import leases_table
 from jupyter_nevis_auth.hub.service.replicas import SharedSignIns
@@ -752,6 +753,31 @@ async def test_a_device_sign_in_polled_at_one_replica_is_followed_and_given_up_a
     assert await polling.device_wanted(second)
     await giving_up.device(USER, "d2", give_up=True)
     assert not await polling.device_wanted(second)
+    await replicas.stop()
+
+
+async def test_a_sign_in_tied_to_its_link_keeps_the_link_in_the_database_whatever_commits_first(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch
+):
+    # The sign-in's two writes (started, then tied to its link) run in two of the default
+    # executor's threads: the first is made the slower, as a busy database can make it.
+    put_row, calls = replicas_module.put_row, []
+
+    def slow_first(*args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 1:
+            time.sleep(0.5)
+        put_row(*args)
+
+    monkeypatch.setattr(replicas_module, "put_row", slow_first)
+    started, _, landed = replicas.services
+    login, _url = await started.start_login(REDIRECT_URI, "/", via_link=True, owner=USER)
+    started.pending.tie_to_link(login.state, "link-fingerprint")
+    await replicas.sign_ins[0].stop()
+    assert len(calls) == 2
+    await replicas.sign_ins[2].claim(login.state)
+    held = landed.pending.peek(login.state)
+    assert held is not None and held.link == "link-fingerprint"
     await replicas.stop()
 
 

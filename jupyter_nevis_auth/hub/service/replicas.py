@@ -50,15 +50,29 @@ class SharedSignIns:
         #: States written to the database, whose rows are used up there once taken.
         self._written: set[str] = set()
         self._writing: set[asyncio.Task[None]] = set()
+        #: Each sign-in's last write: the next waits for it, so that they commit in order.
+        self._last_write: dict[str, asyncio.Task[None]] = {}
         metadata.create_all(store.engine)
         pending.changed = self.changed
         pending.link_ended = self.link_ended
 
     def changed(self, login: PendingLogin) -> None:
-        """Write the sign-in `login` (new, or tied to a link) while its browser is away."""
-        task = asyncio.ensure_future(self._write(login))
+        """Write the sign-in `login` (new, or tied to a link) while its browser is away.
+
+        A sign-in tied to a link right after it started is written twice at once: on a
+        database server's several threads the first write could commit last, and the row
+        lose its link. Each write waits for the one before it.
+        """
+        before = self._last_write.get(login.state)
+        task = asyncio.ensure_future(self._write(login, before))
+        self._last_write[login.state] = task
         self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
+        task.add_done_callback(lambda done: self._wrote(login.state, done))
+
+    def _wrote(self, state: str, task: asyncio.Task[None]) -> None:
+        self._writing.discard(task)
+        if self._last_write.get(state) is task:
+            del self._last_write[state]
 
     def link_ended(self, link: str, owner: str) -> None:
         """Mark the link `link` of `owner` ended for every replica: the cell stopped waiting."""
@@ -120,7 +134,9 @@ class SharedSignIns:
         if self._writing:
             await asyncio.wait(list(self._writing), timeout=5)
 
-    async def _write(self, login: PendingLogin) -> None:
+    async def _write(self, login: PendingLogin, before: asyncio.Task[None] | None = None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
         text = self.store.fernet.encrypt(json.dumps(login_data(login)).encode()).decode("ascii")
         expires = datetime.now(timezone.utc) + timedelta(seconds=self.pending.ttl)
         row = (self.store.engine, sign_ins_table, fingerprint(login.state), text, expires)
