@@ -239,12 +239,12 @@ async def test_an_api_with_another_provider_is_refused_not_half_followed(
     page = await browser.get("nevis", "login", params={"api": "sales", "provider": "partner"})
     assert page.code == 400
     sentence = (
-        "The API sales names its own provider, scopes, resource and audience: ask for "
-        "api=sales without provider."
+        "The API sales names its own provider, resource and audience: ask for api=sales "
+        "without provider."
     )
     assert sentence in page.body.decode()
-    code, body = await kernel_token(jp_fetch, jp_serverapp, api="sales", scope="x")
-    assert code == 400 and body["message"] == sentence.replace("provider.", "scope.")
+    code, body = await kernel_token(jp_fetch, jp_serverapp, api="sales", resource="urn:x")
+    assert code == 400 and body["message"] == sentence.replace("provider.", "resource.")
 
 
 async def test_an_unknown_provider_is_refused_with_a_sentence(browser, redirect_uri, username):

@@ -220,10 +220,11 @@ def parse_apis(raw: Any, providers: Iterable[str]) -> tuple[dict[str, ApiSpec], 
 
 def check_api_alone(name: str, params: dict[str, str]) -> None:
     """RequestError when a request names the API `name` together with what the API names
-    itself (its provider, scopes, resource, audience): the request would mean two things."""
-    given = [k for k in ("provider", "scope", "resource", "audience") if params.get(k)]
+    itself (its provider, resource, audience): the request would mean two things. Scopes
+    may come with it: those an API's challenge adds to its own (step-up)."""
+    given = [k for k in ("provider", "resource", "audience") if params.get(k)]
     if given:
         raise RequestError(
-            f"The API {name} names its own provider, scopes, resource and audience: ask for "
+            f"The API {name} names its own provider, resource and audience: ask for "
             f"api={name} without {', '.join(given)}."
         )

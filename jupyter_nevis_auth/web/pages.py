@@ -215,7 +215,7 @@ class DonePageMixin(NevisPageMixin):
             self.page("Not signed in", reason, links=[(shown["login_url"], "Sign in")])
             return
         who = display_name(shown["claims"])
-        at = f" to {name}" if len(status["providers"]) > 1 else ""
+        at = f" to {name}" if name != DEFAULT_PROVIDER else ""
         warnings = shown["warnings"]
         # Browsers only let a script close a window that a page opened; elsewhere it stays,
         # and so does a page with a warning to read.
