@@ -33,8 +33,9 @@ async def assurance(ctx: Context) -> tuple[list[str], list[Lacking], list[Lackin
     others: list[Lacking] = []
     problem = par_problem(config, metadata)
     detail, _, par_fix = problem.partition("; ")
-    if problem and config.profile != "fapi2":  # under fapi2, one of the lacks below
-        others.append((lower_first(detail), par_fix))
+    if problem:
+        if config.profile != "fapi2":  # under fapi2, one of the lacks below
+            others.append((lower_first(detail), par_fix))
     elif uses_par(config, metadata):
         offered.append("pushed authorization requests")
     if uses_client_key(config):
