@@ -304,8 +304,10 @@ def wait_for_login(error: LoginRequiredError, timeout: float) -> None:
     widget = LoginWidget()
     # Before it is shown: its text for frontends without widgets carries the link.
     widget.expect(error)
-    display(widget)
-    if not widget.wait_for(error, timeout):
+    shown = display(widget, display_id=True)
+    signed_in = widget.wait_for(error, timeout)
+    shown.update(widget)  # the output a notebook keeps: without the link, dead since the wait
+    if not signed_in:
         raise LoginRequiredError(
             f"Nobody signed in within {timeout:g} seconds; run the cell again and click "
             f"{sign_in_label(error)}.",

@@ -65,6 +65,13 @@ async def test_a_waiting_widget_offers_a_one_time_link_that_ends_with_the_wait(
     plain = "Sign in with this one-time link: " + LINK + r"\nThis server does not know"
     assert re.search(plain, reply["output"]), reply["output"]
     assert ON_ITS_MACHINE in reply["output"]
+    # Once the wait ended, the output a notebook keeps is updated to text without the link.
+    updates = [
+        m["content"]["data"]["text/plain"]
+        for m in kernel_view.messages
+        if m["msg_type"] == "update_display_data"
+    ]
+    assert updates and "link_token" not in updates[-1] and "signed in as" in updates[-1]
 
 
 @pytest.fixture
