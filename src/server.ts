@@ -103,9 +103,12 @@ export function signOutPageUrl(baseUrl: string, provider?: string): string {
 export function signInUrl(loginUrl: string, baseUrl: string): string {
   const origin = new URL(baseUrl).origin;
   const url = new URL(loginUrl, origin);
-  url.searchParams.set(
-    'next',
-    URLExt.join(new URL(baseUrl).pathname, DONE_PATH)
-  );
+  const done = URLExt.join(new URL(baseUrl).pathname, DONE_PATH);
+  // The done page then speaks of the sign-in that ended there.
+  const named = ['provider', 'api'].find(key => url.searchParams.get(key));
+  const what = named
+    ? `?${new URLSearchParams({ [named]: url.searchParams.get(named) ?? '' })}`
+    : '';
+  url.searchParams.set('next', done + what);
   return url.toString();
 }

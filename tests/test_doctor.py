@@ -294,6 +294,10 @@ def runs_of(setup: Setup) -> dict[str, tuple[dict[str, str], list[str]]]:
         "right": (setup.env(), ["doctor"]),
         "json": (setup.env(), ["doctor", "--json"]),
         "files": (files, ["doctor", "--NevisAuth.http_timeout=5"]),
+        "files, bad env": (
+            {**files, "NEVIS_AUTH_CLOCK_SKEW": "abc"},
+            ["doctor", "--NevisAuth.http_timeout=5"],
+        ),
         "server url": (unset, ["doctor", "--server-url=http://127.0.0.1:8888/"]),
         "no redirect URI": (unset, ["doctor"]),
         "incomplete": (setup.env(NEVIS_AUTH_ISSUER=None), ["doctor"]),
@@ -551,6 +555,14 @@ def test_an_option_of_the_command_line_it_cannot_use_exits_2_with_a_sentence(
     done = result(doctor, setup, run)
     assert (done.code, done.stdout) == (2, "")
     assert done.stderr.endswith(sentence) and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_malformed_env_var_is_said_once_whatever_the_files_and_command_line_set(
+    doctor, setup
+):
+    done = result(doctor, setup, "files, bad env")
+    line = done.line("configuration")
+    assert line.lower().count("ignoring nevis_auth_clock_skew: it is not an int") == 1, line
 
 
 def test_a_value_a_config_file_gives_that_cannot_be_used_fails_the_configuration(doctor, setup):

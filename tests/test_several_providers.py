@@ -230,6 +230,13 @@ async def test_the_done_page_of_a_second_providers_sign_in_says_signed_in_and_cl
     # Named, the page speaks of that provider, signed out or not.
     named = (await browser.get("nevis", "done", params={"provider": "default"})).body
     assert b"<h1>Not signed in</h1>" in named and b"/nevis/login" in named
+    # With both signed in, the sign-in links name what they signed in for (the widget's
+    # and the JupyterLab item's links carry it to the page): partner, or models's provider.
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    for params in ({"provider": "partner"}, {"api": "models"}):
+        page = (await browser.get("nevis", "done", params=params)).body.decode()
+        assert "Signed in to partner as" in page, (params, page)
+    assert "Signed in as" in (await browser.get("nevis", "done")).body.decode()
 
 
 async def test_an_api_with_another_provider_is_refused_not_half_followed(

@@ -122,7 +122,11 @@ class MakeClientKeyApp(JupyterApp):
     def _read(path: Path) -> ClientKeys:
         """The keys of `path` as the server reads them (a JWK Set, a JWK or PEM), or why not."""
         check_private(path, "client key file")
-        return parse_client_keys(path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SettingsError(f"{path} cannot be read ({e.strerror or e}).") from e
+        return parse_client_keys(text, str(path))
 
 
 def _write(path: Path, data: dict[str, object]) -> None:

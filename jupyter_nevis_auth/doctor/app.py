@@ -180,9 +180,11 @@ jupyter nevis-auth doctor --json --NevisAuth.http_timeout=5
         """The first NevisAuth option of `given` whose value it cannot take, and what the
         value must be."""
         traits = NevisAuth.class_traits(config=True)
+        # Its own log: each probe reads the env vars again, whose lines the check has once.
+        quiet = quiet_logger("probe")
         for name, value in given.items():
             try:
-                NevisAuth(config=Config({"NevisAuth": {name: value}}), log=self.config_log)
+                NevisAuth(config=Config({"NevisAuth": {name: value}}), log=quiet)
             except (TraitError, ValueError):
                 return name, traits[name].info()
         return None

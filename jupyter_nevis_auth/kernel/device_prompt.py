@@ -15,6 +15,7 @@ from ..errors import LoginRequiredError
 from ..protocol import DeviceAnswer
 from . import client
 from .countdown import countdown, timed_out
+from .monitor import monitor
 from .selection import from_params
 from .signin_client import cancel_device, device_progress, ready, signed_in_as, start_device
 from .status_html import sign_in_label
@@ -85,11 +86,12 @@ def wait_with_device(error: LoginRequiredError, timeout: float) -> None:
 
     code_ttl = float(answer.get("expires_in") or timeout)
     try:
-        signed_in = countdown(done, min(timeout, code_ttl))
-        if not signed_in and not failure and code_ttl <= timeout:
-            # The server asks the provider once more after the code's lifetime: its answer
-            # (expired_token, or a sign-in in the last second) decides.
-            signed_in = settle(done, float(answer.get("interval") or 5) + 2)
+        with monitor.cell_waits():
+            signed_in = countdown(done, min(timeout, code_ttl))
+            if not signed_in and not failure and code_ttl <= timeout:
+                # The server asks the provider once more after the code's lifetime: its
+                # answer (expired_token, or a sign-in in the last second) decides.
+                signed_in = settle(done, float(answer.get("interval") or 5) + 2)
     finally:
         cancel_device(token_client, sign_in_id)
     if failure:

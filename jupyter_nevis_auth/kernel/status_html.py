@@ -51,6 +51,9 @@ def sign_in_href(login_url: str) -> str:
         return login_url
     done = base[: -len("login")] + "done"
     kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "next"]
+    # The done page then speaks of the sign-in that ended there.
+    named = [(k, v) for k, v in kept if k in ("provider", "api")][:1]
+    done += f"?{urlencode(named)}" if named else ""
     return f"{base}?{urlencode([*kept, ('next', done)], safe='/')}"
 
 

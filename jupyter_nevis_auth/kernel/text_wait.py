@@ -7,6 +7,7 @@ from ..errors import LoginRequiredError
 from . import client
 from .countdown import countdown, timed_out
 from .detect import DEVICE, TEXT, WIDGET, chosen_method, frontend_kind, method_asked
+from .monitor import monitor
 from .selection import DEFAULT, from_params, select
 from .signin_client import SignInWait, drop_link, sign_in_link, signed_in_as
 from .status_html import plain_link, sign_in_label
@@ -36,7 +37,7 @@ def wait_with_link(error: LoginRequiredError, timeout: float, *, asked: bool = F
         print(plain_link(label, link["url"], link.get("note")))
         timeout = min(timeout, float(link.get("expires_in") or timeout))
     try:
-        with SignInWait(token_client, selection, timeout) as wait:
+        with monitor.cell_waits(), SignInWait(token_client, selection, timeout) as wait:
             signed_in = countdown(wait.ready, timeout, pause=wait.pause)
     finally:
         if link is not None:

@@ -95,8 +95,8 @@ class LoginWidget(widgets.VBox):
         self._waiting: LoginRequiredError | None = None
         self._link: str | None = None
         self._link_note: str | None = None  # where the link works: not in any browser
-        #: The waiting cell runs in VS Code: its sign-in is the link, relative ones lead nowhere.
-        self._remote = False
+        #: The cell runs in VS Code: its sign-in is the link, relative ones lead nowhere.
+        self._remote = remote_frontend()
         self.show(*poll())
         monitor.add(self)
 

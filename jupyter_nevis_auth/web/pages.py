@@ -209,7 +209,9 @@ class DonePageMixin(NevisPageMixin):
     async def get(self) -> None:
         """Say who is signed in, and close the window where the browser allows it."""
         _user, status = await self.user_status()
-        name, shown = signed_in_to(status, self.get_argument("provider", ""))
+        asked = self.get_argument("provider", "")
+        api = status["apis"].get(self.get_argument("api", "")) or {}
+        name, shown = signed_in_to(status, asked or api.get("provider") or "")
         if not shown["logged_in"]:
             reason = shown.get("signed_out_reason") or "You are not signed in."
             self.page("Not signed in", reason, links=[(shown["login_url"], "Sign in")])

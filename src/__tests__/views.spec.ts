@@ -168,10 +168,16 @@ describe('SignInPanel', () => {
 
 describe('signInUrl', () => {
   it('keeps the provider or API of the login URL and ends on nevis/done', () => {
+    // nevis/done is told what the sign-in was for, to speak of it.
     expect(
       signInUrl('/base/nevis/login?api=sales', 'http://host:8888/base/')
     ).toBe(
-      'http://host:8888/base/nevis/login?api=sales&next=%2Fbase%2Fnevis%2Fdone'
+      'http://host:8888/base/nevis/login?api=sales&next=%2Fbase%2Fnevis%2Fdone%3Fapi%3Dsales'
+    );
+    expect(
+      signInUrl('/nevis/login?provider=partner', 'http://localhost:8888/')
+    ).toBe(
+      'http://localhost:8888/nevis/login?provider=partner&next=%2Fnevis%2Fdone%3Fprovider%3Dpartner'
     );
     expect(signInUrl('/nevis/login', 'http://localhost:8888/')).toBe(
       'http://localhost:8888/nevis/login?next=%2Fnevis%2Fdone'

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -109,8 +110,8 @@ def test_every_provider_and_api_is_shown_with_its_time_left(offline_widget: Logi
         "Sign out",
     ]
     assert links(offline_widget) == [
-        ("Sign in", "/nevis/login?provider=lab&next=/nevis/done"),
-        ("Sign in", "/nevis/login?api=gpu&next=/nevis/done"),
+        ("Sign in", "/nevis/login?provider=lab&next=/nevis/done%3Fprovider%3Dlab"),
+        ("Sign in", "/nevis/login?api=gpu&next=/nevis/done%3Fapi%3Dgpu"),
     ]
 
 
@@ -142,8 +143,12 @@ def test_sign_out_shows_while_any_provider_is_signed_in(offline_widget: LoginWid
 @pytest.mark.parametrize(
     ("login_url", "href"),
     [
-        ("/nevis/login?api=sales", "/nevis/login?api=sales&next=/nevis/done"),
-        ("/u/a/nevis/login?provider=lab", "/u/a/nevis/login?provider=lab&next=/u/a/nevis/done"),
+        # The done page is told what the sign-in was for, to speak of it.
+        ("/nevis/login?api=sales", "/nevis/login?api=sales&next=/nevis/done%3Fapi%3Dsales"),
+        (
+            "/u/a/nevis/login?provider=lab",
+            "/u/a/nevis/login?provider=lab&next=/u/a/nevis/done%3Fprovider%3Dlab",
+        ),
         ("/nevis/login?scope=a+b&next=/elsewhere", "/nevis/login?scope=a+b&next=/nevis/done"),
     ],
 )
@@ -209,7 +214,14 @@ def test_a_wait_for_an_api_waits_for_that_apis_token_and_links_its_sign_in(
         thread.join()
         widget.close()
 
-    assert seen == [[("Sign in for sales (sales.read)", "/nevis/login?api=sales&next=/nevis/done")]]
+    assert seen == [
+        [
+            (
+                "Sign in for sales (sales.read)",
+                "/nevis/login?api=sales&next=/nevis/done%3Fapi%3Dsales",
+            )
+        ]
+    ]
     asked = [path for _, path, _ in canned_server.seen if path.startswith("/nevis/api/token?")]
     assert set(asked) == {SALES}
     waits = [path for _, path, _ in canned_server.seen if "/nevis/api/token/wait?" in path]
@@ -223,7 +235,13 @@ def test_a_wait_that_ends_unanswered_says_which_sign_in_to_click(
     canned_server: CannedServer, monkeypatch: pytest.MonkeyPatch
 ):
     shown: list[LoginWidget] = []
-    monkeypatch.setattr(widget_module, "display", shown.append)
+    updated: list[LoginWidget] = []
+
+    def display(widget: LoginWidget, display_id: bool = False) -> SimpleNamespace:
+        shown.append(widget)
+        return SimpleNamespace(update=updated.append)
+
+    monkeypatch.setattr(widget_module, "display", display)
     canned_server.answer(200, {"logged_in": True})
     canned_server.answer(401, MISSING, SALES)
     error = LoginRequiredError(
@@ -238,6 +256,7 @@ def test_a_wait_that_ends_unanswered_says_which_sign_in_to_click(
         "Sign in for sales (sales.read)."
     )
     assert (raised.value.api, raised.value.request) == ("sales", {"api": "sales"})
-    # The widget stays, as it does in a cell's output, until it is closed.
-    assert len(shown) == 1
+    # The widget stays, as it does in a cell's output, until it is closed; the output is
+    # updated once the wait ended (its text without the link).
+    assert len(shown) == 1 and updated == shown
     shown[0].close()

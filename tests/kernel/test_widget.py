@@ -162,6 +162,21 @@ async def test_while_a_cell_waits_every_sign_out_button_is_disabled_and_says_why
     assert all(b["tooltip"] == SIGN_OUT_TIP for b in buttons)
 
 
+async def test_a_wait_for_a_one_time_link_disables_sign_out_too(
+    kernel, browser: Browser, redirect_uri, username
+):
+    await kernel.execute("jupyter_nevis_auth.login()")
+    (shown,) = kernel.login_widgets()
+    button = kernel.models[kernel.sign_out_button(shown)]
+    assert not button.get("disabled")
+    cell = kernel.start_execute("jupyter_nevis_auth.login(method='link')")
+    await kernel.until(lambda: button.get("disabled"))
+    assert button["tooltip"] == BUSY_TIP
+    await browser.sign_in(username, redirect_uri=redirect_uri)
+    assert (await asyncio.wait_for(cell, 30))["status"] == "ok"
+    await kernel.until(lambda: not button.get("disabled"))
+
+
 async def test_cell_waits_for_sign_in_and_carries_on(
     kernel, browser: Browser, redirect_uri, username, jp_serverapp
 ):
