@@ -557,9 +557,7 @@ def test_an_option_of_the_command_line_it_cannot_use_exits_2_with_a_sentence(
     assert done.stderr.endswith(sentence) and "Traceback" not in done.stderr, done.stderr
 
 
-def test_a_malformed_env_var_is_said_once_whatever_the_files_and_command_line_set(
-    doctor, setup
-):
+def test_a_malformed_env_var_is_said_once_whatever_the_files_and_command_line_set(doctor, setup):
     done = result(doctor, setup, "files, bad env")
     line = done.line("configuration")
     assert line.lower().count("ignoring nevis_auth_clock_skew: it is not an int") == 1, line
