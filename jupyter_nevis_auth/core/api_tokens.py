@@ -175,7 +175,8 @@ class ApiTokens:
     def _refuse(self, spec: ApiSpec, way: str, error: OAuthError) -> None:
         if error.error not in NOT_FOR_THIS_API:
             raise error
-        self.log.info("The provider refused a %s for %s (%s).", way, spec.name, error.error)
+        what = f"the API {spec.name}" if spec.name else f"the scopes {' '.join(spec.scopes)}"
+        self.log.info("The provider refused a %s for %s (%s).", way, what, error.error)
         self.refused[spec.key, spec.scopes].add(way)
 
     async def _keep(

@@ -215,6 +215,31 @@ def test_signing_out_at_the_service_is_not_undone_by_the_hub(
     assert answer.status_code == 401 and answer.json()["message"] == "You signed out."
 
 
+def test_a_service_page_after_the_refresh_age_holds_up_nobody(
+    hub: OAuthHub, alice: HubBrowser
+) -> None:
+    # alice opens the service (JupyterHub's Services menu): its OAuth gives her its cookie.
+    opened, _ = alice.follow(SERVICE)
+    assert opened.status_code == 200, opened.text
+    # Past auth_refresh_age (1 s) and the service's cache of her (1 s): asked who she is,
+    # JupyterHub first refreshes her auth, and its refresh_user_hook asks this service.
+    time.sleep(2.5)
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        page = pool.submit(alice.follow, SERVICE + "done")
+        time.sleep(0.3)
+        asked = time.monotonic()
+        live = requests.get(hub.url + SERVICE + "health/live", timeout=HTTP_TIMEOUT)
+        live_took = time.monotonic() - asked
+        done, _ = page.result()
+        took = time.monotonic() - started
+    assert live.status_code == 200 and live_took < 3, live_took
+    # The done page, as alice is (signed in, or signed out by an earlier test).
+    assert done.status_code == 200 and "signed in</h1>" in done.text.lower(), done.text
+    assert took < 5, took
+    assert "did not answer within" not in hub.log()
+
+
 def test_the_log_holds_no_token(hub: OAuthHub) -> None:
     log = hub.log()
     for user in ("alice", "bob", "carol"):

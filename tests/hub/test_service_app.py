@@ -16,6 +16,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from jupyter_nevis_auth.core.stores import MemoryTokenStore
 from jupyter_nevis_auth.core.tokens import TokenSet
+from jupyter_nevis_auth.errors import SettingsError
 from jupyter_nevis_auth.hub.service import settings
 from jupyter_nevis_auth.hub.service.app import NevisAuthHub, NevisAuthHubApp
 from jupyter_nevis_auth.hub.service.base import log_request, shows
@@ -147,28 +148,33 @@ def test_the_store_key_and_the_database_url_come_from_files(
         ("", 0o600, "is empty; fix NevisAuth.store_key_file ($NEVIS_AUTH_STORE_KEY_FILE)"),
     ],
 )
-def test_an_unusable_store_key_file_keeps_sign_ins_in_memory_with_one_error(
+def test_an_unusable_store_key_file_stops_the_service_with_one_sentence(
     app_in: Path,
     monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
     content: str | None,
     mode: int,
     sentence: str,
 ) -> None:
+    # Set, the key is meant to keep sign-ins across restarts: running on memory would
+    # lose them all at the next stop, with health saying ready.
     path = app_in / "store-key"
     if content is not None:
         secret_file(path, content, mode)
     monkeypatch.setenv("NEVIS_AUTH_STORE_KEY_FILE", str(path))
     app = launch([])
-    app.log.addHandler(caplog.handler)
-    try:
-        _service, store = app.build_service(NevisAuthHub(parent=app))
-    finally:
-        app.log.removeHandler(caplog.handler)
-    assert isinstance(store, MemoryTokenStore)
-    (error,) = [e for e in errors_of(app, caplog, logging.ERROR) if "store key file" in e]
-    assert sentence in error and str(path) in error
+    with pytest.raises(SettingsError) as raised:
+        app.build_service(NevisAuthHub(parent=app))
+    assert sentence in str(raised.value) and str(path) in str(raised.value)
     assert not (app_in / "nevis_auth_hub.sqlite").exists()
+
+
+def test_a_malformed_store_key_stops_the_service(
+    app_in: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEVIS_AUTH_STORE_KEY", "not a Fernet key")
+    app = launch([])
+    with pytest.raises(SettingsError, match="store_key"):
+        app.build_service(NevisAuthHub(parent=app))
 
 
 @pytest.mark.usefixtures("umask_022")

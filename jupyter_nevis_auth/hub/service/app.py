@@ -158,7 +158,8 @@ class NevisAuthHubApp(Application):
     def build_service(self, settings: NevisAuthHub) -> tuple[AuthCore, TokenStore]:
         """The AuthCore over the encrypted database (memory only when no key is set).
 
-        SettingsError when the database cannot be used as configured.
+        SettingsError when the database or a store key that is set cannot be used: the
+        service does not then run on memory, losing every sign-in at its next stop.
         """
         config = NevisAuth(parent=self)
         public = os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
@@ -170,6 +171,8 @@ class NevisAuthHubApp(Application):
         try:
             fernet = make_fernet(config.get_store_key())
         except SettingsError as e:
+            if config.store_key or config.store_key_file:
+                raise
             self.log.error(
                 "jupyter-nevis-auth: %s Sign-ins are kept in memory only and end "
                 "when the service stops.",
@@ -229,8 +232,8 @@ class NevisAuthHubApp(Application):
             # Older keys can be dropped from NevisAuth.store_key once this has run.
             rotated = await store.rotate()
             self.log.info(
-                "jupyter-nevis-auth: %d users' tokens in the database, encrypted with the "
-                "newest store key",
+                "jupyter-nevis-auth: %d token sets (sign-ins and API tokens) in the database, "
+                "encrypted with the newest store key",
                 rotated,
             )
             if store.shared:

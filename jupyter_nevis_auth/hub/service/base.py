@@ -122,6 +122,17 @@ class ServicePage(HubOAuthenticated, NevisPageMixin, ServiceHandler):
         """The service's one HubOAuth (its cache and OAuth states are shared by all pages)."""
         return self.settings["hub_auth"]
 
+    async def prepare(self) -> None:
+        """Ask JupyterHub who the browser's user is without blocking the service.
+
+        Tornado's current_user (HubOAuthenticated) asks synchronously, which stops the event
+        loop until JupyterHub answers; after Authenticator.auth_refresh_age JupyterHub first
+        refreshes the user, and with sign-in once its refresh asks this service: both then
+        waited for the hook's timeout, every user's requests with them. Asked here, the
+        answer is kept on the request, where current_user finds it.
+        """
+        await self.hub_auth.get_user(self, sync=False)
+
     def hub_user(self) -> str:
         """The name of the signed-in hub user; services and anyone else are refused."""
         model = self.current_user

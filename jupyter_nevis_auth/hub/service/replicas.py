@@ -192,6 +192,7 @@ class ReplicaCallbackHandler(CallbackHandler):
 
     async def prepare(self) -> None:
         """Take the callback's sign-in, wherever it started, before the callback looks."""
+        await super().prepare()
         state = self.get_query_argument("state", "", strip=False)
         await self.settings["nevis_auth_sign_ins"].claim(state)
         login = self.nevis.pending.peek(state) if state else None

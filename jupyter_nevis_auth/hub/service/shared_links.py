@@ -266,6 +266,7 @@ class ReplicaLinkHandler(LinkHandler):
 
     async def prepare(self) -> None:
         """Read the page's link, wherever it was issued; take it when the button is pressed."""
+        await super().prepare()
         take = self.request.method == "POST"
         get = self.get_body_argument if take else self.get_query_argument
         token = get(LINK_TOKEN_PARAM, "")
