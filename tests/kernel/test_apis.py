@@ -231,7 +231,7 @@ async def test_a_cell_waits_for_the_sign_in_its_api_needs_then_carries_on(
         for part in kernel_view.parts(widget)
         for href in re.findall(r'href="([^"]+)"', part.get("value") or "")
     ]
-    expected = {"api": ["sales"], "next": [f"{jp_base_url}nevis/done"]}
+    expected = {"api": ["sales"], "next": [f"{jp_base_url}nevis/done?api=sales"]}
     assert (f"{jp_base_url}nevis/login", expected) in [
         (link.path, parse_qs(link.query)) for link in links
     ]
