@@ -18,11 +18,6 @@ from .report import Check, clause, failed, passed, unconfirmed
 Lacking = tuple[str, str]
 
 
-def lower_first(text: str) -> str:
-    """`text` to go inside a sentence: its first letter small."""
-    return text[:1].lower() + text[1:]
-
-
 async def assurance(ctx: Context) -> tuple[list[str], list[Lacking], list[Lacking]]:
     """What is in use of PAR, client keys and FAPI 2.0; what the provider lacks of them; and
     other problems with them, as clauses; each with the fix."""
@@ -35,7 +30,7 @@ async def assurance(ctx: Context) -> tuple[list[str], list[Lacking], list[Lackin
     detail, _, par_fix = problem.partition("; ")
     if problem:
         if config.profile != "fapi2":  # under fapi2, one of the lacks below
-            others.append((lower_first(detail), par_fix))
+            others.append((clause(detail), par_fix))
     elif uses_par(config, metadata):
         offered.append("pushed authorization requests")
     if uses_client_key(config):
@@ -43,7 +38,7 @@ async def assurance(ctx: Context) -> tuple[list[str], list[Lacking], list[Lackin
             keys = await client.client_keys()
         except SettingsError as e:
             detail, _, fix = str(e).partition("; ")
-            others.append((f"no usable client key: {lower_first(detail.rstrip('.'))}", fix))
+            others.append((f"no usable client key: {clause(detail.rstrip('.'))}", fix))
         else:
             first = keys.keys[0]
             offered.append(
@@ -93,7 +88,7 @@ async def pushed_redirect_uri(ctx: Context, name: str, uri: str, control: str) -
         error, other = await _push(ctx, uri), await _push(ctx, control)
     except SettingsError as e:  # a setting here (the client key), not the provider
         detail, _, fix = str(e).partition("; ")
-        return failed(name, clause(lower_first(detail)).rstrip("."), fix or "fix that setting.")
+        return failed(name, clause(detail).rstrip("."), fix or "fix that setting.")
     except NevisAuthError as e:
         return failed(name, f"{endpoint}: {clause(str(e)).rstrip('.')}", "try again later.")
     if error in ("invalid_client", "unauthorized_client"):
